@@ -1,0 +1,28 @@
+/* The one object that holds the agent's state. Ownership by thread:
+ * - the main thread owns everything here except as noted, and runs every command that is not a
+ *   worker command;
+ * - worker commands (schema key 'worker') run one at a time on the dispatcher's worker thread;
+ *   they may read config and roots (immutable) and use the freezer, which locks itself;
+ * - the auto-thaw watchdog thread touches only the freezer. */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+#include "roots.h"
+
+typedef struct _QaAgent QaAgent;
+typedef struct _QaFreezer QaFreezer;
+
+struct _QaAgent {
+	const QaConfig *config; /* immutable; owned by main() */
+	QaRoots *roots;		/* immutable after start */
+	QaFreezer *freezer;	/* owns per-filesystem frozen state; thread-safe */
+};
+
+QaAgent *
+qa_agent_new(const QaConfig *config, QaRoots *roots);
+void
+qa_agent_free(QaAgent *agent);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaAgent, qa_agent_free)

@@ -1,0 +1,42 @@
+/* The agent's configuration: read from the config file, overridden by the command line, then
+ * never changed. Every thread may read it without locking. */
+#pragma once
+
+#include <glib.h>
+
+typedef struct {
+	gchar *config_file; /* the file that was read, NULL when none */
+	gchar *method;	    /* virtio-serial, isa-serial, unix-listen, vsock-listen */
+	gchar *path;	    /* channel path; NULL: the method's default */
+	gchar *logfile;	    /* NULL: stderr */
+	gchar *pidfile;	    /* NULL: none */
+	gchar *fsfreeze_hook; /* NULL: no hook */
+	gchar *statedir;
+	gboolean verbose;
+	gboolean daemonize;
+	gchar **block_rpcs; /* NULL or NULL-terminated */
+	gchar **allow_rpcs; /* NULL: everything not blocked is allowed */
+	guint fsfreeze_timeout;	  /* seconds until auto-thaw; 0: never (QGA's behaviour) */
+	guint fsfreeze_hook_timeout; /* seconds a hook may run */
+	gchar **fsfreeze_exclude_mountpoints; /* glob patterns freeze-all leaves alone */
+	gchar **fsfreeze_exclude_types;	      /* glob patterns of filesystem types, likewise */
+	gchar *confine_mounts; /* only mounts at or below this directory exist (tests) */
+	gchar *mountinfo;      /* mount table to read instead of /proc/self/mountinfo (tests) */
+} QaConfig;
+
+QaConfig *
+qa_config_new_default(void);
+void
+qa_config_free(QaConfig *config);
+gboolean
+qa_config_load_file(QaConfig *config, const gchar *path, GError **error);
+gboolean
+qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, GError **error);
+gchar *
+qa_config_to_data(const QaConfig *config);
+gboolean
+qa_config_is_command_enabled(const QaConfig *config, const gchar *command);
+const gchar *
+qa_config_default_path(const gchar *method);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaConfig, qa_config_free)

@@ -1,0 +1,431 @@
+#include "schema-runtime.h"
+
+#include "qa-error.h"
+
+const QaTypeDesc qa_type_str = {QA_KIND_STR, "str", sizeof(gchar *), NULL, NULL, NULL, NULL};
+const QaTypeDesc qa_type_int = {QA_KIND_INT, "int", sizeof(gint64), NULL, NULL, NULL, NULL};
+const QaTypeDesc qa_type_uint64 = {QA_KIND_UINT64, "uint64", sizeof(guint64), NULL, NULL, NULL, NULL};
+const QaTypeDesc qa_type_bool = {QA_KIND_BOOL, "bool", sizeof(gboolean), NULL, NULL, NULL, NULL};
+const QaTypeDesc qa_type_str_list =
+    {QA_KIND_LIST, "list of str", sizeof(GPtrArray *), &qa_type_str, NULL, NULL, NULL};
+
+/* what the value must be, as the end of the sentence "must be ..." */
+const gchar *
+qa_schema_kind_describe(const QaTypeDesc *type)
+{
+	switch (type->kind) {
+	case QA_KIND_STR:
+		return "a string";
+	case QA_KIND_INT:
+		return "an integer between -9223372036854775808 and 9223372036854775807";
+	case QA_KIND_UINT64:
+		return "an integer between 0 and 9223372036854775807";
+	case QA_KIND_BOOL:
+		return "true or false";
+	case QA_KIND_ENUM:
+		return "one of the strings listed in the protocol reference";
+	case QA_KIND_STRUCT:
+		return "an object";
+	case QA_KIND_LIST:
+		return type->element->kind == QA_KIND_STR ? "an array of strings" : "an array";
+	}
+	return "a value";
+}
+
+static const gchar *
+qa_schema_json_describe(JsonNode *node)
+{
+	switch (JSON_NODE_TYPE(node)) {
+	case JSON_NODE_OBJECT:
+		return "an object";
+	case JSON_NODE_ARRAY:
+		return "an array";
+	case JSON_NODE_NULL:
+		return "null";
+	case JSON_NODE_VALUE:
+		break;
+	}
+	switch (json_node_get_value_type(node)) {
+	case G_TYPE_STRING:
+		return "a string";
+	case G_TYPE_BOOLEAN:
+		return "a boolean";
+	case G_TYPE_INT64:
+		return "an integer";
+	case G_TYPE_DOUBLE:
+		return "a number that is not a 64-bit integer";
+	default:
+		return "a value of unknown type";
+	}
+}
+
+static gboolean
+qa_schema_value_parse(const QaTypeDesc *type,
+		      JsonNode *node,
+		      gpointer dest,
+		      const gchar *command,
+		      const gchar *path,
+		      GError **error);
+
+static void
+qa_schema_set_type_error(const QaTypeDesc *type,
+			 JsonNode *node,
+			 const gchar *command,
+			 const gchar *path,
+			 GError **error)
+{
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+		    "Argument '%s' of command '%s' must be %s, not %s",
+		    path,
+		    command,
+		    qa_schema_kind_describe(type),
+		    qa_schema_json_describe(node));
+}
+
+static gboolean
+qa_schema_is_value_of(JsonNode *node, GType gtype)
+{
+	return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == gtype;
+}
+
+static gboolean
+qa_schema_list_parse(const QaTypeDesc *type,
+		     JsonNode *node,
+		     gpointer dest,
+		     const gchar *command,
+		     const gchar *path,
+		     GError **error)
+{
+	JsonArray *array = json_node_get_array(node);
+	guint n = json_array_get_length(array);
+	GDestroyNotify free_func =
+	    type->element->kind == QA_KIND_STR ? g_free : type->element->free_func;
+	g_autoptr(GPtrArray) list = g_ptr_array_new_full(n, free_func);
+
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *elem_path = g_strdup_printf("%s[%u]", path, i);
+		gpointer elem = NULL;
+
+		if (!qa_schema_value_parse(type->element,
+					   json_array_get_element(array, i),
+					   &elem,
+					   command,
+					   elem_path,
+					   error))
+			return FALSE;
+		g_ptr_array_add(list, elem);
+	}
+	*(GPtrArray **)dest = g_steal_pointer(&list);
+	return TRUE;
+}
+
+static gboolean
+qa_schema_enum_parse(const QaTypeDesc *type,
+		     JsonNode *node,
+		     gpointer dest,
+		     const gchar *command,
+		     const gchar *path,
+		     GError **error)
+{
+	const gchar *str = json_node_get_string(node);
+	g_autofree gchar *allowed = g_strjoinv(", ", (gchar **)type->enum_values);
+
+	for (guint i = 0; type->enum_values[i] != NULL; i++) {
+		if (g_strcmp0(str, type->enum_values[i]) == 0) {
+			*(gint *)dest = (gint)i;
+			return TRUE;
+		}
+	}
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+		    "Argument '%s' of command '%s' must be one of: %s; got '%s'",
+		    path,
+		    command,
+		    allowed,
+		    str);
+	return FALSE;
+}
+
+static gboolean
+qa_schema_members_parse(const QaTypeDesc *type,
+			JsonObject *object,
+			guint8 *base,
+			const gchar *command,
+			const gchar *prefix,
+			GError **error);
+
+static gboolean
+qa_schema_value_parse(const QaTypeDesc *type,
+		      JsonNode *node,
+		      gpointer dest,
+		      const gchar *command,
+		      const gchar *path,
+		      GError **error)
+{
+	switch (type->kind) {
+	case QA_KIND_STR:
+		if (!qa_schema_is_value_of(node, G_TYPE_STRING))
+			break;
+		*(gchar **)dest = g_strdup(json_node_get_string(node));
+		return TRUE;
+	case QA_KIND_INT:
+		if (!qa_schema_is_value_of(node, G_TYPE_INT64))
+			break;
+		*(gint64 *)dest = json_node_get_int(node);
+		return TRUE;
+	case QA_KIND_UINT64:
+		if (!qa_schema_is_value_of(node, G_TYPE_INT64) || json_node_get_int(node) < 0)
+			break;
+		*(guint64 *)dest = (guint64)json_node_get_int(node);
+		return TRUE;
+	case QA_KIND_BOOL:
+		if (!qa_schema_is_value_of(node, G_TYPE_BOOLEAN))
+			break;
+		*(gboolean *)dest = json_node_get_boolean(node);
+		return TRUE;
+	case QA_KIND_ENUM:
+		if (!qa_schema_is_value_of(node, G_TYPE_STRING))
+			break;
+		return qa_schema_enum_parse(type, node, dest, command, path, error);
+	case QA_KIND_LIST:
+		if (!JSON_NODE_HOLDS_ARRAY(node))
+			break;
+		return qa_schema_list_parse(type, node, dest, command, path, error);
+	case QA_KIND_STRUCT: {
+		g_autofree guint8 *value = NULL;
+		g_autofree gchar *prefix = g_strconcat(path, ".", NULL);
+
+		if (!JSON_NODE_HOLDS_OBJECT(node))
+			break;
+		value = g_malloc0(type->size);
+		if (!qa_schema_members_parse(type,
+					     json_node_get_object(node),
+					     value,
+					     command,
+					     prefix,
+					     error)) {
+			qa_schema_struct_free(type, g_steal_pointer(&value));
+			return FALSE;
+		}
+		*(gpointer *)dest = g_steal_pointer(&value);
+		return TRUE;
+	}
+	}
+	qa_schema_set_type_error(type, node, command, path, error);
+	return FALSE;
+}
+
+static gchar *
+qa_schema_member_names(const QaTypeDesc *type)
+{
+	g_autoptr(GString) names = g_string_new(NULL);
+
+	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
+		if (names->len > 0)
+			g_string_append(names, ", ");
+		g_string_append(names, m->name);
+		if (m->optional)
+			g_string_append(names, " (optional)");
+	}
+	return g_string_free(g_steal_pointer(&names), FALSE);
+}
+
+static gboolean
+qa_schema_members_parse(const QaTypeDesc *type,
+			JsonObject *object,
+			guint8 *base,
+			const gchar *command,
+			const gchar *prefix,
+			GError **error)
+{
+	JsonObjectIter iter;
+	const gchar *key;
+	JsonNode *node;
+
+	/* unknown members first: a typo is the likeliest mistake, and naming it helps most */
+	json_object_iter_init(&iter, object);
+	while (json_object_iter_next(&iter, &key, &node)) {
+		const QaMemberDesc *m = type->members;
+
+		while (m->name != NULL && g_strcmp0(m->name, key) != 0)
+			m++;
+		if (m->name == NULL) {
+			g_autofree gchar *names = qa_schema_member_names(type);
+			g_set_error(error,
+				    QA_PROTOCOL_ERROR,
+				    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+				    "Command '%s' has no argument '%s%s'; %s%s",
+				    command,
+				    prefix,
+				    key,
+				    names[0] != '\0' ? "expected: " : "it takes none",
+				    names);
+			return FALSE;
+		}
+	}
+	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
+		g_autofree gchar *path = g_strconcat(prefix, m->name, NULL);
+
+		node = json_object_get_member(object, m->name);
+		if (node == NULL) {
+			if (m->optional)
+				continue;
+			g_set_error(error,
+				    QA_PROTOCOL_ERROR,
+				    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+				    "Command '%s' requires argument '%s' (%s)",
+				    command,
+				    path,
+				    qa_schema_kind_describe(m->type));
+			return FALSE;
+		}
+		/* QGA treats an optional member given as null like an absent one */
+		if (m->optional && JSON_NODE_HOLDS_NULL(node))
+			continue;
+		if (!qa_schema_value_parse(m->type, node, base + m->offset, command, path, error))
+			return FALSE;
+		if (m->has_offset >= 0)
+			*(gboolean *)(base + m->has_offset) = TRUE;
+	}
+	return TRUE;
+}
+
+gpointer
+qa_schema_args_parse(const QaTypeDesc *type,
+		     const gchar *command,
+		     JsonObject *args,
+		     GError **error)
+{
+	g_autofree guint8 *value = g_malloc0(type->size);
+	g_autoptr(JsonObject) empty = NULL;
+
+	g_return_val_if_fail(type->kind == QA_KIND_STRUCT, NULL);
+	if (args == NULL)
+		args = empty = json_object_new();
+	if (!qa_schema_members_parse(type, args, value, command, "", error)) {
+		qa_schema_struct_free(type, g_steal_pointer(&value));
+		return NULL;
+	}
+	return g_steal_pointer(&value);
+}
+
+gboolean
+qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **error)
+{
+	g_autoptr(GList) names = NULL;
+
+	if (args == NULL || json_object_get_size(args) == 0)
+		return TRUE;
+	names = json_object_get_members(args);
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+		    "Command '%s' has no argument '%s'; it takes none",
+		    command,
+		    (const gchar *)names->data);
+	return FALSE;
+}
+
+JsonNode *
+qa_schema_empty_object(void)
+{
+	JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+	json_node_take_object(node, json_object_new());
+	return node;
+}
+
+static JsonNode *
+qa_schema_struct_to_json(const QaTypeDesc *type, const guint8 *base)
+{
+	JsonObject *object = json_object_new();
+	JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+
+	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
+		const guint8 *field = base + m->offset;
+
+		if (m->has_offset >= 0 && !*(const gboolean *)(base + m->has_offset))
+			continue;
+		if (m->optional && m->has_offset < 0 && *(const gpointer *)field == NULL)
+			continue;
+		json_object_set_member(object, m->name, qa_schema_value_to_json(m->type, field));
+	}
+	json_node_take_object(node, object);
+	return node;
+}
+
+/* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ... */
+JsonNode *
+qa_schema_value_to_json(const QaTypeDesc *type, gconstpointer value)
+{
+	JsonNode *node;
+
+	switch (type->kind) {
+	case QA_KIND_STR:
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_string(node, *(gchar *const *)value ? *(gchar *const *)value : "");
+		return node;
+	case QA_KIND_INT:
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_int(node, *(const gint64 *)value);
+		return node;
+	case QA_KIND_UINT64:
+		/* json-glib holds gint64; the reply writer prints it unsigned (see reply.c) */
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_int(node, (gint64)MIN(*(const guint64 *)value, (guint64)G_MAXINT64));
+		return node;
+	case QA_KIND_BOOL:
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_boolean(node, *(const gboolean *)value);
+		return node;
+	case QA_KIND_ENUM:
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_string(node, type->enum_values[*(const gint *)value]);
+		return node;
+	case QA_KIND_STRUCT:
+		return qa_schema_struct_to_json(type, *(const guint8 *const *)value);
+	case QA_KIND_LIST: {
+		GPtrArray *list = *(GPtrArray *const *)value;
+		JsonArray *array = json_array_new();
+
+		node = json_node_new(JSON_NODE_ARRAY);
+		for (guint i = 0; list != NULL && i < list->len; i++) {
+			gpointer elem = g_ptr_array_index(list, i);
+			json_array_add_element(array, qa_schema_value_to_json(type->element, &elem));
+		}
+		json_node_take_array(node, array);
+		return node;
+	}
+	}
+	g_return_val_if_reached(NULL);
+}
+
+void
+qa_schema_struct_free(const QaTypeDesc *type, gpointer value)
+{
+	guint8 *base = value;
+
+	if (value == NULL)
+		return;
+	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
+		gpointer *field = (gpointer *)(base + m->offset);
+
+		switch (m->type->kind) {
+		case QA_KIND_STR:
+			g_free(*field);
+			break;
+		case QA_KIND_STRUCT:
+			qa_schema_struct_free(m->type, *field);
+			break;
+		case QA_KIND_LIST:
+			if (*field != NULL)
+				g_ptr_array_unref(*field);
+			break;
+		default:
+			break;
+		}
+	}
+	g_free(value);
+}

@@ -1,0 +1,71 @@
+/* The runtime behind the generated schema code: one validator, serialiser and destructor for every
+ * type the schema describes. Generated code (qa-schema.[ch]) only declares structs and tables. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef enum {
+	QA_KIND_STR,
+	QA_KIND_INT,
+	QA_KIND_UINT64,
+	QA_KIND_BOOL,
+	QA_KIND_ENUM,
+	QA_KIND_STRUCT,
+	QA_KIND_LIST,
+} QaKind;
+
+typedef struct _QaTypeDesc QaTypeDesc;
+
+typedef struct {
+	const gchar *name; /* wire name; NULL ends a member table */
+	const QaTypeDesc *type;
+	gsize offset;
+	gssize has_offset; /* offset of has_<name> for optional scalars, else -1 */
+	gboolean optional;
+	gboolean is_extension;
+} QaMemberDesc;
+
+struct _QaTypeDesc {
+	QaKind kind;
+	const gchar *name; /* schema name, used in error messages */
+	gsize size;	   /* size of the C value (of the struct for QA_KIND_STRUCT) */
+	const QaTypeDesc *element;	  /* QA_KIND_LIST */
+	const gchar *const *enum_values;  /* QA_KIND_ENUM, NULL terminated */
+	const QaMemberDesc *members;	  /* QA_KIND_STRUCT */
+	GDestroyNotify free_func;	  /* QA_KIND_STRUCT; NULL for argument structs */
+};
+
+typedef struct _QaAgent QaAgent;
+typedef JsonNode *(*QaMarshalFunc)(QaAgent *agent, JsonObject *args, GError **error);
+
+typedef struct {
+	const gchar *name;
+	QaMarshalFunc marshal;
+	const QaTypeDesc *args_type; /* NULL: the command takes no arguments */
+	gboolean success_response;
+	gboolean is_worker; /* runs off the main loop, one at a time */
+	gboolean is_extension;
+} QaCommandDef;
+
+extern const QaTypeDesc qa_type_str;
+extern const QaTypeDesc qa_type_int;
+extern const QaTypeDesc qa_type_uint64;
+extern const QaTypeDesc qa_type_bool;
+extern const QaTypeDesc qa_type_str_list;
+
+gpointer
+qa_schema_args_parse(const QaTypeDesc *type,
+		     const gchar *command,
+		     JsonObject *args,
+		     GError **error);
+gboolean
+qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **error);
+JsonNode *
+qa_schema_value_to_json(const QaTypeDesc *type, gconstpointer value);
+JsonNode *
+qa_schema_empty_object(void);
+void
+qa_schema_struct_free(const QaTypeDesc *type, gpointer value);
+const gchar *
+qa_schema_kind_describe(const QaTypeDesc *type);

@@ -1,0 +1,51 @@
+/* The mount table, read with libmount, and the filesystems (superblocks) behind it. */
+#pragma once
+
+#include <glib.h>
+
+#include "roots.h"
+
+typedef struct {
+	gchar *mountpoint; /* absolute path, unescaped */
+	gchar *fstype;
+	gchar *source;	/* mount source as in the table: /dev/vda1, tmpfs, host:/export, ... */
+	gchar *fs_root; /* the directory of the filesystem mounted here (not "/" for bind mounts) */
+	guint major;	/* device number of the superblock, as in mountinfo's third field */
+	guint minor;
+	gint mount_id;
+	gint parent_id;
+	gboolean is_readonly;
+} QaMount;
+
+/* One superblock and every place it is mounted: the unit of freezing. Bind mounts and repeated
+ * mounts of one device are one filesystem. */
+typedef struct {
+	guint major; /* the superblock's device number (st_dev) */
+	guint minor;
+	gchar *fstype;
+	gchar *source;
+	GPtrArray *mountpoints; /* of gchar *, in mount order; [0] is the first mount */
+	gboolean is_block_backed; /* TRUE when a block device (or, for btrfs, devices) backs it */
+} QaFilesystem;
+
+QaMount *
+qa_mount_copy(const QaMount *mount);
+void
+qa_mount_free(QaMount *mount);
+QaFilesystem *
+qa_filesystem_new(guint major, guint minor, const gchar *fstype, const gchar *source);
+void
+qa_filesystem_free(QaFilesystem *fs);
+
+/* pure: mountinfo text -> GPtrArray of QaMount in mount order */
+GPtrArray *
+qa_mounts_parse(const gchar *text, GError **error);
+/* reads roots->mountinfo and keeps only the mounts inside roots->confine */
+GPtrArray *
+qa_mounts_load(const QaRoots *roots, GError **error);
+/* groups mounts by superblock; GPtrArray of QaFilesystem in order of first mount */
+GPtrArray *
+qa_filesystems_from_mounts(const QaRoots *roots, GPtrArray *mounts);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaMount, qa_mount_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFilesystem, qa_filesystem_free)

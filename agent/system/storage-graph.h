@@ -1,0 +1,15 @@
+/* The order in which filesystems can be frozen safely, derived from the block device model. */
+#pragma once
+
+#include <glib.h>
+
+#include "mounts.h"
+#include "roots.h"
+
+/* Returns a GPtrArray of levels; each level is a GPtrArray of borrowed QaFilesystem pointers
+ * taken from @filesystems. Level 0 is frozen first, thaw goes in reverse. A filesystem is in a
+ * lower level than every filesystem it depends on: the filesystem holding the backing file of a
+ * loop device under it (through partitions, device-mapper and MD too). Within a level, no member
+ * depends on another, so a level may be frozen in parallel. */
+GPtrArray *
+qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GError **error);

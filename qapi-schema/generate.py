@@ -1,0 +1,608 @@
+#!/usr/bin/env python3
+"""Turn the QAPI-dialect command schema into C and documentation.
+
+Outputs (all in the build tree, never committed):
+  qa-schema.h    C structs and enums of every schema type, type descriptors, the argument struct
+                 and handler prototype of every command, and the command table
+  qa-schema.c    descriptors, enum tables, marshallers (JSON args -> typed args -> handler ->
+                 JSON reply) and the command table
+  protocol.md    the protocol reference
+
+The C side is descriptor driven: each type gets a QaTypeDesc, and one runtime (agent/protocol/
+schema-runtime.c) validates, converts, serialises and frees any described value. Generated code
+stays small and the runtime is tested and fuzzed once for every type.
+"""
+
+import argparse
+import re
+import sys
+from collections import OrderedDict
+
+BUILTINS = {
+    # QAPI name: (C type, descriptor, human description for error messages)
+    "str": ("gchar *", "qa_type_str", "a string"),
+    "int": ("gint64", "qa_type_int", "an integer"),
+    "uint64": ("guint64", "qa_type_uint64", "a non-negative integer"),
+    "bool": ("gboolean", "qa_type_bool", "a boolean"),
+}
+
+KNOWN_COMMAND_KEYS = {"command", "data", "returns", "worker", "features", "success-response"}
+KNOWN_STRUCT_KEYS = {"struct", "data", "features"}
+KNOWN_ENUM_KEYS = {"enum", "data", "features"}
+
+
+class SchemaError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: QAPI's dialect is JSON with single-quoted strings and '#' comments; '##' blocks are
+# documentation attached to the next definition.
+
+
+class Parser:
+    def __init__(self, text, fname):
+        self.text = text
+        self.fname = fname
+        self.pos = 0
+        self.line = 1
+
+    def error(self, msg):
+        raise SchemaError(f"{self.fname}:{self.line}: {msg}")
+
+    def skip_ws(self, docs):
+        while self.pos < len(self.text):
+            c = self.text[self.pos]
+            if c == "\n":
+                self.line += 1
+                self.pos += 1
+            elif c in " \t\r":
+                self.pos += 1
+            elif c == "#":
+                if self.text.startswith("##", self.pos) and self.at_line_start():
+                    docs.append(self.read_doc())
+                else:
+                    end = self.text.find("\n", self.pos)
+                    self.pos = len(self.text) if end < 0 else end
+            else:
+                break
+
+    def at_line_start(self):
+        return self.pos == 0 or self.text[self.pos - 1] == "\n"
+
+    def read_doc(self):
+        lines = []
+        self.pos = self.text.find("\n", self.pos) + 1
+        self.line += 1
+        while True:
+            end = self.text.find("\n", self.pos)
+            if end < 0:
+                self.error("unterminated documentation block")
+            line = self.text[self.pos:end]
+            self.pos = end + 1
+            self.line += 1
+            if line.startswith("##"):
+                return lines
+            if not line.startswith("#"):
+                self.error("documentation lines must start with '#'")
+            lines.append(line[2:] if line.startswith("# ") else line[1:])
+
+    def value(self):
+        docs = []
+        self.skip_ws(docs)
+        c = self.text[self.pos]
+        if c == "{":
+            self.pos += 1
+            obj = OrderedDict()
+            self.skip_ws(docs)
+            if self.text[self.pos] == "}":
+                self.pos += 1
+                return obj
+            while True:
+                self.skip_ws(docs)
+                key = self.value()
+                if not isinstance(key, str):
+                    self.error("object keys must be strings")
+                if key in obj:
+                    self.error(f"duplicate key '{key}'")
+                self.skip_ws(docs)
+                self.expect(":")
+                obj[key] = self.value()
+                self.skip_ws(docs)
+                if self.text[self.pos] == ",":
+                    self.pos += 1
+                    continue
+                self.expect("}")
+                return obj
+        if c == "[":
+            self.pos += 1
+            arr = []
+            self.skip_ws(docs)
+            if self.text[self.pos] == "]":
+                self.pos += 1
+                return arr
+            while True:
+                arr.append(self.value())
+                self.skip_ws(docs)
+                if self.text[self.pos] == ",":
+                    self.pos += 1
+                    continue
+                self.expect("]")
+                return arr
+        if c == "'":
+            end = self.text.find("'", self.pos + 1)
+            s = self.text[self.pos + 1:end]
+            self.pos = end + 1
+            return s
+        for word, val in (("true", True), ("false", False)):
+            if self.text.startswith(word, self.pos):
+                self.pos += len(word)
+                return val
+        self.error(f"unexpected character {c!r}")
+
+    def expect(self, ch):
+        if self.text[self.pos] != ch:
+            self.error(f"expected '{ch}'")
+        self.pos += 1
+
+    def definitions(self):
+        defs = []
+        while True:
+            docs = []
+            self.skip_ws(docs)
+            if self.pos >= len(self.text):
+                return defs
+            line = self.line
+            expr = self.value()
+            if not isinstance(expr, dict):
+                self.error("top-level values must be objects")
+            doc = None
+            # the definition's documentation is the last '##' block before it, naming it
+            for d in reversed(docs):
+                if d and d[0].startswith("@"):
+                    doc = d
+                    break
+            defs.append((expr, doc, line))
+
+
+def parse_doc(lines, name):
+    """Split a doc block into (body, {member: text}, returns)."""
+    if not lines:
+        return "", {}, ""
+    head = lines[0].strip()
+    if head != f"@{name}:":
+        raise SchemaError(f"documentation of '{name}' starts with '{head}'")
+    body, members, returns = [], OrderedDict(), []
+    current = body
+    for line in lines[1:]:
+        m = re.match(r"^@([\w-]+):\s*(.*)$", line)
+        if m:
+            members[m.group(1)] = [m.group(2)]
+            current = members[m.group(1)]
+            continue
+        if line.startswith("Returns:"):
+            returns = [line[len("Returns:"):].strip()]
+            current = returns
+            continue
+        current.append(line.strip() if current is not body else line)
+    join = lambda ls: " ".join(s for s in ls if s).strip()
+    return ("\n".join(body).strip(), {k: join(v) for k, v in members.items()}, join(returns))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def camel_to_snake(name):
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    return s.lower()
+
+
+def c_ident(name):
+    return name.replace("-", "_")
+
+
+def command_camel(name):
+    return "".join(p.capitalize() for p in name.split("-"))
+
+
+class Member:
+    def __init__(self, owner, key, spec, docs):
+        self.optional = key.startswith("*")
+        self.name = key.lstrip("*")
+        self.features = []
+        if isinstance(spec, dict):
+            self.features = spec.get("features", [])
+            spec = spec["type"]
+        self.is_list = isinstance(spec, list)
+        self.type = spec[0] if self.is_list else spec
+        self.doc = docs.get(self.name, "")
+        if not self.doc:
+            raise SchemaError(f"member '{self.name}' of '{owner}' is not documented")
+        self.c_name = c_ident(self.name)
+
+    @property
+    def is_extension(self):
+        return "extension" in self.features
+
+
+class Schema:
+    def __init__(self, defs):
+        self.enums = OrderedDict()
+        self.structs = OrderedDict()
+        self.commands = OrderedDict()
+        self.sections = []  # (title, [names]) in file order, for the docs
+        for expr, doc, line in defs:
+            if "command" in expr:
+                self.add_command(expr, doc)
+            elif "struct" in expr:
+                self.add_struct(expr, doc)
+            elif "enum" in expr:
+                self.add_enum(expr, doc)
+            else:
+                raise SchemaError(f"line {line}: unknown definition {list(expr)}")
+        self.check()
+
+    def add_enum(self, expr, doc):
+        unknown = set(expr) - KNOWN_ENUM_KEYS
+        if unknown:
+            raise SchemaError(f"enum '{expr['enum']}': unknown keys {sorted(unknown)}")
+        name = expr["enum"]
+        body, members, _ = parse_doc(doc, name)
+        self.enums[name] = dict(name=name, values=expr["data"], doc=body, member_docs=members,
+                                features=expr.get("features", []))
+
+    def add_struct(self, expr, doc):
+        unknown = set(expr) - KNOWN_STRUCT_KEYS
+        if unknown:
+            raise SchemaError(f"struct '{expr['struct']}': unknown keys {sorted(unknown)}")
+        name = expr["struct"]
+        body, member_docs, _ = parse_doc(doc, name)
+        members = [Member(name, k, v, member_docs) for k, v in expr["data"].items()]
+        self.structs[name] = dict(name=name, members=members, doc=body,
+                                  features=expr.get("features", []))
+
+    def add_command(self, expr, doc):
+        unknown = set(expr) - KNOWN_COMMAND_KEYS
+        if unknown:
+            raise SchemaError(f"command '{expr['command']}': unknown keys {sorted(unknown)}")
+        name = expr["command"]
+        body, member_docs, returns_doc = parse_doc(doc, name)
+        members = [Member(name, k, v, member_docs) for k, v in expr.get("data", {}).items()]
+        returns = expr.get("returns")
+        self.commands[name] = dict(
+            name=name, members=members, doc=body, returns_doc=returns_doc,
+            returns_list=isinstance(returns, list),
+            returns=(returns[0] if isinstance(returns, list) else returns),
+            worker=expr.get("worker", False),
+            success_response=expr.get("success-response", True),
+            features=expr.get("features", []))
+
+    def known_type(self, t):
+        return t in BUILTINS or t in self.enums or t in self.structs
+
+    def check(self):
+        for s in list(self.structs.values()) + list(self.commands.values()):
+            for m in s["members"]:
+                if not self.known_type(m.type):
+                    raise SchemaError(f"'{s['name']}' member '{m.name}': unknown type '{m.type}'")
+                if m.is_list and m.type not in ("str",) and m.type not in self.structs:
+                    raise SchemaError(f"'{s['name']}' member '{m.name}': lists of '{m.type}' "
+                                      "are not supported by the runtime")
+        for c in self.commands.values():
+            if c["returns"] and not self.known_type(c["returns"]):
+                raise SchemaError(f"command '{c['name']}': unknown return type")
+
+
+# ---------------------------------------------------------------------------------------------
+# C generation
+
+
+def type_desc(schema, t):
+    if t in BUILTINS:
+        return BUILTINS[t][1]
+    return "qa_type_" + camel_to_snake(t)
+
+
+def c_type(schema, t, is_list=False):
+    if is_list:
+        return "GPtrArray *"
+    if t in BUILTINS:
+        ct = BUILTINS[t][0]
+        return ct if ct.endswith("*") else ct + " "
+    if t in schema.enums:
+        return "Qa" + t + " "
+    return "Qa" + t + " *"
+
+
+def is_pointer(schema, m):
+    return m.is_list or m.type == "str" or m.type in schema.structs
+
+
+def emit_struct_fields(schema, members, out):
+    for m in members:
+        if m.optional and not is_pointer(schema, m):
+            out.append(f"\tgboolean has_{m.c_name};")
+        ct = c_type(schema, m.type, m.is_list)
+        note = ""
+        if m.is_list:
+            elem = "gchar *" if m.type == "str" else f"Qa{m.type} *"
+            note = f" /* of {elem.strip()}, owning */"
+        out.append(f"\t{ct}{m.c_name};{note}")
+
+
+def member_table(schema, cname, struct_type, members, out):
+    out.append(f"static const QaMemberDesc {cname}_members[] = {{")
+    for m in members:
+        desc = type_desc(schema, m.type)
+        if m.is_list:
+            desc = f"{type_desc(schema, m.type)}_list"
+        has = (f"offsetof({struct_type}, has_{m.c_name})"
+               if m.optional and not is_pointer(schema, m) else "-1")
+        out.append(f'\t{{ "{m.name}", &{desc}, offsetof({struct_type}, {m.c_name}), '
+                   f'{has}, {str(m.optional).upper()}, {str(m.is_extension).upper()} }},')
+    out.append("\t{ NULL, NULL, 0, -1, FALSE, FALSE },")
+    out.append("};")
+
+
+def gen_header(schema):
+    h = ["/* generated by qapi-schema/generate.py from quiesce-agent.json: do not edit */",
+         "#pragma once", "", "#include \"schema-runtime.h\"", "",
+         "typedef struct _QaAgent QaAgent;", ""]
+    for e in schema.enums.values():
+        up = camel_to_snake(e["name"]).upper()
+        h.append("typedef enum {")
+        for v in e["values"]:
+            h.append(f"\tQA_{up}_{c_ident(v).upper()},")
+        h.append(f"\tQA_{up}__MAX,")
+        h.append(f"}} Qa{e['name']};")
+        h.append(f"extern const QaTypeDesc {type_desc(schema, e['name'])};")
+        h.append(f"const gchar *\nqa_{camel_to_snake(e['name'])}_to_string(Qa{e['name']} value);")
+        h.append("")
+    for s in schema.structs.values():
+        h.append(f"typedef struct _Qa{s['name']} Qa{s['name']};")
+    h.append("")
+    for s in schema.structs.values():
+        snake = camel_to_snake(s["name"])
+        h.append(f"struct _Qa{s['name']} {{")
+        emit_struct_fields(schema, s["members"], h)
+        h.append("};")
+        h.append(f"extern const QaTypeDesc qa_type_{snake};")
+        h.append(f"extern const QaTypeDesc qa_type_{snake}_list;")
+        h.append(f"Qa{s['name']} *\nqa_{snake}_new(void);")
+        h.append(f"void\nqa_{snake}_free(Qa{s['name']} *value);")
+        h.append(f"/* a GPtrArray that owns its Qa{s['name']} elements */")
+        h.append(f"GPtrArray *\nqa_{snake}_list_new(void);")
+        h.append(f"G_DEFINE_AUTOPTR_CLEANUP_FUNC(Qa{s['name']}, qa_{snake}_free)")
+        h.append("")
+    for c in schema.commands.values():
+        snake = c_ident(c["name"])
+        camel = command_camel(c["name"])
+        if c["members"]:
+            h.append(f"typedef struct {{")
+            emit_struct_fields(schema, c["members"], h)
+            h.append(f"}} Qa{camel}Args;")
+            h.append(f"void\nqa_{snake}_args_free(Qa{camel}Args *args);")
+            h.append(f"G_DEFINE_AUTOPTR_CLEANUP_FUNC(Qa{camel}Args, qa_{snake}_args_free)")
+        h.append(f"/* handler of '{c['name']}', implemented in agent/commands/ */")
+        h.append(f"gboolean\nqa_cmd_{snake}({handler_params(schema, c)});")
+        h.append("")
+    h.append("extern const QaCommandDef qa_schema_commands[];")
+    h.append("extern const guint qa_schema_n_commands;")
+    h.append("")
+    return "\n".join(h) + "\n"
+
+
+def ret_out_type(schema, c):
+    r = c["returns"]
+    if r is None:
+        return None
+    if c["returns_list"]:
+        return "GPtrArray **"
+    if r in BUILTINS:
+        return BUILTINS[r][0] + " *" if r != "str" else "gchar **"
+    if r in schema.enums:
+        return f"Qa{r} *"
+    return f"Qa{r} **"
+
+
+def handler_params(schema, c):
+    params = ["QaAgent *agent"]
+    if c["members"]:
+        params.append(f"const Qa{command_camel(c['name'])}Args *args")
+    rt = ret_out_type(schema, c)
+    if rt:
+        params.append(f"{rt}out_ret")
+    params.append("GError **error")
+    return ", ".join(params)
+
+
+def gen_source(schema):
+    c = ["/* generated by qapi-schema/generate.py from quiesce-agent.json: do not edit */",
+         "#include <stddef.h>", "", "#include \"qa-schema.h\"", ""]
+    for e in schema.enums.values():
+        snake = camel_to_snake(e["name"])
+        vals = ", ".join(f'"{v}"' for v in e["values"])
+        c.append(f"static const gchar *const qa_{snake}_values[] = {{ {vals}, NULL }};")
+        c.append(f'const QaTypeDesc qa_type_{snake} = {{ QA_KIND_ENUM, "{e["name"]}", '
+                 f'sizeof(Qa{e["name"]}), NULL, qa_{snake}_values, NULL, NULL }};')
+        c.append(f"const gchar *\nqa_{snake}_to_string(Qa{e['name']} value)\n{{")
+        c.append(f"\tg_return_val_if_fail((guint)value < G_N_ELEMENTS(qa_{snake}_values) - 1, "
+                 "NULL);")
+        c.append(f"\treturn qa_{snake}_values[value];\n}}\n")
+    for s in schema.structs.values():
+        snake = camel_to_snake(s["name"])
+        member_table(schema, f"qa_type_{snake}", f"Qa{s['name']}", s["members"], c)
+        c.append(f"GPtrArray *\nqa_{snake}_list_new(void)\n{{")
+        c.append(f"\treturn g_ptr_array_new_with_free_func((GDestroyNotify)qa_{snake}_free);\n}}")
+        c.append(f'const QaTypeDesc qa_type_{snake} = {{ QA_KIND_STRUCT, "{s["name"]}", '
+                 f'sizeof(Qa{s["name"]}), NULL, NULL, qa_type_{snake}_members, '
+                 f'(GDestroyNotify)qa_{snake}_free }};')
+        c.append(f'const QaTypeDesc qa_type_{snake}_list = {{ QA_KIND_LIST, "list of '
+                 f'{s["name"]}", sizeof(GPtrArray *), &qa_type_{snake}, NULL, NULL, NULL }};')
+        c.append(f"Qa{s['name']} *\nqa_{snake}_new(void)\n{{\n"
+                 f"\treturn g_new0(Qa{s['name']}, 1);\n}}")
+        c.append(f"void\nqa_{snake}_free(Qa{s['name']} *value)\n{{\n"
+                 f"\tqa_schema_struct_free(&qa_type_{snake}, value);\n}}\n")
+    for cmd in schema.commands.values():
+        snake = c_ident(cmd["name"])
+        camel = command_camel(cmd["name"])
+        if cmd["members"]:
+            member_table(schema, f"qa_args_{snake}", f"Qa{camel}Args", cmd["members"], c)
+            c.append(f"static const QaTypeDesc qa_args_type_{snake} = {{ QA_KIND_STRUCT, "
+                     f'"arguments of {cmd["name"]}", sizeof(Qa{camel}Args), NULL, NULL, '
+                     f"qa_args_{snake}_members, NULL }};")
+            c.append(f"void\nqa_{snake}_args_free(Qa{camel}Args *args)\n{{\n"
+                     f"\tqa_schema_struct_free(&qa_args_type_{snake}, args);\n}}\n")
+        c.extend(gen_marshal(schema, cmd, snake, camel))
+    c.append("const QaCommandDef qa_schema_commands[] = {")
+    for cmd in schema.commands.values():
+        snake = c_ident(cmd["name"])
+        args_desc = f"&qa_args_type_{snake}" if cmd["members"] else "NULL"
+        c.append(f'\t{{ "{cmd["name"]}", qa_marshal_{snake}, {args_desc}, '
+                 f'{str(cmd["success_response"]).upper()}, {str(cmd["worker"]).upper()}, '
+                 f'{str("extension" in cmd["features"]).upper()} }},')
+    c.append("};")
+    c.append(f"const guint qa_schema_n_commands = {len(schema.commands)};")
+    return "\n".join(c) + "\n"
+
+
+def gen_marshal(schema, cmd, snake, camel):
+    out = [f"static JsonNode *\nqa_marshal_{snake}(QaAgent *agent, JsonObject *args, "
+           "GError **error)\n{"]
+    call = ["agent"]
+    if cmd["members"]:
+        out.append(f"\tg_autoptr(Qa{camel}Args) typed = NULL;")
+        call.append("typed")
+    r = cmd["returns"]
+    ret_desc = None
+    if r is not None:
+        if cmd["returns_list"]:
+            out.append("\tg_autoptr(GPtrArray) ret = NULL;")
+            ret_desc = f"{type_desc(schema, r)}_list"
+        elif r in schema.structs:
+            out.append(f"\tg_autoptr(Qa{r}) ret = NULL;")
+            ret_desc = type_desc(schema, r)
+        elif r in schema.enums:
+            out.append(f"\tQa{r} ret = 0;")
+            ret_desc = type_desc(schema, r)
+        elif r == "str":
+            out.append("\tg_autofree gchar *ret = NULL;")
+            ret_desc = "qa_type_str"
+        else:
+            out.append(f"\t{BUILTINS[r][0]} ret = 0;")
+            ret_desc = BUILTINS[r][1]
+        call.append("&ret")
+    call.append("error")
+    if cmd["members"]:
+        out.append(f'\ttyped = qa_schema_args_parse(&qa_args_type_{snake}, "{cmd["name"]}", '
+                   "args, error);")
+        out.append("\tif (typed == NULL)\n\t\treturn NULL;")
+    else:
+        out.append(f'\tif (!qa_schema_args_check_empty("{cmd["name"]}", args, error))')
+        out.append("\t\treturn NULL;")
+    out.append(f"\tif (!qa_cmd_{snake}({', '.join(call)}))\n\t\treturn NULL;")
+    if ret_desc is None:
+        out.append("\treturn qa_schema_empty_object();")
+    else:
+        out.append(f"\treturn qa_schema_value_to_json(&{ret_desc}, &ret);")
+    out.append("}\n")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Documentation
+
+
+def type_ref(schema, m_type, is_list):
+    t = f"`{m_type}`" if m_type in BUILTINS else f"[`{m_type}`](#{m_type.lower()})"
+    return f"array of {t}" if is_list else t
+
+
+def gen_docs(schema):
+    d = ["# quiesce-agent protocol reference", "",
+         "Generated from `qapi-schema/quiesce-agent.json`; do not edit. Commands and members "
+         "marked **extension** are not part of QEMU's guest agent; a client that does not know "
+         "them is not affected by them.", "",
+         "Requests are JSON objects `{\"execute\": NAME, \"arguments\": {...}, \"id\": ANY}` "
+         "(`arguments` and `id` optional). Replies are one line each: "
+         "`{\"return\": VALUE}` or `{\"error\": {\"class\": CLASS, \"desc\": TEXT}}`, with the "
+         "request's `id` copied. See the operator's guide for framing, limits and error "
+         "classes.", "", "## Commands", ""]
+    for c in schema.commands.values():
+        ext = " (**extension**)" if "extension" in c["features"] else ""
+        d.append(f"### {c['name']}{ext}")
+        d.append("")
+        d.append(c["doc"])
+        d.append("")
+        if c["members"]:
+            d.append("| argument | type | required | description |")
+            d.append("|---|---|---|---|")
+            for m in c["members"]:
+                ext = " **extension**" if m.is_extension else ""
+                req = "no" if m.optional else "yes"
+                d.append(f"| `{m.name}` | {type_ref(schema, m.type, m.is_list)} | {req} | "
+                         f"{m.doc}{ext} |")
+            d.append("")
+        else:
+            d.append("Arguments: none.")
+            d.append("")
+        if c["returns"]:
+            d.append(f"Returns: {type_ref(schema, c['returns'], c['returns_list'])}"
+                     + (f". {c['returns_doc']}" if c["returns_doc"] else ""))
+        else:
+            d.append("Returns: `{}`.")
+        if c["worker"]:
+            d.append("")
+            d.append("Runs off the main loop: while it runs, the agent keeps answering other "
+                     "commands; commands of this kind run one at a time in arrival order.")
+        d.append("")
+    d.append("## Types")
+    d.append("")
+    for s in schema.structs.values():
+        d.append(f"### {s['name']}")
+        d.append("")
+        if s["doc"]:
+            d.append(s["doc"])
+            d.append("")
+        d.append("| member | type | always present | description |")
+        d.append("|---|---|---|---|")
+        for m in s["members"]:
+            ext = " **extension**" if m.is_extension else ""
+            d.append(f"| `{m.name}` | {type_ref(schema, m.type, m.is_list)} | "
+                     f"{'no' if m.optional else 'yes'} | {m.doc}{ext} |")
+        d.append("")
+    for e in schema.enums.values():
+        d.append(f"### {e['name']}")
+        d.append("")
+        if e["doc"]:
+            d.append(e["doc"])
+            d.append("")
+        d.append("Values: " + ", ".join(f"`{v}`" for v in e["values"]) + ".")
+        d.append("")
+    return "\n".join(d) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("schema")
+    ap.add_argument("--header", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--docs", required=True)
+    a = ap.parse_args()
+    try:
+        with open(a.schema, encoding="utf-8") as f:
+            schema = Schema(Parser(f.read(), a.schema).definitions())
+    except SchemaError as e:
+        print(f"generate.py: {e}", file=sys.stderr)
+        return 1
+    for path, text in ((a.header, gen_header(schema)), (a.source, gen_source(schema)),
+                       (a.docs, gen_docs(schema))):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
