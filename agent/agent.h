@@ -6,9 +6,10 @@
  * - the auto-thaw watchdog thread touches only the freezer. */
 #pragma once
 
+#include "config.h"
+
 #include <glib.h>
 
-#include "config.h"
 #include "roots.h"
 
 typedef struct _QaAgent QaAgent;

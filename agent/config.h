@@ -5,18 +5,18 @@
 #include <glib.h>
 
 typedef struct {
-	gchar *config_file; /* the file that was read, NULL when none */
-	gchar *method;	    /* virtio-serial, isa-serial, unix-listen, vsock-listen */
-	gchar *path;	    /* channel path; NULL: the method's default */
-	gchar *logfile;	    /* NULL: stderr */
-	gchar *pidfile;	    /* NULL: none */
+	gchar *config_file;   /* the file that was read, NULL when none */
+	gchar *method;	      /* virtio-serial, isa-serial, unix-listen, vsock-listen */
+	gchar *path;	      /* channel path; NULL: the method's default */
+	gchar *logfile;	      /* NULL: stderr */
+	gchar *pidfile;	      /* NULL: none */
 	gchar *fsfreeze_hook; /* NULL: no hook */
 	gchar *statedir;
 	gboolean verbose;
 	gboolean daemonize;
-	gchar **block_rpcs; /* NULL or NULL-terminated */
-	gchar **allow_rpcs; /* NULL: everything not blocked is allowed */
-	guint fsfreeze_timeout;	  /* seconds until auto-thaw; 0: never (QGA's behaviour) */
+	gchar **block_rpcs;	     /* NULL or NULL-terminated */
+	gchar **allow_rpcs;	     /* NULL: everything not blocked is allowed */
+	guint fsfreeze_timeout;	     /* seconds until auto-thaw; 0: never (QGA's behaviour) */
 	guint fsfreeze_hook_timeout; /* seconds a hook may run */
 	gchar **fsfreeze_exclude_mountpoints; /* glob patterns freeze-all leaves alone */
 	gchar **fsfreeze_exclude_types;	      /* glob patterns of filesystem types, likewise */
@@ -31,7 +31,8 @@ qa_config_free(QaConfig *config);
 gboolean
 qa_config_load_file(QaConfig *config, const gchar *path, GError **error);
 gboolean
-qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, GError **error);
+qa_config_parse_args(
+    QaConfig *config, gint *argc, gchar ***argv, gchar **out_print, GError **error);
 gchar *
 qa_config_to_data(const QaConfig *config);
 gboolean

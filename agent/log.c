@@ -1,0 +1,190 @@
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The logger is process-wide because GLib's log writer is: this is its one state object. */
+typedef struct {
+	GMutex lock;
+	gint fd; /* stderr or the log file */
+	gboolean verbose;
+	guint holds; /* hold count: nested holds are released by as many releases */
+	GQueue held; /* of gchar *, lines waiting for release */
+	gsize held_bytes;
+	guint dropped;
+} QaLog;
+
+static QaLog qa_log = {.fd = STDERR_FILENO};
+
+static void
+qa_log_write_all(gint fd, const gchar *data, gsize len)
+{
+	while (len > 0) {
+		gssize n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* nowhere left to report a failing log */
+		data += n;
+		len -= (gsize)n;
+	}
+}
+
+static const gchar *
+qa_log_level_name(GLogLevelFlags level)
+{
+	if (level & G_LOG_LEVEL_ERROR)
+		return "error";
+	if (level & G_LOG_LEVEL_CRITICAL)
+		return "critical";
+	if (level & G_LOG_LEVEL_WARNING)
+		return "warning";
+	if (level & G_LOG_LEVEL_MESSAGE)
+		return "message";
+	if (level & G_LOG_LEVEL_INFO)
+		return "info";
+	return "debug";
+}
+
+static gchar *
+qa_log_format(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
+{
+	const gchar *message = NULL;
+	const gchar *domain = NULL;
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree gchar *stamp = g_date_time_format(now, "%FT%T");
+
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
+			message = fields[i].value;
+		else if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+			domain = fields[i].value;
+	}
+	return g_strdup_printf("%s.%03dZ %s %s: %s\n",
+			       stamp,
+			       g_date_time_get_microsecond(now) / 1000,
+			       domain != NULL ? domain : "quiesce-agent",
+			       qa_log_level_name(level),
+			       message != NULL ? message : "");
+}
+
+static void
+qa_log_hold_line(gchar *line)
+{
+	g_queue_push_tail(&qa_log.held, line);
+	qa_log.held_bytes += strlen(line);
+	while (qa_log.held_bytes > QA_LOG_HOLD_LIMIT && qa_log.held.length > 1) {
+		g_autofree gchar *old = g_queue_pop_head(&qa_log.held);
+		qa_log.held_bytes -= strlen(old);
+		qa_log.dropped++;
+	}
+}
+
+static GLogWriterOutput
+qa_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	g_autofree gchar *line = NULL;
+
+	/* info and debug lines need --verbose, or G_MESSAGES_DEBUG naming their domain */
+	if ((level & (G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) != 0 && !qa_log.verbose) {
+		const gchar *domain = NULL;
+
+		for (gsize i = 0; i < n_fields; i++) {
+			if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+				domain = fields[i].value;
+		}
+		if (g_log_writer_default_would_drop(level, domain))
+			return G_LOG_WRITER_HANDLED;
+	}
+	line = qa_log_format(level, fields, n_fields);
+	g_mutex_lock(&qa_log.lock);
+	if (qa_log.holds > 0)
+		qa_log_hold_line(g_steal_pointer(&line));
+	else
+		qa_log_write_all(qa_log.fd, line, strlen(line));
+	g_mutex_unlock(&qa_log.lock);
+	return G_LOG_WRITER_HANDLED;
+}
+
+void
+qa_log_init(gboolean verbose)
+{
+	static gsize installed = 0;
+
+	qa_log.verbose = verbose;
+	if (g_once_init_enter(&installed)) {
+		g_log_set_writer_func(qa_log_writer, NULL, NULL);
+		g_once_init_leave(&installed, 1);
+	}
+}
+
+gboolean
+qa_log_set_file(const gchar *path, GError **error)
+{
+	gint fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+
+	if (fd < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot open log file '%s': %s",
+			    path,
+			    g_strerror(saved));
+		return FALSE;
+	}
+	g_mutex_lock(&qa_log.lock);
+	if (qa_log.fd != STDERR_FILENO)
+		close(qa_log.fd);
+	qa_log.fd = fd;
+	g_mutex_unlock(&qa_log.lock);
+	return TRUE;
+}
+
+void
+qa_log_hold(void)
+{
+	g_mutex_lock(&qa_log.lock);
+	qa_log.holds++;
+	g_mutex_unlock(&qa_log.lock);
+}
+
+void
+qa_log_release(void)
+{
+	g_mutex_lock(&qa_log.lock);
+	if (qa_log.holds > 0)
+		qa_log.holds--;
+	if (qa_log.holds == 0) {
+		gchar *line;
+
+		if (qa_log.dropped > 0) {
+			g_autofree gchar *note =
+			    g_strdup_printf("quiesce-agent: %u log lines were dropped while "
+					    "filesystems were frozen\n",
+					    qa_log.dropped);
+			qa_log_write_all(qa_log.fd, note, strlen(note));
+			qa_log.dropped = 0;
+		}
+		while ((line = g_queue_pop_head(&qa_log.held)) != NULL) {
+			qa_log_write_all(qa_log.fd, line, strlen(line));
+			g_free(line);
+		}
+		qa_log.held_bytes = 0;
+	}
+	g_mutex_unlock(&qa_log.lock);
+}
+
+gboolean
+qa_log_is_held(void)
+{
+	gboolean held;
+
+	g_mutex_lock(&qa_log.lock);
+	held = qa_log.holds > 0;
+	g_mutex_unlock(&qa_log.lock);
+	return held;
+}

@@ -1,0 +1,171 @@
+/* quiesce-agent: process set-up, the main loop, and an orderly exit. */
+#include "config.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "dispatch.h"
+#include "log.h"
+#include "qa-build-config.h"
+#include "service.h"
+#include "session.h"
+
+#define QA_EXIT_USAGE 2 /* bad command line or configuration */
+
+typedef struct {
+	GMainLoop *loop;
+	gint signal_number;
+} QaMain;
+
+static gboolean
+qa_main_signal_cb(gpointer user_data)
+{
+	QaMain *self = user_data;
+
+	g_message("received signal, shutting down");
+	g_main_loop_quit(self->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+/* every name in --block-rpcs/--allow-rpcs must be a command: a typo would silently leave a
+ * command enabled that the admin meant to disable */
+static gboolean
+qa_main_check_rpc_lists(const QaConfig *config, GError **error)
+{
+	gchar **lists[] = {config->block_rpcs, config->allow_rpcs};
+	const gchar *names[] = {"block-rpcs", "allow-rpcs"};
+
+	for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
+		for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
+			if (qa_dispatch_lookup(lists[l][i]) != NULL)
+				continue;
+			g_set_error(error,
+				    G_OPTION_ERROR,
+				    G_OPTION_ERROR_BAD_VALUE,
+				    "%s: unknown command '%s'",
+				    names[l],
+				    lists[l][i]);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+qa_main_check_config(QaConfig *config, gint activated_fd, GError **error)
+{
+	if (!qa_main_check_rpc_lists(config, error))
+		return FALSE;
+	if (config->path == NULL && activated_fd < 0) {
+		config->path = g_strdup(qa_config_default_path(config->method));
+		if (config->path == NULL) {
+			g_set_error(error,
+				    G_OPTION_ERROR,
+				    G_OPTION_ERROR_BAD_VALUE,
+				    "method %s needs --path (a socket path, or CID:PORT for vsock)",
+				    config->method);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static QaRoots *
+qa_main_roots_new(const QaConfig *config)
+{
+	QaRoots *roots = qa_roots_new_default();
+
+	if (config->mountinfo != NULL) {
+		g_free(roots->mountinfo);
+		roots->mountinfo = g_strdup(config->mountinfo);
+	}
+	roots->confine = g_strdup(config->confine_mounts);
+	return roots;
+}
+
+static gint
+qa_main_run(QaConfig *config, gint activated_fd)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaAgent) agent = NULL;
+	QaSession *session;
+	QaMain self = {0};
+
+	if (config->logfile != NULL && !qa_log_set_file(config->logfile, &error)) {
+		g_printerr("quiesce-agent: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+	if (config->daemonize && !qa_service_daemonize(&error)) {
+		g_printerr("quiesce-agent: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+	if (config->pidfile != NULL && !qa_service_write_pidfile(config->pidfile, &error)) {
+		g_critical("%s", error->message);
+		return EXIT_FAILURE;
+	}
+	if (g_mkdir_with_parents(config->statedir, 0700) < 0) {
+		g_critical(
+		    "cannot create state directory '%s': %s", config->statedir, g_strerror(errno));
+		qa_service_remove_pidfile(config->pidfile);
+		return EXIT_FAILURE;
+	}
+	agent = qa_agent_new(config, qa_main_roots_new(config));
+	session = qa_session_new(agent, config->method, config->path, activated_fd, &error);
+	if (session == NULL) {
+		g_critical("%s", error->message);
+		qa_service_remove_pidfile(config->pidfile);
+		return EXIT_FAILURE;
+	}
+	self.loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
+	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
+	g_message("quiesce-agent %s ready", QA_VERSION);
+	qa_service_notify("READY=1");
+	g_main_loop_run(self.loop);
+
+	qa_service_notify("STOPPING=1");
+	qa_service_remove_pidfile(config->pidfile);
+	/* a worker stuck in a hook or a freeze cannot be joined: leave it to the exit */
+	if (!qa_session_is_busy(session))
+		qa_session_free(session);
+	g_main_loop_unref(self.loop);
+	g_message("quiesce-agent stopped");
+	return EXIT_SUCCESS;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(QaConfig) config = qa_config_new_default();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *print = NULL;
+	gint activated_fd = -1;
+	sigset_t mask;
+
+	/* before any thread exists, so every thread inherits it: SIGIO is read from a signalfd
+	 * by the virtio-serial channel; a host that goes away must not kill us with SIGPIPE */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGIO);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	qa_log_init(FALSE);
+	if (!qa_config_parse_args(config, &argc, &argv, &print, &error)) {
+		g_printerr("quiesce-agent: %s\n", error->message);
+		return QA_EXIT_USAGE;
+	}
+	if (print != NULL) {
+		fputs(print, stdout);
+		return EXIT_SUCCESS;
+	}
+	qa_log_init(config->verbose);
+	if (!qa_service_get_activated_fd(&activated_fd, &error) ||
+	    !qa_main_check_config(config, activated_fd, &error)) {
+		g_printerr("quiesce-agent: %s\n", error->message);
+		return QA_EXIT_USAGE;
+	}
+	return qa_main_run(config, activated_fd);
+}

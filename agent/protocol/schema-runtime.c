@@ -4,10 +4,11 @@
 
 const QaTypeDesc qa_type_str = {QA_KIND_STR, "str", sizeof(gchar *), NULL, NULL, NULL, NULL};
 const QaTypeDesc qa_type_int = {QA_KIND_INT, "int", sizeof(gint64), NULL, NULL, NULL, NULL};
-const QaTypeDesc qa_type_uint64 = {QA_KIND_UINT64, "uint64", sizeof(guint64), NULL, NULL, NULL, NULL};
+const QaTypeDesc qa_type_uint64 = {
+    QA_KIND_UINT64, "uint64", sizeof(guint64), NULL, NULL, NULL, NULL};
 const QaTypeDesc qa_type_bool = {QA_KIND_BOOL, "bool", sizeof(gboolean), NULL, NULL, NULL, NULL};
-const QaTypeDesc qa_type_str_list =
-    {QA_KIND_LIST, "list of str", sizeof(GPtrArray *), &qa_type_str, NULL, NULL, NULL};
+const QaTypeDesc qa_type_str_list = {
+    QA_KIND_LIST, "list of str", sizeof(GPtrArray *), &qa_type_str, NULL, NULL, NULL};
 
 /* what the value must be, as the end of the sentence "must be ..." */
 const gchar *
@@ -68,11 +69,8 @@ qa_schema_value_parse(const QaTypeDesc *type,
 		      GError **error);
 
 static void
-qa_schema_set_type_error(const QaTypeDesc *type,
-			 JsonNode *node,
-			 const gchar *command,
-			 const gchar *path,
-			 GError **error)
+qa_schema_set_type_error(
+    const QaTypeDesc *type, JsonNode *node, const gchar *command, const gchar *path, GError **error)
 {
 	g_set_error(error,
 		    QA_PROTOCOL_ERROR,
@@ -201,12 +199,8 @@ qa_schema_value_parse(const QaTypeDesc *type,
 		if (!JSON_NODE_HOLDS_OBJECT(node))
 			break;
 		value = g_malloc0(type->size);
-		if (!qa_schema_members_parse(type,
-					     json_node_get_object(node),
-					     value,
-					     command,
-					     prefix,
-					     error)) {
+		if (!qa_schema_members_parse(
+			type, json_node_get_object(node), value, command, prefix, error)) {
 			qa_schema_struct_free(type, g_steal_pointer(&value));
 			return FALSE;
 		}
@@ -246,8 +240,8 @@ qa_schema_members_parse(const QaTypeDesc *type,
 	JsonNode *node;
 
 	/* unknown members first: a typo is the likeliest mistake, and naming it helps most */
-	json_object_iter_init(&iter, object);
-	while (json_object_iter_next(&iter, &key, &node)) {
+	json_object_iter_init_ordered(&iter, object);
+	while (json_object_iter_next_ordered(&iter, &key, &node)) {
 		const QaMemberDesc *m = type->members;
 
 		while (m->name != NULL && g_strcmp0(m->name, key) != 0)
@@ -294,10 +288,7 @@ qa_schema_members_parse(const QaTypeDesc *type,
 }
 
 gpointer
-qa_schema_args_parse(const QaTypeDesc *type,
-		     const gchar *command,
-		     JsonObject *args,
-		     GError **error)
+qa_schema_args_parse(const QaTypeDesc *type, const gchar *command, JsonObject *args, GError **error)
 {
 	g_autofree guint8 *value = g_malloc0(type->size);
 	g_autoptr(JsonObject) empty = NULL;
@@ -393,7 +384,8 @@ qa_schema_value_to_json(const QaTypeDesc *type, gconstpointer value)
 		node = json_node_new(JSON_NODE_ARRAY);
 		for (guint i = 0; list != NULL && i < list->len; i++) {
 			gpointer elem = g_ptr_array_index(list, i);
-			json_array_add_element(array, qa_schema_value_to_json(type->element, &elem));
+			json_array_add_element(array,
+					       qa_schema_value_to_json(type->element, &elem));
 		}
 		json_node_take_array(node, array);
 		return node;

@@ -28,12 +28,12 @@ typedef struct {
 
 struct _QaTypeDesc {
 	QaKind kind;
-	const gchar *name; /* schema name, used in error messages */
-	gsize size;	   /* size of the C value (of the struct for QA_KIND_STRUCT) */
-	const QaTypeDesc *element;	  /* QA_KIND_LIST */
-	const gchar *const *enum_values;  /* QA_KIND_ENUM, NULL terminated */
-	const QaMemberDesc *members;	  /* QA_KIND_STRUCT */
-	GDestroyNotify free_func;	  /* QA_KIND_STRUCT; NULL for argument structs */
+	const gchar *name;	   /* schema name, used in error messages */
+	gsize size;		   /* size of the C value (of the struct for QA_KIND_STRUCT) */
+	const QaTypeDesc *element; /* QA_KIND_LIST */
+	const gchar *const *enum_values; /* QA_KIND_ENUM, NULL terminated */
+	const QaMemberDesc *members;	 /* QA_KIND_STRUCT */
+	GDestroyNotify free_func;	 /* QA_KIND_STRUCT; NULL for argument structs */
 };
 
 typedef struct _QaAgent QaAgent;

@@ -47,5 +47,12 @@ qa_mounts_load(const QaRoots *roots, GError **error);
 GPtrArray *
 qa_filesystems_from_mounts(const QaRoots *roots, GPtrArray *mounts);
 
+/* TRUE when a block device backs @mount (the rule for what guest-get-fsinfo reports) */
+gboolean
+qa_mounts_is_block_backed(const QaRoots *roots, const QaMount *mount);
+/* the mount (borrowed from @mounts) through which the absolute @path is reached; pure */
+const QaMount *
+qa_mounts_find_holding(GPtrArray *mounts, const gchar *path);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaMount, qa_mount_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFilesystem, qa_filesystem_free)

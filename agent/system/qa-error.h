@@ -5,7 +5,7 @@
 #include <glib.h>
 
 #define QA_PROTOCOL_ERROR (qa_protocol_error_quark())
-#define QA_SYSTEM_ERROR	  (qa_system_error_quark())
+#define QA_SYSTEM_ERROR (qa_system_error_quark())
 
 typedef enum {
 	QA_PROTOCOL_ERROR_PARSE,	     /* not JSON, or not UTF-8 */

@@ -1,0 +1,281 @@
+/* Ports that stay open while hosts come and go: virtio-serial and isa-serial.
+ *
+ * A virtio-serial port must be held open at all times (libvirt considers the agent present only
+ * while the guest has the port open). While no host is connected, poll() reports POLLHUP on it
+ * continuously, so the descriptor is taken out of the main loop's poll set instead of being
+ * polled in a loop. The virtio console driver sends SIGIO to the owner of a port opened with
+ * O_ASYNC whenever the host side connects or disconnects; SIGIO is blocked in every thread and
+ * read from a signalfd in the main loop, so the agent sleeps until the host comes. A slow timer
+ * is only the fallback where that notification cannot be set up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "channel-private.h"
+
+#define QA_PORT_FALLBACK_SECONDS 5 /* only without SIGIO, or to notice a port coming back */
+
+static void
+qa_channel_port_check(QaChannel *channel);
+static void
+qa_channel_port_wait_for_device(QaChannel *channel);
+static void
+qa_channel_port_start_retry(QaChannel *channel);
+
+static gboolean
+qa_channel_port_host_has_hung_up(gint fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	if (poll(&pfd, 1, 0) < 0)
+		return FALSE;
+	return (pfd.revents & POLLHUP) != 0;
+}
+
+static gboolean
+qa_channel_port_sigio_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	QaChannel *channel = user_data;
+	struct signalfd_siginfo info[8];
+
+	/* several notifications may have coalesced: one look at the port answers them all */
+	while (read(fd, info, sizeof(info)) > 0)
+		;
+	qa_channel_port_check(channel);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+qa_channel_port_retry_cb(gpointer user_data)
+{
+	QaChannel *channel = user_data;
+
+	if (channel->fd < 0) {
+		g_autoptr(GError) error_local = NULL;
+		g_clear_pointer(&channel->retry_source, g_source_unref);
+		if (!qa_channel_port_open(channel, &error_local)) {
+			g_debug("port still unavailable: %s", error_local->message);
+			qa_channel_port_start_retry(channel);
+		}
+		return G_SOURCE_REMOVE;
+	}
+	qa_channel_port_check(channel);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+qa_channel_port_start_retry(QaChannel *channel)
+{
+	if (channel->retry_source != NULL)
+		return;
+	channel->retry_source = g_timeout_source_new_seconds(QA_PORT_FALLBACK_SECONDS);
+	g_source_set_callback(channel->retry_source, qa_channel_port_retry_cb, channel, NULL);
+	g_source_attach(channel->retry_source, NULL);
+}
+
+static void
+qa_channel_port_stop_retry(QaChannel *channel)
+{
+	if (channel->retry_source == NULL)
+		return;
+	g_source_destroy(channel->retry_source);
+	g_clear_pointer(&channel->retry_source, g_source_unref);
+}
+
+/* Looks at the port and reports a host arriving or leaving. */
+static void
+qa_channel_port_check(QaChannel *channel)
+{
+	gboolean hung_up;
+
+	if (channel->fd < 0)
+		return;
+	hung_up = qa_channel_port_host_has_hung_up(channel->fd);
+	if (hung_up == !channel->connected)
+		return;
+	qa_channel_set_connected(channel, !hung_up);
+	if (channel->sigio_source == NULL) {
+		if (hung_up)
+			qa_channel_port_start_retry(channel);
+		else
+			qa_channel_port_stop_retry(channel);
+	}
+}
+
+static gboolean
+qa_channel_port_setup_sigio(QaChannel *channel)
+{
+	sigset_t mask;
+	gint flags;
+
+	if (channel->sigio_fd < 0) {
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGIO);
+		channel->sigio_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+		if (channel->sigio_fd < 0)
+			return FALSE;
+		channel->sigio_source = qa_channel_fd_source_new(
+		    channel->sigio_fd, G_IO_IN, qa_channel_port_sigio_cb, channel);
+	}
+	flags = fcntl(channel->fd, F_GETFL);
+	if (fcntl(channel->fd, F_SETOWN, getpid()) < 0 || flags < 0 ||
+	    fcntl(channel->fd, F_SETFL, flags | O_ASYNC) < 0)
+		return FALSE;
+	return TRUE;
+}
+
+static gboolean
+qa_channel_port_set_raw(gint fd, GError **error)
+{
+	struct termios tio;
+
+	if (tcgetattr(fd, &tio) < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot read serial settings: %s",
+			    g_strerror(saved));
+		return FALSE;
+	}
+	cfmakeraw(&tio);
+	tio.c_cflag |= CLOCAL | CREAD;
+	if (tcsetattr(fd, TCSANOW, &tio) < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot put the serial port in raw mode: %s",
+			    g_strerror(saved));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+qa_channel_port_open(QaChannel *channel, GError **error)
+{
+	gint fd = open(channel->path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 && errno == ENOENT) {
+		/* not plugged in (yet): wait for it instead of failing the service */
+		g_message("waiting for channel=%s to appear", channel->description);
+		qa_channel_port_wait_for_device(channel);
+		return TRUE;
+	}
+	if (fd < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    saved == EBUSY
+				? "cannot open '%s': %s (another process, perhaps another "
+				  "guest agent, holds the port open)"
+				: "cannot open '%s': %s",
+			    channel->path,
+			    g_strerror(saved));
+		return FALSE;
+	}
+	channel->fd = fd;
+	g_clear_object(&channel->monitor);
+	qa_channel_port_stop_retry(channel);
+	if (channel->kind == QA_CHANNEL_SERIAL) {
+		if (isatty(fd) && !qa_channel_port_set_raw(fd, error)) {
+			g_prefix_error(error, "'%s': ", channel->path);
+			close(fd);
+			channel->fd = -1;
+			return FALSE;
+		}
+		qa_channel_set_connected(channel, TRUE);
+		return TRUE;
+	}
+	/* before the first look at the port, so a host connecting in between is not missed */
+	if (!qa_channel_port_setup_sigio(channel)) {
+		g_warning("no connection notifications for channel=%s (%s), checking every %u s",
+			  channel->description,
+			  g_strerror(errno),
+			  QA_PORT_FALLBACK_SECONDS);
+		qa_channel_port_start_retry(channel);
+	}
+	g_message("opened channel=%s", channel->description);
+	qa_channel_port_check(channel);
+	return TRUE;
+}
+
+static void
+qa_channel_port_changed_cb(
+    GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data)
+{
+	QaChannel *channel = user_data;
+	g_autoptr(GError) error_local = NULL;
+
+	if (event != G_FILE_MONITOR_EVENT_CREATED || channel->fd >= 0)
+		return;
+	if (!qa_channel_port_open(channel, &error_local))
+		g_warning("channel=%s came back but cannot be opened: %s",
+			  channel->description,
+			  error_local->message);
+}
+
+static void
+qa_channel_port_wait_for_device(QaChannel *channel)
+{
+	g_autoptr(GFile) file = g_file_new_for_path(channel->path);
+	g_autoptr(GError) error_local = NULL;
+
+	if (channel->monitor == NULL) {
+		channel->monitor =
+		    g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error_local);
+		if (channel->monitor != NULL)
+			g_signal_connect(channel->monitor,
+					 "changed",
+					 G_CALLBACK(qa_channel_port_changed_cb),
+					 channel);
+		else
+			g_debug("cannot watch %s: %s", channel->path, error_local->message);
+	}
+	/* inotify can miss a device node made before the watch existed */
+	qa_channel_port_start_retry(channel);
+}
+
+/* the host closed its end of a virtio-serial port: keep the port, wait for the next host */
+void
+qa_channel_port_hangup(QaChannel *channel)
+{
+	qa_channel_set_connected(channel, FALSE);
+	if (channel->sigio_source == NULL)
+		qa_channel_port_start_retry(channel);
+}
+
+/* the port itself failed or vanished (hot-unplug): close it and wait for it to come back */
+void
+qa_channel_port_lost(QaChannel *channel)
+{
+	g_message("lost channel=%s, waiting for it to come back", channel->description);
+	if (channel->fd >= 0) {
+		close(channel->fd);
+		channel->fd = -1;
+	}
+	qa_channel_set_connected(channel, FALSE);
+	qa_channel_port_wait_for_device(channel);
+}
+
+void
+qa_channel_port_cleanup(QaChannel *channel)
+{
+	qa_channel_port_stop_retry(channel);
+	g_clear_object(&channel->monitor);
+	if (channel->sigio_source != NULL) {
+		g_source_destroy(channel->sigio_source);
+		g_clear_pointer(&channel->sigio_source, g_source_unref);
+	}
+	if (channel->sigio_fd >= 0) {
+		close(channel->sigio_fd);
+		channel->sigio_fd = -1;
+	}
+}

@@ -1,0 +1,52 @@
+/* Shared between the channel core (channel.c) and the port transports (channel-port.c). */
+#pragma once
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+
+#include "channel.h"
+
+typedef enum {
+	QA_CHANNEL_LISTEN, /* unix-listen, vsock-listen, socket activation: accept one client */
+	QA_CHANNEL_PORT,   /* virtio-serial: always open, the host comes and goes (POLLHUP) */
+	QA_CHANNEL_SERIAL, /* isa-serial: always open, no notion of a host connection */
+} QaChannelKind;
+
+struct _QaChannel {
+	QaChannelKind kind;
+	gchar *description; /* "unix-listen:/path", for log lines */
+	gchar *path;
+	QaChannelEvents events;
+	gpointer user_data;
+
+	gint listen_fd;
+	GSource *listen_source;
+	gint fd; /* the connected client, or the port */
+	GSource *io_source;
+	gboolean connected;
+	GByteArray *out; /* queued output for the current host */
+
+	/* ports */
+	gint sigio_fd; /* signalfd for SIGIO: the port driver's "host (dis)connected" */
+	GSource *sigio_source;
+	GSource *retry_source; /* fallback timer when SIGIO is unavailable or the port vanished */
+	GFileMonitor *monitor; /* waits for a hot-unplugged port to come back */
+};
+
+GSource *
+qa_channel_fd_source_new(gint fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer data);
+void
+qa_channel_watch(QaChannel *channel);
+void
+qa_channel_set_connected(QaChannel *channel, gboolean connected);
+void
+qa_channel_drop_output(QaChannel *channel);
+
+gboolean
+qa_channel_port_open(QaChannel *channel, GError **error);
+void
+qa_channel_port_lost(QaChannel *channel);
+void
+qa_channel_port_hangup(QaChannel *channel);
+void
+qa_channel_port_cleanup(QaChannel *channel);

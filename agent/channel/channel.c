@@ -1,0 +1,420 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <linux/vm_sockets.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "autocleanups.h"
+#include "channel-private.h"
+
+static gboolean
+qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data);
+static gboolean
+qa_channel_accept_cb(gint fd, GIOCondition condition, gpointer user_data);
+
+GSource *
+qa_channel_fd_source_new(gint fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer data)
+{
+	GSource *source = g_unix_fd_source_new(fd, condition);
+
+	g_source_set_callback(source, G_SOURCE_FUNC(func), data, NULL);
+	g_source_attach(source, NULL);
+	return source;
+}
+
+static void
+qa_channel_unwatch(GSource **source)
+{
+	if (*source == NULL)
+		return;
+	g_source_destroy(*source);
+	g_clear_pointer(source, g_source_unref);
+}
+
+/* (Re)arms the watch on the connected descriptor for what is wanted now: input unless too much
+ * output is queued (back-pressure), output while any is queued. */
+void
+qa_channel_watch(QaChannel *channel)
+{
+	GIOCondition condition = G_IO_HUP | G_IO_ERR;
+
+	qa_channel_unwatch(&channel->io_source);
+	if (channel->fd < 0 || !channel->connected)
+		return;
+	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH)
+		condition |= G_IO_IN;
+	if (channel->out->len > 0)
+		condition |= G_IO_OUT;
+	channel->io_source =
+	    qa_channel_fd_source_new(channel->fd, condition, qa_channel_io_cb, channel);
+}
+
+void
+qa_channel_drop_output(QaChannel *channel)
+{
+	if (channel->out->len > 0)
+		g_info("dropping %u bytes of replies for a host that went away", channel->out->len);
+	g_byte_array_set_size(channel->out, 0);
+}
+
+void
+qa_channel_set_connected(QaChannel *channel, gboolean connected)
+{
+	if (channel->connected == connected)
+		return;
+	channel->connected = connected;
+	qa_channel_drop_output(channel);
+	if (connected) {
+		g_info("host connected channel=%s", channel->description);
+		channel->events.on_connect(channel->user_data);
+	} else {
+		g_info("host disconnected channel=%s", channel->description);
+		channel->events.on_disconnect(channel->user_data);
+	}
+	qa_channel_watch(channel);
+}
+
+/* a client of a listening channel went away: serve the next one */
+static void
+qa_channel_client_closed(QaChannel *channel)
+{
+	qa_channel_unwatch(&channel->io_source);
+	if (channel->fd >= 0) {
+		close(channel->fd);
+		channel->fd = -1;
+	}
+	qa_channel_set_connected(channel, FALSE);
+	channel->listen_source =
+	    qa_channel_fd_source_new(channel->listen_fd, G_IO_IN, qa_channel_accept_cb, channel);
+}
+
+static void
+qa_channel_lost(QaChannel *channel)
+{
+	switch (channel->kind) {
+	case QA_CHANNEL_LISTEN:
+		qa_channel_client_closed(channel);
+		break;
+	case QA_CHANNEL_PORT:
+	case QA_CHANNEL_SERIAL:
+		qa_channel_port_lost(channel);
+		break;
+	}
+}
+
+static gboolean
+qa_channel_flush(QaChannel *channel)
+{
+	while (channel->out->len > 0) {
+		gssize n = write(channel->fd, channel->out->data, channel->out->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return TRUE;
+		if (n <= 0) {
+			g_info("cannot write to channel=%s: %s",
+			       channel->description,
+			       n < 0 ? g_strerror(errno) : "no progress");
+			return FALSE;
+		}
+		g_byte_array_remove_range(channel->out, 0, (guint)n);
+	}
+	return TRUE;
+}
+
+static gboolean
+qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	QaChannel *channel = user_data;
+	gsize before = channel->out->len;
+
+	if (condition & G_IO_OUT) {
+		if (!qa_channel_flush(channel)) {
+			qa_channel_lost(channel);
+			return G_SOURCE_CONTINUE; /* the source was replaced or destroyed */
+		}
+	}
+	if (condition & G_IO_IN) {
+		guint8 buf[QA_CHANNEL_READ_SIZE];
+		gssize n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			channel->events.on_data(buf, (gsize)n, channel->user_data);
+			if (channel->fd < 0 || !channel->connected)
+				return G_SOURCE_CONTINUE;
+		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			/* EOF: the host closed its end */
+			if (channel->kind == QA_CHANNEL_PORT)
+				qa_channel_port_hangup(channel);
+			else
+				qa_channel_lost(channel);
+			return G_SOURCE_CONTINUE;
+		}
+	} else if (condition & (G_IO_HUP | G_IO_ERR)) {
+		if (channel->kind == QA_CHANNEL_PORT && !(condition & G_IO_ERR))
+			qa_channel_port_hangup(channel);
+		else
+			qa_channel_lost(channel);
+		return G_SOURCE_CONTINUE;
+	}
+	/* re-arm only when the wanted conditions changed */
+	if ((before == 0) != (channel->out->len == 0) ||
+	    (before >= QA_CHANNEL_OUTPUT_HIGH) != (channel->out->len >= QA_CHANNEL_OUTPUT_HIGH))
+		qa_channel_watch(channel);
+	return G_SOURCE_CONTINUE;
+}
+
+void
+qa_channel_send(QaChannel *channel, const gchar *data, gsize len)
+{
+	gboolean was_empty = channel->out->len == 0;
+
+	if (!channel->connected || channel->fd < 0)
+		return; /* nobody to deliver to: never keep it for the next host */
+	g_byte_array_append(channel->out, (const guint8 *)data, (guint)len);
+	/* replies go out as soon as possible: try now and wait for POLLOUT only on EAGAIN */
+	if (!qa_channel_flush(channel)) {
+		qa_channel_lost(channel);
+		return;
+	}
+	if (was_empty != (channel->out->len == 0) || channel->out->len >= QA_CHANNEL_OUTPUT_HIGH)
+		qa_channel_watch(channel);
+}
+
+gsize
+qa_channel_get_pending_output(QaChannel *channel)
+{
+	return channel->out->len;
+}
+
+gboolean
+qa_channel_is_connected(QaChannel *channel)
+{
+	return channel->connected;
+}
+
+const gchar *
+qa_channel_describe(QaChannel *channel)
+{
+	return channel->description;
+}
+
+static gboolean
+qa_channel_accept_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	QaChannel *channel = user_data;
+	gint client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (client < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			g_warning("cannot accept on channel=%s: %s",
+				  channel->description,
+				  g_strerror(errno));
+		return G_SOURCE_CONTINUE;
+	}
+	/* one host at a time: the next one waits in the backlog until this one leaves */
+	qa_channel_unwatch(&channel->listen_source);
+	channel->fd = client;
+	qa_channel_set_connected(channel, TRUE);
+	return G_SOURCE_CONTINUE;
+}
+
+static QaChannel *
+qa_channel_alloc(QaChannelKind kind,
+		 const gchar *description,
+		 const gchar *path,
+		 const QaChannelEvents *events,
+		 gpointer user_data)
+{
+	QaChannel *channel = g_new0(QaChannel, 1);
+
+	channel->kind = kind;
+	channel->description = g_strdup(description);
+	channel->path = g_strdup(path);
+	channel->events = *events;
+	channel->user_data = user_data;
+	channel->listen_fd = -1;
+	channel->fd = -1;
+	channel->sigio_fd = -1;
+	channel->out = g_byte_array_new();
+	return channel;
+}
+
+static gboolean
+qa_channel_listen_start(QaChannel *channel, gint fd)
+{
+	channel->listen_fd = fd;
+	channel->listen_source =
+	    qa_channel_fd_source_new(fd, G_IO_IN, qa_channel_accept_cb, channel);
+	return TRUE;
+}
+
+static gint
+qa_channel_listen_unix(const gchar *path, GError **error)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	g_auto(QaFd) fd = -1;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		g_set_error(error,
+			    G_IO_ERROR,
+			    G_IO_ERROR_FILENAME_TOO_LONG,
+			    "socket path '%s' is longer than %zu bytes",
+			    path,
+			    sizeof(addr.sun_path) - 1);
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	/* a socket left by an earlier run would make bind() fail; anything else is not ours */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot listen on unix socket '%s': %s",
+			    path,
+			    g_strerror(saved));
+		return -1;
+	}
+	return qa_fd_steal(&fd);
+}
+
+static gboolean
+qa_channel_parse_vsock(const gchar *spec, struct sockaddr_vm *addr, GError **error)
+{
+	g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
+	gint64 cid;
+	guint64 port;
+
+	if (g_strv_length(parts) != 2 ||
+	    !g_ascii_string_to_signed(parts[0], 10, -1, G_MAXUINT32, &cid, NULL) ||
+	    !g_ascii_string_to_unsigned(parts[1], 10, 0, G_MAXUINT32, &port, NULL)) {
+		g_set_error(error,
+			    G_IO_ERROR,
+			    G_IO_ERROR_INVALID_ARGUMENT,
+			    "vsock address '%s' is not CID:PORT (for example -1:1024 for any CID)",
+			    spec);
+		return FALSE;
+	}
+	memset(addr, 0, sizeof(*addr));
+	addr->svm_family = AF_VSOCK;
+	addr->svm_cid = cid < 0 ? VMADDR_CID_ANY : (guint32)cid;
+	addr->svm_port = (guint32)port;
+	return TRUE;
+}
+
+static gint
+qa_channel_listen_vsock(const gchar *spec, GError **error)
+{
+	struct sockaddr_vm addr;
+	g_auto(QaFd) fd = -1;
+
+	if (!qa_channel_parse_vsock(spec, &addr, error))
+		return -1;
+	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot listen on vsock '%s': %s",
+			    spec,
+			    g_strerror(saved));
+		return -1;
+	}
+	return qa_fd_steal(&fd);
+}
+
+QaChannel *
+qa_channel_new(const gchar *method,
+	       const gchar *path,
+	       const QaChannelEvents *events,
+	       gpointer user_data,
+	       GError **error)
+{
+	g_autofree gchar *description = g_strdup_printf("%s:%s", method, path);
+	QaChannel *channel;
+	gint fd;
+
+	if (g_strcmp0(method, "virtio-serial") == 0 || g_strcmp0(method, "isa-serial") == 0) {
+		QaChannelKind kind =
+		    g_strcmp0(method, "isa-serial") == 0 ? QA_CHANNEL_SERIAL : QA_CHANNEL_PORT;
+		channel = qa_channel_alloc(kind, description, path, events, user_data);
+		if (!qa_channel_port_open(channel, error)) {
+			qa_channel_free(channel);
+			return NULL;
+		}
+		return channel;
+	}
+	if (g_strcmp0(method, "unix-listen") == 0)
+		fd = qa_channel_listen_unix(path, error);
+	else if (g_strcmp0(method, "vsock-listen") == 0)
+		fd = qa_channel_listen_vsock(path, error);
+	else {
+		g_set_error(error,
+			    G_IO_ERROR,
+			    G_IO_ERROR_INVALID_ARGUMENT,
+			    "unknown method '%s'; expected virtio-serial, isa-serial, unix-listen "
+			    "or vsock-listen",
+			    method);
+		return NULL;
+	}
+	if (fd < 0)
+		return NULL;
+	channel = qa_channel_alloc(QA_CHANNEL_LISTEN, description, path, events, user_data);
+	qa_channel_listen_start(channel, fd);
+	return channel;
+}
+
+QaChannel *
+qa_channel_new_from_fd(gint fd, const QaChannelEvents *events, gpointer user_data, GError **error)
+{
+	gint listening = 0;
+	socklen_t len = sizeof(listening);
+	g_autofree gchar *description = g_strdup_printf("systemd-socket:fd%d", fd);
+	QaChannel *channel;
+
+	g_unix_set_fd_nonblocking(fd, TRUE, NULL);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
+		channel = qa_channel_alloc(QA_CHANNEL_LISTEN, description, NULL, events, user_data);
+		qa_channel_listen_start(channel, fd);
+		return channel;
+	}
+	/* anything else (a connected socket, a port passed with ListenSpecial=) is one host */
+	channel = qa_channel_alloc(QA_CHANNEL_SERIAL, description, NULL, events, user_data);
+	channel->fd = fd;
+	qa_channel_set_connected(channel, TRUE);
+	return channel;
+}
+
+void
+qa_channel_free(QaChannel *channel)
+{
+	if (channel == NULL)
+		return;
+	qa_channel_unwatch(&channel->io_source);
+	qa_channel_unwatch(&channel->listen_source);
+	qa_channel_port_cleanup(channel);
+	if (channel->fd >= 0)
+		close(channel->fd);
+	if (channel->listen_fd >= 0) {
+		close(channel->listen_fd);
+		if (channel->path != NULL && channel->kind == QA_CHANNEL_LISTEN &&
+		    g_str_has_prefix(channel->description, "unix-listen:"))
+			unlink(channel->path);
+	}
+	g_byte_array_unref(channel->out);
+	g_free(channel->description);
+	g_free(channel->path);
+	g_free(channel);
+}

@@ -1,0 +1,42 @@
+/* Transports: bytes in, bytes out, and connect/disconnect events. Knows nothing about JSON.
+ *
+ * Every transport serves one host at a time. Output queued for a host is dropped when that host
+ * goes away, never delivered to the next one. While the queued output exceeds
+ * QA_CHANNEL_OUTPUT_HIGH the channel stops reading, so a host that sends requests faster than it
+ * reads replies is slowed down instead of growing the agent's memory. Runs on the main loop. */
+#pragma once
+
+#include <glib.h>
+
+#define QA_CHANNEL_OUTPUT_HIGH (1024 * 1024)
+#define QA_CHANNEL_READ_SIZE (64 * 1024)
+
+typedef struct _QaChannel QaChannel;
+
+typedef struct {
+	void (*on_connect)(gpointer user_data);
+	void (*on_data)(const guint8 *data, gsize len, gpointer user_data);
+	void (*on_disconnect)(gpointer user_data);
+} QaChannelEvents;
+
+QaChannel *
+qa_channel_new(const gchar *method,
+	       const gchar *path,
+	       const QaChannelEvents *events,
+	       gpointer user_data,
+	       GError **error);
+/* serve a descriptor passed by systemd socket activation */
+QaChannel *
+qa_channel_new_from_fd(gint fd, const QaChannelEvents *events, gpointer user_data, GError **error);
+void
+qa_channel_free(QaChannel *channel);
+void
+qa_channel_send(QaChannel *channel, const gchar *data, gsize len);
+gsize
+qa_channel_get_pending_output(QaChannel *channel);
+gboolean
+qa_channel_is_connected(QaChannel *channel);
+const gchar *
+qa_channel_describe(QaChannel *channel);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaChannel, qa_channel_free)

@@ -1,0 +1,20 @@
+/* Logging: GLib's structured log writer, to stderr (journald captures it under systemd) or to a
+ * file. While any filesystem is frozen the log must not touch a file that may live on it, so
+ * qa_log_hold() diverts lines into a bounded memory buffer until qa_log_release(). Thread-safe:
+ * the worker and watchdog threads log too. */
+#pragma once
+
+#include <glib.h>
+
+#define QA_LOG_HOLD_LIMIT (256 * 1024) /* bytes kept while held; older lines are dropped */
+
+void
+qa_log_init(gboolean verbose);
+gboolean
+qa_log_set_file(const gchar *path, GError **error);
+void
+qa_log_hold(void);
+void
+qa_log_release(void);
+gboolean
+qa_log_is_held(void);

@@ -1,0 +1,232 @@
+#include "dispatch.h"
+
+#include <string.h>
+
+#include "agent.h"
+#include "qa-error.h"
+#include "qa-schema.h"
+#include "reply.h"
+#include "request.h"
+
+struct _QaDispatcher {
+	QaAgent *agent;
+	QaReplyFunc func;
+	gpointer user_data;
+	GMainContext *context; /* the main thread's, where replies are delivered */
+	GThreadPool *worker;   /* one thread: worker commands run one at a time, in order */
+	gint busy;	       /* worker commands queued or running; atomic */
+};
+
+typedef struct {
+	QaDispatcher *dispatcher;
+	const QaCommandDef *def;
+	QaRequest *request;
+	guint64 tag;
+	JsonNode *result;
+	GError *error;
+} QaDispatchJob;
+
+static void
+qa_dispatch_job_free(QaDispatchJob *job)
+{
+	qa_request_free(job->request);
+	if (job->result != NULL)
+		json_node_unref(job->result);
+	g_clear_error(&job->error);
+	g_free(job);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaDispatchJob, qa_dispatch_job_free)
+
+const QaCommandDef *
+qa_dispatch_lookup(const gchar *name)
+{
+	for (guint i = 0; i < qa_schema_n_commands; i++) {
+		if (g_strcmp0(qa_schema_commands[i].name, name) == 0)
+			return &qa_schema_commands[i];
+	}
+	return NULL;
+}
+
+/* the known command closest to a misspelt one, to suggest it; NULL when nothing is close */
+static const gchar *
+qa_dispatch_suggest(const gchar *name)
+{
+	const gchar *best = NULL;
+	guint best_distance = 3; /* more edits than this is not a typo */
+	gsize n = strlen(name);
+
+	if (n > 64)
+		return NULL;
+	for (guint i = 0; i < qa_schema_n_commands; i++) {
+		const gchar *cand = qa_schema_commands[i].name;
+		gsize m = strlen(cand);
+		guint row[65];
+
+		for (gsize j = 0; j <= m && j < G_N_ELEMENTS(row); j++)
+			row[j] = (guint)j;
+		for (gsize a = 1; a <= n; a++) {
+			guint diag = row[0];
+			row[0] = (guint)a;
+			for (gsize b = 1; b <= m && b < G_N_ELEMENTS(row); b++) {
+				guint up = row[b];
+				guint cost = name[a - 1] == cand[b - 1] ? 0 : 1;
+				row[b] = MIN(MIN(row[b] + 1, row[b - 1] + 1), diag + cost);
+				diag = up;
+			}
+		}
+		if (m < G_N_ELEMENTS(row) && row[m] < best_distance) {
+			best_distance = row[m];
+			best = cand;
+		}
+	}
+	return best;
+}
+
+static void
+qa_dispatch_set_not_found(const gchar *name, GError **error)
+{
+	g_autofree gchar *shown = g_utf8_substring(name, 0, MIN(g_utf8_strlen(name, -1), 64));
+	const gchar *suggestion = qa_dispatch_suggest(name);
+
+	if (suggestion != NULL) {
+		g_set_error(error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_COMMAND_NOT_FOUND,
+			    "The command %s has not been found; did you mean %s?",
+			    shown,
+			    suggestion);
+		return;
+	}
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_COMMAND_NOT_FOUND,
+		    "The command %s%s has not been found; guest-info lists the commands",
+		    shown,
+		    g_utf8_strlen(name, -1) > 64 ? "..." : "");
+}
+
+static void
+qa_dispatch_deliver(QaDispatcher *dispatcher, QaDispatchJob *job)
+{
+	g_autoptr(GString) line = NULL;
+
+	if (job->error != NULL) {
+		line = qa_reply_encode_error(job->error, job->request->id);
+	} else if (job->def->success_response) {
+		gboolean delimited = g_strcmp0(job->def->name, "guest-sync-delimited") == 0;
+		line = qa_reply_encode_return(job->result, job->request->id, delimited);
+	} else {
+		return;
+	}
+	dispatcher->func(line, job->tag, dispatcher->user_data);
+}
+
+static void
+qa_dispatch_run(QaDispatchJob *job)
+{
+	const gchar *name = job->def->name;
+
+	g_debug("running command=%s", name);
+	job->result =
+	    job->def->marshal(job->dispatcher->agent, job->request->arguments, &job->error);
+	if (job->error != NULL)
+		g_info("command=%s failed: %s", name, job->error->message);
+}
+
+static gboolean
+qa_dispatch_worker_done(gpointer user_data)
+{
+	g_autoptr(QaDispatchJob) job = user_data;
+
+	g_atomic_int_dec_and_test(&job->dispatcher->busy);
+	qa_dispatch_deliver(job->dispatcher, job);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+qa_dispatch_worker_func(gpointer data, gpointer user_data)
+{
+	QaDispatchJob *job = data;
+
+	qa_dispatch_run(job);
+	g_main_context_invoke(job->dispatcher->context, qa_dispatch_worker_done, job);
+}
+
+QaDispatcher *
+qa_dispatcher_new(QaAgent *agent, QaReplyFunc func, gpointer user_data)
+{
+	QaDispatcher *dispatcher = g_new0(QaDispatcher, 1);
+
+	dispatcher->agent = agent;
+	dispatcher->func = func;
+	dispatcher->user_data = user_data;
+	dispatcher->context = g_main_context_ref_thread_default();
+	dispatcher->worker = g_thread_pool_new(qa_dispatch_worker_func, dispatcher, 1, FALSE, NULL);
+	return dispatcher;
+}
+
+void
+qa_dispatcher_free(QaDispatcher *dispatcher)
+{
+	if (dispatcher == NULL)
+		return;
+	/* waits for a running worker command: callers free the dispatcher only when it is idle,
+	 * or not at all when a worker is stuck (the process exits instead) */
+	g_thread_pool_free(dispatcher->worker, TRUE, TRUE);
+	g_main_context_unref(dispatcher->context);
+	g_free(dispatcher);
+}
+
+gboolean
+qa_dispatcher_is_busy(QaDispatcher *dispatcher)
+{
+	return g_atomic_int_get(&dispatcher->busy) > 0;
+}
+
+void
+qa_dispatcher_handle_error(QaDispatcher *dispatcher, const GError *error, guint64 tag)
+{
+	g_autoptr(GString) line = qa_reply_encode_error(error, NULL);
+
+	g_info("rejected input: %s", error->message);
+	dispatcher->func(line, tag, dispatcher->user_data);
+}
+
+void
+qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len, guint64 tag)
+{
+	g_autoptr(QaDispatchJob) job = g_new0(QaDispatchJob, 1);
+
+	job->dispatcher = dispatcher;
+	job->tag = tag;
+	job->request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
+	if (job->request->error != NULL) {
+		g_info("rejected request: %s", job->request->error->message);
+		job->error = g_error_copy(job->request->error);
+		qa_dispatch_deliver(dispatcher, job);
+		return;
+	}
+	job->def = qa_dispatch_lookup(job->request->execute);
+	if (job->def == NULL) {
+		qa_dispatch_set_not_found(job->request->execute, &job->error);
+		qa_dispatch_deliver(dispatcher, job);
+		return;
+	}
+	if (!qa_config_is_command_enabled(dispatcher->agent->config, job->def->name)) {
+		g_set_error(&job->error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_COMMAND_DISABLED,
+			    "Command %s has been disabled",
+			    job->def->name);
+		qa_dispatch_deliver(dispatcher, job);
+		return;
+	}
+	if (job->def->is_worker) {
+		g_atomic_int_inc(&dispatcher->busy);
+		g_thread_pool_push(dispatcher->worker, g_steal_pointer(&job), NULL);
+		return;
+	}
+	qa_dispatch_run(job);
+	qa_dispatch_deliver(dispatcher, job);
+}

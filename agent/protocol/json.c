@@ -1,0 +1,528 @@
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qa-error.h"
+
+typedef struct {
+	const gchar *text;
+	gsize len;
+	gsize pos;
+	guint depth;
+	guint max_depth;
+} QaJsonReader;
+
+static JsonNode *
+qa_json_read_value(QaJsonReader *r, GError **error);
+
+static gboolean
+qa_json_fail(QaJsonReader *r, GError **error, const gchar *expected)
+{
+	if (r->pos >= r->len) {
+		g_set_error(error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_PARSE,
+			    "Invalid JSON: the text ends where %s was expected",
+			    expected);
+	} else {
+		guchar c = (guchar)r->text[r->pos];
+		g_set_error(error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_PARSE,
+			    g_ascii_isprint(c) ? "Invalid JSON at byte %" G_GSIZE_FORMAT
+						 ": found '%c' where %s was expected"
+					       : "Invalid JSON at byte %" G_GSIZE_FORMAT
+						 ": found byte 0x%02x where %s was expected",
+			    r->pos,
+			    c,
+			    expected);
+	}
+	return FALSE;
+}
+
+static void
+qa_json_skip_space(QaJsonReader *r)
+{
+	while (r->pos < r->len && strchr(" \t\r\n", r->text[r->pos]) != NULL && r->text[r->pos])
+		r->pos++;
+}
+
+static gboolean
+qa_json_read_hex4(QaJsonReader *r, gunichar *out, GError **error)
+{
+	gunichar value = 0;
+
+	for (guint i = 0; i < 4; i++) {
+		gint digit;
+
+		if (r->pos >= r->len || (digit = g_ascii_xdigit_value(r->text[r->pos])) < 0)
+			return qa_json_fail(r, error, "four hexadecimal digits after \\u");
+		value = value * 16 + (gunichar)digit;
+		r->pos++;
+	}
+	*out = value;
+	return TRUE;
+}
+
+static gboolean
+qa_json_read_escape(QaJsonReader *r, GString *out, GError **error)
+{
+	gunichar ch;
+	const gchar *simple = "\"\\/'bfnrt";
+	const gchar *mapped = "\"\\/'\b\f\n\r\t";
+	const gchar *hit;
+
+	if (r->pos >= r->len)
+		return qa_json_fail(r, error, "an escape sequence");
+	hit = strchr(simple, r->text[r->pos]);
+	if (hit != NULL && r->text[r->pos] != '\0') {
+		g_string_append_c(out, mapped[hit - simple]);
+		r->pos++;
+		return TRUE;
+	}
+	if (r->text[r->pos] != 'u')
+		return qa_json_fail(r, error, "one of \\\" \\\\ \\/ \\' \\b \\f \\n \\r \\t \\u");
+	r->pos++;
+	if (!qa_json_read_hex4(r, &ch, error))
+		return FALSE;
+	if (ch >= 0xD800 && ch < 0xDC00) {
+		gunichar low;
+
+		if (r->pos + 1 >= r->len || r->text[r->pos] != '\\' || r->text[r->pos + 1] != 'u')
+			return qa_json_fail(r, error, "the low half of a UTF-16 surrogate pair");
+		r->pos += 2;
+		if (!qa_json_read_hex4(r, &low, error))
+			return FALSE;
+		if (low < 0xDC00 || low >= 0xE000)
+			return qa_json_fail(r, error, "the low half of a UTF-16 surrogate pair");
+		ch = 0x10000 + ((ch - 0xD800) << 10) + (low - 0xDC00);
+	} else if (ch >= 0xDC00 && ch < 0xE000) {
+		return qa_json_fail(r, error, "a character, not a lone UTF-16 surrogate");
+	}
+	if (ch == 0) {
+		/* C strings end at NUL: a name with one inside could not mean what it says */
+		r->pos -= 6;
+		return qa_json_fail(r, error, "a character other than NUL (\\u0000)");
+	}
+	g_string_append_unichar(out, ch);
+	return TRUE;
+}
+
+static gchar *
+qa_json_read_string(QaJsonReader *r, GError **error)
+{
+	gchar quote = r->text[r->pos++];
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	while (r->pos < r->len) {
+		guchar c = (guchar)r->text[r->pos];
+
+		if (c == (guchar)quote) {
+			r->pos++;
+			return g_string_free(g_steal_pointer(&out), FALSE);
+		}
+		if (c < 0x20) {
+			qa_json_fail(
+			    r, error, "a printable character (control characters must be escaped)");
+			return NULL;
+		}
+		r->pos++;
+		if (c == '\\') {
+			if (!qa_json_read_escape(r, out, error))
+				return NULL;
+			continue;
+		}
+		g_string_append_c(out, (gchar)c);
+	}
+	qa_json_fail(r, error, "the closing quote of a string");
+	return NULL;
+}
+
+static JsonNode *
+qa_json_read_number(QaJsonReader *r, GError **error)
+{
+	gsize begin = r->pos;
+	gboolean is_integer = TRUE;
+	g_autofree gchar *token = NULL;
+	JsonNode *node;
+
+	if (r->pos < r->len && r->text[r->pos] == '-')
+		r->pos++;
+	if (r->pos < r->len && r->text[r->pos] == '0') {
+		r->pos++;
+	} else if (r->pos < r->len && g_ascii_isdigit(r->text[r->pos])) {
+		while (r->pos < r->len && g_ascii_isdigit(r->text[r->pos]))
+			r->pos++;
+	} else {
+		qa_json_fail(r, error, "a value");
+		return NULL;
+	}
+	if (r->pos < r->len && r->text[r->pos] == '.') {
+		is_integer = FALSE;
+		r->pos++;
+		if (r->pos >= r->len || !g_ascii_isdigit(r->text[r->pos])) {
+			qa_json_fail(r, error, "a digit after the decimal point");
+			return NULL;
+		}
+		while (r->pos < r->len && g_ascii_isdigit(r->text[r->pos]))
+			r->pos++;
+	}
+	if (r->pos < r->len && (r->text[r->pos] == 'e' || r->text[r->pos] == 'E')) {
+		is_integer = FALSE;
+		r->pos++;
+		if (r->pos < r->len && (r->text[r->pos] == '+' || r->text[r->pos] == '-'))
+			r->pos++;
+		if (r->pos >= r->len || !g_ascii_isdigit(r->text[r->pos])) {
+			qa_json_fail(r, error, "a digit in the exponent");
+			return NULL;
+		}
+		while (r->pos < r->len && g_ascii_isdigit(r->text[r->pos]))
+			r->pos++;
+	}
+	token = g_strndup(r->text + begin, r->pos - begin);
+	node = json_node_new(JSON_NODE_VALUE);
+	if (is_integer) {
+		gint64 value;
+
+		errno = 0;
+		value = g_ascii_strtoll(token, NULL, 10);
+		if (errno == 0) {
+			json_node_set_int(node, value);
+			return node;
+		}
+	}
+	json_node_set_double(node, g_ascii_strtod(token, NULL));
+	return node;
+}
+
+static gboolean
+qa_json_enter(QaJsonReader *r, GError **error)
+{
+	if (++r->depth > r->max_depth) {
+		g_set_error(error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_TOO_DEEP,
+			    "Invalid request: nested deeper than %u levels",
+			    r->max_depth);
+		return FALSE;
+	}
+	r->pos++;
+	qa_json_skip_space(r);
+	return TRUE;
+}
+
+static JsonNode *
+qa_json_read_object(QaJsonReader *r, GError **error)
+{
+	g_autoptr(JsonObject) object = json_object_new();
+	JsonNode *node;
+
+	if (!qa_json_enter(r, error))
+		return NULL;
+	if (r->pos < r->len && r->text[r->pos] == '}') {
+		r->pos++;
+	} else {
+		for (;;) {
+			g_autofree gchar *key = NULL;
+			JsonNode *member;
+
+			qa_json_skip_space(r);
+			if (r->pos >= r->len ||
+			    (r->text[r->pos] != '"' && r->text[r->pos] != '\'')) {
+				qa_json_fail(r, error, "a member name in quotes");
+				return NULL;
+			}
+			key = qa_json_read_string(r, error);
+			if (key == NULL)
+				return NULL;
+			if (json_object_has_member(object, key)) {
+				g_set_error(error,
+					    QA_PROTOCOL_ERROR,
+					    QA_PROTOCOL_ERROR_PARSE,
+					    "Invalid JSON: member '%s' appears twice in one object",
+					    key);
+				return NULL;
+			}
+			qa_json_skip_space(r);
+			if (r->pos >= r->len || r->text[r->pos] != ':') {
+				qa_json_fail(r, error, "':' after a member name");
+				return NULL;
+			}
+			r->pos++;
+			member = qa_json_read_value(r, error);
+			if (member == NULL)
+				return NULL;
+			json_object_set_member(object, key, member);
+			qa_json_skip_space(r);
+			if (r->pos < r->len && r->text[r->pos] == ',') {
+				r->pos++;
+				continue;
+			}
+			if (r->pos < r->len && r->text[r->pos] == '}') {
+				r->pos++;
+				break;
+			}
+			qa_json_fail(r, error, "',' or '}'");
+			return NULL;
+		}
+	}
+	r->depth--;
+	node = json_node_new(JSON_NODE_OBJECT);
+	json_node_take_object(node, g_steal_pointer(&object));
+	return node;
+}
+
+static JsonNode *
+qa_json_read_array(QaJsonReader *r, GError **error)
+{
+	g_autoptr(JsonArray) array = json_array_new();
+	JsonNode *node;
+
+	if (!qa_json_enter(r, error))
+		return NULL;
+	if (r->pos < r->len && r->text[r->pos] == ']') {
+		r->pos++;
+	} else {
+		for (;;) {
+			JsonNode *element = qa_json_read_value(r, error);
+
+			if (element == NULL)
+				return NULL;
+			json_array_add_element(array, element);
+			qa_json_skip_space(r);
+			if (r->pos < r->len && r->text[r->pos] == ',') {
+				r->pos++;
+				continue;
+			}
+			if (r->pos < r->len && r->text[r->pos] == ']') {
+				r->pos++;
+				break;
+			}
+			qa_json_fail(r, error, "',' or ']'");
+			return NULL;
+		}
+	}
+	r->depth--;
+	node = json_node_new(JSON_NODE_ARRAY);
+	json_node_take_array(node, g_steal_pointer(&array));
+	return node;
+}
+
+static JsonNode *
+qa_json_read_literal(QaJsonReader *r, GError **error)
+{
+	static const struct {
+		const gchar *word;
+		gint value; /* -1 null, else boolean */
+	} literals[] = {{"true", 1}, {"false", 0}, {"null", -1}};
+
+	for (guint i = 0; i < G_N_ELEMENTS(literals); i++) {
+		gsize n = strlen(literals[i].word);
+		JsonNode *node;
+
+		if (r->len - r->pos < n || memcmp(r->text + r->pos, literals[i].word, n) != 0)
+			continue;
+		r->pos += n;
+		if (literals[i].value < 0)
+			return json_node_new(JSON_NODE_NULL);
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_boolean(node, literals[i].value == 1);
+		return node;
+	}
+	qa_json_fail(r, error, "a value");
+	return NULL;
+}
+
+static JsonNode *
+qa_json_read_value(QaJsonReader *r, GError **error)
+{
+	gchar c;
+
+	qa_json_skip_space(r);
+	if (r->pos >= r->len) {
+		qa_json_fail(r, error, "a value");
+		return NULL;
+	}
+	c = r->text[r->pos];
+	if (c == '{')
+		return qa_json_read_object(r, error);
+	if (c == '[')
+		return qa_json_read_array(r, error);
+	if (c == '"' || c == '\'') {
+		gchar *str = qa_json_read_string(r, error);
+		JsonNode *node;
+
+		if (str == NULL)
+			return NULL;
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_string(node, str);
+		g_free(str);
+		return node;
+	}
+	if (c == '-' || g_ascii_isdigit(c))
+		return qa_json_read_number(r, error);
+	return qa_json_read_literal(r, error);
+}
+
+JsonNode *
+qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error)
+{
+	QaJsonReader r = {text, len, 0, 0, max_depth};
+	const gchar *bad = NULL;
+	g_autoptr(JsonNode) node = NULL;
+
+	/* rejects invalid and overlong sequences, surrogates and NUL bytes in one pass */
+	if (!g_utf8_validate_len(text, len, &bad)) {
+		g_set_error(
+		    error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_PARSE,
+		    "Invalid JSON at byte %" G_GSIZE_FORMAT
+		    ": byte 0x%02x is not part of valid UTF-8 text (NUL is not allowed either)",
+		    (gsize)(bad - text),
+		    (guchar)*bad);
+		return NULL;
+	}
+	node = qa_json_read_value(&r, error);
+	if (node == NULL)
+		return NULL;
+	qa_json_skip_space(&r);
+	if (r.pos != r.len) {
+		qa_json_fail(&r, error, "the end of the value");
+		return NULL;
+	}
+	return g_steal_pointer(&node);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void
+qa_json_write_char(GString *out, gunichar ch)
+{
+	switch (ch) {
+	case '"':
+		g_string_append(out, "\\\"");
+		return;
+	case '\\':
+		g_string_append(out, "\\\\");
+		return;
+	case '\n':
+		g_string_append(out, "\\n");
+		return;
+	case '\r':
+		g_string_append(out, "\\r");
+		return;
+	case '\t':
+		g_string_append(out, "\\t");
+		return;
+	default:
+		break;
+	}
+	if (ch >= 0x20 && ch < 0x7f) {
+		g_string_append_c(out, (gchar)ch);
+	} else if (ch < 0x10000) {
+		g_string_append_printf(out, "\\u%04x", ch);
+	} else {
+		ch -= 0x10000;
+		g_string_append_printf(
+		    out, "\\u%04x\\u%04x", 0xD800 + (ch >> 10), 0xDC00 + (ch & 0x3FF));
+	}
+}
+
+static void
+qa_json_write_string(GString *out, const gchar *str)
+{
+	const gchar *end = str + strlen(str);
+
+	g_string_append_c(out, '"');
+	for (const gchar *p = str; p < end;) {
+		gunichar ch = g_utf8_get_char_validated(p, end - p);
+
+		if (ch == (gunichar)-1 || ch == (gunichar)-2) {
+			/* a path can be any bytes; JSON text cannot: mark each bad byte visibly */
+			g_string_append(out, "\\ufffd");
+			p++;
+			continue;
+		}
+		qa_json_write_char(out, ch);
+		p = g_utf8_next_char(p);
+	}
+	g_string_append_c(out, '"');
+}
+
+static void
+qa_json_write_value(GString *out, JsonNode *node)
+{
+	switch (json_node_get_value_type(node)) {
+	case G_TYPE_STRING:
+		qa_json_write_string(out, json_node_get_string(node));
+		break;
+	case G_TYPE_INT64:
+		g_string_append_printf(out, "%" G_GINT64_FORMAT, json_node_get_int(node));
+		break;
+	case G_TYPE_BOOLEAN:
+		g_string_append(out, json_node_get_boolean(node) ? "true" : "false");
+		break;
+	case G_TYPE_DOUBLE: {
+		gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+		gdouble d = json_node_get_double(node);
+
+		if (!isfinite(d)) {
+			g_string_append(out, "null"); /* JSON has no infinities */
+			break;
+		}
+		g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), d));
+		break;
+	}
+	default:
+		g_string_append(out, "null");
+	}
+}
+
+void
+qa_json_write(GString *out, JsonNode *node)
+{
+	switch (JSON_NODE_TYPE(node)) {
+	case JSON_NODE_OBJECT: {
+		JsonObjectIter iter;
+		const gchar *key;
+		JsonNode *member;
+		gboolean first = TRUE;
+
+		g_string_append_c(out, '{');
+		json_object_iter_init_ordered(&iter, json_node_get_object(node));
+		while (json_object_iter_next_ordered(&iter, &key, &member)) {
+			if (!first)
+				g_string_append_c(out, ',');
+			first = FALSE;
+			qa_json_write_string(out, key);
+			g_string_append_c(out, ':');
+			qa_json_write(out, member);
+		}
+		g_string_append_c(out, '}');
+		break;
+	}
+	case JSON_NODE_ARRAY: {
+		JsonArray *array = json_node_get_array(node);
+		guint n = json_array_get_length(array);
+
+		g_string_append_c(out, '[');
+		for (guint i = 0; i < n; i++) {
+			if (i > 0)
+				g_string_append_c(out, ',');
+			qa_json_write(out, json_array_get_element(array, i));
+		}
+		g_string_append_c(out, ']');
+		break;
+	}
+	case JSON_NODE_NULL:
+		g_string_append(out, "null");
+		break;
+	case JSON_NODE_VALUE:
+		qa_json_write_value(out, node);
+		break;
+	}
+}

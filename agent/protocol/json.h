@@ -1,0 +1,19 @@
+/* JSON text <-> json-glib trees, the way the guest-agent protocol needs it.
+ *
+ * json-glib 1.6's own parser silently wraps integers out of the 64-bit range, keeps the last of
+ * duplicate keys and accepts comments and trailing garbage; a request that means something else
+ * than it says must be refused instead, so requests are read by this strict parser. It accepts
+ * RFC 8259 JSON plus the one extension QEMU's agent accepts and admins type: single-quoted
+ * strings. Integers that do not fit in 64 bits are read as doubles, so schema validation can
+ * say they are out of range. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+JsonNode *
+qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error);
+
+/* compact, ASCII only: every non-ASCII character is written as \uXXXX */
+void
+qa_json_write(GString *out, JsonNode *node);

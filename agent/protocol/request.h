@@ -1,0 +1,19 @@
+/* One JSON text -> one request {execute, arguments, id}, or the reason it is not one. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef struct {
+	gchar *execute;	       /* NULL when the text is not a valid request */
+	JsonObject *arguments; /* NULL when absent */
+	JsonNode *id;	       /* copied into the reply; NULL when absent or unreadable */
+	GError *error;	       /* why the text is not a valid request, else NULL */
+} QaRequest;
+
+QaRequest *
+qa_request_new_from_text(const gchar *text, gsize len, guint max_depth);
+void
+qa_request_free(QaRequest *request);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaRequest, qa_request_free)

@@ -1,0 +1,132 @@
+#include "session.h"
+
+#include "channel.h"
+#include "dispatch.h"
+#include "qa-error.h"
+#include "splitter.h"
+
+struct _QaSession {
+	QaAgent *agent;
+	QaChannel *channel;
+	QaSplitter *splitter;
+	QaDispatcher *dispatcher;
+	guint64 generation; /* which host connection a reply belongs to */
+};
+
+static void
+qa_session_reply(const GString *line, guint64 tag, gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	if (tag != session->generation) {
+		g_info("dropping a reply meant for a host that has disconnected");
+		return;
+	}
+	qa_channel_send(session->channel, line->str, line->len);
+}
+
+static void
+qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
+{
+	QaSession *session = user_data;
+	const gchar *text;
+	gsize text_len;
+	QaSplitterEvent event;
+
+	qa_splitter_feed(session->splitter, data, len);
+	while ((event = qa_splitter_next(session->splitter, &text, &text_len)) !=
+	       QA_SPLITTER_NONE) {
+		g_autoptr(GError) error = NULL;
+
+		switch (event) {
+		case QA_SPLITTER_TEXT:
+			qa_dispatcher_handle_text(
+			    session->dispatcher, text, text_len, session->generation);
+			break;
+		case QA_SPLITTER_TOO_LARGE:
+			g_set_error(
+			    &error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_TOO_LARGE,
+			    "Invalid request: larger than %u bytes; it is discarded up to its "
+			    "end (or up to a 0xFF byte)",
+			    QA_SESSION_MAX_REQUEST);
+			qa_dispatcher_handle_error(session->dispatcher, error, session->generation);
+			break;
+		case QA_SPLITTER_TOO_DEEP:
+			g_set_error(
+			    &error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_TOO_DEEP,
+			    "Invalid request: nested deeper than %u levels; it is discarded up "
+			    "to its end (or up to a 0xFF byte)",
+			    QA_DISPATCH_MAX_DEPTH);
+			qa_dispatcher_handle_error(session->dispatcher, error, session->generation);
+			break;
+		case QA_SPLITTER_NONE:
+			break;
+		}
+		/* the host left while we were answering: the rest of its input is moot */
+		if (!qa_channel_is_connected(session->channel))
+			break;
+	}
+}
+
+/* each host starts from a clean slate: no partial request, no reply of the previous host */
+static void
+qa_session_on_connect(gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	session->generation++;
+	qa_splitter_reset(session->splitter);
+}
+
+static void
+qa_session_on_disconnect(gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	session->generation++;
+	qa_splitter_reset(session->splitter);
+}
+
+QaSession *
+qa_session_new(
+    QaAgent *agent, const gchar *method, const gchar *path, gint activated_fd, GError **error)
+{
+	g_autoptr(QaSession) session = g_new0(QaSession, 1);
+	const QaChannelEvents events = {
+	    qa_session_on_connect,
+	    qa_session_on_data,
+	    qa_session_on_disconnect,
+	};
+
+	session->agent = agent;
+	session->splitter = qa_splitter_new(QA_SESSION_MAX_REQUEST, QA_DISPATCH_MAX_DEPTH);
+	session->dispatcher = qa_dispatcher_new(agent, qa_session_reply, session);
+	if (activated_fd >= 0)
+		session->channel = qa_channel_new_from_fd(activated_fd, &events, session, error);
+	else
+		session->channel = qa_channel_new(method, path, &events, session, error);
+	if (session->channel == NULL)
+		return NULL;
+	return g_steal_pointer(&session);
+}
+
+gboolean
+qa_session_is_busy(QaSession *session)
+{
+	return qa_dispatcher_is_busy(session->dispatcher);
+}
+
+void
+qa_session_free(QaSession *session)
+{
+	if (session == NULL)
+		return;
+	qa_channel_free(session->channel);
+	qa_dispatcher_free(session->dispatcher);
+	qa_splitter_free(session->splitter);
+	g_free(session);
+}
