@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The two commands of the README.
+#   ./dev.sh run    install what is missing, build, start the agent on ./quiesce-agent.sock
+#   ./dev.sh test   install what is missing, build, run every test suite
+# Both are idempotent: packages already installed are not touched, builds are incremental.
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+
+# Debian 12 packages, by what needs them. Everything the project uses is installed here: a fresh
+# machine (and CI) has nothing else.
+build_pkgs=(gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
+  libmount-dev libudev-dev libcmocka-dev)
+test_pkgs=(socat util-linux e2fsprogs xfsprogs btrfs-progs lvm2 mdadm valgrind clang
+  libclang-rt-14-dev)
+vm_pkgs=(qemu-system-x86 qemu-utils debootstrap)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+# configure DIR [meson options...]: set up once, reconfigure when options change
+configure() {
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+cmd_run() {
+  install_missing "${build_pkgs[@]}" socat
+  log "building"
+  configure build
+  ninja -C build
+  local sock=$top/quiesce-agent.sock
+  mkdir -p "$top/run"
+  cat <<MSG
+
+quiesce-agent is starting on $sock (Ctrl-C stops it).
+Talk to it from another terminal:
+
+  socat - UNIX-CONNECT:$sock
+  {"execute":"guest-info"}
+  {"execute":"guest-ping"}
+
+MSG
+  exec "$top/build/agent/quiesce-agent" --method unix-listen --path "$sock" \
+    --statedir "$top/run/state" --pidfile "$top/run/quiesce-agent.pid" --verbose "$@"
+}
+
+# counts of the last meson test run in DIR, added to the totals
+passed=0; failed=0; skipped=0
+count_results() {
+  local json=$1/meson-logs/testlog.json
+  [ -f "$json" ] || return 0
+  read -r p f s < <(python3 - "$json" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(p, f, s)
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+run_meson_tests() {
+  local dir=$1; shift
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --print-errorlogs "$@" || true
+  count_results "$dir"
+}
+
+cmd_test() {
+  install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
+  log "building (warnings are errors)"
+  configure build-test -Dwerror=true -Dbuildtype=debugoptimized
+  ninja -C build-test
+  log "unit and integration tests"
+  run_meson_tests build-test
+
+  log "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debug
+  ninja -C build-asan
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_meson_tests build-asan
+
+  if [ -x tests/vm/run-suite.sh ] && [ "${QA_SKIP_VM:-0}" != 1 ]; then
+    install_missing "${vm_pkgs[@]}"
+    log "QEMU guest suite"
+    if tests/vm/run-suite.sh --agent "$top/build-test/agent/quiesce-agent" \
+        --results "$top/build-test/vm-results.txt"; then :; fi
+    if [ -f build-test/vm-results.txt ]; then
+      read -r p f s < build-test/vm-results.txt || true
+      passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+    else
+      failed=$((failed + 1))
+    fi
+  fi
+
+  echo
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+  [ "$failed" -eq 0 ]
+}
+
+case "${1:-}" in
+  run) shift; cmd_run "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,169 @@
+"""Test helpers: start the real agent binary on a unix socket and talk to it as a host would.
+
+Every wait has a timeout, so a broken agent fails a test instead of hanging it.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+AGENT = os.environ.get("QA_AGENT", "")
+TIMEOUT = float(os.environ.get("QA_TIMEOUT", "20"))
+
+
+class Agent:
+    """The agent process, its temp dir, socket, state dir and log."""
+
+    def __init__(self, *extra_args, config=None, env=None):
+        if not AGENT:
+            raise RuntimeError("QA_AGENT must name the agent binary")
+        self.tmp = tempfile.mkdtemp(prefix="qa-test-")
+        self.sock = os.path.join(self.tmp, "agent.sock")
+        self.statedir = os.path.join(self.tmp, "state")
+        self.logpath = os.path.join(self.tmp, "agent.log")
+        args = [AGENT, "-m", "unix-listen", "-p", self.sock, "-t", self.statedir, "-v"]
+        if config is not None:
+            path = os.path.join(self.tmp, "agent.conf")
+            with open(path, "w") as f:
+                f.write(config)
+            args += ["-c", path]
+        self.args = args + list(extra_args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("agent did not create its socket in time")
+            time.sleep(0.02)
+
+    def client(self):
+        return Client(self.sock)
+
+    def log_text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the agent; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("agent did not stop on SIGTERM")
+        self.log.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def close(self):
+        try:
+            rc = self.stop()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        rc = self.stop()
+        text = self.log_text()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if exc[0] is None:
+            # sanitizer builds report at exit; a clean run exits 0 with no report
+            if "Sanitizer" in text or "runtime error:" in text:
+                raise AssertionError("sanitizer report in agent log:\n" + text)
+            if rc != 0:
+                raise AssertionError(f"agent exited with {rc}:\n{text}")
+        return False
+
+
+class Client:
+    """A host on the other end of the channel."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("agent closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def reply(self):
+        line = self.read_line()
+        assert all(b < 0x80 for b in line), f"reply is not ASCII: {line!r}"
+        return json.loads(line)
+
+    def execute(self, command, arguments=None, **extra):
+        req = {"execute": command}
+        if arguments is not None:
+            req["arguments"] = arguments
+        req.update(extra)
+        self.send(json.dumps(req))
+        return self.reply()
+
+    def ok(self, command, arguments=None):
+        r = self.execute(command, arguments)
+        assert "return" in r, f"{command} failed: {r}"
+        return r["return"]
+
+    def sync_delimited(self, ident=None):
+        """What most clients do: 0xFF, guest-sync-delimited, skip to the 0xFF, read the reply."""
+        ident = ident if ident is not None else int(time.time() * 1000)
+        self.send(b"\xff" + json.dumps({"execute": "guest-sync-delimited",
+                                        "arguments": {"id": ident}}).encode())
+        while True:
+            while b"\xff" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("agent closed the connection")
+                self.buf += chunk
+            self.buf = self.buf.split(b"\xff", 1)[1]
+            r = self.reply()
+            if r.get("return") == ident:
+                return r
+
+    def sync(self, ident=None):
+        """What libvirt does: plain guest-sync, skip lines until the reply carries our id."""
+        ident = ident if ident is not None else int(time.time() * 1000)
+        self.send(json.dumps({"execute": "guest-sync", "arguments": {"id": ident}}) + "\n")
+        while True:
+            r = self.reply()
+            if r.get("return") == ident:
+                return r
+
+    def close(self):
+        self.sock.close()
