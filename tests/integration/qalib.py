@@ -56,7 +56,7 @@ class Agent:
         with open(self.logpath, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def signal(self, signum):
+    def send_signal(self, signum):
         self.proc.send_signal(signum)
 
     def stop(self, sig=signal.SIGTERM):

@@ -104,10 +104,6 @@ class ProtocolTest(unittest.TestCase):
 
     # --- bad input: a clear error, then the agent goes on --------------------------------------
 
-    BAD = [
-        (b"{", None),  # completed by the next request? no: see test below
-    ]
-
     def check_bad(self, data, cls="GenericError", contains=None):
         self.client.send(data)
         self.assert_error(self.client.reply(), cls, contains)
@@ -312,12 +308,11 @@ class ConfigTest(unittest.TestCase):
         self.assertRegex(r.stdout, r"^quiesce-agent \d+\.\d+")
 
     def test_sigterm_removes_pidfile(self):
-        agent = qalib.Agent("-f", "PIDFILE")
+        agent = qalib.Agent()
         try:
             pidfile = os.path.join(agent.tmp, "agent.pid")
             agent.stop()
-            agent.args[agent.args.index("PIDFILE")] = pidfile
-            os.unlink(agent.sock)
+            agent.args += ["-f", pidfile]
             agent.start()
             deadline = time.monotonic() + 5
             while not os.path.exists(pidfile) and time.monotonic() < deadline:

@@ -1,0 +1,268 @@
+/* Requests in, replies out: the strict JSON reader, request decoding, argument validation
+ * against the schema, and reply encoding. */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+#include "dispatch.h"
+#include "json.h"
+#include "qa-error.h"
+#include "qa-schema.h"
+#include "reply.h"
+#include "request.h"
+
+static gchar *
+roundtrip(const gchar *text)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = qa_json_parse(text, strlen(text), 64, &error);
+	GString *out;
+
+	if (node == NULL)
+		return g_strdup_printf("ERROR %s", error->message);
+	out = g_string_new(NULL);
+	qa_json_write(out, node);
+	return g_string_free(out, FALSE);
+}
+
+static const struct {
+	const gchar *input;
+	const gchar *expected; /* "ERROR <prefix of message>" for errors */
+} json_cases[] = {
+    {"{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}", "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}"},
+    {" { 'a' : 'it\\'s' } ", "{\"a\":\"it's\"}"},
+    {"\"\\u00e9\\ud83d\\ude00\"", "\"\\u00e9\\ud83d\\ude00\""},
+    {"\"\xc3\xa9\"", "\"\\u00e9\""},
+    {"\"tab\\there\\n\"", "\"tab\\there\\n\""},
+    {"9223372036854775807", "9223372036854775807"},
+    {"-9223372036854775808", "-9223372036854775808"},
+    {"9223372036854775808", "9.2233720368547758e+18"},
+    {"1.5", "1.5"},
+    {"1e400", "null"},
+    {"{\"a\":1,\"a\":2}", "ERROR Invalid JSON: member 'a' appears twice"},
+    {"{\"a\":1,}", "ERROR Invalid JSON at byte 7: found '}' where a member name"},
+    {"[1,]", "ERROR Invalid JSON at byte 3: found ']' where a value"},
+    {"01", "ERROR Invalid JSON at byte 1"},
+    {"{} {}", "ERROR Invalid JSON at byte 3"},
+    {"/*c*/{}", "ERROR Invalid JSON at byte 0"},
+    {"nan", "ERROR Invalid JSON at byte 0"},
+    {"\"\\ud800\"", "ERROR Invalid JSON at byte 7: found '\"' where the low half"},
+    {"\"\\udc00\"", "ERROR Invalid JSON"},
+    {"\"\\u0000\"", "ERROR Invalid JSON at byte 1: found '\\' where a character other than NUL"},
+    {"\"a\tb\"", "ERROR Invalid JSON at byte 2"},
+    {"\"\xc0\xaf\"", "ERROR Invalid JSON at byte 1: byte 0xc0 is not part of valid UTF-8"},
+    {"\"\xed\xa0\x80\"", "ERROR Invalid JSON at byte 1"},
+    {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]"
+     "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+     "ERROR Invalid request: nested deeper than 64 levels"},
+    {"", "ERROR Invalid JSON: the text ends where a value"},
+    {"\"abc", "ERROR Invalid JSON: the text ends where the closing quote"},
+};
+
+static void
+test_json_cases(void **state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(json_cases); i++) {
+		g_autofree gchar *got = roundtrip(json_cases[i].input);
+		if (!g_str_has_prefix(got, json_cases[i].expected))
+			fail_msg("case %u: got '%s', expected '%s'", i, got, json_cases[i].expected);
+	}
+}
+
+/* an embedded NUL byte ends nothing early: it is rejected */
+static void
+test_json_nul_byte(void **state)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = qa_json_parse("\"a\0b\"", 5, 64, &error);
+
+	assert_null(node);
+	assert_non_null(strstr(error->message, "byte 0x00"));
+}
+
+/* a path is any bytes; the reply is still valid ASCII JSON */
+static void
+test_json_write_invalid_utf8(void **state)
+{
+	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	json_node_set_string(node, "/mnt/a\xff\xc3\xa9");
+	qa_json_write(out, node);
+	assert_string_equal(out->str, "\"/mnt/a\\ufffd\\u00e9\"");
+}
+
+static void
+test_request_decode(void **state)
+{
+	static const struct {
+		const gchar *text;
+		const gchar *execute;
+		const gchar *error;
+		gboolean has_id;
+	} cases[] = {
+	    {"{\"execute\":\"guest-ping\"}", "guest-ping", NULL, FALSE},
+	    {"{\"execute\":\"guest-ping\",\"id\":[1]}", "guest-ping", NULL, TRUE},
+	    {"{\"execute\":\"x\",\"arguments\":{},\"id\":null}", "x", NULL, TRUE},
+	    {"{\"id\":1}", NULL, "'execute' is missing", TRUE},
+	    {"{\"execute\":1,\"id\":1}", NULL, "'execute' must be a string", TRUE},
+	    {"{\"execute\":\"x\",\"arguments\":1}", NULL, "'arguments' must be an object", FALSE},
+	    {"{\"execute\":\"x\",\"argument\":{}}", NULL, "unexpected member 'argument'", FALSE},
+	    {"[]", NULL, "expected an object", FALSE},
+	    {"{", NULL, "Invalid JSON", FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(QaRequest) r =
+		    qa_request_new_from_text(cases[i].text, strlen(cases[i].text), 64);
+
+		assert_string_equal(r->execute ? r->execute : "(null)",
+				    cases[i].execute ? cases[i].execute : "(null)");
+		if (cases[i].error != NULL)
+			assert_non_null(strstr(r->error->message, cases[i].error));
+		else
+			assert_null(r->error);
+		assert_int_equal(r->id != NULL, cases[i].has_id);
+	}
+}
+
+static void
+test_reply_encode(void **state)
+{
+	g_autoptr(JsonNode) value = json_node_new(JSON_NODE_VALUE);
+	g_autoptr(JsonNode) id = json_node_new(JSON_NODE_VALUE);
+	g_autoptr(GString) plain = NULL;
+	g_autoptr(GString) delimited = NULL;
+	g_autoptr(GString) error_line = NULL;
+	g_autoptr(GError) not_found = g_error_new_literal(QA_PROTOCOL_ERROR,
+							  QA_PROTOCOL_ERROR_COMMAND_NOT_FOUND,
+							  "The command x has not been found");
+	g_autoptr(GError) disabled = g_error_new_literal(QA_PROTOCOL_ERROR,
+							 QA_PROTOCOL_ERROR_COMMAND_DISABLED,
+							 "Command x has been disabled");
+	g_autoptr(GError) system = g_error_new_literal(QA_SYSTEM_ERROR,
+						       QA_SYSTEM_ERROR_BUSY,
+						       "'/data' is frozen \"already\"");
+
+	json_node_set_int(value, 42);
+	json_node_set_string(id, "r\xc3\xa9q");
+	plain = qa_reply_encode_return(value, id, FALSE);
+	assert_string_equal(plain->str, "{\"return\":42,\"id\":\"r\\u00e9q\"}\n");
+	delimited = qa_reply_encode_return(value, NULL, TRUE);
+	assert_int_equal(delimited->str[0], (gchar)0xFF);
+	assert_string_equal(delimited->str + 1, "{\"return\":42}\n");
+	error_line = qa_reply_encode_error(system, NULL);
+	assert_string_equal(error_line->str,
+			    "{\"error\":{\"class\":\"GenericError\",\"desc\":\"'/data' is frozen "
+			    "\\\"already\\\"\"}}\n");
+	assert_string_equal(qa_reply_error_class(not_found), "CommandNotFound");
+	assert_string_equal(qa_reply_error_class(disabled), "CommandNotFound");
+	assert_string_equal(qa_reply_error_class(system), "GenericError");
+}
+
+/* argument validation against the schema, through the generated marshallers */
+static gchar *
+marshal(const gchar *command, const gchar *args_json)
+{
+	const QaCommandDef *def = qa_dispatch_lookup(command);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) args = NULL;
+	g_autoptr(JsonNode) result = NULL;
+	g_autoptr(QaConfig) config = qa_config_new_default();
+	QaAgent agent = {.config = config};
+	GString *out;
+
+	assert_non_null(def);
+	if (args_json != NULL)
+		args = qa_json_parse(args_json, strlen(args_json), 64, &error);
+	g_assert_no_error(error);
+	result = def->marshal(&agent, args ? json_node_get_object(args) : NULL, &error);
+	if (result == NULL)
+		return g_strdup_printf("ERROR %s", error->message);
+	out = g_string_new(NULL);
+	qa_json_write(out, result);
+	return g_string_free(out, FALSE);
+}
+
+static const struct {
+	const gchar *command;
+	const gchar *args;
+	const gchar *expected;
+} marshal_cases[] = {
+    {"guest-sync", "{\"id\":5}", "5"},
+    {"guest-sync-delimited", "{\"id\":-5}", "-5"},
+    {"guest-ping", NULL, "{}"},
+    {"guest-ping", "{}", "{}"},
+    {"guest-sync", NULL, "ERROR Command 'guest-sync' requires argument 'id' (an integer"},
+    {"guest-sync", "{}", "ERROR Command 'guest-sync' requires argument 'id'"},
+    {"guest-sync", "{\"id\":true}", "ERROR Argument 'id' of command 'guest-sync' must be an "
+				    "integer between -9223372036854775808 and "
+				    "9223372036854775807, not a boolean"},
+    {"guest-sync", "{\"id\":1.0}", "ERROR Argument 'id' of command 'guest-sync' must be"},
+    {"guest-sync", "{\"id\":null}", "ERROR Argument 'id' of command 'guest-sync' must be"},
+    {"guest-sync", "{\"id\":1,\"x\":2}", "ERROR Command 'guest-sync' has no argument 'x'; "
+					 "expected: id"},
+    {"guest-ping", "{\"x\":2}", "ERROR Command 'guest-ping' has no argument 'x'; it takes none"},
+    {"guest-fsfreeze-freeze-list", "{\"mountpoints\":\"/a\"}",
+     "ERROR Argument 'mountpoints' of command 'guest-fsfreeze-freeze-list' must be an array of "
+     "strings, not a string"},
+    {"guest-fsfreeze-freeze-list", "{\"mountpoints\":[\"/a\",{}]}",
+     "ERROR Argument 'mountpoints[1]' of command 'guest-fsfreeze-freeze-list' must be a string, "
+     "not an object"},
+    {"guest-fstrim", "{\"minimum\":\"1\"}", "ERROR Argument 'minimum' of command 'guest-fstrim'"},
+    {"guest-info", NULL, "{\"version\":"},
+};
+
+static void
+test_marshal_cases(void **state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(marshal_cases); i++) {
+		g_autofree gchar *got = marshal(marshal_cases[i].command, marshal_cases[i].args);
+		if (!g_str_has_prefix(got, marshal_cases[i].expected))
+			fail_msg("case %u: got '%s', expected '%s'",
+				 i,
+				 got,
+				 marshal_cases[i].expected);
+	}
+}
+
+/* the generated table is the schema's: names unique, worker flags where commands may block */
+static void
+test_command_table(void **state)
+{
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+	const gchar *workers[] = {"guest-fsfreeze-freeze",
+				  "guest-fsfreeze-freeze-list",
+				  "guest-fsfreeze-thaw",
+				  "guest-fstrim",
+				  NULL};
+
+	assert_true(qa_schema_n_commands >= 11);
+	for (guint i = 0; i < qa_schema_n_commands; i++) {
+		const QaCommandDef *def = &qa_schema_commands[i];
+		assert_true(g_hash_table_add(seen, (gpointer)def->name));
+		assert_int_equal(def->is_worker, g_strv_contains(workers, def->name));
+		assert_ptr_equal(qa_dispatch_lookup(def->name), def);
+	}
+	assert_null(qa_dispatch_lookup("guest-exec"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_json_cases),
+	    cmocka_unit_test(test_json_nul_byte),
+	    cmocka_unit_test(test_json_write_invalid_utf8),
+	    cmocka_unit_test(test_request_decode),
+	    cmocka_unit_test(test_reply_encode),
+	    cmocka_unit_test(test_marshal_cases),
+	    cmocka_unit_test(test_command_table),
+	};
+	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
+}
