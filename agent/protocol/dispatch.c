@@ -112,6 +112,10 @@ qa_dispatch_deliver(QaDispatcher *dispatcher, QaDispatchJob *job)
 	g_autoptr(GString) line = NULL;
 
 	if (job->error != NULL) {
+		/* the one place a failed request is logged: the host sees the same text */
+		g_info("command=%s failed: %s",
+		       job->def != NULL ? job->def->name : "(none)",
+		       job->error->message);
 		line = qa_reply_encode_error(job->error, job->request->id);
 	} else if (job->def->success_response) {
 		gboolean delimited = g_strcmp0(job->def->name, "guest-sync-delimited") == 0;
@@ -202,7 +206,6 @@ qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len
 	job->tag = tag;
 	job->request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
 	if (job->request->error != NULL) {
-		g_info("rejected request: %s", job->request->error->message);
 		job->error = g_error_copy(job->request->error);
 		qa_dispatch_deliver(dispatcher, job);
 		return;

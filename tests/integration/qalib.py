@@ -35,6 +35,7 @@ class Agent:
         self.args = args + list(extra_args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
+        self.returncode = None
         self.start()
 
     def start(self):
@@ -60,9 +61,9 @@ class Agent:
         self.proc.send_signal(signum)
 
     def stop(self, sig=signal.SIGTERM):
-        """Stops the agent; returns its exit status."""
+        """Stops the agent; returns its exit status (also when it was stopped before)."""
         if self.proc is None:
-            return None
+            return self.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -72,9 +73,9 @@ class Agent:
                 self.proc.wait()
                 raise RuntimeError("agent did not stop on SIGTERM")
         self.log.close()
-        rc = self.proc.returncode
+        self.returncode = self.proc.returncode
         self.proc = None
-        return rc
+        return self.returncode
 
     def close(self):
         try:

@@ -1,0 +1,149 @@
+"""Transports other than unix-listen, and the process around the channel."""
+
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import qalib
+
+
+def read_reply(fd, timeout=qalib.TIMEOUT):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError(f"no reply, got {buf!r}")
+        buf += os.read(fd, 4096)
+    return buf
+
+
+class SerialTest(unittest.TestCase):
+    def test_isa_serial_over_a_pty(self):
+        """isa-serial puts the tty in raw mode: bytes pass unchanged, in both directions."""
+        master, slave = os.openpty()
+        path = os.ttyname(slave)
+        tmp = tempfile.mkdtemp()
+        log = open(os.path.join(tmp, "log"), "wb")
+        proc = subprocess.Popen([qalib.AGENT, "-m", "isa-serial", "-p", path, "-t",
+                                 os.path.join(tmp, "state"), "-v"], stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            os.close(slave)
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while True:
+                with open(log.name, "rb") as f:
+                    if b"ready" in f.read():
+                        break
+                self.assertLess(time.monotonic(), deadline, "agent not ready")
+                time.sleep(0.02)
+            # a line-disciplined tty would swallow 0xFF or translate \r: raw mode must not
+            os.write(master, b'\xff{"execute":"guest-sync-delimited","arguments":{"id":77}}\r')
+            self.assertEqual(read_reply(master), b'\xff{"return":77}\n')
+            os.write(master, b'{"execute":"guest-ping"}')
+            self.assertEqual(read_reply(master), b'{"return":{}}\n')
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+            os.close(master)
+            log.close()
+
+
+def vsock_loopback_available():
+    if not hasattr(socket, "AF_VSOCK"):
+        return False
+    try:
+        s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        s.bind((socket.VMADDR_CID_ANY, 0))
+        port = s.getsockname()[1]
+        s.listen(1)
+        c = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        c.settimeout(1)
+        c.connect((1, port))  # VMADDR_CID_LOCAL: needs the vsock_loopback module
+        c.close()
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+class VsockTest(unittest.TestCase):
+    @unittest.skipUnless(vsock_loopback_available(), "no vsock loopback in this kernel")
+    def test_vsock_listen(self):
+        tmp = tempfile.mkdtemp()
+        proc = subprocess.Popen([qalib.AGENT, "-m", "vsock-listen", "-p", "-1:7777", "-t",
+                                 os.path.join(tmp, "state")])
+        try:
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while True:
+                try:
+                    c = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+                    c.connect((1, 7777))
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)
+            c.sendall(b'{"execute":"guest-sync","arguments":{"id":3}}')
+            self.assertEqual(c.recv(100), b'{"return":3}\n')
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+
+    def test_bad_vsock_address(self):
+        r = subprocess.run([qalib.AGENT, "-m", "vsock-listen", "-p", "nonsense"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not CID:PORT", r.stderr)
+
+
+class ProcessTest(unittest.TestCase):
+    def test_logfile(self):
+        tmp = tempfile.mkdtemp()
+        logfile = os.path.join(tmp, "agent.log")
+        with qalib.Agent("-l", logfile) as agent:
+            c = agent.client()
+            c.execute("guest-pingg")
+            c.close()
+            agent.stop()
+            with open(logfile) as f:
+                text = f.read()
+            self.assertIn("ready", text)
+            self.assertIn("guest-pingg has not been found", text)
+
+    def test_daemonize(self):
+        tmp = tempfile.mkdtemp()
+        sock = os.path.join(tmp, "s")
+        pidfile = os.path.join(tmp, "pid")
+        r = subprocess.run([qalib.AGENT, "-d", "-m", "unix-listen", "-p", sock, "-f", pidfile,
+                            "-t", os.path.join(tmp, "state"), "-l", os.path.join(tmp, "log")],
+                           timeout=20)
+        self.assertEqual(r.returncode, 0)
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while not (os.path.exists(pidfile) and os.path.exists(sock)):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        pid = int(open(pidfile).read())
+        try:
+            c = qalib.Client(sock)
+            self.assertEqual(c.execute("guest-sync", {"id": 5}), {"return": 5})
+            c.close()
+            # a second agent on the same pidfile refuses to start
+            r = subprocess.run([qalib.AGENT, "-m", "unix-listen", "-p", sock + "2", "-f",
+                                pidfile, "-t", os.path.join(tmp, "state")],
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("another quiesce-agent is running", r.stderr)
+        finally:
+            os.kill(pid, 15)
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while os.path.exists(pidfile):
+                self.assertLess(time.monotonic(), deadline, "pidfile not removed")
+                time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
