@@ -1,0 +1,35 @@
+/* Shared between the blockdev*.c files only. */
+#pragma once
+
+#include <libudev.h>
+
+#include "blockdev.h"
+
+/* deeper stacks than this (loop in dm in loop in ...) are treated as cycles */
+#define QA_BLOCKDEV_MAX_DEPTH 32
+
+struct _QaBlockdevModel {
+	QaRoots *roots;
+	gchar *sys;	       /* canonical roots->sys, the prefix of every syspath */
+	GPtrArray *mounts;     /* borrowed, nullable: where loop backing files live */
+	struct udev *udev;     /* NULL when roots->use_udev is FALSE */
+	GHashTable *devices;   /* devnum key -> QaBlockdev, or NULL when known not to exist */
+	GHashTable *names;     /* kernel name -> devnum key */
+	GHashTable *addresses; /* devnum key -> GPtrArray of QaDiskAddress: a disk's own */
+	GHashTable *disks;     /* devnum key -> GPtrArray of QaDiskAddress: all disks under it */
+	GHashTable *visiting;  /* devnum keys being resolved (cycle guard) */
+	GHashTable *btrfs;     /* kernel name -> GPtrArray of kernel names in its filesystem */
+	GPtrArray *empty;
+	guint depth;
+};
+
+/* the hash key of a device number */
+gpointer
+qa_blockdev_key(guint major, guint minor);
+/* appends the addresses in @src that @dst does not hold yet, as copies; @dev replaces their
+ * device node when not NULL */
+void
+qa_blockdev_merge(GPtrArray *dst, GPtrArray *src, const gchar *dev);
+
+gchar *
+qa_blockdev_serial_lookup(const QaRoots *roots, struct udev *ctx, const QaBlockdev *disk);

@@ -1,0 +1,81 @@
+/* Disk serial numbers.
+ *
+ * The serial reported is the one the host configured (serial= on the QEMU device): udev's
+ * ID_SERIAL_SHORT where udev has it (SCSI, SATA, NVMe: the bare serial), else ID_SERIAL
+ * (virtio-blk, where udev sets only that, to the bare serial), else the disk's sysfs serial
+ * attribute (virtio-blk) or its parent device's (the NVMe controller). QEMU's agent reports
+ * ID_SERIAL instead, which for SCSI and SATA disks carries vendor and model in front
+ * ("0QEMU_QEMU_HARDDISK_<serial>", "QEMU_HARDDISK_<serial>"), so the host cannot compare it with
+ * what it configured.
+ *
+ * With roots->use_udev FALSE (fixture tests) the udev properties come from
+ * <sys>/../udev/b<MAJ>:<MIN>, the udevadm dump tests/fixtures/capture.sh writes. */
+#include <sys/sysmacros.h>
+
+#include "autocleanups.h"
+#include "blockdev-private.h"
+#include "sysfs.h"
+
+static gchar *
+qa_blockdev_serial_from_properties(const gchar *text)
+{
+	gchar *serial = qa_sysfs_lookup_key(text, "ID_SERIAL_SHORT");
+
+	if (serial != NULL && serial[0] != '\0')
+		return serial;
+	g_free(serial);
+	serial = qa_sysfs_lookup_key(text, "ID_SERIAL");
+	if (serial != NULL && serial[0] != '\0')
+		return serial;
+	g_free(serial);
+	return NULL;
+}
+
+static gchar *
+qa_blockdev_serial_from_fixture(const QaRoots *roots, guint major, guint minor)
+{
+	g_autofree gchar *name = g_strdup_printf("b%u:%u", major, minor);
+	g_autofree gchar *path = g_build_filename(roots->sys, "..", "udev", name, NULL);
+	g_autofree gchar *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return NULL;
+	return qa_blockdev_serial_from_properties(text);
+}
+
+static gchar *
+qa_blockdev_serial_from_udev(struct udev *ctx, guint major, guint minor)
+{
+	g_autoptr(udev_device) device = NULL;
+	const gchar *keys[] = {"ID_SERIAL_SHORT", "ID_SERIAL"};
+
+	if (ctx == NULL)
+		return NULL;
+	device = udev_device_new_from_devnum(ctx, 'b', makedev(major, minor));
+	if (device == NULL)
+		return NULL;
+	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+		const gchar *value = udev_device_get_property_value(device, keys[i]);
+		if (value != NULL && value[0] != '\0')
+			return g_strdup(value);
+	}
+	return NULL;
+}
+
+gchar *
+qa_blockdev_serial_lookup(const QaRoots *roots, struct udev *ctx, const QaBlockdev *disk)
+{
+	gchar *serial;
+
+	if (roots->use_udev)
+		serial = qa_blockdev_serial_from_udev(ctx, disk->major, disk->minor);
+	else
+		serial = qa_blockdev_serial_from_fixture(roots, disk->major, disk->minor);
+	if (serial != NULL)
+		return serial;
+	serial = qa_sysfs_read_attr(disk->syspath, "serial");
+	if (serial != NULL)
+		return serial;
+	/* an NVMe namespace has no serial of its own: its controller (or subsystem) does */
+	return qa_sysfs_read_attr(disk->syspath, "device/serial");
+}

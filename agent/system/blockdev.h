@@ -1,0 +1,146 @@
+/* Block devices and the physical disks under them, read from sysfs (and udev for serials).
+ *
+ * Everything is read through QaRoots, so the same code runs on /sys and on fixture trees. The
+ * walk from a device to its disks is pure path logic: sysfs paths in, addresses out; nothing on
+ * a mounted filesystem is opened, so it works while filesystems are frozen. A QaBlockdevModel
+ * caches every device and address it resolves, so one request walks each device once however
+ * many mounts share it. */
+#pragma once
+
+#include <glib.h>
+
+#include "mounts.h"
+#include "roots.h"
+
+typedef enum {
+	QA_BLOCKDEV_BUS_UNKNOWN,
+	QA_BLOCKDEV_BUS_VIRTIO,
+	QA_BLOCKDEV_BUS_SCSI,
+	QA_BLOCKDEV_BUS_SATA,
+	QA_BLOCKDEV_BUS_IDE,
+	QA_BLOCKDEV_BUS_NVME,
+	QA_BLOCKDEV_BUS_USB,
+	QA_BLOCKDEV_BUS_XEN,
+	QA_BLOCKDEV_BUS_MMC,
+} QaBlockdevBus;
+
+/* a PCI function; every member is -1 when unknown */
+typedef struct {
+	gint domain;
+	gint bus;
+	gint slot;
+	gint function;
+} QaPciAddress;
+
+/* Where a physical disk is attached, in the host's terms (see qa_blockdev_resolve_address()
+ * for the rule per bus). */
+typedef struct {
+	QaPciAddress pci; /* the disk's own function (virtio-blk, NVMe) or its controller's */
+	QaBlockdevBus bus_type;
+	gint bus;
+	gint target;
+	gint unit;
+	gchar *serial; /* NULL when unknown */
+	gchar *dev;    /* node the disk was reached through: the partition's for a partition */
+	guint major;   /* the whole disk */
+	guint minor;
+} QaDiskAddress;
+
+typedef enum {
+	QA_BLOCKDEV_KIND_DISK,	    /* a physical disk (has a bus address) */
+	QA_BLOCKDEV_KIND_PARTITION, /* a partition of any disk, physical or not */
+	QA_BLOCKDEV_KIND_DM,	    /* device-mapper: LVM, dm-crypt, multipath, ... */
+	QA_BLOCKDEV_KIND_MD,	    /* MD RAID */
+	QA_BLOCKDEV_KIND_LOOP,
+	QA_BLOCKDEV_KIND_VIRTUAL, /* any other device under /sys/devices/virtual: zram, nbd, ... */
+} QaBlockdevKind;
+
+typedef struct {
+	guint major;
+	guint minor;
+	gchar *name;	/* kernel name: vda1, dm-0, nvme0n1p2 */
+	gchar *node;	/* device node: <roots->dev>/<DEVNAME> */
+	gchar *syspath; /* canonical sysfs directory */
+	QaBlockdevKind kind;
+	guint64 size;		  /* in 512-byte sectors */
+	gchar *parent;		  /* partitions: kernel name of the disk; else NULL */
+	GPtrArray *slaves;	  /* of gchar *: kernel names of what a dm/md device is built on */
+	gchar *dm_name;		  /* device-mapper name, or NULL */
+	gchar *loop_backing_file; /* loop devices: the backing file, " (deleted)" removed */
+} QaBlockdev;
+
+typedef struct _QaBlockdevModel QaBlockdevModel;
+
+QaDiskAddress *
+qa_disk_address_new(void);
+QaDiskAddress *
+qa_disk_address_copy(const QaDiskAddress *address);
+void
+qa_disk_address_free(QaDiskAddress *address);
+/* one line for logs and tests: "scsi pci=0000:00:05.0 bus=0 target=2 unit=3 dev=/dev/sdb" */
+gchar *
+qa_disk_address_to_string(const QaDiskAddress *address);
+const gchar *
+qa_blockdev_bus_to_string(QaBlockdevBus bus);
+
+/* Pure: the addresses of the physical disk whose canonical sysfs directory is @disk_syspath,
+ * below the canonical sysfs root @sys. One address, or one per controller for NVMe native
+ * multipath. serial, dev, major and minor are left empty. Fails with NOT_FOUND when the device
+ * is not a physical disk (a virtual device) and PARSE when sysfs is not as expected. */
+GPtrArray *
+qa_blockdev_resolve_address(const gchar *sys, const gchar *disk_syspath, GError **error);
+
+/* TRUE when @major:@minor is a block device in sysfs */
+gboolean
+qa_blockdev_exists(const QaRoots *roots, guint major, guint minor);
+/* the block device a mount source names ("/dev/vdb", "/dev/mapper/vg-lv", "UUID=..." is not
+ * resolved); FALSE when it is not a block device */
+gboolean
+qa_blockdev_lookup_source(const QaRoots *roots,
+			  const gchar *source,
+			  guint *out_major,
+			  guint *out_minor);
+
+/* @mounts (nullable, borrowed for the model's lifetime) locate loop devices' backing files */
+QaBlockdevModel *
+qa_blockdev_model_new(const QaRoots *roots, GPtrArray *mounts);
+void
+qa_blockdev_model_free(QaBlockdevModel *model);
+/* the device, cached; NULL with NOT_FOUND when there is no such block device */
+const QaBlockdev *
+qa_blockdev_model_lookup(QaBlockdevModel *model, guint major, guint minor, GError **error);
+const QaBlockdev *
+qa_blockdev_model_lookup_name(QaBlockdevModel *model, const gchar *name, GError **error);
+/* every block device worth listing (see the rule in blockdev.c), sorted by name; a new array of
+ * borrowed devices. Devices that cannot be read are logged and skipped. */
+GPtrArray *
+qa_blockdev_model_list(QaBlockdevModel *model);
+/* the address of a physical disk (KIND_DISK); NULL otherwise. Borrowed array of QaDiskAddress. */
+GPtrArray *
+qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk);
+/* every physical disk under @major:@minor, through partitions, dm/md slaves and loop backing
+ * files, each listed once; borrowed, never NULL (empty when nothing resolves) */
+GPtrArray *
+qa_blockdev_model_get_disks(QaBlockdevModel *model, guint major, guint minor);
+/* the block devices a mount lives on: its superblock's device, or every device of a btrfs
+ * filesystem. A new GArray of dev_t; empty for pseudo filesystems. */
+GArray *
+qa_blockdev_model_get_mount_devices(QaBlockdevModel *model, const QaMount *mount);
+/* the device whose kernel name guest-get-fsinfo reports for @mount; NULL when none */
+const QaBlockdev *
+qa_blockdev_model_get_mount_device(QaBlockdevModel *model, const QaMount *mount);
+/* every physical disk of a mount (btrfs: of all its devices); a new array of copies */
+GPtrArray *
+qa_blockdev_model_get_mount_disks(QaBlockdevModel *model, const QaMount *mount);
+/* the loop devices under @major:@minor (through partitions, dm and md, not through other
+ * loop devices' files); a new array of borrowed devices */
+GPtrArray *
+qa_blockdev_model_get_loops(QaBlockdevModel *model, guint major, guint minor);
+
+/* convenience for one device: the disks under it, as copies; NULL with @error when
+ * @major:@minor is not a block device */
+GPtrArray *
+qa_blockdev_resolve(const QaRoots *roots, guint major, guint minor, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaDiskAddress, qa_disk_address_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevModel, qa_blockdev_model_free)

@@ -1,0 +1,148 @@
+/* Freeze order from the storage stack.
+ *
+ * Reverse mount order is not a dependency order: an image file on /data can be loop-mounted
+ * at /mnt/img before or after other mounts, and freezing /data first leaves /mnt/img's
+ * writeback blocked on a frozen filesystem, which can hang the guest. So a filesystem whose
+ * block devices include a loop device (directly or through partitions, device-mapper and MD)
+ * is frozen in an earlier level than the filesystem that holds the loop device's backing file,
+ * recursively (loop over loop). Filesystems in one level do not depend on each other; within a
+ * level they keep reverse mount order (children before parents), as QEMU's agent and libvirt
+ * expect. */
+#include "storage-graph.h"
+
+#include <sys/sysmacros.h>
+
+#include "blockdev.h"
+#include "qa-error.h"
+
+typedef struct {
+	GPtrArray *filesystems; /* borrowed */
+	GPtrArray *holders; /* per filesystem: GArray of guint, the filesystems it must precede */
+	gint *level;	    /* -1 not computed, -2 being computed */
+} QaStorageGraph;
+
+/* one QaMount per mountpoint of every filesystem; mount_id carries the filesystem index */
+static GPtrArray *
+qa_storage_graph_mounts(GPtrArray *filesystems)
+{
+	GPtrArray *mounts = g_ptr_array_new_with_free_func((GDestroyNotify)qa_mount_free);
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		for (guint j = 0; j < fs->mountpoints->len; j++) {
+			QaMount *mount = g_new0(QaMount, 1);
+			mount->mountpoint = g_strdup(g_ptr_array_index(fs->mountpoints, j));
+			mount->fstype = g_strdup(fs->fstype);
+			mount->source = g_strdup(fs->source);
+			mount->fs_root = g_strdup("/");
+			mount->major = fs->major;
+			mount->minor = fs->minor;
+			mount->mount_id = (gint)i;
+			g_ptr_array_add(mounts, mount);
+		}
+	}
+	return mounts;
+}
+
+/* the filesystems that hold the backing files of loop devices under filesystem @index */
+static GArray *
+qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
+{
+	GArray *holders = g_array_new(FALSE, FALSE, sizeof(guint));
+	const QaMount *first = NULL;
+	g_autoptr(GArray) devnums = NULL;
+
+	for (guint i = 0; i < mounts->len && first == NULL; i++) {
+		const QaMount *mount = g_ptr_array_index(mounts, i);
+		if (mount->mount_id == (gint)index)
+			first = mount;
+	}
+	if (first == NULL)
+		return holders;
+	devnums = qa_blockdev_model_get_mount_devices(model, first);
+	for (guint i = 0; i < devnums->len; i++) {
+		dev_t devnum = g_array_index(devnums, dev_t, i);
+		g_autoptr(GPtrArray) loops =
+		    qa_blockdev_model_get_loops(model, major(devnum), minor(devnum));
+		for (guint j = 0; j < loops->len; j++) {
+			const QaBlockdev *loop = g_ptr_array_index(loops, j);
+			const QaMount *holder =
+			    qa_mounts_find_holding(mounts, loop->loop_backing_file);
+			guint holder_index;
+			if (holder == NULL || holder->mount_id == (gint)index)
+				continue;
+			holder_index = (guint)holder->mount_id;
+			g_array_append_val(holders, holder_index);
+		}
+	}
+	return holders;
+}
+
+/* the level of filesystem @index: one more than the level of every filesystem that must be
+ * frozen before it, 0 when there is none */
+static gboolean
+qa_storage_graph_level(QaStorageGraph *graph, guint index, GError **error)
+{
+	gint level = 0;
+
+	if (graph->level[index] >= 0)
+		return TRUE;
+	if (graph->level[index] == -2) {
+		QaFilesystem *fs = g_ptr_array_index(graph->filesystems, index);
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_INVALID,
+			    "loop devices form a cycle through the filesystem at '%s': "
+			    "expected each backing file on a filesystem below it",
+			    (const gchar *)g_ptr_array_index(fs->mountpoints, 0));
+		return FALSE;
+	}
+	graph->level[index] = -2;
+	for (guint i = 0; i < graph->filesystems->len; i++) {
+		GArray *holders = g_ptr_array_index(graph->holders, i);
+		for (guint j = 0; j < holders->len; j++) {
+			if (g_array_index(holders, guint, j) != index)
+				continue;
+			if (!qa_storage_graph_level(graph, i, error))
+				return FALSE;
+			level = MAX(level, graph->level[i] + 1);
+		}
+	}
+	graph->level[index] = level;
+	return TRUE;
+}
+
+GPtrArray *
+qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GError **error)
+{
+	g_autoptr(GPtrArray) mounts = qa_storage_graph_mounts(filesystems);
+	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
+	g_autoptr(GPtrArray) holders =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+	g_autofree gint *level = g_new(gint, MAX(filesystems->len, 1));
+	g_autoptr(GPtrArray) levels =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+	QaStorageGraph graph = {filesystems, holders, level};
+	gint max_level = -1;
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		g_ptr_array_add(holders, qa_storage_graph_holders(model, mounts, i));
+		level[i] = -1;
+	}
+	for (guint i = 0; i < filesystems->len; i++) {
+		if (!qa_storage_graph_level(&graph, i, error))
+			return NULL;
+		max_level = MAX(max_level, level[i]);
+	}
+	for (gint l = 0; l <= max_level; l++) {
+		GPtrArray *members = g_ptr_array_new();
+		/* filesystems are in order of first mount: walk backwards for reverse mount order
+		 */
+		for (guint i = filesystems->len; i > 0; i--) {
+			if (level[i - 1] == l)
+				g_ptr_array_add(members, g_ptr_array_index(filesystems, i - 1));
+		}
+		g_ptr_array_add(levels, members);
+	}
+	return g_steal_pointer(&levels);
+}

@@ -1,0 +1,303 @@
+/* Disk addresses per topology, on sysfs trees in tests/fixtures (captured or synthetic; see the
+ * README of each). Every case names the exact address libvirt must see. */
+/* cmocka.h needs these before it */
+/* clang-format off */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include "blockdev.h"
+#include "mounts.h"
+#include "qa-error.h"
+
+static QaRoots *
+test_roots(const gchar *fixture)
+{
+	const gchar *fixtures = g_getenv("QA_FIXTURES");
+	g_autofree gchar *base = g_build_filename(fixtures, fixture, NULL);
+	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
+	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
+
+	assert_non_null(fixtures);
+	/* nodes are reported as /dev/..., and nothing under dev is read */
+	return qa_roots_new(proc, sys, "/dev", FALSE);
+}
+
+static gchar *
+test_join_disks(GPtrArray *disks)
+{
+	g_autoptr(GString) str = g_string_new(NULL);
+
+	for (guint i = 0; i < disks->len; i++) {
+		g_autofree gchar *one = qa_disk_address_to_string(g_ptr_array_index(disks, i));
+		if (i > 0)
+			g_string_append(str, "; ");
+		g_string_append(str, one);
+	}
+	return g_strdup(str->str);
+}
+
+static const struct {
+	const gchar *fixture; /* tests/fixtures/<guest>/ */
+	guint major;
+	guint minor;
+	const gchar *expected; /* NULL: expect error `code` */
+	gint code;
+} resolve_cases[] = {
+    /* real: this project's CI host, a virtio-blk VM */
+    {"host-debian12-virtio-blk",
+     254,
+     0,
+     "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=overlayblk dev=/dev/vda",
+     0},
+    /* real: xfs on loop1, its file on ext4 on loop0, whose file is on / (vda): loop over loop */
+    {"host-debian12-virtio-blk",
+     7,
+     1,
+     "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=overlayblk dev=/dev/vda",
+     0},
+    /* real: btrfs member loop2, file on / */
+    {"host-debian12-virtio-blk",
+     7,
+     2,
+     "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=overlayblk dev=/dev/vda",
+     0},
+    /* real: zram is a virtual device with no disk under it */
+    {"host-debian12-virtio-blk", 253, 0, "", 0},
+    {"host-debian12-virtio-blk", 8, 0, NULL, QA_SYSTEM_ERROR_NOT_FOUND},
+    /* synthetic q35 */
+    {"debian12-q35-synthetic",
+     252,
+     1,
+     "virtio pci=0000:00:04.0 bus=0 target=0 unit=0 serial=VIRTIO-ROOT dev=/dev/vda1",
+     0},
+    {"debian12-q35-synthetic",
+     8,
+     0,
+     "scsi pci=0000:00:05.0 bus=0 target=0 unit=0 serial=SCSI00 dev=/dev/sda",
+     0},
+    /* scsi-id=2,lun=3 is target 2 unit 3 (QEMU's agent says target 0) */
+    {"debian12-q35-synthetic",
+     8,
+     16,
+     "scsi pci=0000:00:05.0 bus=0 target=2 unit=3 serial=SCSI23 dev=/dev/sdb",
+     0},
+    /* AHCI port 2: ata3, port_no 3, SCSI host 3 */
+    {"debian12-q35-synthetic",
+     8,
+     32,
+     "sata pci=0000:00:1f.2 bus=0 target=0 unit=2 serial=SATA2 dev=/dev/sdc",
+     0},
+    /* NVMe behind a PCIe root port: the controller's own function on bus 1 */
+    {"debian12-q35-synthetic",
+     259,
+     1,
+     "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=NVME0001 dev=/dev/nvme0n1p1",
+     0},
+    /* lsi53c895a behind a pcie-pci-bridge, a driver QEMU's agent would need by name */
+    {"debian12-q35-synthetic",
+     8,
+     48,
+     "scsi pci=0000:02:01.0 bus=0 target=1 unit=0 serial=LSI10 dev=/dev/sdd",
+     0},
+    /* LVM spanning two disks: both, once each */
+    {"debian12-q35-synthetic",
+     254,
+     0,
+     "scsi pci=0000:00:05.0 bus=0 target=0 unit=0 serial=SCSI00 dev=/dev/sda; "
+     "scsi pci=0000:00:05.0 bus=0 target=2 unit=3 serial=SCSI23 dev=/dev/sdb",
+     0},
+    /* MD RAID1 over a SATA disk and an NVMe partition (members in name order) */
+    {"debian12-q35-synthetic",
+     9,
+     0,
+     "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=NVME0001 dev=/dev/nvme0n1p1; "
+     "sata pci=0000:00:1f.2 bus=0 target=0 unit=2 serial=SATA2 dev=/dev/sdc",
+     0},
+    /* loop on a partition: the partition holding the image */
+    {"debian12-q35-synthetic",
+     7,
+     0,
+     "virtio pci=0000:00:04.0 bus=0 target=0 unit=0 serial=VIRTIO-ROOT dev=/dev/vda2",
+     0},
+    /* dm over loop */
+    {"debian12-q35-synthetic",
+     254,
+     1,
+     "virtio pci=0000:00:04.0 bus=0 target=0 unit=0 serial=VIRTIO-ROOT dev=/dev/vda2",
+     0},
+    /* loop over loop, backing file deleted and with a space in its name */
+    {"debian12-q35-synthetic",
+     7,
+     2,
+     "virtio pci=0000:00:04.0 bus=0 target=0 unit=0 serial=VIRTIO-ROOT dev=/dev/vda2",
+     0},
+    /* unbound loop: nothing under it */
+    {"debian12-q35-synthetic", 7, 3, "", 0},
+    /* native NVMe multipath: still the controller's PCI function */
+    {"debian12-nvme-multipath-synthetic",
+     259,
+     1,
+     "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=NVMEMP01 dev=/dev/nvme0n1p1",
+     0},
+    /* PIIX IDE: bus = channel, unit = master/slave */
+    {"debian12-pc-synthetic",
+     8,
+     0,
+     "ide pci=0000:00:01.1 bus=0 target=0 unit=0 serial=QM00001 dev=/dev/sda",
+     0},
+    {"debian12-pc-synthetic",
+     8,
+     16,
+     "ide pci=0000:00:01.1 bus=1 target=0 unit=1 serial=QM00004 dev=/dev/sdb",
+     0},
+    /* USB storage on xHCI: the host controller's function */
+    {"debian12-pc-synthetic",
+     8,
+     32,
+     "usb pci=0000:00:05.0 bus=0 target=0 unit=0 serial=USB0001 dev=/dev/sdc",
+     0},
+    /* SCSI with no PCI function above it */
+    {"debian12-pc-synthetic",
+     8,
+     48,
+     "scsi pci=none bus=0 target=0 unit=0 serial=DEBUG dev=/dev/sdd",
+     0},
+    /* a platform block device: unknown, never an error */
+    {"debian12-pc-synthetic", 240, 0, "unknown pci=none bus=0 target=0 unit=0 dev=/dev/fb0", 0},
+    /* a disk without a device link: the directory above it is its parent */
+    {"debian12-pc-synthetic",
+     241,
+     0,
+     "unknown pci=0000:00:06.0 bus=0 target=0 unit=0 dev=/dev/xx0",
+     0},
+};
+
+static void
+test_blockdev_resolve(void **state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(resolve_cases); i++) {
+		g_autoptr(QaRoots) roots = test_roots(resolve_cases[i].fixture);
+		g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+		g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *got = NULL;
+		const QaBlockdev *dev = qa_blockdev_model_lookup(
+		    model, resolve_cases[i].major, resolve_cases[i].minor, &error);
+
+		g_test_message("case %u: %s %u:%u",
+			       i,
+			       resolve_cases[i].fixture,
+			       resolve_cases[i].major,
+			       resolve_cases[i].minor);
+		if (resolve_cases[i].expected == NULL) {
+			assert_null(dev);
+			assert_true(g_error_matches(error, QA_SYSTEM_ERROR, resolve_cases[i].code));
+			continue;
+		}
+		assert_non_null(dev);
+		got = test_join_disks(qa_blockdev_model_get_disks(
+		    model, resolve_cases[i].major, resolve_cases[i].minor));
+		assert_string_equal(got, resolve_cases[i].expected);
+	}
+}
+
+/* the one-shot API without mounts: loop devices then have no disks */
+static void
+test_blockdev_resolve_oneshot(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) disks = qa_blockdev_resolve(roots, 8, 16, &error);
+	g_autoptr(GPtrArray) none = qa_blockdev_resolve(roots, 1, 99, NULL);
+	g_autofree gchar *got = NULL;
+
+	assert_non_null(disks);
+	got = test_join_disks(disks);
+	assert_string_equal(
+	    got, "scsi pci=0000:00:05.0 bus=0 target=2 unit=3 serial=SCSI23 dev=/dev/sdb");
+	assert_null(none);
+}
+
+static const struct {
+	const gchar *fixture;
+	const gchar *expected; /* name:kind:parent-or-slaves:alias, "|" between devices */
+} list_cases[] = {
+    {"host-debian12-virtio-blk", "loop0 loop1 loop2 loop3 vda"},
+    {"debian12-q35-synthetic",
+     "dm-0[sda,sdb](vg0-data) dm-1[loop1](loopvg-lv) loop0 loop1 loop2 md0[nvme0n1p1,sdc] "
+     "nvme0n1 nvme0n1p1<nvme0n1> sda sdb sdc sdd vda vda1<vda> vda2<vda>"},
+    {"debian12-nvme-multipath-synthetic", "nvme0n1 nvme0n1p1<nvme0n1>"},
+};
+
+static void
+test_blockdev_list(void **state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(list_cases); i++) {
+		g_autoptr(QaRoots) roots = test_roots(list_cases[i].fixture);
+		g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
+		g_autoptr(GPtrArray) devices = qa_blockdev_model_list(model);
+		g_autoptr(GString) str = g_string_new(NULL);
+
+		for (guint j = 0; j < devices->len; j++) {
+			const QaBlockdev *dev = g_ptr_array_index(devices, j);
+			if (j > 0)
+				g_string_append_c(str, ' ');
+			g_string_append(str, dev->name);
+			if (dev->parent != NULL)
+				g_string_append_printf(str, "<%s>", dev->parent);
+			for (guint k = 0; k < dev->slaves->len; k++)
+				g_string_append_printf(
+				    str,
+				    "%s%s%s",
+				    k == 0 ? "[" : ",",
+				    (const gchar *)g_ptr_array_index(dev->slaves, k),
+				    k + 1 == dev->slaves->len ? "]" : "");
+			if (dev->dm_name != NULL)
+				g_string_append_printf(str, "(%s)", dev->dm_name);
+		}
+		assert_string_equal(str->str, list_cases[i].expected);
+	}
+}
+
+/* btrfs over two devices lists both; a bind mount has the same disks as its source */
+static void
+test_blockdev_mount_disks(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("host-debian12-virtio-blk");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
+	const QaMount *btrfs = qa_mounts_find_holding(mounts, "/tmp/qa-fx/btrfs");
+	const QaMount *bind = qa_mounts_find_holding(mounts, "/tmp/qa-fx/bind");
+	g_autoptr(GArray) devices = NULL;
+	g_autoptr(GPtrArray) disks = NULL;
+	g_autofree gchar *got = NULL;
+
+	assert_non_null(btrfs);
+	assert_string_equal(btrfs->mountpoint, "/tmp/qa-fx/btrfs");
+	devices = qa_blockdev_model_get_mount_devices(model, btrfs);
+	assert_int_equal(devices->len, 2);
+	assert_string_equal(qa_blockdev_model_get_mount_device(model, btrfs)->name, "loop2");
+	disks = qa_blockdev_model_get_mount_disks(model, bind);
+	got = test_join_disks(disks);
+	assert_string_equal(
+	    got, "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=overlayblk dev=/dev/vda");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_blockdev_resolve),
+	    cmocka_unit_test(test_blockdev_resolve_oneshot),
+	    cmocka_unit_test(test_blockdev_list),
+	    cmocka_unit_test(test_blockdev_mount_disks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,160 @@
+/* mountinfo parsing with libmount, the block-backed rule and the superblock grouping. */
+/* cmocka.h needs these before it */
+/* clang-format off */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include "mounts.h"
+#include "qa-error.h"
+
+static QaRoots *
+test_roots(const gchar *fixture)
+{
+	g_autofree gchar *base = g_build_filename(g_getenv("QA_FIXTURES"), fixture, NULL);
+	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
+	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
+	return qa_roots_new(proc, sys, "/dev", FALSE);
+}
+
+static void
+test_mounts_parse(void **state)
+{
+	const gchar *text =
+	    "36 1 254:0 /www /var/www rw,relatime shared:1 - ext4 /dev/mapper/vg0-data rw\n"
+	    "this is not a mountinfo line\n"
+	    "37 36 0:40 / /mnt/with\\040space/\xc3\xa9 ro,nosuid - tmpfs tmp\\040fs rw,size=4k\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) mounts = qa_mounts_parse(text, &error);
+	QaMount *mount;
+
+	assert_non_null(mounts);
+	assert_int_equal(mounts->len, 2);
+	mount = g_ptr_array_index(mounts, 0);
+	assert_string_equal(mount->mountpoint, "/var/www");
+	assert_string_equal(mount->fstype, "ext4");
+	assert_string_equal(mount->source, "/dev/mapper/vg0-data");
+	assert_string_equal(mount->fs_root, "/www");
+	assert_int_equal(mount->major, 254);
+	assert_int_equal(mount->minor, 0);
+	assert_int_equal(mount->mount_id, 36);
+	assert_int_equal(mount->parent_id, 1);
+	assert_false(mount->is_readonly);
+	mount = g_ptr_array_index(mounts, 1);
+	/* escapes undone: the name as the kernel knows it */
+	assert_string_equal(mount->mountpoint, "/mnt/with space/\xc3\xa9");
+	assert_true(mount->is_readonly);
+}
+
+static void
+test_mounts_parse_bad(void **state)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) empty = qa_mounts_parse("", NULL);
+	g_autoptr(GPtrArray) bad = qa_mounts_parse("garbage\nmore garbage\n", &error);
+
+	assert_non_null(empty);
+	assert_int_equal(empty->len, 0);
+	assert_null(bad);
+	assert_true(g_error_matches(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_PARSE));
+}
+
+static const struct {
+	const gchar *path;
+	const gchar *expected; /* mountpoint of the holding mount */
+} holding_cases[] = {
+    {"/images/disk.img", "/images"},
+    {"/imagesX/disk.img", "/"},
+    {"/mnt/img/inner img", "/mnt/img"},
+    {"/run/user/0/x", "/run/user/0"},
+    {"/", "/"},
+    {"relative", NULL},
+};
+
+static void
+test_mounts_find_holding(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+
+	assert_non_null(mounts);
+	for (guint i = 0; i < G_N_ELEMENTS(holding_cases); i++) {
+		const QaMount *mount = qa_mounts_find_holding(mounts, holding_cases[i].path);
+		if (holding_cases[i].expected == NULL) {
+			assert_null(mount);
+			continue;
+		}
+		assert_non_null(mount);
+		assert_string_equal(mount->mountpoint, holding_cases[i].expected);
+	}
+}
+
+/* pseudo filesystems are those without a block device; bind mounts share a superblock */
+static void
+test_mounts_filesystems(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+	g_autoptr(GPtrArray) filesystems = qa_filesystems_from_mounts(roots, mounts);
+	g_autoptr(GString) str = g_string_new(NULL);
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		g_string_append_printf(
+		    str, "%s%s%s", i > 0 ? " " : "", fs->is_block_backed ? "" : "-", fs->fstype);
+		for (guint j = 0; j < fs->mountpoints->len; j++)
+			g_string_append_printf(
+			    str, ",%s", (const gchar *)g_ptr_array_index(fs->mountpoints, j));
+	}
+	assert_string_equal(
+	    str->str,
+	    "-proc,/proc -sysfs,/sys -devtmpfs,/dev ext4,/ -tmpfs,/run ext4,/images "
+	    "ext4,/data,/var/www,/mnt/with space/\xc3\xa9 xfs,/srv ext4,/nvme ext4,/lsi "
+	    "ext4,/mnt/img ext4,/mnt/dmloop ext4,/mnt/inner -tmpfs,/run/user/0");
+}
+
+/* btrfs: anonymous 0:N superblock, block-backed through its source */
+static void
+test_mounts_btrfs_block_backed(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("host-debian12-virtio-blk");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+	const QaMount *btrfs = qa_mounts_find_holding(mounts, "/tmp/qa-fx/btrfs");
+	const QaMount *tmp = qa_mounts_find_holding(mounts, "/tmp/qa-fx/tmp");
+
+	assert_int_equal(btrfs->major, 0);
+	assert_true(qa_mounts_is_block_backed(roots, btrfs));
+	assert_false(qa_mounts_is_block_backed(roots, tmp));
+}
+
+static void
+test_mounts_confine(void **state)
+{
+	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(GPtrArray) mounts = NULL;
+
+	roots->confine = g_strdup("/mnt");
+	mounts = qa_mounts_load(roots, NULL);
+	assert_non_null(mounts);
+	assert_int_equal(mounts->len, 4);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mounts_parse),
+	    cmocka_unit_test(test_mounts_parse_bad),
+	    cmocka_unit_test(test_mounts_find_holding),
+	    cmocka_unit_test(test_mounts_filesystems),
+	    cmocka_unit_test(test_mounts_btrfs_block_backed),
+	    cmocka_unit_test(test_mounts_confine),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
