@@ -1,0 +1,106 @@
+/* The freezer: the only code that calls FIFREEZE, FITHAW, syncfs and FITRIM, and the owner of the
+ * per-filesystem frozen state.
+ *
+ * Threads: freeze, thaw and trim run on the caller's thread (the dispatcher's worker) one at a time
+ * (op_lock); status and is_frozen may be called from any thread at any time; the auto-thaw
+ * watchdog is a thread of the freezer's own that needs nothing but the frozen set, so it fires
+ * even when the main loop, a hook or a FIFREEZE is stuck. The shutdown thaw is safe from the main
+ * thread while a freeze is running on the worker.
+ *
+ * Hooks pair with "frozen epochs": the freeze hook runs when the agent goes from holding nothing
+ * frozen to its first freeze, and the thaw hook exactly once when it holds nothing again (thaw,
+ * auto-thaw, shutdown, a failed freeze, or a freeze that froze nothing). So the hook never runs
+ * while the agent holds a filesystem frozen. */
+#pragma once
+
+#include <glib.h>
+
+#include "mounts.h"
+#include "roots.h"
+
+typedef struct _QaFreezer QaFreezer;
+
+/* The system calls, behind pointers so that tests inject faults. Each returns 0 or a negative
+ * errno; @mountpoint only names @fd. NULL members use the kernel (or mounts.c and
+ * storage-graph.c for the two loaders). */
+typedef struct {
+	/* returns an fd of @mountpoint, checked to be the filesystem @major:@minor, or -ESTALE */
+	gint (*open)(const gchar *mountpoint,
+		     guint major,
+		     guint minor,
+		     const gchar *fstype,
+		     gpointer user_data);
+	gint (*freeze)(gint fd, const gchar *mountpoint, gpointer user_data);
+	gint (*thaw)(gint fd, const gchar *mountpoint, gpointer user_data);
+	gint (*sync)(gint fd, const gchar *mountpoint, gpointer user_data);
+	gint (*trim)(gint fd,
+		     const gchar *mountpoint,
+		     guint64 *inout_minimum,
+		     guint64 *out_trimmed,
+		     gpointer user_data);
+	/* every filesystem: GPtrArray of QaFilesystem, owning */
+	GPtrArray *(*load_filesystems)(const QaRoots *roots, gpointer user_data, GError **error);
+	/* see qa_storage_graph_freeze_levels() */
+	GPtrArray *(*freeze_levels)(const QaRoots *roots,
+				    GPtrArray *filesystems,
+				    gpointer user_data,
+				    GError **error);
+} QaFreezerOps;
+
+typedef struct {
+	const QaRoots *roots;	     /* copied; roots->confine limits what "all" means */
+	const gchar *statedir;	     /* where the state file lives; must not be frozen (a tmpfs) */
+	const gchar *hook;	     /* NULL: no hook */
+	guint hook_timeout_ms;	     /* 0: wait forever */
+	guint auto_thaw_ms;	     /* 0: no watchdog (QGA's behaviour) */
+	gchar **exclude_mountpoints; /* NULL or glob patterns; copied */
+	gchar **exclude_types;	     /* likewise, of filesystem types */
+	const QaFreezerOps *ops;     /* NULL: the kernel */
+	gpointer ops_data;
+	/* called before the first FIFREEZE and after the last thaw, so that nothing is written to a
+	 * log file that may sit on a frozen filesystem; NULL: nothing */
+	void (*log_hold)(void);
+	void (*log_release)(void);
+} QaFreezerOptions;
+
+typedef struct {
+	gchar *mountpoint;
+	gboolean is_trimmed;
+	guint64 trimmed; /* bytes, when is_trimmed */
+	guint64 minimum; /* the minimum extent length the kernel used, when is_trimmed */
+	gchar *error;	 /* why not, when !is_trimmed */
+} QaTrimResult;
+
+/* Loads the state file, so that a restarted agent knows what it holds frozen (and thaws at once
+ * what a predecessor left half frozen), and starts the watchdog thread. */
+QaFreezer *
+qa_freezer_new(const QaFreezerOptions *options, GError **error);
+/* Stops the watchdog. Thaws nothing: what is frozen stays recorded for the next agent. */
+void
+qa_freezer_free(QaFreezer *self);
+
+/* @mountpoints: GPtrArray of gchar *, NULL for every freezable filesystem. */
+gboolean
+qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
+gboolean
+qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
+/* SIGTERM/SIGINT: thaws everything held frozen and runs the thaw hook if owed, without waiting
+ * for a freeze that may be stuck on the worker thread. Returns the number thawed. */
+guint
+qa_freezer_thaw_for_shutdown(QaFreezer *self);
+
+gboolean
+qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor);
+/* TRUE while the agent holds any filesystem frozen: guest-fsfreeze-status */
+gboolean
+qa_freezer_is_any_frozen(QaFreezer *self);
+
+/* FITRIM on every block filesystem; GPtrArray of QaTrimResult. Filesystems held frozen get an
+ * error entry instead of a call that could block. */
+GPtrArray *
+qa_freezer_trim(QaFreezer *self, gboolean has_minimum, guint64 minimum, GError **error);
+void
+qa_trim_result_free(QaTrimResult *result);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFreezer, qa_freezer_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaTrimResult, qa_trim_result_free)

@@ -1,0 +1,56 @@
+/* The freezer's persisted state: which filesystems the agent holds frozen, so that an agent that
+ * is restarted (crash, SIGKILL, upgrade) still reports "frozen" and can thaw them. It lives in the
+ * state directory, a tmpfs, because it is written while filesystems are frozen. */
+#pragma once
+
+#include <glib.h>
+
+#define QA_STATE_FILE_NAME "fsfreeze.state"
+
+typedef struct {
+	guint major; /* the superblock's device number */
+	guint minor;
+	gchar *fstype;
+	GStrv mountpoints; /* every mountpoint at freeze time; [0] is the one that was frozen */
+} QaStateFs;
+
+typedef struct {
+	/* FALSE while a freeze is under way: a state found incomplete at start-up was left by an
+	 * agent that died in the middle of freezing, before it could reply */
+	gboolean is_complete;
+	gboolean is_hook_pending; /* the freeze hook ran and its "thaw" is still owed */
+	gint64 frozen_at;	  /* wall clock, µs since the epoch, of the latest freeze */
+	gint64 deadline;	  /* CLOCK_MONOTONIC µs at which the watchdog thaws; 0: none */
+	gint64 auto_thawed_at;	  /* wall clock µs of the watchdog's thaw not yet reported; 0 */
+	GPtrArray *filesystems;	  /* of QaStateFs, in the order they were frozen */
+} QaState;
+
+QaStateFs *
+qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *const *mountpoints);
+void
+qa_state_fs_free(QaStateFs *fs);
+QaState *
+qa_state_new(void);
+QaState *
+qa_state_copy(const QaState *state);
+void
+qa_state_free(QaState *state);
+/* TRUE when there is nothing worth persisting */
+gboolean
+qa_state_is_empty(const QaState *state);
+
+/* pure: state <-> key file text */
+gchar *
+qa_state_file_to_data(const QaState *state);
+QaState *
+qa_state_file_parse(const gchar *data, GError **error);
+
+/* an absent file is an empty state */
+QaState *
+qa_state_file_load(const gchar *statedir, GError **error);
+/* replaces the file atomically (temporary file + rename); an empty state removes it */
+gboolean
+qa_state_file_save(const gchar *statedir, const QaState *state, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaStateFs, qa_state_fs_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaState, qa_state_free)

@@ -1,0 +1,303 @@
+#include "freezer-fake.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+static const FakeFs *
+fake_find(Fake *fake, const gchar *mountpoint)
+{
+	g_autofree gchar *base = g_path_get_basename(mountpoint);
+
+	for (guint i = 0; i < fake->n_table; i++) {
+		if (g_strcmp0(fake->table[i].name, base) == 0 ||
+		    g_strcmp0(fake->table[i].alias, base) == 0)
+			return &fake->table[i];
+	}
+	return NULL;
+}
+
+/* records the call and returns the injected fault, if any */
+static gint
+fake_call(Fake *fake, const gchar *op, const gchar *mountpoint)
+{
+	const FakeFs *fs = fake_find(fake, mountpoint);
+	g_autofree gchar *call = g_strdup_printf("%s %s", op, fs != NULL ? fs->name : "?");
+	gpointer fault;
+
+	g_mutex_lock(&fake->lock);
+	g_ptr_array_add(fake->calls, g_strdup(call));
+	fault = g_hash_table_lookup(fake->faults, call);
+	g_mutex_unlock(&fake->lock);
+	return GPOINTER_TO_INT(fault);
+}
+
+static gint
+fake_open(const gchar *mountpoint, guint major, guint minor, const gchar *fstype, gpointer data)
+{
+	gint fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+static gint
+fake_freeze(gint fd, const gchar *mountpoint, gpointer data)
+{
+	Fake *fake = data;
+	const FakeFs *fs = fake_find(fake, mountpoint);
+	gint ret = fake_call(fake, "freeze", mountpoint);
+
+	if (ret != 0)
+		return ret;
+	g_mutex_lock(&fake->lock);
+	if (g_strcmp0(fake->stuck, fs->name) == 0) {
+		while (!fake->is_stuck_released)
+			g_cond_wait(&fake->cond, &fake->lock);
+	}
+	if (g_hash_table_contains(fake->kernel_frozen, fs->name))
+		ret = -EBUSY;
+	else
+		g_hash_table_add(fake->kernel_frozen, g_strdup(fs->name));
+	g_mutex_unlock(&fake->lock);
+	return ret;
+}
+
+static gint
+fake_thaw(gint fd, const gchar *mountpoint, gpointer data)
+{
+	Fake *fake = data;
+	const FakeFs *fs = fake_find(fake, mountpoint);
+	gint ret = fake_call(fake, "thaw", mountpoint);
+
+	if (ret != 0)
+		return ret;
+	g_mutex_lock(&fake->lock);
+	if (!g_hash_table_remove(fake->kernel_frozen, fs->name))
+		ret = -EINVAL;
+	g_mutex_unlock(&fake->lock);
+	return ret;
+}
+
+static gint
+fake_sync(gint fd, const gchar *mountpoint, gpointer data)
+{
+	return fake_call(data, "sync", mountpoint);
+}
+
+static gint
+fake_trim(
+    gint fd, const gchar *mountpoint, guint64 *inout_minimum, guint64 *out_trimmed, gpointer data)
+{
+	gint ret = fake_call(data, "trim", mountpoint);
+
+	if (ret != 0)
+		return ret;
+	*out_trimmed = 4096;
+	*inout_minimum = MAX(*inout_minimum, 512);
+	return 0;
+}
+
+static GPtrArray *
+fake_load_filesystems(const QaRoots *roots, gpointer data, GError **error)
+{
+	Fake *fake = data;
+	GPtrArray *filesystems = g_ptr_array_new_with_free_func((GDestroyNotify)qa_filesystem_free);
+
+	for (guint i = 0; i < fake->n_table; i++) {
+		const FakeFs *row = &fake->table[i];
+		QaFilesystem *fs = qa_filesystem_new(250, i + 1, row->fstype, row->name);
+
+		g_ptr_array_add(fs->mountpoints, fake_path(fake, row->name));
+		if (row->alias != NULL)
+			g_ptr_array_add(fs->mountpoints, fake_path(fake, row->alias));
+		fs->is_block_backed = row->is_block_backed;
+		g_ptr_array_add(filesystems, fs);
+	}
+	/* the host's root, which confinement must keep out of reach */
+	{
+		QaFilesystem *fs = qa_filesystem_new(251, 1, "ext4", "/dev/host");
+		g_ptr_array_add(fs->mountpoints, g_strdup("/"));
+		fs->is_block_backed = TRUE;
+		g_ptr_array_add(filesystems, fs);
+	}
+	return filesystems;
+}
+
+static GPtrArray *
+fake_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GError **error)
+{
+	Fake *fake = data;
+	GPtrArray *levels = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		guint level = fake->table[fs->minor - 1].level;
+
+		while (levels->len <= level)
+			g_ptr_array_add(levels, g_ptr_array_new());
+		g_ptr_array_add(g_ptr_array_index(levels, level), fs);
+	}
+	for (guint i = levels->len; i > 0; i--) {
+		if (((GPtrArray *)g_ptr_array_index(levels, i - 1))->len == 0)
+			g_ptr_array_remove_index(levels, i - 1);
+	}
+	return levels;
+}
+
+Fake *
+fake_new(const FakeFs *table, guint n_table)
+{
+	Fake *fake = g_new0(Fake, 1);
+
+	fake->dir = g_dir_make_tmp("qa-freezer-XXXXXX", NULL);
+	g_assert_nonnull(fake->dir);
+	fake->statedir = g_build_filename(fake->dir, "state", NULL);
+	fake->table = table;
+	fake->n_table = n_table;
+	for (guint i = 0; i < n_table; i++) {
+		g_autofree gchar *path = fake_path(fake, table[i].name);
+		g_mkdir(path, 0755);
+		if (table[i].alias != NULL) {
+			g_autofree gchar *alias = fake_path(fake, table[i].alias);
+			g_mkdir(alias, 0755);
+		}
+	}
+	fake->roots = qa_roots_new("/proc", "/sys", "/dev", FALSE);
+	fake->roots->confine = g_strdup(fake->dir);
+	g_mutex_init(&fake->lock);
+	g_cond_init(&fake->cond);
+	fake->calls = g_ptr_array_new_with_free_func(g_free);
+	fake->kernel_frozen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	fake->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	fake->ops.open = fake_open;
+	fake->ops.freeze = fake_freeze;
+	fake->ops.thaw = fake_thaw;
+	fake->ops.sync = fake_sync;
+	fake->ops.trim = fake_trim;
+	fake->ops.load_filesystems = fake_load_filesystems;
+	fake->ops.freeze_levels = fake_freeze_levels;
+	fake->options.roots = fake->roots;
+	fake->options.statedir = fake->statedir;
+	fake->options.hook_timeout_ms = 5000;
+	fake->options.ops = &fake->ops;
+	fake->options.ops_data = fake;
+	return fake;
+}
+
+void
+fake_free(Fake *fake)
+{
+	g_autofree gchar *cmd = NULL;
+
+	if (fake == NULL)
+		return;
+	cmd = g_strdup_printf("rm -rf '%s'", fake->dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(fake->dir);
+	g_free(fake->statedir);
+	g_free(fake->stuck);
+	qa_roots_free(fake->roots);
+	g_ptr_array_unref(fake->calls);
+	g_hash_table_unref(fake->kernel_frozen);
+	g_hash_table_unref(fake->faults);
+	g_mutex_clear(&fake->lock);
+	g_cond_clear(&fake->cond);
+	g_free(fake);
+}
+
+gchar *
+fake_path(Fake *fake, const gchar *name)
+{
+	return g_build_filename(fake->dir, name, NULL);
+}
+
+GPtrArray *
+fake_paths(Fake *fake, ...)
+{
+	GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+	va_list args;
+
+	va_start(args, fake);
+	for (const gchar *name = va_arg(args, const gchar *); name != NULL;
+	     name = va_arg(args, const gchar *))
+		g_ptr_array_add(paths, name[0] == '/' ? g_strdup(name) : fake_path(fake, name));
+	va_end(args);
+	return paths;
+}
+
+gchar *
+fake_calls(Fake *fake, const gchar *op)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autofree gchar *prefix = g_strdup_printf("%s ", op);
+
+	g_mutex_lock(&fake->lock);
+	for (guint i = 0; i < fake->calls->len; i++) {
+		const gchar *call = g_ptr_array_index(fake->calls, i);
+		if (!g_str_has_prefix(call, prefix))
+			continue;
+		if (out->len > 0)
+			g_string_append_c(out, ' ');
+		g_string_append(out, call + strlen(prefix));
+	}
+	g_mutex_unlock(&fake->lock);
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+void
+fake_clear_calls(Fake *fake)
+{
+	g_mutex_lock(&fake->lock);
+	g_ptr_array_set_size(fake->calls, 0);
+	g_mutex_unlock(&fake->lock);
+}
+
+void
+fake_set_fault(Fake *fake, const gchar *op, const gchar *name, gint neg_errno)
+{
+	g_mutex_lock(&fake->lock);
+	g_hash_table_insert(
+	    fake->faults, g_strdup_printf("%s %s", op, name), GINT_TO_POINTER(neg_errno));
+	g_mutex_unlock(&fake->lock);
+}
+
+void
+fake_kernel_freeze(Fake *fake, const gchar *name)
+{
+	g_mutex_lock(&fake->lock);
+	g_hash_table_add(fake->kernel_frozen, g_strdup(name));
+	g_mutex_unlock(&fake->lock);
+}
+
+gboolean
+fake_kernel_is_frozen(Fake *fake, const gchar *name)
+{
+	gboolean ret;
+
+	g_mutex_lock(&fake->lock);
+	ret = g_hash_table_contains(fake->kernel_frozen, name);
+	g_mutex_unlock(&fake->lock);
+	return ret;
+}
+
+guint
+fake_kernel_n_frozen(Fake *fake)
+{
+	guint ret;
+
+	g_mutex_lock(&fake->lock);
+	ret = g_hash_table_size(fake->kernel_frozen);
+	g_mutex_unlock(&fake->lock);
+	return ret;
+}
+
+void
+fake_release_stuck(Fake *fake)
+{
+	g_mutex_lock(&fake->lock);
+	fake->is_stuck_released = TRUE;
+	g_cond_broadcast(&fake->cond);
+	g_mutex_unlock(&fake->lock);
+}

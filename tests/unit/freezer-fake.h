@@ -1,0 +1,58 @@
+/* A fake kernel and mount table for the freezer's unit tests: filesystems are directories in a
+ * temporary directory, FIFREEZE/FITHAW only update a set, and faults are injected by name. */
+#pragma once
+
+#include <glib.h>
+
+#include "freezer.h"
+
+typedef struct {
+	const gchar *name;  /* directory below the test directory: the mountpoint */
+	const gchar *alias; /* a second mountpoint of the same filesystem (bind mount), or NULL */
+	const gchar *fstype;
+	guint level; /* freeze level the fake storage graph puts it in */
+	gboolean is_block_backed;
+} FakeFs;
+
+typedef struct {
+	gchar *dir;
+	gchar *statedir;
+	QaRoots *roots;
+	const FakeFs *table;
+	guint n_table;
+	QaFreezerOps ops;
+	QaFreezerOptions options;
+
+	GMutex lock;		   /* the fields below; the freezer calls ops from many threads */
+	GPtrArray *calls;	   /* "freeze a", "thaw a", "sync a", "trim a" */
+	GHashTable *kernel_frozen; /* names the fake kernel holds frozen */
+	GHashTable *faults;	   /* "freeze a" -> GINT_TO_POINTER(negative errno) */
+	gchar *stuck;		   /* FIFREEZE of this name blocks until released */
+	gboolean is_stuck_released;
+	GCond cond;
+} Fake;
+
+Fake *
+fake_new(const FakeFs *table, guint n_table);
+void
+fake_free(Fake *fake);
+gchar *
+fake_path(Fake *fake, const gchar *name);
+/* a GPtrArray of full paths for names, NULL-terminated varargs */
+GPtrArray *
+fake_paths(Fake *fake, ...) G_GNUC_NULL_TERMINATED;
+/* the calls of @op ("freeze", "thaw", ...) in order, names joined by spaces */
+gchar *
+fake_calls(Fake *fake, const gchar *op);
+void
+fake_clear_calls(Fake *fake);
+void
+fake_set_fault(Fake *fake, const gchar *op, const gchar *name, gint neg_errno);
+void
+fake_kernel_freeze(Fake *fake, const gchar *name);
+gboolean
+fake_kernel_is_frozen(Fake *fake, const gchar *name);
+guint
+fake_kernel_n_frozen(Fake *fake);
+void
+fake_release_stuck(Fake *fake);

@@ -1,0 +1,300 @@
+/* The hook runner with small shell scripts, and the freezer's promise that "thaw" runs exactly
+ * once after every "freeze", whatever happens in between. */
+/* cmocka.h needs these first */
+/* clang-format off */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include "freezer-fake.h"
+#include "hooks.h"
+#include "qa-error.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
+
+static const FakeFs two[] = {
+    {"a", NULL, "ext4", 0, TRUE},
+    {"b", NULL, "xfs", 1, TRUE},
+};
+
+/* writes an executable script; its actions are appended to <dir>/hook.log */
+static gchar *
+write_hook(const gchar *dir, const gchar *body)
+{
+	g_autofree gchar *path = g_build_filename(dir, "hook", NULL);
+	g_autofree gchar *text =
+	    g_strdup_printf("#!/bin/sh\necho \"$1\" >> '%s/hook.log'\n%s\n", dir, body);
+
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	g_assert_cmpint(g_chmod(path, 0755), ==, 0);
+	return g_steal_pointer(&path);
+}
+
+static gchar *
+read_log(const gchar *dir)
+{
+	g_autofree gchar *path = g_build_filename(dir, "hook.log", NULL);
+	gchar *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return g_strdup("");
+	g_strdelimit(text, "\n", ' ');
+	return g_strchomp(text);
+}
+
+static void
+test_run_success(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *hook =
+	    write_hook(fake->dir, "echo out; echo err >&2; read x; echo \"stdin=$x\"");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *output = NULL;
+
+	assert_true(qa_hook_check(hook, &error));
+	assert_true(qa_hook_run(hook, "freeze", 5000, &output, &error));
+	g_assert_no_error(error);
+	/* stdout and stderr are both captured; stdin is /dev/null, so read sees end of file */
+	assert_non_null(strstr(output, "out\n"));
+	assert_non_null(strstr(output, "err\n"));
+	assert_non_null(strstr(output, "stdin=\n"));
+}
+
+static void
+test_run_failure_last_line(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *hook =
+	    write_hook(fake->dir, "echo first; echo 'database refused' >&2; exit 3");
+	g_autoptr(GError) error = NULL;
+
+	assert_false(qa_hook_run(hook, "freeze", 5000, NULL, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED);
+	assert_non_null(strstr(error->message, "exit status 3"));
+	assert_non_null(strstr(error->message, "database refused"));
+}
+
+/* gone or a zombie (its reaper may be slow to collect it) */
+static gboolean
+is_alive(const gchar *proc_stat)
+{
+	g_autofree gchar *text = NULL;
+	const gchar *state;
+
+	if (!g_file_get_contents(proc_stat, &text, NULL, NULL))
+		return FALSE;
+	state = strrchr(text, ')');
+	return state != NULL && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X';
+}
+
+static void
+test_run_timeout_kills_group(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *pidfile = g_build_filename(fake->dir, "child.pid", NULL);
+	g_autofree gchar *body =
+	    g_strdup_printf("echo waiting; sleep 30 & echo $! > '%s'; wait", pidfile);
+	g_autofree gchar *hook = write_hook(fake->dir, body);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *pid = NULL;
+	g_autofree gchar *proc = NULL;
+	gint64 start = g_get_monotonic_time();
+
+	assert_false(qa_hook_run(hook, "freeze", 300, NULL, &error));
+	assert_true(g_get_monotonic_time() - start < 3 * G_USEC_PER_SEC);
+	assert_non_null(strstr(error->message, "did not finish within 300 ms"));
+	assert_non_null(strstr(error->message, "waiting"));
+	/* the hook's child died with it */
+	assert_true(g_file_get_contents(pidfile, &pid, NULL, NULL));
+	proc = g_strdup_printf("/proc/%s/stat", g_strstrip(pid));
+	for (guint i = 0; i < 100 && is_alive(proc); i++)
+		g_usleep(10 * 1000);
+	assert_false(is_alive(proc));
+}
+
+static void
+test_check_refuses(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *hook = write_hook(fake->dir, "exit 0");
+	g_autofree gchar *missing = g_build_filename(fake->dir, "missing", NULL);
+	g_autoptr(GError) error = NULL;
+
+	assert_int_equal(g_chmod(hook, 0775), 0);
+	assert_false(qa_hook_check(hook, &error));
+	assert_non_null(strstr(error->message, "writable by users other than root"));
+	g_clear_error(&error);
+	assert_int_equal(g_chmod(hook, 0644), 0);
+	assert_false(qa_hook_check(hook, &error));
+	g_clear_error(&error);
+	assert_false(qa_hook_check(missing, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND);
+}
+
+static QaFreezer *
+new_hooked_freezer(Fake *fake, const gchar *body)
+{
+	g_autofree gchar *hook = write_hook(fake->dir, body);
+	g_autoptr(GError) error = NULL;
+	QaFreezer *freezer;
+
+	fake->options.hook = hook;
+	fake->options.hook_timeout_ms = 1000;
+	freezer = qa_freezer_new(&fake->options, &error);
+	g_assert_no_error(error);
+	fake->options.hook = NULL;
+	return freezer;
+}
+
+static void
+test_freezer_hook_pairs(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = new_hooked_freezer(fake, "exit 0");
+	g_autoptr(GPtrArray) a = fake_paths(fake, "a", NULL);
+	g_autoptr(GPtrArray) b = fake_paths(fake, "b", NULL);
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	/* one epoch across two freeze-list calls: freeze once, thaw once at the end */
+	assert_true(qa_freezer_freeze(freezer, a, &count, &error));
+	assert_true(qa_freezer_freeze(freezer, b, &count, &error));
+	assert_string_equal(read_log(fake->dir), "freeze");
+	assert_true(qa_freezer_thaw(freezer, a, &count, &error));
+	assert_string_equal(read_log(fake->dir), "freeze");
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+}
+
+static void
+test_freezer_hook_failure(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = new_hooked_freezer(
+	    fake, "[ \"$1\" = freeze ] && { echo 'cannot lock tables'; exit 1; }; exit 0");
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	assert_false(qa_freezer_freeze(freezer, NULL, &count, &error));
+	assert_non_null(strstr(error->message, "cannot lock tables"));
+	/* nothing froze, and the hook undid what it prepared */
+	assert_int_equal(fake->calls->len, 0);
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+	assert_false(qa_freezer_is_any_frozen(freezer));
+}
+
+static void
+test_freezer_hook_timeout(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer =
+	    new_hooked_freezer(fake, "[ \"$1\" = freeze ] && { echo stuck; sleep 30; }; exit 0");
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	assert_false(qa_freezer_freeze(freezer, NULL, &count, &error));
+	assert_non_null(strstr(error->message, "killed"));
+	assert_non_null(strstr(error->message, "stuck"));
+	assert_int_equal(fake->calls->len, 0);
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+}
+
+static void
+test_freezer_hook_after_failed_fifreeze(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = new_hooked_freezer(fake, "exit 0");
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	fake_set_fault(fake, "freeze", "b", -EIO);
+	assert_false(qa_freezer_freeze(freezer, NULL, &count, &error));
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+	g_clear_error(&error);
+	/* the next freeze starts a new epoch */
+	fake_set_fault(fake, "freeze", "b", 0);
+	assert_true(qa_freezer_freeze(freezer, NULL, &count, &error));
+	assert_int_equal(count, 2);
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 2);
+	assert_string_equal(read_log(fake->dir), "freeze thaw freeze thaw");
+}
+
+static void
+test_freezer_hook_nothing_frozen(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = new_hooked_freezer(fake, "exit 0");
+	g_autoptr(GPtrArray) empty = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	guint count = 1;
+
+	/* QEMU's agent runs "freeze" here and never "thaw" */
+	assert_true(qa_freezer_freeze(freezer, empty, &count, &error));
+	assert_int_equal(count, 0);
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+	assert_false(qa_freezer_is_any_frozen(freezer));
+}
+
+static void
+test_freezer_thaw_hook_failure_reported(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = new_hooked_freezer(
+	    fake, "[ \"$1\" = thaw ] && { echo 'unlock failed'; exit 2; }; exit 0");
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	assert_true(qa_freezer_freeze(freezer, NULL, &count, &error));
+	assert_false(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_non_null(strstr(error->message, "Thawed 2 filesystems"));
+	assert_non_null(strstr(error->message, "unlock failed"));
+	/* the filesystems stay thawed */
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+}
+
+static void
+test_freezer_hook_after_watchdog(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 start;
+	guint count = 0;
+
+	fake->options.auto_thaw_ms = 500;
+	freezer = new_hooked_freezer(fake, "exit 0");
+	assert_true(qa_freezer_freeze(freezer, NULL, &count, &error));
+	start = g_get_monotonic_time();
+	while (g_strcmp0(read_log(fake->dir), "freeze thaw") != 0 &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(20 * 1000);
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_run_success),
+	    cmocka_unit_test(test_run_failure_last_line),
+	    cmocka_unit_test(test_run_timeout_kills_group),
+	    cmocka_unit_test(test_check_refuses),
+	    cmocka_unit_test(test_freezer_hook_pairs),
+	    cmocka_unit_test(test_freezer_hook_failure),
+	    cmocka_unit_test(test_freezer_hook_timeout),
+	    cmocka_unit_test(test_freezer_hook_after_failed_fifreeze),
+	    cmocka_unit_test(test_freezer_hook_nothing_frozen),
+	    cmocka_unit_test(test_freezer_thaw_hook_failure_reported),
+	    cmocka_unit_test(test_freezer_hook_after_watchdog),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
