@@ -254,29 +254,41 @@ qa_channel_listen_start(QaChannel *channel, gint fd)
 	return TRUE;
 }
 
+/* The socket appears at @path only once it accepts connections: it is bound under a temporary
+ * name, listened on, then renamed into place, so a client never sees a socket that refuses. */
 static gint
 qa_channel_listen_unix(const gchar *path, GError **error)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	g_autofree gchar *tmp_path = g_strdup_printf("%s.%d.tmp", path, (gint)getpid());
 	g_auto(QaFd) fd = -1;
 	struct stat st;
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
+	if (strlen(tmp_path) >= sizeof(addr.sun_path)) {
 		g_set_error(error,
 			    G_IO_ERROR,
 			    G_IO_ERROR_FILENAME_TOO_LONG,
-			    "socket path '%s' is longer than %zu bytes",
+			    "socket path '%s' is too long (at most %zu bytes)",
 			    path,
-			    sizeof(addr.sun_path) - 1);
+			    sizeof(addr.sun_path) - 1 - (strlen(tmp_path) - strlen(path)));
 		return -1;
 	}
-	strcpy(addr.sun_path, path);
-	/* a socket left by an earlier run would make bind() fail; anything else is not ours */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
+	strcpy(addr.sun_path, tmp_path);
+	unlink(tmp_path);
+	/* a socket left by an earlier run is replaced; anything else at @path is not ours */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		g_set_error(error,
+			    G_IO_ERROR,
+			    G_IO_ERROR_EXISTS,
+			    "cannot listen on '%s': it exists and is not a socket",
+			    path);
+		return -1;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0 ||
+	    rename(tmp_path, path) < 0) {
 		gint saved = errno;
+		unlink(tmp_path);
 		g_set_error(error,
 			    G_IO_ERROR,
 			    g_io_error_from_errno(saved),

@@ -1,0 +1,82 @@
+/* The log holds lines in bounded memory while filesystems are frozen, and writes them after. */
+#include <cmocka.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "log.h"
+
+static gchar *
+read_log(const gchar *path)
+{
+	gchar *text = NULL;
+
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	return text;
+}
+
+static void
+test_log_hold_and_release(void **state)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("qa-log-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "log", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+
+	assert_true(qa_log_set_file(path, NULL));
+	g_message("first line");
+	qa_log_hold();
+	assert_true(qa_log_is_held());
+	g_message("held line");
+	qa_log_hold(); /* holds nest */
+	qa_log_release();
+	g_message("still held");
+	before = read_log(path);
+	assert_non_null(strstr(before, "first line"));
+	assert_null(strstr(before, "held line"));
+	qa_log_release();
+	assert_false(qa_log_is_held());
+	after = read_log(path);
+	assert_non_null(strstr(after, "held line"));
+	assert_non_null(strstr(after, "still held"));
+	assert_true(strstr(after, "held line") < strstr(after, "still held"));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void
+test_log_hold_is_bounded(void **state)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("qa-log-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "log", NULL);
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *filler = g_strnfill(1000, 'x');
+
+	assert_true(qa_log_set_file(path, NULL));
+	qa_log_hold();
+	for (guint i = 0; i < 1000; i++)
+		g_message("line=%u %s", i, filler);
+	qa_log_release();
+	text = read_log(path);
+	assert_true(strlen(text) < QA_LOG_HOLD_LIMIT + 4096);
+	assert_non_null(strstr(text, "log lines were dropped while filesystems were frozen"));
+	assert_non_null(strstr(text, "line=999 ")); /* the newest lines are kept */
+	assert_null(strstr(text, "line=0 "));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_log_hold_and_release),
+	    cmocka_unit_test(test_log_hold_is_bounded),
+	};
+
+	qa_log_init(FALSE);
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
