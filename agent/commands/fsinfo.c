@@ -16,15 +16,9 @@
 #include "agent.h"
 #include "blockdev.h"
 #include "disk-address.h"
+#include "freezer.h"
 #include "mounts.h"
 #include "qa-schema.h"
-
-/* TODO(freezer): drop the guard once agent/system/freezer.h is committed; until then fsinfo
- * builds without it and reports no 'frozen' member */
-#if __has_include("freezer.h")
-#include "freezer.h"
-#define QA_FSINFO_HAS_FREEZER 1
-#endif
 
 static void
 qa_fsinfo_set_sizes(QaGuestFilesystemInfo *info)
