@@ -8,26 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 #include <cmocka.h>
 /* clang-format on */
 
 #include "blockdev.h"
+#include "fixture-roots.h"
 #include "mounts.h"
 #include "qa-error.h"
-
-static QaRoots *
-test_roots(const gchar *fixture)
-{
-	const gchar *fixtures = g_getenv("QA_FIXTURES");
-	g_autofree gchar *base = g_build_filename(fixtures, fixture, NULL);
-	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
-	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
-
-	assert_non_null(fixtures);
-	/* nodes are reported as /dev/..., and nothing under dev is read */
-	return qa_roots_new(proc, sys, "/dev", FALSE);
-}
 
 static gchar *
 test_join_disks(GPtrArray *disks)
@@ -183,7 +170,7 @@ static void
 test_blockdev_resolve(void **state)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(resolve_cases); i++) {
-		g_autoptr(QaRoots) roots = test_roots(resolve_cases[i].fixture);
+		g_autoptr(QaRoots) roots = qa_test_fixture_roots(resolve_cases[i].fixture);
 		g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
 		g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
 		g_autoptr(GError) error = NULL;
@@ -212,7 +199,7 @@ test_blockdev_resolve(void **state)
 static void
 test_blockdev_resolve_oneshot(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) disks = qa_blockdev_resolve(roots, 8, 16, &error);
 	g_autoptr(GPtrArray) none = qa_blockdev_resolve(roots, 1, 99, NULL);
@@ -240,7 +227,7 @@ static void
 test_blockdev_list(void **state)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(list_cases); i++) {
-		g_autoptr(QaRoots) roots = test_roots(list_cases[i].fixture);
+		g_autoptr(QaRoots) roots = qa_test_fixture_roots(list_cases[i].fixture);
 		g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
 		g_autoptr(GPtrArray) devices = qa_blockdev_model_list(model);
 		g_autoptr(GString) str = g_string_new(NULL);
@@ -270,7 +257,7 @@ test_blockdev_list(void **state)
 static void
 test_blockdev_mount_disks(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("host-debian12-virtio-blk");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("host-debian12-virtio-blk");
 	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
 	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
 	const QaMount *btrfs = qa_mounts_find_holding(mounts, "/tmp/qa-fx/btrfs");

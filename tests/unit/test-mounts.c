@@ -7,21 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 #include <cmocka.h>
 /* clang-format on */
 
+#include "fixture-roots.h"
 #include "mounts.h"
 #include "qa-error.h"
-
-static QaRoots *
-test_roots(const gchar *fixture)
-{
-	g_autofree gchar *base = g_build_filename(g_getenv("QA_FIXTURES"), fixture, NULL);
-	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
-	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
-	return qa_roots_new(proc, sys, "/dev", FALSE);
-}
 
 static void
 test_mounts_parse(void **state)
@@ -80,7 +71,7 @@ static const struct {
 static void
 test_mounts_find_holding(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
 	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
 
 	assert_non_null(mounts);
@@ -99,7 +90,7 @@ test_mounts_find_holding(void **state)
 static void
 test_mounts_filesystems(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
 	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
 	g_autoptr(GPtrArray) filesystems = qa_filesystems_from_mounts(roots, mounts);
 	g_autoptr(GString) str = g_string_new(NULL);
@@ -123,7 +114,7 @@ test_mounts_filesystems(void **state)
 static void
 test_mounts_btrfs_block_backed(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("host-debian12-virtio-blk");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("host-debian12-virtio-blk");
 	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
 	const QaMount *btrfs = qa_mounts_find_holding(mounts, "/tmp/qa-fx/btrfs");
 	const QaMount *tmp = qa_mounts_find_holding(mounts, "/tmp/qa-fx/tmp");
@@ -136,7 +127,7 @@ test_mounts_btrfs_block_backed(void **state)
 static void
 test_mounts_confine(void **state)
 {
-	g_autoptr(QaRoots) roots = test_roots("debian12-q35-synthetic");
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
 	g_autoptr(GPtrArray) mounts = NULL;
 
 	roots->confine = g_strdup("/mnt");
