@@ -88,6 +88,30 @@ run_meson_tests() {
   count_results "$dir"
 }
 
+# run_fuzzer BINARY: replay every input that ever crashed, then fuzz from the seed corpus for a
+# bounded time in a scratch copy (new corpus entries are not written into the tree)
+run_fuzzer() {
+  local bin=$1 name=${1##*/fuzz-}
+  local regressions=tests/fuzz/regressions/$name
+  local work
+  work=$(mktemp -d)
+  cp -r "tests/fuzz/corpus/$name/." "$work/"
+  if [ -n "$(find "$regressions" -type f ! -name .keep 2>/dev/null)" ]; then
+    if ! "$bin" $(find "$regressions" -type f ! -name .keep); then
+      echo "fuzz-$name: a regression input fails again"
+      rm -rf "$work"; return 1
+    fi
+  fi
+  if ! "$bin" -max_total_time="${QA_FUZZ_SECONDS:-60}" -max_len=65536 -timeout=10 \
+      -artifact_prefix="build-fuzz/crash-$name-" "$work" 2>build-fuzz/fuzz-$name.log; then
+    tail -40 "build-fuzz/fuzz-$name.log"
+    echo "fuzz-$name: crash; the input is in build-fuzz/crash-$name-*; add it to $regressions"
+    rm -rf "$work"; return 1
+  fi
+  tail -1 "build-fuzz/fuzz-$name.log"
+  rm -rf "$work"
+}
+
 cmd_test() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
   log "building (warnings are errors)"
@@ -102,6 +126,14 @@ cmd_test() {
   ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_meson_tests build-asan
+
+  log "fuzzing (libFuzzer + ASan + UBSan, ${QA_FUZZ_SECONDS:-60} s per target)"
+  CC=clang configure build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debug
+  ninja -C build-fuzz
+  for target in build-fuzz/tests/fuzz/fuzz-*; do
+    run_fuzzer "$target" && passed=$((passed + 1)) || failed=$((failed + 1))
+  done
 
   if [ -x tests/vm/run-suite.sh ] && [ "${QA_SKIP_VM:-0}" != 1 ]; then
     install_missing "${vm_pkgs[@]}"

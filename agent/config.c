@@ -1,9 +1,8 @@
 #include "config.h"
+#include "qa-build-config.h"
 
 #include <gio/gio.h>
 #include <string.h>
-
-#include "qa-build-config.h"
 
 #define QA_GROUP "general"
 
@@ -393,7 +392,7 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 	     &version,
 	     "Print the version and exit",
 	     NULL},
-	    {NULL}};
+	    G_OPTION_ENTRY_NULL};
 	g_autoptr(GOptionContext) context =
 	    g_option_context_new("- guest agent for consistent virtual machine snapshots");
 	GOptionGroup *group = g_option_group_new(NULL, NULL, NULL, overrides, NULL);

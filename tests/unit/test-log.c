@@ -1,11 +1,12 @@
 /* The log holds lines in bounded memory while filesystems are frozen, and writes them after. */
-#include <cmocka.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "log.h"
 

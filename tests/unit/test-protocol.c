@@ -34,7 +34,8 @@ static const struct {
 	const gchar *input;
 	const gchar *expected; /* "ERROR <prefix of message>" for errors */
 } json_cases[] = {
-    {"{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}", "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}"},
+    {"{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}",
+     "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}"},
     {" { 'a' : 'it\\'s' } ", "{\"a\":\"it's\"}"},
     {"\"\\u00e9\\ud83d\\ude00\"", "\"\\u00e9\\ud83d\\ude00\""},
     {"\"\xc3\xa9\"", "\"\\u00e9\""},
@@ -70,7 +71,8 @@ test_json_cases(void **state)
 	for (guint i = 0; i < G_N_ELEMENTS(json_cases); i++) {
 		g_autofree gchar *got = roundtrip(json_cases[i].input);
 		if (!g_str_has_prefix(got, json_cases[i].expected))
-			fail_msg("case %u: got '%s', expected '%s'", i, got, json_cases[i].expected);
+			fail_msg(
+			    "case %u: got '%s', expected '%s'", i, got, json_cases[i].expected);
 	}
 }
 
@@ -142,12 +144,10 @@ test_reply_encode(void **state)
 	g_autoptr(GError) not_found = g_error_new_literal(QA_PROTOCOL_ERROR,
 							  QA_PROTOCOL_ERROR_COMMAND_NOT_FOUND,
 							  "The command x has not been found");
-	g_autoptr(GError) disabled = g_error_new_literal(QA_PROTOCOL_ERROR,
-							 QA_PROTOCOL_ERROR_COMMAND_DISABLED,
-							 "Command x has been disabled");
-	g_autoptr(GError) system = g_error_new_literal(QA_SYSTEM_ERROR,
-						       QA_SYSTEM_ERROR_BUSY,
-						       "'/data' is frozen \"already\"");
+	g_autoptr(GError) disabled = g_error_new_literal(
+	    QA_PROTOCOL_ERROR, QA_PROTOCOL_ERROR_COMMAND_DISABLED, "Command x has been disabled");
+	g_autoptr(GError) system = g_error_new_literal(
+	    QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_BUSY, "'/data' is frozen \"already\"");
 
 	json_node_set_int(value, 42);
 	json_node_set_string(id, "r\xc3\xa9q");
@@ -200,18 +200,24 @@ static const struct {
     {"guest-ping", "{}", "{}"},
     {"guest-sync", NULL, "ERROR Command 'guest-sync' requires argument 'id' (an integer"},
     {"guest-sync", "{}", "ERROR Command 'guest-sync' requires argument 'id'"},
-    {"guest-sync", "{\"id\":true}", "ERROR Argument 'id' of command 'guest-sync' must be an "
-				    "integer between -9223372036854775808 and "
-				    "9223372036854775807, not a boolean"},
+    {"guest-sync",
+     "{\"id\":true}",
+     "ERROR Argument 'id' of command 'guest-sync' must be an "
+     "integer between -9223372036854775808 and "
+     "9223372036854775807, not a boolean"},
     {"guest-sync", "{\"id\":1.0}", "ERROR Argument 'id' of command 'guest-sync' must be"},
     {"guest-sync", "{\"id\":null}", "ERROR Argument 'id' of command 'guest-sync' must be"},
-    {"guest-sync", "{\"id\":1,\"x\":2}", "ERROR Command 'guest-sync' has no argument 'x'; "
-					 "expected: id"},
+    {"guest-sync",
+     "{\"id\":1,\"x\":2}",
+     "ERROR Command 'guest-sync' has no argument 'x'; "
+     "expected: id"},
     {"guest-ping", "{\"x\":2}", "ERROR Command 'guest-ping' has no argument 'x'; it takes none"},
-    {"guest-fsfreeze-freeze-list", "{\"mountpoints\":\"/a\"}",
+    {"guest-fsfreeze-freeze-list",
+     "{\"mountpoints\":\"/a\"}",
      "ERROR Argument 'mountpoints' of command 'guest-fsfreeze-freeze-list' must be an array of "
      "strings, not a string"},
-    {"guest-fsfreeze-freeze-list", "{\"mountpoints\":[\"/a\",{}]}",
+    {"guest-fsfreeze-freeze-list",
+     "{\"mountpoints\":[\"/a\",{}]}",
      "ERROR Argument 'mountpoints[1]' of command 'guest-fsfreeze-freeze-list' must be a string, "
      "not an object"},
     {"guest-fstrim", "{\"minimum\":\"1\"}", "ERROR Argument 'minimum' of command 'guest-fstrim'"},
@@ -224,10 +230,8 @@ test_marshal_cases(void **state)
 	for (guint i = 0; i < G_N_ELEMENTS(marshal_cases); i++) {
 		g_autofree gchar *got = marshal(marshal_cases[i].command, marshal_cases[i].args);
 		if (!g_str_has_prefix(got, marshal_cases[i].expected))
-			fail_msg("case %u: got '%s', expected '%s'",
-				 i,
-				 got,
-				 marshal_cases[i].expected);
+			fail_msg(
+			    "case %u: got '%s', expected '%s'", i, got, marshal_cases[i].expected);
 	}
 }
 

@@ -26,8 +26,8 @@ split(const gchar *input, gsize len, gsize chunk, gsize max_size, guint max_dept
 			if (event == QA_SPLITTER_TEXT)
 				g_string_append_printf(out, "T:%.*s|", (gint)text_len, text);
 			else
-				g_string_append(out,
-						event == QA_SPLITTER_TOO_LARGE ? "LARGE|" : "DEEP|");
+				g_string_append(
+				    out, event == QA_SPLITTER_TOO_LARGE ? "LARGE|" : "DEEP|");
 		}
 	}
 	return g_string_free(g_steal_pointer(&out), FALSE);
