@@ -57,7 +57,7 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 		g_autoptr(GPtrArray) disks = NULL;
 		QaGuestFilesystemInfo *info;
 
-		if (dev == NULL)
+		if (dev == NULL || !qa_roots_is_confined_path(agent->roots, mount->mountpoint))
 			continue;
 		info = qa_guest_filesystem_info_new();
 		info->name = g_strdup(dev->name);

@@ -159,7 +159,6 @@ qa_mounts_load(const QaRoots *roots, GError **error)
 {
 	g_autofree gchar *text = NULL;
 	g_autoptr(GPtrArray) mounts = NULL;
-	g_autoptr(GPtrArray) confined = NULL;
 
 	if (!g_file_get_contents(roots->mountinfo, &text, NULL, error)) {
 		g_prefix_error(error, "cannot read the mount table: ");
@@ -170,15 +169,7 @@ qa_mounts_load(const QaRoots *roots, GError **error)
 		g_prefix_error(error, "%s: ", roots->mountinfo);
 		return NULL;
 	}
-	if (roots->confine == NULL)
-		return g_steal_pointer(&mounts);
-	confined = g_ptr_array_new_with_free_func((GDestroyNotify)qa_mount_free);
-	for (guint i = 0; i < mounts->len; i++) {
-		QaMount *mount = g_ptr_array_index(mounts, i);
-		if (qa_roots_is_confined_path(roots, mount->mountpoint))
-			g_ptr_array_add(confined, qa_mount_copy(mount));
-	}
-	return g_steal_pointer(&confined);
+	return g_steal_pointer(&mounts);
 }
 
 /* The rule for "backed by a block device", shared by guest-get-fsinfo and the freezer: the

@@ -24,7 +24,7 @@ typedef struct {
 	guint minor;
 	gchar *fstype;
 	gchar *source;
-	GPtrArray *mountpoints; /* of gchar *, in mount order; [0] is the first mount */
+	GPtrArray *mountpoints;	  /* of gchar *, in mount order; [0] is the first mount */
 	gboolean is_block_backed; /* TRUE when a block device (or, for btrfs, devices) backs it */
 } QaFilesystem;
 
@@ -40,7 +40,9 @@ qa_filesystem_free(QaFilesystem *fs);
 /* pure: mountinfo text -> GPtrArray of QaMount in mount order */
 GPtrArray *
 qa_mounts_parse(const gchar *text, GError **error);
-/* reads roots->mountinfo and keeps only the mounts inside roots->confine */
+/* reads roots->mountinfo: the whole table, because resolving a mount may need mounts outside
+ * roots->confine (the filesystem holding a loop device's backing file); what is reported or
+ * frozen is confined by the callers, with qa_roots_is_confined_path() */
 GPtrArray *
 qa_mounts_load(const QaRoots *roots, GError **error);
 /* groups mounts by superblock; GPtrArray of QaFilesystem in order of first mount */

@@ -168,3 +168,63 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+class LoopMounts:
+    """Filesystem images this test creates, loop-mounted below a directory it owns.
+
+    The only filesystems host tests may freeze. Everything is unmounted, detached and deleted on
+    exit, also when the test fails; anything still frozen is thawed first.
+    """
+
+    MKFS = {
+        "ext4": ["mkfs.ext4", "-q", "-F"],
+        "xfs": ["mkfs.xfs", "-q", "-f"],
+        "btrfs": ["mkfs.btrfs", "-q", "-f"],
+    }
+    SIZE_MB = {"ext4": 64, "xfs": 320, "btrfs": 128}
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="qa-mounts-")
+        self.mountpoints = []  # in mount order
+
+    def add(self, fstype, name=None, size_mb=None, image_dir=None):
+        name = name or f"{fstype}{len(self.mountpoints)}"
+        image = os.path.join(image_dir or self.root, name.replace("/", "_") + ".img")
+        with open(image, "wb") as f:
+            f.truncate((size_mb or self.SIZE_MB[fstype]) * 1024 * 1024)
+        subprocess.run(self.MKFS[fstype] + [image], check=True, stdout=subprocess.DEVNULL)
+        mp = os.path.join(self.root, name)
+        os.makedirs(mp, exist_ok=True)
+        subprocess.run(["mount", "-o", "loop", image, mp], check=True)
+        self.mountpoints.append(mp)
+        return mp
+
+    def bind(self, source, name):
+        mp = os.path.join(self.root, name)
+        os.makedirs(mp, exist_ok=True)
+        subprocess.run(["mount", "--bind", source, mp], check=True)
+        self.mountpoints.append(mp)
+        return mp
+
+    def close(self):
+        for mp in reversed(self.mountpoints):
+            subprocess.run(["fsfreeze", "--unfreeze", mp], stderr=subprocess.DEVNULL)
+        for mp in reversed(self.mountpoints):
+            # -d detaches the loop device of a loop mount; a lazy unmount never blocks cleanup
+            subprocess.run(["umount", "-d", mp], stderr=subprocess.DEVNULL)
+            if os.path.ismount(mp):
+                subprocess.run(["umount", "-l", "-d", mp], stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def needs_root(test):
+    import unittest
+    return unittest.skipUnless(os.geteuid() == 0, "needs root for loop mounts")(test)

@@ -1,0 +1,109 @@
+"""guest-get-fsinfo and guest-get-disks on real loop-mounted filesystems this test creates."""
+
+import os
+import subprocess
+import unittest
+
+import qalib
+
+
+def statvfs_sizes(path):
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    return {"used-bytes": used, "total-bytes": used + st.f_bavail * st.f_frsize,
+            "total-bytes-privileged": st.f_blocks * st.f_frsize}
+
+
+@qalib.needs_root
+class FsinfoTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mounts = qalib.LoopMounts()
+        try:
+            cls.ext4 = cls.mounts.add("ext4", "ext4 with space é")
+            cls.xfs = cls.mounts.add("xfs")
+            cls.btrfs = cls.mounts.add("btrfs")
+            os.makedirs(os.path.join(cls.ext4, "sub"))
+            cls.bind = cls.mounts.bind(os.path.join(cls.ext4, "sub"), "bind")
+            cls.agent = qalib.Agent("--confine-mounts", cls.mounts.root)
+        except Exception:
+            cls.mounts.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.agent.__exit__(None, None, None)
+        finally:
+            cls.mounts.close()
+
+    def setUp(self):
+        self.client = self.agent.client()
+
+    def tearDown(self):
+        self.client.close()
+
+    def fsinfo(self):
+        return {fs["mountpoint"]: fs for fs in self.client.ok("guest-get-fsinfo")}
+
+    def test_lists_exactly_the_confined_mounts_in_reverse_mount_order(self):
+        listed = [fs["mountpoint"] for fs in self.client.ok("guest-get-fsinfo")]
+        self.assertEqual(listed, list(reversed(self.mounts.mountpoints)))
+
+    def test_types_names_and_sizes(self):
+        info = self.fsinfo()
+        for mp, fstype in ((self.ext4, "ext4"), (self.xfs, "xfs"), (self.btrfs, "btrfs"),
+                           (self.bind, "ext4")):
+            fs = info[mp]
+            self.assertEqual(fs["type"], fstype)
+            self.assertRegex(fs["name"], r"^loop\d+$")
+            for key, value in statvfs_sizes(mp).items():
+                self.assertEqual(fs[key], value, (mp, key))
+
+    def test_every_entry_has_what_libvirt_requires(self):
+        for fs in self.client.ok("guest-get-fsinfo"):
+            for key in ("name", "mountpoint", "type", "disk"):
+                self.assertIn(key, fs)
+            for disk in fs["disk"]:
+                for key in ("bus", "target", "unit", "bus-type"):
+                    self.assertIn(key, disk)
+                self.assertEqual(set(disk["pci-controller"]),
+                                 {"domain", "bus", "slot", "function"})
+
+    def test_loop_resolves_to_the_disks_of_the_backing_filesystem(self):
+        """The images live on the host's own filesystem: their disks are that filesystem's."""
+        info = self.fsinfo()
+        ext4_disks = info[self.ext4]["disk"]
+        self.assertTrue(ext4_disks, "a loop mount must report the disks its image lives on")
+        for mp in (self.xfs, self.btrfs):
+            self.assertEqual(info[mp]["disk"], ext4_disks)
+
+    def test_bind_mount_has_the_same_disks(self):
+        info = self.fsinfo()
+        self.assertEqual(info[self.bind]["name"], info[self.ext4]["name"])
+        self.assertEqual(info[self.bind]["disk"], info[self.ext4]["disk"])
+
+    def test_reply_is_ascii_and_names_round_trip(self):
+        self.client.send('{"execute":"guest-get-fsinfo"}')
+        line = self.client.read_line()
+        self.assertTrue(all(b < 0x80 for b in line))
+        self.assertIn(b"ext4 with space \\u00e9", line)
+
+    def test_answers_while_a_filesystem_is_frozen(self):
+        subprocess.run(["fsfreeze", "--freeze", self.xfs], check=True)
+        try:
+            info = self.fsinfo()
+            self.assertIn(self.xfs, info)
+            self.assertTrue(self.client.ok("guest-get-disks"))
+        finally:
+            subprocess.run(["fsfreeze", "--unfreeze", self.xfs], check=True)
+
+    def test_get_disks_lists_the_loop_devices(self):
+        disks = {d["name"]: d for d in self.client.ok("guest-get-disks")}
+        for fs in self.client.ok("guest-get-fsinfo"):
+            self.assertIn("/dev/" + fs["name"], disks)
+            self.assertFalse(disks["/dev/" + fs["name"]]["partition"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
