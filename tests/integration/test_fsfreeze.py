@@ -1,0 +1,264 @@
+"""Freeze and thaw through the real agent, on loop-mounted images this test creates.
+
+Safety, because freezing the machine's own filesystems hangs it: every agent runs with
+--confine-mounts=<our temp dir> (nothing else exists for it) and a short --fsfreeze-timeout, every
+freeze names its mountpoints, and tearDown thaws with fsfreeze -u whatever is still frozen. Needs
+root and mkfs.xfs/mkfs.btrfs; skipped otherwise.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import qalib
+
+AUTO_THAW = "20"  # seconds: the safety net of every agent here
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+def can_run():
+    if os.geteuid() != 0:
+        return "needs root for loop mounts"
+    for tool in ("mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "fsfreeze", "losetup"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+@unittest.skipIf(can_run() is not None, can_run())
+class FsfreezeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="qa-fsfreeze-")
+        cls.mounted = []
+        try:
+            cls.make("ext4", "a", 64)
+            cls.make("xfs", "b", 300)
+            cls.make("btrfs", "c", 300)
+            cls.make("ext4", "outer", 128)
+            cls.make("ext4", "inner", 32, image_dir=cls.mp("outer"))
+            os.makedirs(cls.mp("a-bind"))
+            sh(f"mount --bind {cls.mp('a')} {cls.mp('a-bind')}")
+            cls.mounted.append(cls.mp("a-bind"))
+            os.makedirs(cls.mp("t"))
+            sh(f"mount -t tmpfs tmpfs {cls.mp('t')}")
+            cls.mounted.append(cls.mp("t"))
+            os.makedirs(cls.mp("plain-dir"))
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for mp in reversed(cls.mounted):
+            subprocess.run(["fsfreeze", "-u", mp], stderr=subprocess.DEVNULL)
+            if subprocess.run(["umount", mp], stderr=subprocess.DEVNULL).returncode != 0:
+                subprocess.run(["umount", "-l", mp])
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def mp(cls, name):
+        return os.path.join(cls.dir, name)
+
+    @classmethod
+    def make(cls, fstype, name, size_mb, image_dir=None):
+        image = os.path.join(image_dir or cls.dir, name + ".img")
+        mkfs = {"ext4": "mkfs.ext4 -q -F", "xfs": "mkfs.xfs -q -f", "btrfs": "mkfs.btrfs -q -f"}
+        sh(f"truncate -s {size_mb}M {image} && {mkfs[fstype]} {image}")
+        os.makedirs(cls.mp(name))
+        sh(f"mount -o loop {image} {cls.mp(name)}")
+        cls.mounted.append(cls.mp(name))
+
+    def start(self, *args):
+        return qalib.Agent(f"--confine-mounts={self.dir}", f"--fsfreeze-timeout={AUTO_THAW}",
+                           *args)
+
+    def setUp(self):
+        self.agent = self.start()
+        self.client = self.agent.client()
+
+    def tearDown(self):
+        self.client.close()
+        self.agent.close()
+        for mp in self.mounted:
+            subprocess.run(["fsfreeze", "-u", mp], stderr=subprocess.DEVNULL)
+
+    def error(self, command, arguments=None, client=None):
+        r = (client or self.client).execute(command, arguments)
+        self.assertIn("error", r, f"{command} should fail: {r}")
+        self.assertEqual(r["error"]["class"], "GenericError")
+        return r["error"]["desc"]
+
+    def writer(self, name):
+        """A process writing to the filesystem; blocks while it is frozen."""
+        path = os.path.join(self.mp(name), "probe")
+        return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
+
+    def assert_blocked(self, proc):
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+
+    def assert_completes(self, proc):
+        self.assertEqual(proc.wait(timeout=15), 0)
+
+    def test_freeze_list_status_thaw(self):
+        c = self.client
+        self.assertEqual(c.ok("guest-fsfreeze-status"), "thawed")
+        n = c.ok("guest-fsfreeze-freeze-list",
+                 {"mountpoints": [self.mp("a"), self.mp("b"), self.mp("c")]})
+        self.assertEqual(n, 3)
+        writers = [self.writer(x) for x in ("a", "b", "c")]
+        for w in writers:
+            self.assert_blocked(w)
+        # the agent keeps answering while frozen
+        c.sync()
+        self.assertEqual(c.ok("guest-ping"), {})
+        self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 3)
+        for w in writers:
+            self.assert_completes(w)
+        self.assertEqual(c.ok("guest-fsfreeze-status"), "thawed")
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 0)
+
+    def test_no_nesting(self):
+        c = self.client
+        self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]}), 1)
+        desc = self.error("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a-bind")]})
+        self.assertIn("already frozen by this agent", desc)
+        # another filesystem may be frozen independently
+        self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("b")]}), 1)
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 2)
+
+    def test_frozen_by_someone_else(self):
+        sh(f"fsfreeze -f {self.mp('c')}")
+        try:
+            desc = self.error("guest-fsfreeze-freeze-list",
+                              {"mountpoints": [self.mp("a"), self.mp("c")]})
+        finally:
+            sh(f"fsfreeze -u {self.mp('c')}")
+        self.assertIn(self.mp("c"), desc)
+        self.assertIn("another process", desc)
+        # a was rolled back
+        self.assertEqual(self.client.ok("guest-fsfreeze-status"), "thawed")
+        self.assert_completes(self.writer("a"))
+
+    def test_invalid_names_freeze_nothing(self):
+        cases = [(self.mp("missing"), "does not exist"),
+                 (self.mp("plain-dir"), "is not a mountpoint"),
+                 (self.mp("t"), "no block device"),
+                 ("/", "outside")]
+        for name, text in cases:
+            desc = self.error("guest-fsfreeze-freeze-list",
+                              {"mountpoints": [self.mp("a"), name]})
+            self.assertIn(name, desc)
+            self.assertIn(text, desc)
+        self.assertEqual(self.client.ok("guest-fsfreeze-status"), "thawed")
+
+    def test_thaw_list(self):
+        c = self.client
+        c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a"), self.mp("b")]})
+        desc = self.error("guest-fsfreeze-thaw", {"mountpoints": [self.mp("c")]})
+        self.assertIn("not frozen by this agent", desc)
+        self.assertEqual(c.ok("guest-fsfreeze-thaw", {"mountpoints": [self.mp("a-bind")]}), 1)
+        self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+
+    def test_loop_image_frozen_before_its_backing_filesystem(self):
+        c = self.client
+        n = c.ok("guest-fsfreeze-freeze-list",
+                 {"mountpoints": [self.mp("outer"), self.mp("inner")]})
+        self.assertEqual(n, 2)
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 2)
+        log = self.agent.log_text()
+        self.assertLess(log.index(f"froze mountpoint={self.mp('inner')}"),
+                        log.index(f"froze mountpoint={self.mp('outer')}"))
+
+    def test_restart_while_frozen(self):
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("b")]})
+        self.client.close()
+        self.agent.stop(signal.SIGKILL)
+        os.unlink(self.agent.sock)  # left by the killed agent; start() waits for a new one
+        self.agent.start()
+        self.client = self.agent.client()
+        self.assertEqual(self.client.ok("guest-fsfreeze-status"), "frozen")
+        self.assertEqual(self.client.ok("guest-fsfreeze-thaw"), 1)
+        self.assert_completes(self.writer("b"))
+
+    def test_sigterm_while_frozen_thaws(self):
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+        w = self.writer("a")
+        self.assert_blocked(w)
+        self.client.close()
+        self.assertEqual(self.agent.stop(signal.SIGTERM), 0)
+        self.assert_completes(w)
+        self.agent.start()
+        self.client = self.agent.client()
+        self.assertEqual(self.client.ok("guest-fsfreeze-status"), "thawed")
+
+    def test_auto_thaw(self):
+        self.client.close()
+        self.agent.close()
+        self.agent = qalib.Agent(f"--confine-mounts={self.dir}", "--fsfreeze-timeout=2")
+        self.client = self.agent.client()
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+        w = self.writer("a")
+        self.assert_completes(w)
+        self.assertEqual(self.client.ok("guest-fsfreeze-status"), "thawed")
+        desc = self.error("guest-fsfreeze-thaw")
+        self.assertIn("thawed automatically at", desc)
+        self.assertEqual(self.client.ok("guest-fsfreeze-thaw"), 0)
+
+    def test_hooks(self):
+        hookdir = tempfile.mkdtemp(prefix="qa-hook-")
+        try:
+            hook = os.path.join(hookdir, "hook")
+            log = os.path.join(hookdir, "log")
+            with open(hook, "w") as f:
+                f.write(f"#!/bin/sh\necho \"$1\" >> {log}\n"
+                        f"[ -e {hookdir}/fail ] && [ \"$1\" = freeze ] && "
+                        "{ echo 'database says no'; exit 1; }\nexit 0\n")
+            os.chmod(hook, 0o755)
+            self.client.close()
+            self.agent.close()
+            self.agent = self.start("-F", hook)
+            self.client = self.agent.client()
+            self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+            self.client.ok("guest-fsfreeze-thaw")
+            open(os.path.join(hookdir, "fail"), "w").close()
+            desc = self.error("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+            self.assertIn("database says no", desc)
+            with open(log) as f:
+                self.assertEqual(f.read().split(), ["freeze", "thaw", "freeze", "thaw"])
+        finally:
+            shutil.rmtree(hookdir, ignore_errors=True)
+
+    def test_log_file_on_frozen_filesystem(self):
+        self.client.close()
+        self.agent.close()
+        self.agent = self.start("-l", os.path.join(self.mp("a"), "agent.log"))
+        self.client = self.agent.client()
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+        for i in range(20):
+            self.client.ok("guest-info")
+            self.assertEqual(self.client.ok("guest-fsfreeze-status"), "frozen")
+        self.assertEqual(self.client.ok("guest-fsfreeze-thaw"), 1)
+
+    def test_fstrim_skips_frozen(self):
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("b")]})
+        paths = {p["path"]: p for p in self.client.ok("guest-fstrim")["paths"]}
+        self.assertIn("frozen", paths[self.mp("b")]["error"])
+        self.assertIn("trimmed", paths[self.mp("a")])
+        self.assertNotIn(self.mp("t"), paths)
+        self.client.ok("guest-fsfreeze-thaw")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
