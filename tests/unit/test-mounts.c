@@ -130,6 +130,7 @@ test_mounts_confine(void **state)
 	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
 	g_autoptr(GPtrArray) mounts = NULL;
 	guint confined = 0;
+
 	roots->confine = g_strdup("/mnt");
 	mounts = qa_mounts_load(roots, NULL);
 	assert_non_null(mounts);
