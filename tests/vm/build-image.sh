@@ -111,6 +111,7 @@ install_packages() {
 configure_guest() {
 	log "configuring the guest"
 	echo "$HOSTNAME_GUEST" >"$ROOT/etc/hostname"
+	echo 'LANG=C.UTF-8' >"$ROOT/etc/default/locale"
 	printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$HOSTNAME_GUEST" >"$ROOT/etc/hosts"
 	printf '/dev/vda\t/\text4\trw,errors=remount-ro\t0\t1\n' >"$ROOT/etc/fstab"
 	# A throwaway test guest on a private socket: passwordless root and autologin on the console.
