@@ -1,13 +1,33 @@
 #include "agent.h"
 
+#include "freezer.h"
+#include "log.h"
+
 QaAgent *
-qa_agent_new(const QaConfig *config, QaRoots *roots)
+qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 {
-	QaAgent *agent = g_new0(QaAgent, 1);
+	g_autoptr(QaAgent) agent = g_new0(QaAgent, 1);
+	const QaFreezerOptions options = {
+	    .roots = roots,
+	    .statedir = config->statedir,
+	    .hook = config->fsfreeze_hook,
+	    .hook_timeout_ms = config->fsfreeze_hook_timeout * 1000,
+	    .auto_thaw_ms = config->fsfreeze_timeout * 1000,
+	    .exclude_mountpoints = config->fsfreeze_exclude_mountpoints,
+	    .exclude_types = config->fsfreeze_exclude_types,
+	    .log_hold = qa_log_hold,
+	    .log_release = qa_log_release,
+	};
 
 	agent->config = config;
 	agent->roots = roots;
-	return agent;
+	/* reads the state file: a restarted agent learns what its predecessor left frozen */
+	agent->freezer = qa_freezer_new(&options, error);
+	if (agent->freezer == NULL) {
+		g_prefix_error(error, "cannot start the freezer: ");
+		return NULL;
+	}
+	return g_steal_pointer(&agent);
 }
 
 void
@@ -15,6 +35,7 @@ qa_agent_free(QaAgent *agent)
 {
 	if (agent == NULL)
 		return;
+	qa_freezer_free(agent->freezer);
 	qa_roots_free(agent->roots);
 	g_free(agent);
 }

@@ -6,10 +6,9 @@
  * - the auto-thaw watchdog thread touches only the freezer. */
 #pragma once
 
-#include "config.h"
-
 #include <glib.h>
 
+#include "config.h"
 #include "roots.h"
 
 typedef struct _QaAgent QaAgent;
@@ -21,8 +20,9 @@ struct _QaAgent {
 	QaFreezer *freezer;	/* owns per-filesystem frozen state; thread-safe */
 };
 
+/* takes @roots; fails when the freezer cannot start */
 QaAgent *
-qa_agent_new(const QaConfig *config, QaRoots *roots);
+qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error);
 void
 qa_agent_free(QaAgent *agent);
 

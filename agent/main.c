@@ -1,5 +1,5 @@
 /* quiesce-agent: process set-up, the main loop, and an orderly exit. */
-#include "config.h"
+#include "qa-build-config.h"
 
 #include <glib-unix.h>
 #include <signal.h>
@@ -7,9 +7,10 @@
 #include <sys/stat.h>
 
 #include "agent.h"
+#include "config.h"
 #include "dispatch.h"
+#include "freezer.h"
 #include "log.h"
-#include "qa-build-config.h"
 #include "service.h"
 #include "session.h"
 
@@ -112,7 +113,12 @@ qa_main_run(QaConfig *config, gint activated_fd)
 		qa_service_remove_pidfile(config->pidfile);
 		return EXIT_FAILURE;
 	}
-	agent = qa_agent_new(config, qa_main_roots_new(config));
+	agent = qa_agent_new(config, qa_main_roots_new(config), &error);
+	if (agent == NULL) {
+		g_critical("%s", error->message);
+		qa_service_remove_pidfile(config->pidfile);
+		return EXIT_FAILURE;
+	}
 	session = qa_session_new(agent, config->method, config->path, activated_fd, &error);
 	if (session == NULL) {
 		g_critical("%s", error->message);
@@ -127,10 +133,17 @@ qa_main_run(QaConfig *config, gint activated_fd)
 	g_main_loop_run(self.loop);
 
 	qa_service_notify("STOPPING=1");
+	/* a guest left frozen is a dead guest: thaw before going, even with a freeze in progress */
+	qa_freezer_thaw_for_shutdown(agent->freezer);
 	qa_service_remove_pidfile(config->pidfile);
-	/* a worker stuck in a hook or a freeze cannot be joined: leave it to the exit */
-	if (!qa_session_is_busy(session))
+	if (qa_session_is_busy(session)) {
+		/* a worker stuck in a hook or a FIFREEZE cannot be joined, and it still uses the
+		 * agent: leave both to the process exit */
+		g_message("a command is still running; exiting without waiting for it");
+		g_steal_pointer(&agent);
+	} else {
 		qa_session_free(session);
+	}
 	g_main_loop_unref(self.loop);
 	g_message("quiesce-agent stopped");
 	return EXIT_SUCCESS;
