@@ -343,11 +343,13 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 	if (is_auto && (taken->len > 0 || self->is_op_running))
 		self->auto_thawed_at = g_get_real_time();
 	self->deadline = 0;
-	qa_freezer_save_or_warn_locked(self);
 	g_mutex_unlock(&self->lock);
 
 	count = qa_freezer_thaw_entries(self, taken, NULL);
 	g_mutex_lock(&self->lock);
+	/* recorded only now: an agent killed before FITHAW returned must still find them in the
+	 * state file, or they would stay frozen with nobody knowing */
+	qa_freezer_save_or_warn_locked(self);
 	/* a running freeze ends the epoch itself; the hook must not wait for it if it is stuck */
 	if (self->is_op_running && self->is_hook_pending && self->frozen->len == 0) {
 		self->is_hook_pending = FALSE;
@@ -516,7 +518,7 @@ qa_freezer_resolve(QaFreezer *self, GPtrArray *filesystems, const gchar *name, G
 static gboolean
 qa_freezer_check_not_held(QaFreezer *self, QaFilesystem *fs, const gchar *name, GError **error)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	g_autofree gchar *since = NULL;
 
 	if (qa_freezer_find_frozen_locked(self, fs->major, fs->minor, NULL) == NULL)
@@ -898,7 +900,7 @@ qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, G
 static gboolean
 qa_freezer_is_aborted(QaFreezer *self, GError **error)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	g_autofree gchar *when = NULL;
 
 	if (!self->is_op_aborted)
@@ -1037,7 +1039,7 @@ qa_freezer_freeze_opened(
 gboolean
 qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
 {
-	g_autoptr(GMutexLocker) op = g_mutex_locker_new(&self->op_lock);
+	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
 	g_autoptr(GPtrArray) filesystems = NULL;
 	g_autoptr(GPtrArray) selected = NULL;
 	g_autoptr(GPtrArray) levels = NULL;
@@ -1150,7 +1152,7 @@ qa_freezer_check_auto_thawed_locked(QaFreezer *self, GError **error)
 gboolean
 qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
 {
-	g_autoptr(GMutexLocker) op = g_mutex_locker_new(&self->op_lock);
+	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_thaw = NULL;
 	g_autoptr(GError) error_hook = NULL;
@@ -1198,14 +1200,14 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	return qa_freezer_find_frozen_locked(self, major, minor, NULL) != NULL;
 }
 
 gboolean
 qa_freezer_is_any_frozen(QaFreezer *self)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	return self->frozen->len > 0;
 }
 
@@ -1247,7 +1249,7 @@ GPtrArray *
 qa_freezer_trim(QaFreezer *self, gboolean has_minimum, guint64 minimum, GError **error)
 {
 	/* no freeze can start while trimming, so a filesystem seen thawed stays thawed */
-	g_autoptr(GMutexLocker) op = g_mutex_locker_new(&self->op_lock);
+	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
 	g_autoptr(GPtrArray) filesystems = qa_freezer_load_filesystems(self, error);
 	g_autoptr(GPtrArray) results =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_trim_result_free);

@@ -169,6 +169,7 @@ fake_new(const FakeFs *table, guint n_table)
 	g_mutex_init(&fake->lock);
 	g_cond_init(&fake->cond);
 	fake->calls = g_ptr_array_new_with_free_func(g_free);
+	fake->answers = g_ptr_array_new_with_free_func(g_free);
 	fake->kernel_frozen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	fake->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	fake->ops.open = fake_open;
@@ -200,6 +201,7 @@ fake_free(Fake *fake)
 	g_free(fake->stuck);
 	qa_roots_free(fake->roots);
 	g_ptr_array_unref(fake->calls);
+	g_ptr_array_unref(fake->answers);
 	g_hash_table_unref(fake->kernel_frozen);
 	g_hash_table_unref(fake->faults);
 	g_mutex_clear(&fake->lock);
@@ -227,7 +229,7 @@ fake_paths(Fake *fake, ...)
 	return paths;
 }
 
-gchar *
+const gchar *
 fake_calls(Fake *fake, const gchar *op)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
@@ -242,8 +244,9 @@ fake_calls(Fake *fake, const gchar *op)
 			g_string_append_c(out, ' ');
 		g_string_append(out, call + strlen(prefix));
 	}
+	g_ptr_array_add(fake->answers, g_string_free(g_steal_pointer(&out), FALSE));
 	g_mutex_unlock(&fake->lock);
-	return g_string_free(g_steal_pointer(&out), FALSE);
+	return g_ptr_array_index(fake->answers, fake->answers->len - 1);
 }
 
 void

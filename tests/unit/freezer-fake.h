@@ -30,6 +30,7 @@ typedef struct {
 	gchar *stuck;		   /* FIFREEZE of this name blocks until released */
 	gboolean is_stuck_released;
 	GCond cond;
+	GPtrArray *answers; /* strings handed out by fake_calls(), freed with the fake */
 } Fake;
 
 Fake *
@@ -41,8 +42,8 @@ fake_path(Fake *fake, const gchar *name);
 /* a GPtrArray of full paths for names, NULL-terminated varargs */
 GPtrArray *
 fake_paths(Fake *fake, ...) G_GNUC_NULL_TERMINATED;
-/* the calls of @op ("freeze", "thaw", ...) in order, names joined by spaces */
-gchar *
+/* the calls of @op ("freeze", "thaw", ...) in order, names joined by spaces; owned by @fake */
+const gchar *
 fake_calls(Fake *fake, const gchar *op);
 void
 fake_clear_calls(Fake *fake);

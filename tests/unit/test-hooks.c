@@ -37,16 +37,20 @@ write_hook(const gchar *dir, const gchar *body)
 	return g_steal_pointer(&path);
 }
 
-static gchar *
+/* strings handed out by read_log(), so tests can compare them inline; freed after each test */
+static GPtrArray *log_texts;
+
+static const gchar *
 read_log(const gchar *dir)
 {
 	g_autofree gchar *path = g_build_filename(dir, "hook.log", NULL);
 	gchar *text = NULL;
 
 	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return g_strdup("");
+		text = g_strdup("");
 	g_strdelimit(text, "\n", ' ');
-	return g_strchomp(text);
+	g_ptr_array_add(log_texts, g_strchomp(text));
+	return text;
 }
 
 static void
@@ -296,5 +300,10 @@ main(void)
 	    cmocka_unit_test(test_freezer_thaw_hook_failure_reported),
 	    cmocka_unit_test(test_freezer_hook_after_watchdog),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	gint failed;
+
+	log_texts = g_ptr_array_new_with_free_func(g_free);
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	g_ptr_array_unref(log_texts);
+	return failed;
 }
