@@ -10,7 +10,9 @@ struct _QaSession {
 	QaChannel *channel;
 	QaSplitter *splitter;
 	QaDispatcher *dispatcher;
-	guint64 generation; /* which host connection a reply belongs to */
+	guint64 generation;	  /* which host connection a reply belongs to */
+	guint in_flight;	  /* requests of this connection not answered yet */
+	gboolean is_input_closed; /* the client sent all it will send */
 };
 
 static void
@@ -19,10 +21,15 @@ qa_session_reply(const GString *line, guint64 tag, gpointer user_data)
 	QaSession *session = user_data;
 
 	if (tag != session->generation) {
-		g_info("dropping a reply meant for a host that has disconnected");
+		if (line != NULL)
+			g_info("dropping a reply meant for a host that has disconnected");
 		return;
 	}
-	qa_channel_send(session->channel, line->str, line->len);
+	session->in_flight--;
+	if (line != NULL)
+		qa_channel_send(session->channel, line->str, line->len);
+	if (session->is_input_closed && session->in_flight == 0)
+		qa_channel_close_when_flushed(session->channel);
 }
 
 static void
@@ -38,6 +45,7 @@ qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
 	       QA_SPLITTER_NONE) {
 		g_autoptr(GError) error = NULL;
 
+		session->in_flight++;
 		switch (event) {
 		case QA_SPLITTER_TEXT:
 			qa_dispatcher_handle_text(
@@ -64,6 +72,7 @@ qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
 			qa_dispatcher_handle_error(session->dispatcher, error, session->generation);
 			break;
 		case QA_SPLITTER_NONE:
+			session->in_flight--;
 			break;
 		}
 		/* the host left while we were answering: the rest of its input is moot */
@@ -79,6 +88,8 @@ qa_session_on_connect(gpointer user_data)
 	QaSession *session = user_data;
 
 	session->generation++;
+	session->in_flight = 0;
+	session->is_input_closed = FALSE;
 	qa_splitter_reset(session->splitter);
 }
 
@@ -88,7 +99,22 @@ qa_session_on_disconnect(gpointer user_data)
 	QaSession *session = user_data;
 
 	session->generation++;
+	session->in_flight = 0;
+	session->is_input_closed = FALSE;
 	qa_splitter_reset(session->splitter);
+}
+
+/* a client that shut down its sending side still gets the replies it is owed, then is closed;
+ * an unfinished request it left behind can never complete and is dropped */
+static void
+qa_session_on_input_closed(gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	session->is_input_closed = TRUE;
+	qa_splitter_reset(session->splitter);
+	if (session->in_flight == 0)
+		qa_channel_close_when_flushed(session->channel);
 }
 
 QaSession *
@@ -100,6 +126,7 @@ qa_session_new(
 	    qa_session_on_connect,
 	    qa_session_on_data,
 	    qa_session_on_disconnect,
+	    qa_session_on_input_closed,
 	};
 
 	session->agent = agent;

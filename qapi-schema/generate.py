@@ -26,7 +26,8 @@ BUILTINS = {
     "bool": ("gboolean", "qa_type_bool", "a boolean"),
 }
 
-KNOWN_COMMAND_KEYS = {"command", "data", "returns", "worker", "features", "success-response"}
+KNOWN_COMMAND_KEYS = {"command", "data", "returns", "worker", "allow-oob", "features",
+                      "success-response"}
 KNOWN_STRUCT_KEYS = {"struct", "data", "features"}
 KNOWN_ENUM_KEYS = {"enum", "data", "features"}
 
@@ -276,6 +277,7 @@ class Schema:
             returns_list=isinstance(returns, list),
             returns=(returns[0] if isinstance(returns, list) else returns),
             worker=expr.get("worker", False),
+            allow_oob=expr.get("allow-oob", False),
             success_response=expr.get("success-response", True),
             features=expr.get("features", []))
 
@@ -462,6 +464,7 @@ def gen_source(schema):
         args_desc = f"&qa_args_type_{snake}" if cmd["members"] else "NULL"
         c.append(f'\t{{ "{cmd["name"]}", qa_marshal_{snake}, {args_desc}, '
                  f'{str(cmd["success_response"]).upper()}, {str(cmd["worker"]).upper()}, '
+                 f'{str(cmd["allow_oob"]).upper()}, '
                  f'{str("extension" in cmd["features"]).upper()} }},')
     c.append("};")
     c.append(f"const guint qa_schema_n_commands = {len(schema.commands)};")
@@ -555,8 +558,12 @@ def gen_docs(schema):
             d.append("Returns: `{}`.")
         if c["worker"]:
             d.append("")
-            d.append("Runs off the main loop: while it runs, the agent keeps answering other "
-                     "commands; commands of this kind run one at a time in arrival order.")
+            d.append("Runs off the main loop, so the commands marked as answered at once stay "
+                     "answerable while it runs.")
+        if c["allow_oob"]:
+            d.append("")
+            d.append("Answered at once, even while a freeze, thaw or trim is still running: its "
+                     "reply may overtake theirs. Every other reply comes in request order.")
         d.append("")
     d.append("## Types")
     d.append("")

@@ -24,7 +24,9 @@ struct _QaChannel {
 	gint fd; /* the connected client, or the port */
 	GSource *io_source;
 	gboolean connected;
-	GByteArray *out; /* queued output for the current host */
+	gboolean is_input_closed; /* the client shut down its sending side */
+	gboolean is_closing;	  /* close the client once the queued output is written */
+	GByteArray *out;	  /* queued output for the current host */
 
 	/* ports */
 	gint sigio_fd; /* signalfd for SIGIO: the port driver's "host (dis)connected" */

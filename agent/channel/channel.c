@@ -45,7 +45,7 @@ qa_channel_watch(QaChannel *channel)
 	qa_channel_unwatch(&channel->io_source);
 	if (channel->fd < 0 || !channel->connected)
 		return;
-	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH)
+	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed)
 		condition |= G_IO_IN;
 	if (channel->out->len > 0)
 		condition |= G_IO_OUT;
@@ -67,6 +67,8 @@ qa_channel_set_connected(QaChannel *channel, gboolean connected)
 	if (channel->connected == connected)
 		return;
 	channel->connected = connected;
+	channel->is_input_closed = FALSE;
+	channel->is_closing = FALSE;
 	qa_channel_drop_output(channel);
 	if (connected) {
 		g_info("host connected channel=%s", channel->description);
@@ -138,6 +140,10 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 			qa_channel_lost(channel);
 			return G_SOURCE_CONTINUE; /* the source was replaced or destroyed */
 		}
+		if (channel->is_closing && channel->out->len == 0) {
+			qa_channel_client_closed(channel);
+			return G_SOURCE_CONTINUE;
+		}
 	}
 	if (condition & G_IO_IN) {
 		guint8 buf[QA_CHANNEL_READ_SIZE];
@@ -147,8 +153,14 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 			channel->events.on_data(buf, (gsize)n, channel->user_data);
 			if (channel->fd < 0 || !channel->connected)
 				return G_SOURCE_CONTINUE;
+		} else if (n == 0 && channel->kind == QA_CHANNEL_LISTEN) {
+			/* the client is done sending; it may still be reading its replies */
+			channel->is_input_closed = TRUE;
+			qa_channel_watch(channel);
+			channel->events.on_input_closed(channel->user_data);
+			return G_SOURCE_CONTINUE;
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			/* EOF: the host closed its end */
+			/* EOF on a port: the host closed its end */
 			if (channel->kind == QA_CHANNEL_PORT)
 				qa_channel_port_hangup(channel);
 			else
@@ -184,6 +196,20 @@ qa_channel_send(QaChannel *channel, const gchar *data, gsize len)
 	}
 	if (was_empty != (channel->out->len == 0) || channel->out->len >= QA_CHANNEL_OUTPUT_HIGH)
 		qa_channel_watch(channel);
+}
+
+/* Ends a client connection once everything queued for it is written (ports have no client to
+ * close: there it does nothing). */
+void
+qa_channel_close_when_flushed(QaChannel *channel)
+{
+	if (channel->kind != QA_CHANNEL_LISTEN || channel->fd < 0 || !channel->connected)
+		return;
+	if (channel->out->len == 0) {
+		qa_channel_client_closed(channel);
+		return;
+	}
+	channel->is_closing = TRUE;
 }
 
 gsize

@@ -17,6 +17,10 @@ typedef struct {
 	void (*on_connect)(gpointer user_data);
 	void (*on_data)(const guint8 *data, gsize len, gpointer user_data);
 	void (*on_disconnect)(gpointer user_data);
+	/* a socket client shut down its sending side (e.g. socat after its input ended): it may
+	 * still read, so it gets its replies; call qa_channel_close_when_flushed() when no more
+	 * are coming */
+	void (*on_input_closed)(gpointer user_data);
 } QaChannelEvents;
 
 QaChannel *
@@ -34,6 +38,8 @@ void
 qa_channel_send(QaChannel *channel, const gchar *data, gsize len);
 gsize
 qa_channel_get_pending_output(QaChannel *channel);
+void
+qa_channel_close_when_flushed(QaChannel *channel);
 gboolean
 qa_channel_is_connected(QaChannel *channel);
 const gchar *

@@ -12,9 +12,10 @@ struct _QaDispatcher {
 	QaAgent *agent;
 	QaReplyFunc func;
 	gpointer user_data;
-	GMainContext *context; /* the main thread's, where replies are delivered */
-	GThreadPool *worker;   /* one thread: worker commands run one at a time, in order */
-	gint busy;	       /* worker commands queued or running; atomic */
+	GMainContext *context;	   /* the main thread's, where replies are delivered */
+	GThreadPool *worker;	   /* one thread: worker commands run one at a time, in order */
+	gboolean is_worker_active; /* a worker command runs; requests behind it wait */
+	GQueue waiting;		   /* of QaDispatchJob: requests waiting for it, in order */
 };
 
 typedef struct {
@@ -120,9 +121,8 @@ qa_dispatch_deliver(QaDispatcher *dispatcher, QaDispatchJob *job)
 	} else if (job->def->success_response) {
 		gboolean delimited = g_strcmp0(job->def->name, "guest-sync-delimited") == 0;
 		line = qa_reply_encode_return(job->result, job->request->id, delimited);
-	} else {
-		return;
 	}
+	/* called for every request, with NULL when it has no reply, so callers can count */
 	dispatcher->func(line, job->tag, dispatcher->user_data);
 }
 
@@ -134,17 +134,28 @@ qa_dispatch_run(QaDispatchJob *job)
 	g_debug("running command=%s", name);
 	job->result =
 	    job->def->marshal(job->dispatcher->agent, job->request->arguments, &job->error);
-	if (job->error != NULL)
-		g_info("command=%s failed: %s", name, job->error->message);
+}
+
+static void
+qa_dispatch_start(QaDispatcher *dispatcher, QaDispatchJob *job);
+
+/* Runs what waited behind a worker command, in order, up to the next worker command. */
+static void
+qa_dispatch_drain(QaDispatcher *dispatcher)
+{
+	while (!dispatcher->is_worker_active && !g_queue_is_empty(&dispatcher->waiting))
+		qa_dispatch_start(dispatcher, g_queue_pop_head(&dispatcher->waiting));
 }
 
 static gboolean
 qa_dispatch_worker_done(gpointer user_data)
 {
 	g_autoptr(QaDispatchJob) job = user_data;
+	QaDispatcher *dispatcher = job->dispatcher;
 
-	g_atomic_int_dec_and_test(&job->dispatcher->busy);
-	qa_dispatch_deliver(job->dispatcher, job);
+	dispatcher->is_worker_active = FALSE;
+	qa_dispatch_deliver(dispatcher, job);
+	qa_dispatch_drain(dispatcher);
 	return G_SOURCE_REMOVE;
 }
 
@@ -155,6 +166,22 @@ qa_dispatch_worker_func(gpointer data, gpointer user_data)
 
 	qa_dispatch_run(job);
 	g_main_context_invoke(job->dispatcher->context, qa_dispatch_worker_done, job);
+}
+
+/* Takes @job: hands a worker command to the worker thread, answers anything else now. */
+static void
+qa_dispatch_start(QaDispatcher *dispatcher, QaDispatchJob *job)
+{
+	g_autoptr(QaDispatchJob) owned = job;
+
+	if (job->error == NULL && job->def->is_worker) {
+		dispatcher->is_worker_active = TRUE;
+		g_thread_pool_push(dispatcher->worker, g_steal_pointer(&owned), NULL);
+		return;
+	}
+	if (job->error == NULL)
+		qa_dispatch_run(job);
+	qa_dispatch_deliver(dispatcher, job);
 }
 
 QaDispatcher *
@@ -178,6 +205,7 @@ qa_dispatcher_free(QaDispatcher *dispatcher)
 	/* waits for a running worker command: callers free the dispatcher only when it is idle,
 	 * or not at all when a worker is stuck (the process exits instead) */
 	g_thread_pool_free(dispatcher->worker, TRUE, TRUE);
+	g_queue_clear_full(&dispatcher->waiting, (GDestroyNotify)qa_dispatch_job_free);
 	g_main_context_unref(dispatcher->context);
 	g_free(dispatcher);
 }
@@ -185,18 +213,28 @@ qa_dispatcher_free(QaDispatcher *dispatcher)
 gboolean
 qa_dispatcher_is_busy(QaDispatcher *dispatcher)
 {
-	return g_atomic_int_get(&dispatcher->busy) > 0;
+	return dispatcher->is_worker_active;
 }
 
+static void
+qa_dispatch_submit(QaDispatcher *dispatcher, QaDispatchJob *job);
+
+/* input the splitter refused (too large, too deep): answered in its place in the order */
 void
 qa_dispatcher_handle_error(QaDispatcher *dispatcher, const GError *error, guint64 tag)
 {
-	g_autoptr(GString) line = qa_reply_encode_error(error, NULL);
+	QaDispatchJob *job = g_new0(QaDispatchJob, 1);
 
-	g_info("rejected input: %s", error->message);
-	dispatcher->func(line, tag, dispatcher->user_data);
+	job->dispatcher = dispatcher;
+	job->tag = tag;
+	job->request = g_new0(QaRequest, 1);
+	job->error = g_error_copy(error);
+	qa_dispatch_submit(dispatcher, job);
 }
 
+/* Replies keep request order, as QEMU's agent's do: while a worker command runs, requests wait
+ * behind it, except those whose schema allows out-of-band execution (ping, sync, status...),
+ * which are answered at once so a host can see the agent is alive during a long freeze. */
 void
 qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len, guint64 tag)
 {
@@ -207,29 +245,26 @@ qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len
 	job->request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
 	if (job->request->error != NULL) {
 		job->error = g_error_copy(job->request->error);
-		qa_dispatch_deliver(dispatcher, job);
-		return;
-	}
-	job->def = qa_dispatch_lookup(job->request->execute);
-	if (job->def == NULL) {
+	} else if ((job->def = qa_dispatch_lookup(job->request->execute)) == NULL) {
 		qa_dispatch_set_not_found(job->request->execute, &job->error);
-		qa_dispatch_deliver(dispatcher, job);
-		return;
-	}
-	if (!qa_config_is_command_enabled(dispatcher->agent->config, job->def->name)) {
+	} else if (!qa_config_is_command_enabled(dispatcher->agent->config, job->def->name)) {
 		g_set_error(&job->error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_COMMAND_DISABLED,
 			    "Command %s has been disabled",
 			    job->def->name);
-		qa_dispatch_deliver(dispatcher, job);
+	}
+	qa_dispatch_submit(dispatcher, g_steal_pointer(&job));
+}
+
+/* Takes @job: starts it now, or queues it behind the running worker command. */
+static void
+qa_dispatch_submit(QaDispatcher *dispatcher, QaDispatchJob *job)
+{
+	if (!dispatcher->is_worker_active ||
+	    (job->error == NULL && job->def->allow_oob && !job->def->is_worker)) {
+		qa_dispatch_start(dispatcher, job);
 		return;
 	}
-	if (job->def->is_worker) {
-		g_atomic_int_inc(&dispatcher->busy);
-		g_thread_pool_push(dispatcher->worker, g_steal_pointer(&job), NULL);
-		return;
-	}
-	qa_dispatch_run(job);
-	qa_dispatch_deliver(dispatcher, job);
+	g_queue_push_tail(&dispatcher->waiting, job);
 }

@@ -11,7 +11,8 @@
 
 typedef struct _QaDispatcher QaDispatcher;
 
-/* called on the main thread; @line is the whole reply including '\n' */
+/* called on the main thread once for every request handed in; @line is the whole reply
+ * including '\n', or NULL for a request that succeeded without a reply */
 typedef void (*QaReplyFunc)(const GString *line, guint64 tag, gpointer user_data);
 
 #define QA_DISPATCH_MAX_DEPTH 64

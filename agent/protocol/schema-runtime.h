@@ -45,6 +45,7 @@ typedef struct {
 	const QaTypeDesc *args_type; /* NULL: the command takes no arguments */
 	gboolean success_response;
 	gboolean is_worker; /* runs off the main loop, one at a time */
+	gboolean allow_oob; /* answered at once, even ahead of a running worker command */
 	gboolean is_extension;
 } QaCommandDef;
 

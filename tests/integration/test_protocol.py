@@ -24,7 +24,8 @@ def schema_commands():
 
 class ProtocolTest(unittest.TestCase):
     def setUp(self):
-        self.agent = qalib.Agent()
+        # confined to an empty directory: commands that touch filesystems touch none
+        self.agent = qalib.Agent("--confine-mounts", "/nonexistent-confinement")
         self.client = self.agent.client()
 
     def tearDown(self):
@@ -187,6 +188,37 @@ class ProtocolTest(unittest.TestCase):
         self.client = self.agent.client()
         self.client.send(b'{"execute":"guest-sync","arguments":{"id":8}}')
         self.assertEqual(self.client.reply(), {"return": 8})
+
+    def test_half_closed_client_gets_its_replies(self):
+        """echo REQUEST | socat - UNIX-CONNECT:... shuts down its sending side at once; it must
+        still get every reply, also of worker commands that answer later, then see EOF."""
+        self.client.send(b'{"execute":"guest-ping"}{"execute":"guest-fstrim"}'
+                         b'{"execute":"guest-get-fsinfo"}{"execute":"guest-sy')
+        self.client.sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while True:
+            chunk = self.client.sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        lines = [json.loads(line) for line in received.splitlines()]
+        self.assertEqual(lines, [{"return": {}}, {"return": {"paths": []}}, {"return": []}])
+        self.client.close()
+        self.client = self.agent.client()
+        self.assert_alive()
+
+    def test_replies_keep_request_order(self):
+        """Only ping, sync, info and status may overtake a running freeze, thaw or trim."""
+        reqs = [
+            {"execute": "guest-fstrim", "id": 1},
+            {"execute": "guest-get-fsinfo", "id": 2},
+            {"execute": "guest-fsfreeze-thaw", "id": 3},
+            {"execute": "no-such-command", "id": 4},
+            {"execute": "guest-fstrim", "id": 5},
+            {"execute": "guest-get-disks", "id": 6},
+        ]
+        self.client.send("".join(json.dumps(r) for r in reqs))
+        self.assertEqual([self.client.reply()["id"] for _ in reqs], [1, 2, 3, 4, 5, 6])
 
     def test_one_client_at_a_time(self):
         second = self.agent.client()
