@@ -130,14 +130,20 @@ configure_guest() {
 	# mdadm: a mail address silences the monitor's complaint; no arrays are defined here.
 	mkdir -p "$ROOT/etc/mdadm"
 	printf 'HOMEHOST <system>\nMAILADDR root\n' >"$ROOT/etc/mdadm/mdadm.conf"
-	# Fast, quiet boot under TCG: no timers, no network waits, no periodic jobs.
+	# Fast, quiet boot under TCG: no timers, no network waits, no periodic jobs. The pseudo
+	# filesystems systemd mounts in parallel (debugfs, tracefs, mqueue, ...) are masked too: their
+	# mount IDs came out in a different order on every boot, and tests/fixtures captures of this
+	# guest must be reproducible (the host fixture already covers such mounts).
 	local unit
 	for unit in apt-daily.timer apt-daily-upgrade.timer apt-daily.service \
 		apt-daily-upgrade.service dpkg-db-backup.timer e2scrub_all.timer e2scrub_reap.service \
 		fstrim.timer man-db.timer systemd-timesyncd.service mdmonitor.service \
 		mdmonitor-oneshot.timer mdcheck_start.timer mdcheck_continue.timer lvm2-monitor.service \
 		systemd-networkd-wait-online.service getty@tty1.service \
-		qemu-guest-agent.service; do
+		qemu-guest-agent.service \
+		sys-kernel-debug.mount sys-kernel-tracing.mount dev-mqueue.mount dev-hugepages.mount \
+		sys-kernel-config.mount sys-fs-fuse-connections.mount \
+		proc-sys-fs-binfmt_misc.automount; do
 		# Offline masking: systemctl works without a running systemd in a chroot.
 		ln -sf /dev/null "$ROOT/etc/systemd/system/$unit"
 	done

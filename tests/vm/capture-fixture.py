@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Capture the provisioned test guest's storage layout into tests/fixtures/debian12-qemu-q35/.
+
+    python3 tests/vm/capture-fixture.py [OUTDIR]
+
+Boots the guest (tests/vm/guest.py), provisions it, runs tests/fixtures/capture.sh inside it and
+replaces OUTDIR (default tests/fixtures/debian12-qemu-q35) with the result plus a README naming
+the QEMU command line. The guest's boot order, driver load order and every UUID are fixed (see
+tests/vm/image/ and tests/vm/in-guest/provision.sh), so a second capture gives the same files;
+review `git diff` after recapturing.
+"""
+
+import io
+import os
+import shlex
+import shutil
+import sys
+import tarfile
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guest as vm  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(vm.HERE))
+CAPTURE = os.path.join(REPO, "tests", "fixtures", "capture.sh")
+DEFAULT_OUT = os.path.join(REPO, "tests", "fixtures", "debian12-qemu-q35")
+
+
+def readme(g, kernel):
+    # Paths that differ per run are replaced by placeholders.
+    cmd = shlex.join(g.qemu_cmdline()).replace(g.workdir, "$WORKDIR").replace(
+        g.image_dir, "$IMAGE")
+    cmd = cmd.replace(" -", " \\\n  -")
+    rows = "\n".join(
+        f"| {d['serial']} | {d['bus']} | {d['expect']['pci']} | {d['expect']['bus']} | "
+        f"{d['expect']['target']} | {d['expect']['unit']} | {d['mount']} |"
+        for d in vm.TOPOLOGY)
+    return f"""# debian12-qemu-q35
+
+The storage layout of the VM test guest (Debian 12, kernel {kernel}, QEMU 7.2 q35 under TCG)
+after `tests/vm/in-guest/provision.sh`, captured by `tests/fixtures/capture.sh` inside the guest.
+Do not edit by hand; recapture with
+
+    python3 tests/vm/capture-fixture.py
+
+(root; builds or reuses the guest image, boots it, provisions, captures, powers off) and review
+the diff. The capture is reproducible: HBA drivers load in a fixed order, SCSI scanning is
+synchronous, every UUID is fixed by the provisioning script and the pseudo filesystems that
+systemd mounts in parallel (debugfs, tracefs, mqueue, hugetlbfs, configfs, fusectl, binfmt_misc)
+are masked in the image. `capture-fixture.py` sorts the DEVLINKS value in `udev/*` and drops
+`ID_FS_UUID_SUB*` (the MD and btrfs member UUIDs, random on Debian 12 and not settable); nothing
+else is changed from what `capture.sh` wrote.
+
+## What the host configured (expected addresses)
+
+`pci` is the controller's guest PCI address; bus/target/unit are what `guest-get-fsinfo` should
+report and what libvirt matches (SCSI: bus = channel, target = SCSI id, unit = LUN; SATA: unit =
+AHCI port).
+
+| serial | bus | pci | bus | target | unit | mounted at |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+## What the kernel shows (worth knowing when resolving addresses)
+
+- virtio-scsi target 2 LUN 3 appears as HCTL `12:0:2:3` (`.../0000:00:04.0/virtio2/host12/target12:0:2/12:0:2:3`).
+- The megasas disk (`scsi-id=1,lun=0` on the command line) appears as HCTL `13:2:1:0`: the
+  megaraid_sas driver puts JBOD/system physical disks on channel 2, so the channel the guest sees
+  is not the one the host configured (bus 0).
+- SATA port 2 of the AHCI controller at 00:06.0 is `ata3`, `host2`, HCTL `2:0:0:0`;
+  `/sys/class/ata_port/ata3/port_no` is `3` (libata counts ports of a host from 1). The q35
+  chipset's built-in AHCI at 00:1f.2 also registers six ports (ata7..ata12).
+- The NVMe controller behind the root port at 00:07.0 is `0000:01:00.0`.
+- MD RAID1 is `md127` (`/dev/md/qa-raid`), the LV `dm-0` (`/dev/mapper/qa--vg-span`), the image on
+  /data is `loop0`.
+
+## QEMU command line
+
+```
+{cmd}
+```
+"""
+
+
+def normalise_udev(directory):
+    """Make udev property files independent of the boot: udev lists DEVLINKS in the order the
+    links happened to be created (sort them), and ID_FS_UUID_SUB is the per-member UUID that
+    mdadm and mkfs.btrfs of Debian 12 draw at random and cannot be told (drop it). Belongs in
+    capture.sh eventually; done here so the committed capture is reproducible now."""
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key in ("ID_FS_UUID_SUB", "ID_FS_UUID_SUB_ENC"):
+                continue
+            if key == "DEVLINKS":
+                line = "DEVLINKS=" + " ".join(sorted(value.split()))
+            out.append(line)
+        with open(path, "w") as f:
+            f.write("".join(x + "\n" for x in out))
+
+
+def main(argv):
+    out_dir = os.path.abspath(argv[0]) if argv else DEFAULT_OUT
+    if not os.path.exists(CAPTURE):
+        sys.exit(f"{CAPTURE} does not exist yet")
+    vm._install_signal_handlers()
+    with vm.Guest() as g:
+        g.boot()
+        g.provision()
+        g.put(CAPTURE, "/run/qa/capture.sh", 0o755)
+        # /run is noexec in the guest: run scripts through bash.
+        g.run("rm -rf /run/qa/capture && bash /run/qa/capture.sh /run/qa/capture",
+              timeout=600, check=True)
+        rc, tar = g.run_bytes("tar -C /run/qa/capture -cf - .", timeout=300)
+        if rc != 0:
+            raise vm.GuestError(f"tar failed in the guest: {tar[-500:]!r}")
+        _, kernel = g.run("uname -r", check=True)
+        text = readme(g, kernel.strip())
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(out_dir)) as tmp:
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            tf.extractall(tmp, filter="tar") if hasattr(tarfile, "data_filter") \
+                else tf.extractall(tmp)
+        if os.path.isdir(os.path.join(tmp, "udev")):
+            normalise_udev(os.path.join(tmp, "udev"))
+        with open(os.path.join(tmp, "README.md"), "w") as f:
+            f.write(text)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        shutil.copytree(tmp, out_dir, symlinks=True)
+    print(f"captured into {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
