@@ -132,6 +132,7 @@ cmd_test() {
     -Dbuildtype=debug
   ninja -C build-fuzz
   for target in build-fuzz/tests/fuzz/fuzz-*; do
+    [ -f "$target" ] && [ -x "$target" ] || continue
     run_fuzzer "$target" && passed=$((passed + 1)) || failed=$((failed + 1))
   done
 

@@ -92,6 +92,7 @@ qa_main_run(QaConfig *config, gint activated_fd)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QaAgent) agent = NULL;
+	g_autoptr(GMainLoop) loop = NULL;
 	QaSession *session;
 	QaMain self = {0};
 
@@ -103,6 +104,13 @@ qa_main_run(QaConfig *config, gint activated_fd)
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return EXIT_FAILURE;
 	}
+	/* after daemonizing (GLib's signal sources need its worker thread, which does not survive
+	 * fork), before anything a supervisor can see (pidfile, socket): from then on SIGTERM means
+	 * an orderly shutdown, never the default death */
+	loop = g_main_loop_new(NULL, FALSE);
+	self.loop = loop;
+	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
+	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
 	if (config->pidfile != NULL && !qa_service_write_pidfile(config->pidfile, &error)) {
 		g_critical("%s", error->message);
 		return EXIT_FAILURE;
@@ -125,9 +133,6 @@ qa_main_run(QaConfig *config, gint activated_fd)
 		qa_service_remove_pidfile(config->pidfile);
 		return EXIT_FAILURE;
 	}
-	self.loop = g_main_loop_new(NULL, FALSE);
-	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
-	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
 	g_message("quiesce-agent %s ready", QA_VERSION);
 	qa_service_notify("READY=1");
 	g_main_loop_run(self.loop);
@@ -144,7 +149,6 @@ qa_main_run(QaConfig *config, gint activated_fd)
 	} else {
 		qa_session_free(session);
 	}
-	g_main_loop_unref(self.loop);
 	g_message("quiesce-agent stopped");
 	return EXIT_SUCCESS;
 }
