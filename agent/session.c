@@ -83,18 +83,7 @@ qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
 
 /* each host starts from a clean slate: no partial request, no reply of the previous host */
 static void
-qa_session_on_connect(gpointer user_data)
-{
-	QaSession *session = user_data;
-
-	session->generation++;
-	session->in_flight = 0;
-	session->is_input_closed = FALSE;
-	qa_splitter_reset(session->splitter);
-}
-
-static void
-qa_session_on_disconnect(gpointer user_data)
+qa_session_reset(gpointer user_data)
 {
 	QaSession *session = user_data;
 
@@ -123,9 +112,9 @@ qa_session_new(
 {
 	g_autoptr(QaSession) session = g_new0(QaSession, 1);
 	const QaChannelEvents events = {
-	    qa_session_on_connect,
+	    qa_session_reset, /* on connect */
 	    qa_session_on_data,
-	    qa_session_on_disconnect,
+	    qa_session_reset, /* on disconnect */
 	    qa_session_on_input_closed,
 	};
 

@@ -399,6 +399,33 @@ qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error)
 
 /* ---------------------------------------------------------------------------------------- */
 
+const gchar *
+qa_json_describe(JsonNode *node)
+{
+	switch (JSON_NODE_TYPE(node)) {
+	case JSON_NODE_OBJECT:
+		return "an object";
+	case JSON_NODE_ARRAY:
+		return "an array";
+	case JSON_NODE_NULL:
+		return "null";
+	case JSON_NODE_VALUE:
+		break;
+	}
+	switch (json_node_get_value_type(node)) {
+	case G_TYPE_STRING:
+		return "a string";
+	case G_TYPE_BOOLEAN:
+		return "a boolean";
+	case G_TYPE_INT64:
+		return "an integer";
+	case G_TYPE_DOUBLE:
+		return "a number that is not a 64-bit integer";
+	default:
+		return "a value of unknown type";
+	}
+}
+
 static void
 qa_json_write_char(GString *out, gunichar ch)
 {

@@ -14,6 +14,11 @@
 JsonNode *
 qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error);
 
+/* what a value is, for error messages: "an object", "a string", "a number that is not a 64-bit
+ * integer", ... */
+const gchar *
+qa_json_describe(JsonNode *node);
+
 /* compact, ASCII only: every non-ASCII character is written as \uXXXX */
 void
 qa_json_write(GString *out, JsonNode *node);

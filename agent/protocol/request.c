@@ -17,29 +17,6 @@ qa_request_free(QaRequest *request)
 	g_free(request);
 }
 
-static const gchar *
-qa_request_describe_node(JsonNode *node)
-{
-	switch (JSON_NODE_TYPE(node)) {
-	case JSON_NODE_OBJECT:
-		return "an object";
-	case JSON_NODE_ARRAY:
-		return "an array";
-	case JSON_NODE_NULL:
-		return "null";
-	case JSON_NODE_VALUE:
-		break;
-	}
-	switch (json_node_get_value_type(node)) {
-	case G_TYPE_STRING:
-		return "a string";
-	case G_TYPE_BOOLEAN:
-		return "a boolean";
-	default:
-		return "a number";
-	}
-}
-
 static gboolean
 qa_request_check_members(JsonObject *object, GError **error)
 {
@@ -80,7 +57,7 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 		    QA_PROTOCOL_ERROR_INVALID_REQUEST,
 		    "Invalid request: expected an object like {\"execute\": \"guest-ping\"}, "
 		    "got %s",
-		    qa_request_describe_node(root));
+		    qa_json_describe(root));
 		return FALSE;
 	}
 	object = json_node_get_object(root);
@@ -101,7 +78,7 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_INVALID_REQUEST,
 			    "Invalid request: 'execute' must be a string naming a command, not %s",
-			    qa_request_describe_node(execute));
+			    qa_json_describe(execute));
 		return FALSE;
 	}
 	arguments = json_object_get_member(object, "arguments");
@@ -110,7 +87,7 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_INVALID_REQUEST,
 			    "Invalid request: 'arguments' must be an object, not %s",
-			    qa_request_describe_node(arguments));
+			    qa_json_describe(arguments));
 		return FALSE;
 	}
 	if (!qa_request_check_members(object, error))

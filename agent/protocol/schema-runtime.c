@@ -1,5 +1,6 @@
 #include "schema-runtime.h"
 
+#include "json.h"
 #include "qa-error.h"
 
 const QaTypeDesc qa_type_str = {QA_KIND_STR, "str", sizeof(gchar *), NULL, NULL, NULL, NULL};
@@ -33,33 +34,6 @@ qa_schema_kind_describe(const QaTypeDesc *type)
 	return "a value";
 }
 
-static const gchar *
-qa_schema_json_describe(JsonNode *node)
-{
-	switch (JSON_NODE_TYPE(node)) {
-	case JSON_NODE_OBJECT:
-		return "an object";
-	case JSON_NODE_ARRAY:
-		return "an array";
-	case JSON_NODE_NULL:
-		return "null";
-	case JSON_NODE_VALUE:
-		break;
-	}
-	switch (json_node_get_value_type(node)) {
-	case G_TYPE_STRING:
-		return "a string";
-	case G_TYPE_BOOLEAN:
-		return "a boolean";
-	case G_TYPE_INT64:
-		return "an integer";
-	case G_TYPE_DOUBLE:
-		return "a number that is not a 64-bit integer";
-	default:
-		return "a value of unknown type";
-	}
-}
-
 static gboolean
 qa_schema_value_parse(const QaTypeDesc *type,
 		      JsonNode *node,
@@ -79,7 +53,7 @@ qa_schema_set_type_error(
 		    path,
 		    command,
 		    qa_schema_kind_describe(type),
-		    qa_schema_json_describe(node));
+		    qa_json_describe(node));
 }
 
 static gboolean
