@@ -240,6 +240,63 @@ class FsfreezeTest(unittest.TestCase):
         finally:
             shutil.rmtree(hookdir, ignore_errors=True)
 
+    def restart(self, *args):
+        self.client.close()
+        self.agent.close()
+        self.agent = self.start(*args)
+        self.client = self.agent.client()
+
+    def test_answers_ping_and_status_during_a_slow_freeze(self):
+        """A freeze that takes seconds (here: a slow hook) leaves the agent answering liveness
+        checks; everything else, and the freeze's own reply, keep their order."""
+        hookdir = tempfile.mkdtemp(prefix="qa-hook-")
+        try:
+            hook = os.path.join(hookdir, "hook")
+            with open(hook, "w") as f:
+                f.write('#!/bin/sh\n[ "$1" = freeze ] && sleep 2\nexit 0\n')
+            os.chmod(hook, 0o755)
+            self.restart("-F", hook)
+            start = time.monotonic()
+            self.client.send('{"execute":"guest-fsfreeze-freeze-list","arguments":'
+                             '{"mountpoints":["%s"]},"id":"freeze"}' % self.mp("a"))
+            self.client.send('{"execute":"guest-get-fsinfo","id":"fsinfo"}')
+            self.client.send('{"execute":"guest-ping","id":"ping"}')
+            self.client.send('{"execute":"guest-fsfreeze-status","id":"status"}')
+            first = self.client.reply()
+            self.assertEqual(first["id"], "ping")
+            self.assertLess(time.monotonic() - start, 1.5, "ping waited for the freeze")
+            self.assertEqual(self.client.reply(), {"return": "thawed", "id": "status"})
+            self.assertEqual(self.client.reply(), {"return": 1, "id": "freeze"})
+            fsinfo = self.client.reply()
+            self.assertEqual(fsinfo["id"], "fsinfo")
+            frozen = {fs["mountpoint"]: fs["frozen"] for fs in fsinfo["return"]}
+            self.assertTrue(frozen[self.mp("a")], "fsinfo ran before the freeze it followed")
+            self.assertEqual(self.client.ok("guest-fsfreeze-thaw"), 1)
+        finally:
+            shutil.rmtree(hookdir, ignore_errors=True)
+
+    def test_exclusions_from_the_config_file(self):
+        conf = os.path.join(self.dir, "exclude.conf")
+        with open(conf, "w") as f:
+            f.write(f"[general]\nfsfreeze-exclude-mountpoints={self.mp('b')};{self.dir}/out*\n"
+                    "fsfreeze-exclude-types=btrfs\n")
+        try:
+            self.restart("-c", conf)
+            desc = self.error("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("b")]})
+            self.assertIn("excluded", desc)
+            self.assertIn(self.mp("b"), desc)
+            self.assertIn("excluded", self.error("guest-fsfreeze-freeze-list",
+                                                 {"mountpoints": [self.mp("c")]}))
+            # freeze-all leaves b (mountpoint), c (type) and outer (pattern) alone
+            count = self.client.ok("guest-fsfreeze-freeze")
+            frozen = {fs["mountpoint"] for fs in self.client.ok("guest-get-fsinfo")
+                      if fs.get("frozen")}
+            self.assertEqual(frozen, {self.mp("a"), self.mp("a-bind"), self.mp("inner")})
+            self.assertEqual(count, 2)  # a and its bind mount are one filesystem
+            self.assertEqual(self.client.ok("guest-fsfreeze-thaw"), 2)
+        finally:
+            os.unlink(conf)
+
     def test_log_file_on_frozen_filesystem(self):
         self.client.close()
         self.agent.close()
