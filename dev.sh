@@ -10,10 +10,11 @@ top=$PWD
 # Debian 12 packages, by what needs them. Everything the project uses is installed here: a fresh
 # machine (and CI) has nothing else.
 build_pkgs=(gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
-  libmount-dev libudev-dev libcmocka-dev)
+  libmount-dev libudev-dev libcmocka-dev scdoc)
 test_pkgs=(socat util-linux e2fsprogs xfsprogs btrfs-progs lvm2 mdadm valgrind clang
   libclang-rt-14-dev)
 vm_pkgs=(qemu-system-x86 qemu-utils debootstrap)
+deb_pkgs=(dpkg-dev debhelper fakeroot lintian pkgconf systemd)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -126,6 +127,14 @@ cmd_test() {
   ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_meson_tests build-asan
+
+  log "Debian package: dpkg-buildpackage from the last commit, then lintian"
+  install_missing "${deb_pkgs[@]}"
+  if packaging/build-deb.sh --nocheck build-test/deb >build-test/deb.log 2>&1; then
+    passed=$((passed + 1)); tail -3 build-test/deb.log
+  else
+    failed=$((failed + 1)); tail -30 build-test/deb.log; echo "the .deb did not build cleanly"
+  fi
 
   log "fuzzing (libFuzzer + ASan + UBSan, ${QA_FUZZ_SECONDS:-60} s per target)"
   CC=clang configure build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \

@@ -76,18 +76,23 @@ qa_config_replace_list(gchar ***field, const gchar *value)
 	*field = qa_config_split_list(value);
 }
 
+/* seconds, at most what still fits in milliseconds in a guint (about 49 days) */
+#define QA_CONFIG_MAX_SECONDS (G_MAXUINT / 1000)
+
 static gboolean
 qa_config_parse_uint(const gchar *key, const gchar *value, guint *out, GError **error)
 {
 	guint64 parsed;
 	g_autoptr(GError) error_local = NULL;
 
-	if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT32, &parsed, &error_local)) {
+	if (!g_ascii_string_to_unsigned(
+		value, 10, 0, QA_CONFIG_MAX_SECONDS, &parsed, &error_local)) {
 		g_set_error(error,
 			    G_KEY_FILE_ERROR,
 			    G_KEY_FILE_ERROR_INVALID_VALUE,
-			    "'%s' must be a number of seconds (0 or more), not '%s'",
+			    "'%s' must be a number of seconds from 0 to %u, not '%s'",
 			    key,
+			    QA_CONFIG_MAX_SECONDS,
 			    value);
 		return FALSE;
 	}

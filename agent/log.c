@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The logger is process-wide because GLib's log writer is: this is its one state object. */
@@ -15,6 +17,7 @@ typedef struct {
 	GQueue held; /* of gchar *, lines waiting for release */
 	gsize held_bytes;
 	guint dropped;
+	gboolean is_journal; /* stderr is journald's stream: "<N>" priorities, no timestamps */
 } QaLog;
 
 static QaLog qa_log = {.fd = STDERR_FILENO};
@@ -49,6 +52,21 @@ qa_log_level_name(GLogLevelFlags level)
 	return "debug";
 }
 
+/* syslog priority of a GLib level, for journald's "<N>" line prefix */
+static gint
+qa_log_priority(GLogLevelFlags level)
+{
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		return 3;
+	if (level & G_LOG_LEVEL_WARNING)
+		return 4;
+	if (level & G_LOG_LEVEL_MESSAGE)
+		return 5;
+	if (level & G_LOG_LEVEL_INFO)
+		return 6;
+	return 7;
+}
+
 static gchar *
 qa_log_format(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 {
@@ -63,6 +81,11 @@ qa_log_format(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 		else if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
 			domain = fields[i].value;
 	}
+	if (qa_log.is_journal && qa_log.fd == STDERR_FILENO)
+		return g_strdup_printf("<%d>%s: %s\n",
+				       qa_log_priority(level),
+				       domain != NULL ? domain : "quiesce-agent",
+				       message != NULL ? message : "");
 	return g_strdup_printf("%s.%03dZ %s %s: %s\n",
 			       stamp,
 			       g_date_time_get_microsecond(now) / 1000,
@@ -109,12 +132,30 @@ qa_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpo
 	return G_LOG_WRITER_HANDLED;
 }
 
+/* systemd sets JOURNAL_STREAM to "device:inode" of the stream it connected to stderr */
+static gboolean
+qa_log_stderr_is_journal(void)
+{
+	const gchar *stream = g_getenv("JOURNAL_STREAM");
+	guint64 dev = 0;
+	guint64 ino = 0;
+	struct stat st;
+
+	if (stream == NULL ||
+	    sscanf(stream, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, &dev, &ino) != 2)
+		return FALSE;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return FALSE;
+	return (guint64)st.st_dev == dev && (guint64)st.st_ino == ino;
+}
+
 void
 qa_log_init(gboolean verbose)
 {
 	static gsize installed = 0;
 
 	qa_log.verbose = verbose;
+	qa_log.is_journal = qa_log_stderr_is_journal();
 	if (g_once_init_enter(&installed)) {
 		g_log_set_writer_func(qa_log_writer, NULL, NULL);
 		g_once_init_leave(&installed, 1);

@@ -109,8 +109,10 @@ qa_main_run(QaConfig *config, gint activated_fd)
 	 * an orderly shutdown, never the default death */
 	loop = g_main_loop_new(NULL, FALSE);
 	self.loop = loop;
+	/* SIGHUP too: a closed terminal or a stray kill -HUP must not leave the guest frozen */
 	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
 	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
+	g_unix_signal_add(SIGHUP, qa_main_signal_cb, &self);
 	if (config->pidfile != NULL && !qa_service_write_pidfile(config->pidfile, &error)) {
 		g_critical("%s", error->message);
 		return EXIT_FAILURE;

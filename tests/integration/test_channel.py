@@ -2,6 +2,7 @@
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import tempfile
@@ -113,6 +114,37 @@ class ProcessTest(unittest.TestCase):
                 text = f.read()
             self.assertIn("ready", text)
             self.assertIn("guest-pingg has not been found", text)
+
+    def test_journald_priorities(self):
+        """Under systemd (JOURNAL_STREAM names stderr), lines carry syslog priorities and no
+        timestamp of their own: journald adds one."""
+        tmp = tempfile.mkdtemp()
+        path = os.path.join(tmp, "stderr")
+        with open(path, "wb") as err:
+            st = os.fstat(err.fileno())
+            proc = subprocess.Popen([qalib.AGENT, "-m", "unix-listen", "-p",
+                                     os.path.join(tmp, "s"), "-t", os.path.join(tmp, "state")],
+                                    stderr=err, env=dict(os.environ,
+                                                         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while not os.path.exists(os.path.join(tmp, "s")):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        self.assertIn("<5>quiesce-agent: quiesce-agent 0.1.0 ready", lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[0-7]>")
+
+    def test_sighup_is_an_orderly_shutdown(self):
+        with qalib.Agent() as agent:
+            c = agent.client()
+            self.assertEqual(c.execute("guest-sync", {"id": 1}), {"return": 1})
+            c.close()
+            self.assertEqual(agent.stop(signal.SIGHUP), 0)
+            self.assertIn("shutting down", agent.log_text())
 
     def test_daemonize(self):
         tmp = tempfile.mkdtemp()

@@ -315,6 +315,7 @@ class ConfigTest(unittest.TestCase):
             (["-c", "/nonexistent/agent.conf"], "/nonexistent/agent.conf"),
             (["-b", "guest-pingg"], "unknown command 'guest-pingg'"),
             (["--fsfreeze-timeout", "soon"], "number of seconds"),
+            (["--fsfreeze-timeout", "4294968"], "from 0 to 4294967"),
             (["extra"], "unexpected argument 'extra'"),
         ]
         for args, message in cases:
