@@ -47,9 +47,11 @@ Do not edit by hand; recapture with
 the diff. The capture is reproducible: HBA drivers load in a fixed order, SCSI scanning is
 synchronous, every UUID is fixed by the provisioning script and the pseudo filesystems that
 systemd mounts in parallel (debugfs, tracefs, mqueue, hugetlbfs, configfs, fusectl, binfmt_misc)
-are masked in the image. `capture-fixture.py` sorts the DEVLINKS value in `udev/*` and drops
-`ID_FS_UUID_SUB*` (the MD and btrfs member UUIDs, random on Debian 12 and not settable); nothing
-else is changed from what `capture.sh` wrote.
+are masked in the image. Normalised by `capture-fixture.py`, nothing else changed from what
+`capture.sh` wrote: mount IDs and peer group numbers in `proc/self/mountinfo` are renumbered in
+line order (parent links and sharing kept; the kernel's numbers depend on systemd's transient
+service namespaces), the DEVLINKS value in `udev/*` is sorted, and `ID_FS_UUID_SUB*` (MD and
+btrfs member UUIDs, random on Debian 12 and not settable) is dropped.
 
 ## What the host configured (expected addresses)
 
@@ -103,6 +105,26 @@ def normalise_udev(directory):
             f.write("".join(x + "\n" for x in out))
 
 
+def normalise_mountinfo(path):
+    """Renumber mount IDs and peer groups in line order. The kernel hands out both from a pool
+    that systemd's short-lived service namespaces also draw from, so the same mounts get other
+    numbers on every boot; the tree (parent links, sharing) is kept exactly."""
+    with open(path) as f:
+        rows = [line.split(" ") for line in f.read().splitlines()]
+    ids = {row[0]: str(21 + i) for i, row in enumerate(rows)}
+    groups = {}
+    for row in rows:
+        row[0] = ids[row[0]]
+        row[1] = ids.get(row[1], row[1])  # the root's parent is not in the table: keep it
+        sep = row.index("-")
+        for j in range(6, sep):
+            tag, _, num = row[j].partition(":")
+            if tag in ("shared", "master"):
+                row[j] = f"{tag}:{groups.setdefault(num, str(len(groups) + 1))}"
+    with open(path, "w") as f:
+        f.write("".join(" ".join(row) + "\n" for row in rows))
+
+
 def main(argv):
     out_dir = os.path.abspath(argv[0]) if argv else DEFAULT_OUT
     if not os.path.exists(CAPTURE):
@@ -124,6 +146,7 @@ def main(argv):
         with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
             tf.extractall(tmp, filter="tar") if hasattr(tarfile, "data_filter") \
                 else tf.extractall(tmp)
+        normalise_mountinfo(os.path.join(tmp, "proc", "self", "mountinfo"))
         if os.path.isdir(os.path.join(tmp, "udev")):
             normalise_udev(os.path.join(tmp, "udev"))
         with open(os.path.join(tmp, "README.md"), "w") as f:

@@ -143,4 +143,9 @@ for m in /data /lvm /raid /nvme /scsi /hba /loop /scratch; do
 	[ -f "$m/qa-provisioned" ] || echo "$m" >"$m/qa-provisioned"
 done
 sync
+# mkfs and mount finish before udev has processed the change events they cause; re-run the block
+# rules and wait, so udev's database (serials, ID_FS_*) is complete for the agent and for captures.
+udevadm settle -t 60 || true
+udevadm trigger --action=change --subsystem-match=block
+udevadm settle -t 60 || true
 say "done"
