@@ -138,8 +138,13 @@ def install_agent(g, args):
         say(f"  copying {src} -> guest:{dest}")
         g.put(src, dest, mode)
     if unit_name:
+        with open(args.agent_unit) as f:
+            installable = "[Install]" in f.read()
+        # A unit without [Install] is started by its udev rule when the port appears (as at
+        # boot); starting it here stands in for that, enabling it would only print a notice.
+        enable = f"systemctl enable {unit_name} && " if installable else ""
         g.run(f"systemctl daemon-reload && udevadm control --reload && "
-              f"systemctl enable {unit_name} && systemctl restart {unit_name}", check=True)
+              f"{enable}systemctl restart {unit_name}", check=True)
     return unit_name
 
 
