@@ -11,8 +11,12 @@
  * - SCSI (virtio-scsi, lsi53c895a, megasas, pvscsi, mptsas1068, ...): bus-type scsi, pci = the
  *   host adapter's function, bus = channel, target = SCSI id, unit = LUN, taken unchanged from
  *   the kernel's H:C:T:L. virtio-scsi numbers exactly as QEMU's channel/scsi-id/lun (so
- *   scsi-id=2,lun=3 is target 2 unit 3). Other adapters are assumed to do the same until a real
- *   guest shows otherwise (see tests/fixtures/README.md for which ones are proven).
+ *   scsi-id=2,lun=3 is target 2 unit 3). Where a driver numbers channels differently from the
+ *   controller QEMU emulates, the channel is translated back (qa_blockdev_scsi_channel_offsets):
+ *   megaraid_sas shows the disks of QEMU's megasas, which are logical drives to it, on channels
+ *   from 2 (MEGASAS_MAX_PD_CHANNELS) up, so guest channel 2 is the host's bus 0 (proven in the
+ *   debian12-qemu-q35 capture: scsi-id=1 on megasas-gen2 is H:C:T:L 13:2:1:0). Other adapters
+ *   are taken unchanged until a real guest shows otherwise (tests/fixtures/README.md).
  * - SATA (AHCI, any ATA port under a PCI function that is not an IDE controller): bus-type sata,
  *   unit = the AHCI port, bus/target 0. libata gives every port its own SCSI host, numbered
  *   across all controllers, so neither host nor target number is the port; the port is the
@@ -42,7 +46,8 @@ typedef struct {
 	guint channel;
 	guint target;
 	guint lun;
-	gint ata_port; /* port_no attribute, counting from 1; -1 when no ATA port was passed */
+	gchar *scsi_driver; /* proc_name of the SCSI host above the disk */
+	gint ata_port;	    /* port_no attribute, counting from 1; -1 when no ATA port was passed */
 	gboolean is_virtio;
 	gboolean is_usb;
 	gboolean is_xen;
@@ -58,6 +63,7 @@ static void
 qa_blockdev_walk_clear(QaBlockdevWalk *walk)
 {
 	g_clear_pointer(&walk->nvme_ctrl, g_free);
+	g_clear_pointer(&walk->scsi_driver, g_free);
 	g_clear_pointer(&walk->nvme_subsys, g_free);
 }
 
@@ -84,11 +90,42 @@ qa_blockdev_walk_pci(const gchar *dir, const gchar *name, QaBlockdevWalk *walk)
 	return TRUE;
 }
 
+/* Drivers whose channel numbers are not the ones libvirt and QEMU configured: guest channels
+ * from @first_channel up are the host's buses from 0 up. */
+static const struct {
+	const gchar *driver;
+	guint first_channel;
+} qa_blockdev_scsi_channel_offsets[] = {
+    /* logical drives start at MEGASAS_MAX_PD_CHANNELS; QEMU's megasas presents its disks so */
+    {"megaraid_sas", 2},
+};
+
+static guint
+qa_blockdev_scsi_bus(const QaBlockdevWalk *walk)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(qa_blockdev_scsi_channel_offsets); i++) {
+		guint first = qa_blockdev_scsi_channel_offsets[i].first_channel;
+
+		if (g_strcmp0(walk->scsi_driver, qa_blockdev_scsi_channel_offsets[i].driver) == 0 &&
+		    walk->channel >= first)
+			return walk->channel - first;
+	}
+	return walk->channel;
+}
+
 static void
-qa_blockdev_walk_scsi(const gchar *name, QaBlockdevWalk *walk)
+qa_blockdev_walk_scsi(const gchar *dir, const gchar *name, QaBlockdevWalk *walk)
 {
 	guint host, channel, target, lun;
 	gint consumed = 0;
+
+	/* the SCSI host adapter: its driver decides how channels are numbered */
+	if (sscanf(name, "host%u%n", &host, &consumed) == 1 && name[consumed] == '\0') {
+		g_autofree gchar *host_dir = g_build_filename(dir, "scsi_host", name, NULL);
+		if (walk->has_hctl && walk->scsi_driver == NULL)
+			walk->scsi_driver = qa_sysfs_read_attr(host_dir, "proc_name");
+		return;
+	}
 
 	/* the first H:C:T:L from the disk up is the disk's own; a SCSI host, target or a second
 	 * H:C:T:L further up (e.g. an enclosure) does not count */
@@ -126,7 +163,7 @@ qa_blockdev_walk_classify(const gchar *dir, QaBlockdevWalk *walk)
 	if (g_strcmp0(subsystem, "pci") == 0)
 		return qa_blockdev_walk_pci(dir, name, walk);
 	if (g_strcmp0(subsystem, "scsi") == 0)
-		qa_blockdev_walk_scsi(name, walk);
+		qa_blockdev_walk_scsi(dir, name, walk);
 	else if (g_str_has_prefix(name, "ata"))
 		qa_blockdev_walk_ata(dir, name, walk);
 	else if (g_strcmp0(subsystem, "virtio") == 0)
@@ -216,7 +253,7 @@ qa_blockdev_address_from_walk(const QaBlockdevWalk *walk)
 		address->unit = walk->ata_port - 1;
 	} else if (walk->has_hctl) {
 		address->bus_type = walk->is_usb ? QA_BLOCKDEV_BUS_USB : QA_BLOCKDEV_BUS_SCSI;
-		address->bus = (gint)walk->channel;
+		address->bus = (gint)qa_blockdev_scsi_bus(walk);
 		address->target = (gint)walk->target;
 		address->unit = (gint)walk->lun;
 	} else if (walk->is_virtio) {

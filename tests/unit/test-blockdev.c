@@ -58,6 +58,56 @@ static const struct {
     /* real: zram is a virtual device with no disk under it */
     {"host-debian12-virtio-blk", 253, 0, "", 0},
     {"host-debian12-virtio-blk", 8, 0, NULL, QA_SYSTEM_ERROR_NOT_FOUND},
+    /* real: the VM test guest (tests/fixtures/debian12-qemu-q35/README.md has the QEMU command
+     * line); every address is what that command line configured */
+    {"debian12-qemu-q35",
+     254,
+     0,
+     "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=QA-ROOT dev=/dev/vda",
+     0},
+    {"debian12-qemu-q35",
+     254,
+     17,
+     "virtio pci=0000:00:03.0 bus=0 target=0 unit=0 serial=QA-DATA dev=/dev/vdb1",
+     0},
+    /* the image file behind /loop lives on /data, the first partition of QA-DATA */
+    {"debian12-qemu-q35",
+     7,
+     0,
+     "virtio pci=0000:00:03.0 bus=0 target=0 unit=0 serial=QA-DATA dev=/dev/vdb1",
+     0},
+    /* btrfs on the virtio-scsi disk at scsi-id=0,lun=0 */
+    {"debian12-qemu-q35",
+     8,
+     16,
+     "scsi pci=0000:00:04.0 bus=0 target=0 unit=0 serial=QA-SCSI-T0L0 dev=/dev/sdb",
+     0},
+    /* LVM spanning SATA port 2 and virtio-scsi scsi-id=2,lun=3: both, target 2 unit 3 */
+    {"debian12-qemu-q35",
+     252,
+     0,
+     "sata pci=0000:00:06.0 bus=0 target=0 unit=2 serial=QA-SATA-P2 dev=/dev/sda; "
+     "scsi pci=0000:00:04.0 bus=0 target=2 unit=3 serial=QA-SCSI-T2L3 dev=/dev/sdc",
+     0},
+    /* megasas-gen2, scsi-id=1: the guest's H:C:T:L is 13:2:1:0, the host's bus is 0 */
+    {"debian12-qemu-q35",
+     8,
+     48,
+     "scsi pci=0000:00:05.0 bus=0 target=1 unit=0 serial=QA-MEGASAS dev=/dev/sdd",
+     0},
+    /* MD RAID1 over two virtio-blk disks */
+    {"debian12-qemu-q35",
+     9,
+     127,
+     "virtio pci=0000:00:08.0 bus=0 target=0 unit=0 serial=QA-RAID-A dev=/dev/vdc; "
+     "virtio pci=0000:00:09.0 bus=0 target=0 unit=0 serial=QA-RAID-B dev=/dev/vdd",
+     0},
+    /* NVMe behind the pcie-root-port at 00:07.0 */
+    {"debian12-qemu-q35",
+     259,
+     0,
+     "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=QA-NVME dev=/dev/nvme0n1",
+     0},
     /* synthetic q35 */
     {"debian12-q35-synthetic",
      252,
