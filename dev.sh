@@ -145,15 +145,19 @@ cmd_test() {
     run_fuzzer "$target" && passed=$((passed + 1)) || failed=$((failed + 1))
   done
 
-  if [ -x tests/vm/run-suite.sh ] && [ "${QA_SKIP_VM:-0}" != 1 ]; then
+  if [ "${QA_SKIP_VM:-0}" != 1 ]; then
     install_missing "${vm_pkgs[@]}"
-    log "QEMU guest suite"
-    if tests/vm/run-suite.sh --agent "$top/build-test/agent/quiesce-agent" \
-        --results "$top/build-test/vm-results.txt"; then :; fi
-    if [ -f build-test/vm-results.txt ]; then
-      read -r p f s < build-test/vm-results.txt || true
-      passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+    log "QEMU guest suite (TCG; the guest image is cached under ~/.cache/quiesce-agent/vm)"
+    tests/vm/run-suite.sh --agent-bin build-test/agent/quiesce-agent \
+      --agent-unit build-test/packaging/quiesce-agent.service \
+      --agent-file packaging/udev/99-quiesce-agent.rules:/etc/udev/rules.d/99-quiesce-agent.rules \
+      2>&1 | tee build-test/vm.log || true
+    # the suite's last line counts its checks: "N passed, N failed[, N skipped]"
+    if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' build-test/vm.log | tail -1); then
+      read -r p f s < <(echo "$summary" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
+      passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
     else
+      echo "the QEMU guest suite did not report its results"
       failed=$((failed + 1))
     fi
   fi
