@@ -4,13 +4,15 @@
 #include <gio/gio.h>
 #include <string.h>
 
+#include "channel.h"
+
 #define QA_GROUP "general"
 
 QaConfig *
 qa_config_new_default(void)
 {
 	QaConfig *config = g_new0(QaConfig, 1);
-	config->method = g_strdup("virtio-serial");
+	config->method = g_strdup(qa_channel_get_methods()[0]);
 	config->statedir = g_strdup(QA_DEFAULT_STATEDIR);
 	config->fsfreeze_hook_timeout = 60;
 	return config;
@@ -40,11 +42,23 @@ qa_config_free(QaConfig *config)
 const gchar *
 qa_config_default_path(const gchar *method)
 {
-	if (g_strcmp0(method, "virtio-serial") == 0)
-		return "/dev/virtio-ports/org.qemu.guest_agent.0";
-	if (g_strcmp0(method, "isa-serial") == 0)
-		return "/dev/ttyS0";
-	return NULL;
+	return qa_channel_get_default_path(method);
+}
+
+/* "a, b, c or d": the methods of this platform, for messages */
+static gchar *
+qa_config_describe_methods(void)
+{
+	const gchar *const *methods = qa_channel_get_methods();
+	guint n = g_strv_length((gchar **)methods);
+	g_autoptr(GString) text = g_string_new(NULL);
+
+	for (guint i = 0; i < n; i++) {
+		if (i > 0)
+			g_string_append(text, i == n - 1 ? " or " : ", ");
+		g_string_append(text, methods[i]);
+	}
+	return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
 /* "a,b;c" -> {"a", "b", "c"}: admins use both separators (QGA's files use ',') */
@@ -127,15 +141,14 @@ static gboolean
 qa_config_set(QaConfig *config, const gchar *key, const gchar *value, GError **error)
 {
 	if (g_strcmp0(key, "method") == 0) {
-		const gchar *methods[] = {
-		    "virtio-serial", "isa-serial", "unix-listen", "vsock-listen", NULL};
-		if (!g_strv_contains(methods, value)) {
+		if (!g_strv_contains(qa_channel_get_methods(), value)) {
+			g_autofree gchar *expected = qa_config_describe_methods();
 			g_set_error(error,
 				    G_KEY_FILE_ERROR,
 				    G_KEY_FILE_ERROR_INVALID_VALUE,
-				    "unknown method '%s'; expected virtio-serial, isa-serial, "
-				    "unix-listen or vsock-listen",
-				    value);
+				    "unknown method '%s'; expected %s",
+				    value,
+				    expected);
 			return FALSE;
 		}
 		qa_config_replace_str(&config->method, value);
@@ -271,17 +284,14 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 	g_autofree gchar *config_file = NULL;
 	gboolean dump_conf = FALSE;
 	gboolean version = FALSE;
+	g_autofree gchar *methods = qa_config_describe_methods();
+	g_autofree gchar *method_help =
+	    g_strdup_printf("Transport: %s (default %s)", methods, qa_channel_get_methods()[0]);
 	const GOptionFlags flags = G_OPTION_FLAG_NONE;
 	const GOptionFlags noarg = G_OPTION_FLAG_NO_ARG;
 	GOptionArgFunc cb = (GOptionArgFunc)qa_config_option_cb;
 	const GOptionEntry entries[] = {
-	    {"method",
-	     'm',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Transport: virtio-serial (default), isa-serial, unix-listen, vsock-listen",
-	     "METHOD"},
+	    {"method", 'm', flags, G_OPTION_ARG_CALLBACK, cb, method_help, "METHOD"},
 	    {"path",
 	     'p',
 	     flags,

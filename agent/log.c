@@ -1,12 +1,12 @@
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <gio/gio.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "platform.h"
 
 /* The logger is process-wide because GLib's log writer is: this is its one state object. */
 typedef struct {
@@ -165,18 +165,10 @@ qa_log_init(gboolean verbose)
 gboolean
 qa_log_set_file(const gchar *path, GError **error)
 {
-	gint fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+	gint fd = qa_platform_open_log(path, error);
 
-	if (fd < 0) {
-		gint saved = errno;
-		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
-			    "cannot open log file '%s': %s",
-			    path,
-			    g_strerror(saved));
+	if (fd < 0)
 		return FALSE;
-	}
 	g_mutex_lock(&qa_log.lock);
 	if (qa_log.fd != STDERR_FILENO)
 		close(qa_log.fd);

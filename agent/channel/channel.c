@@ -372,6 +372,24 @@ qa_channel_listen_vsock(const gchar *spec, GError **error)
 	return qa_fd_steal(&fd);
 }
 
+const gchar *const *
+qa_channel_get_methods(void)
+{
+	static const gchar *const methods[] = {
+	    "virtio-serial", "isa-serial", "unix-listen", "vsock-listen", NULL};
+	return methods;
+}
+
+const gchar *
+qa_channel_get_default_path(const gchar *method)
+{
+	if (g_strcmp0(method, "virtio-serial") == 0)
+		return "/dev/virtio-ports/org.qemu.guest_agent.0";
+	if (g_strcmp0(method, "isa-serial") == 0)
+		return "/dev/ttyS0";
+	return NULL;
+}
+
 QaChannel *
 qa_channel_new(const gchar *method,
 	       const gchar *path,

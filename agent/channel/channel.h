@@ -23,6 +23,13 @@ typedef struct {
 	void (*on_input_closed)(gpointer user_data);
 } QaChannelEvents;
 
+/* the transports this platform serves, NULL-terminated; the first is the default */
+const gchar *const *
+qa_channel_get_methods(void);
+/* where @method listens or which device it opens when no path is given; NULL: it needs one */
+const gchar *
+qa_channel_get_default_path(const gchar *method);
+
 QaChannel *
 qa_channel_new(const gchar *method,
 	       const gchar *path,

@@ -1,0 +1,22 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+
+#include "platform.h"
+
+gint
+qa_platform_open_log(const gchar *path, GError **error)
+{
+	gint fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+
+	if (fd < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot open log file '%s': %s",
+			    path,
+			    g_strerror(saved));
+	}
+	return fd;
+}
