@@ -15,6 +15,8 @@ test_pkgs=(socat util-linux e2fsprogs xfsprogs btrfs-progs lvm2 mdadm valgrind c
   libclang-rt-14-dev)
 vm_pkgs=(qemu-system-x86 qemu-utils debootstrap)
 deb_pkgs=(dpkg-dev debhelper fakeroot lintian pkgconf systemd)
+# the Windows cross build (win32/) and its tests under wine; the .msi is built with wixl
+win32_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 msitools wixl)
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -113,6 +115,36 @@ run_fuzzer() {
   rm -rf "$work"
 }
 
+# The Windows agent: static GLib and json-glib built once into a cache (win32/build-deps.sh),
+# a cross build of quiesce-agent.exe and its .msi, then its tests under wine in a scratch prefix.
+test_windows() {
+  install_missing "${win32_pkgs[@]}"
+  log "Windows: static GLib and json-glib (built once, then cached)"
+  local deps_cross
+  deps_cross=$(win32/build-deps.sh --print-cross-file)
+  # the dependencies' cross file is part of the build's identity: new deps, new build dir
+  if [ "$(cat build-win32/.deps-cross 2>/dev/null)" != "$deps_cross" ]; then
+    rm -rf build-win32
+  fi
+  log "Windows: cross build of quiesce-agent.exe and the .msi (warnings are errors)"
+  if [ ! -f build-win32/build.ninja ]; then
+    meson setup build-win32 --cross-file win32/cross-x86_64-w64-mingw32.ini \
+      --cross-file "$deps_cross" -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
+    echo "$deps_cross" >build-win32/.deps-cross
+  fi
+  ninja -C build-win32
+  log "Windows: unit, protocol, service and installer tests under wine"
+  export WINEPREFIX=$top/build-win32/wineprefix WINEDEBUG=-all WINEARCH=win64
+  # a fresh prefix settles (first-run setup) before the tests use it
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    wineboot -i >/dev/null 2>&1 || true
+    wineserver -w || true
+  fi
+  run_meson_tests build-win32
+  # the prefix's own wine processes (services, the wineserver) end with the tests
+  wineserver -k 2>/dev/null || true
+}
+
 cmd_test() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
   log "building (warnings are errors)"
@@ -144,6 +176,10 @@ cmd_test() {
     [ -f "$target" ] && [ -x "$target" ] || continue
     run_fuzzer "$target" && passed=$((passed + 1)) || failed=$((failed + 1))
   done
+
+  if [ "${QA_SKIP_WIN32:-0}" != 1 ]; then
+    test_windows
+  fi
 
   if [ "${QA_SKIP_VM:-0}" != 1 ]; then
     install_missing "${vm_pkgs[@]}"

@@ -1,6 +1,14 @@
 """Test helpers: start the real agent binary on a unix socket and talk to it as a host would.
 
 Every wait has a timeout, so a broken agent fails a test instead of hanging it.
+
+QA_TRANSPORT picks how the agent is reached:
+- unix (default): the Linux agent with -m unix-listen on a socket in a temp dir;
+- wine-pipe: the Windows agent (QA_AGENT is quiesce-agent.exe) under wine with -m pipe on a
+  named pipe. A Linux process cannot open a wine named pipe, so QA_RELAY (qa-pipe-relay.exe,
+  also under wine) listens on a loopback TCP port and relays each connection to the pipe. The
+  client keeps real socket semantics; what a named pipe cannot do (half-close), and what only
+  Linux has (signals, pidfiles, socket activation), is skipped with skip_unless_unix.
 """
 
 import json
@@ -14,6 +22,27 @@ import time
 
 AGENT = os.environ.get("QA_AGENT", "")
 TIMEOUT = float(os.environ.get("QA_TIMEOUT", "20"))
+TRANSPORT = os.environ.get("QA_TRANSPORT", "unix")
+RELAY = os.environ.get("QA_RELAY", "")
+IS_WINE = TRANSPORT == "wine-pipe"
+# the method a test uses for a client-per-connection channel
+LISTEN_METHOD = "pipe" if IS_WINE else "unix-listen"
+
+
+def agent_command(*args):
+    """The command line that runs the agent binary with ARGS (under wine for Windows)."""
+    return (["wine", AGENT] if IS_WINE else [AGENT]) + list(args)
+
+
+def skip_unless_unix(reason):
+    import unittest
+    return unittest.skipIf(IS_WINE, f"not on {TRANSPORT}: {reason}")
+
+
+def stop_signal():
+    """What stops the agent: SIGTERM on Linux; under wine SIGINT, which wine turns into the
+    console's Ctrl-C event."""
+    return signal.SIGINT if IS_WINE else signal.SIGTERM
 
 
 class Agent:
@@ -23,10 +52,14 @@ class Agent:
         if not AGENT:
             raise RuntimeError("QA_AGENT must name the agent binary")
         self.tmp = tempfile.mkdtemp(prefix="qa-test-")
-        self.sock = os.path.join(self.tmp, "agent.sock")
         self.statedir = os.path.join(self.tmp, "state")
         self.logpath = os.path.join(self.tmp, "agent.log")
-        args = [AGENT, "-m", "unix-listen", "-p", self.sock, "-t", self.statedir, "-v"]
+        self.relay = None
+        if IS_WINE:
+            self.sock = "\\\\.\\pipe\\" + os.path.basename(self.tmp)
+        else:
+            self.sock = os.path.join(self.tmp, "agent.sock")
+        args = agent_command("-m", LISTEN_METHOD, "-p", self.sock, "-t", self.statedir, "-v")
         if config is not None:
             path = os.path.join(self.tmp, "agent.conf")
             with open(path, "w") as f:
@@ -42,6 +75,9 @@ class Agent:
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
+        if IS_WINE:
+            self.wait_ready_wine()
+            return
         deadline = time.monotonic() + TIMEOUT
         while not os.path.exists(self.sock):
             if self.proc.poll() is not None:
@@ -50,7 +86,22 @@ class Agent:
                 raise RuntimeError("agent did not create its socket in time")
             time.sleep(0.02)
 
+    def wait_ready_wine(self):
+        deadline = time.monotonic() + TIMEOUT
+        while " ready" not in self.log_text():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("agent did not get ready in time:\n" + self.log_text())
+            time.sleep(0.05)
+        if self.relay is None:
+            self.relay = subprocess.Popen(["wine", RELAY, self.sock], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, env=self.env)
+            self.port = int(self.relay.stdout.readline())
+
     def client(self):
+        if IS_WINE:
+            return Client(("127.0.0.1", self.port))
         return Client(self.sock)
 
     def log_text(self):
@@ -60,8 +111,14 @@ class Agent:
     def send_signal(self, signum):
         self.proc.send_signal(signum)
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=None):
         """Stops the agent; returns its exit status (also when it was stopped before)."""
+        sig = sig if sig is not None else stop_signal()
+        if self.relay is not None:
+            self.relay.kill()
+            self.relay.wait()
+            self.relay.stdout.close()
+            self.relay = None
         if self.proc is None:
             return self.returncode
         if self.proc.poll() is None:
@@ -104,7 +161,8 @@ class Client:
     """A host on the other end of the channel."""
 
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_INET if isinstance(path, tuple) else socket.AF_UNIX
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
         self.sock.connect(path)
         self.buf = b""

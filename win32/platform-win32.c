@@ -1,0 +1,24 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "platform.h"
+
+gint
+qa_platform_open_log(const gchar *path, GError **error)
+{
+	/* _O_NOINHERIT is Windows' close-on-exec; binary, so lines end in \n as on Linux */
+	gint fd = g_open(path, O_WRONLY | O_CREAT | O_APPEND | O_BINARY | O_NOINHERIT, 0640);
+
+	if (fd < 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "cannot open log file '%s': %s",
+			    path,
+			    g_strerror(saved));
+	}
+	return fd;
+}
