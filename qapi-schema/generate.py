@@ -472,7 +472,7 @@ def gen_source(schema):
 
 
 def gen_marshal(schema, cmd, snake, camel):
-    out = [f"static JsonNode *\nqa_marshal_{snake}(QaAgent *agent, JsonObject *args, "
+    out = [f"static GString *\nqa_marshal_{snake}(QaAgent *agent, JsonObject *args, "
            "GError **error)\n{"]
     call = ["agent"]
     if cmd["members"]:
@@ -509,7 +509,7 @@ def gen_marshal(schema, cmd, snake, camel):
     if ret_desc is None:
         out.append("\treturn qa_schema_empty_object();")
     else:
-        out.append(f"\treturn qa_schema_value_to_json(&{ret_desc}, &ret);")
+        out.append(f"\treturn qa_schema_value_to_text(&{ret_desc}, &ret);")
     out.append("}\n")
     return out
 

@@ -23,7 +23,7 @@ typedef struct {
 	const QaCommandDef *def;
 	QaRequest *request;
 	guint64 tag;
-	JsonNode *result;
+	GString *result; /* the return value as JSON text */
 	GError *error;
 } QaDispatchJob;
 
@@ -32,7 +32,7 @@ qa_dispatch_job_free(QaDispatchJob *job)
 {
 	qa_request_free(job->request);
 	if (job->result != NULL)
-		json_node_unref(job->result);
+		g_string_free(job->result, TRUE);
 	g_clear_error(&job->error);
 	g_free(job);
 }
@@ -120,7 +120,7 @@ qa_dispatch_deliver(QaDispatcher *dispatcher, QaDispatchJob *job)
 		line = qa_reply_encode_error(job->error, job->request->id);
 	} else if (job->def->success_response) {
 		gboolean delimited = g_strcmp0(job->def->name, "guest-sync-delimited") == 0;
-		line = qa_reply_encode_return(job->result, job->request->id, delimited);
+		line = qa_reply_encode_return_text(job->result, job->request->id, delimited);
 	}
 	/* called for every request, with NULL when it has no reply, so callers can count */
 	dispatcher->func(line, job->tag, dispatcher->user_data);

@@ -459,15 +459,25 @@ qa_json_write_char(GString *out, gunichar ch)
 	}
 }
 
-static void
+void
 qa_json_write_string(GString *out, const gchar *str)
 {
 	const gchar *end = str + strlen(str);
 
 	g_string_append_c(out, '"');
 	for (const gchar *p = str; p < end;) {
-		gunichar ch = g_utf8_get_char_validated(p, end - p);
+		const gchar *run = p;
+		gunichar ch;
 
+		/* printable ASCII that needs no escape is copied in one go */
+		while (p < end && (guchar)*p >= 0x20 && (guchar)*p < 0x7f && *p != '"' &&
+		       *p != '\\')
+			p++;
+		if (p > run)
+			g_string_append_len(out, run, p - run);
+		if (p >= end)
+			break;
+		ch = g_utf8_get_char_validated(p, end - p);
 		if (ch == (gunichar)-1 || ch == (gunichar)-2) {
 			/* a path can be any bytes; JSON text cannot: mark each bad byte visibly */
 			g_string_append(out, "\\ufffd");

@@ -22,3 +22,6 @@ qa_json_describe(JsonNode *node);
 /* compact, ASCII only: every non-ASCII character is written as \uXXXX */
 void
 qa_json_write(GString *out, JsonNode *node);
+/* @str as a JSON string, the way qa_json_write() writes strings */
+void
+qa_json_write_string(GString *out, const gchar *str);

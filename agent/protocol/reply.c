@@ -16,7 +16,8 @@ qa_reply_error_class(const GError *error)
 }
 
 static GString *
-qa_reply_encode(const gchar *key, JsonNode *value, JsonNode *id, gboolean delimited)
+qa_reply_encode(
+    const gchar *key, JsonNode *value, const GString *text, JsonNode *id, gboolean delimited)
 {
 	GString *line = g_string_sized_new(128);
 
@@ -25,7 +26,10 @@ qa_reply_encode(const gchar *key, JsonNode *value, JsonNode *id, gboolean delimi
 	g_string_append(line, "{\"");
 	g_string_append(line, key);
 	g_string_append(line, "\":");
-	qa_json_write(line, value);
+	if (text != NULL)
+		g_string_append_len(line, text->str, text->len);
+	else
+		qa_json_write(line, value);
 	if (id != NULL) {
 		g_string_append(line, ",\"id\":");
 		qa_json_write(line, id);
@@ -37,7 +41,13 @@ qa_reply_encode(const gchar *key, JsonNode *value, JsonNode *id, gboolean delimi
 GString *
 qa_reply_encode_return(JsonNode *value, JsonNode *id, gboolean delimited)
 {
-	return qa_reply_encode("return", value, id, delimited);
+	return qa_reply_encode("return", value, NULL, id, delimited);
+}
+
+GString *
+qa_reply_encode_return_text(const GString *value, JsonNode *id, gboolean delimited)
+{
+	return qa_reply_encode("return", NULL, value, id, delimited);
 }
 
 GString *
@@ -49,5 +59,5 @@ qa_reply_encode_error(const GError *error, JsonNode *id)
 	json_object_set_string_member(object, "class", qa_reply_error_class(error));
 	json_object_set_string_member(object, "desc", error->message);
 	json_node_set_object(node, object);
-	return qa_reply_encode("error", node, id, FALSE);
+	return qa_reply_encode("error", node, NULL, id, FALSE);
 }

@@ -294,20 +294,34 @@ qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **erro
 	return FALSE;
 }
 
-JsonNode *
+GString *
 qa_schema_empty_object(void)
 {
-	JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-	json_node_take_object(node, json_object_new());
-	return node;
+	return g_string_new("{}");
 }
 
-static JsonNode *
-qa_schema_struct_to_json(const QaTypeDesc *type, const guint8 *base)
+/* decimal digits without printf, which costs more than the rest of an fsinfo entry */
+static void
+qa_schema_write_uint(GString *out, guint64 value, gboolean is_negative)
 {
-	JsonObject *object = json_object_new();
-	JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+	gchar buf[24];
+	gsize pos = sizeof(buf);
 
+	do {
+		buf[--pos] = (gchar)('0' + value % 10);
+		value /= 10;
+	} while (value > 0);
+	if (is_negative)
+		buf[--pos] = '-';
+	g_string_append_len(out, buf + pos, sizeof(buf) - pos);
+}
+
+static void
+qa_schema_struct_write(GString *out, const QaTypeDesc *type, const guint8 *base)
+{
+	gboolean is_first = TRUE;
+
+	g_string_append_c(out, '{');
 	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
 		const guint8 *field = base + m->offset;
 
@@ -315,57 +329,69 @@ qa_schema_struct_to_json(const QaTypeDesc *type, const guint8 *base)
 			continue;
 		if (m->optional && m->has_offset < 0 && *(const gpointer *)field == NULL)
 			continue;
-		json_object_set_member(object, m->name, qa_schema_value_to_json(m->type, field));
+		if (!is_first)
+			g_string_append_c(out, ',');
+		is_first = FALSE;
+		qa_json_write_string(out, m->name);
+		g_string_append_c(out, ':');
+		qa_schema_value_write(out, m->type, field);
 	}
-	json_node_take_object(node, object);
-	return node;
+	g_string_append_c(out, '}');
 }
 
-/* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ... */
-JsonNode *
-qa_schema_value_to_json(const QaTypeDesc *type, gconstpointer value)
+/* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ...
+ * Written straight to text: a reply of a thousand filesystems built as a json-glib tree first
+ * spent most of its time creating and freeing hash tables. */
+void
+qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value)
 {
-	JsonNode *node;
-
 	switch (type->kind) {
 	case QA_KIND_STR:
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_string(node, *(gchar *const *)value ? *(gchar *const *)value : "");
-		return node;
-	case QA_KIND_INT:
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_int(node, *(const gint64 *)value);
-		return node;
+		qa_json_write_string(out, *(gchar *const *)value ? *(gchar *const *)value : "");
+		return;
+	case QA_KIND_INT: {
+		gint64 v = *(const gint64 *)value;
+		/* negated as unsigned, so that G_MININT64 has a magnitude too */
+		qa_schema_write_uint(out, v < 0 ? -(guint64)v : (guint64)v, v < 0);
+		return;
+	}
 	case QA_KIND_UINT64:
-		/* json-glib holds gint64; the reply writer prints it unsigned (see reply.c) */
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_int(node, (gint64)MIN(*(const guint64 *)value, (guint64)G_MAXINT64));
-		return node;
+		/* the protocol's integers are signed 64-bit: larger values are capped */
+		qa_schema_write_uint(out, MIN(*(const guint64 *)value, (guint64)G_MAXINT64), FALSE);
+		return;
 	case QA_KIND_BOOL:
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_boolean(node, *(const gboolean *)value);
-		return node;
+		g_string_append(out, *(const gboolean *)value ? "true" : "false");
+		return;
 	case QA_KIND_ENUM:
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_string(node, type->enum_values[*(const gint *)value]);
-		return node;
+		qa_json_write_string(out, type->enum_values[*(const gint *)value]);
+		return;
 	case QA_KIND_STRUCT:
-		return qa_schema_struct_to_json(type, *(const guint8 *const *)value);
+		qa_schema_struct_write(out, type, *(const guint8 *const *)value);
+		return;
 	case QA_KIND_LIST: {
 		GPtrArray *list = *(GPtrArray *const *)value;
-		JsonArray *array = json_array_new();
 
-		node = json_node_new(JSON_NODE_ARRAY);
+		g_string_append_c(out, '[');
 		for (guint i = 0; list != NULL && i < list->len; i++) {
 			gpointer elem = g_ptr_array_index(list, i);
-			json_array_add_element(array,
-					       qa_schema_value_to_json(type->element, &elem));
+			if (i > 0)
+				g_string_append_c(out, ',');
+			qa_schema_value_write(out, type->element, &elem);
 		}
-		json_node_take_array(node, array);
-		return node;
+		g_string_append_c(out, ']');
+		return;
 	}
 	}
-	g_return_val_if_reached(NULL);
+	g_return_if_reached();
+}
+
+GString *
+qa_schema_value_to_text(const QaTypeDesc *type, gconstpointer value)
+{
+	GString *out = g_string_sized_new(256);
+
+	qa_schema_value_write(out, type, value);
+	return out;
 }
 
 void

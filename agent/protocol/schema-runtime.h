@@ -37,7 +37,8 @@ struct _QaTypeDesc {
 };
 
 typedef struct _QaAgent QaAgent;
-typedef JsonNode *(*QaMarshalFunc)(QaAgent *agent, JsonObject *args, GError **error);
+/* returns the reply's return value as JSON text */
+typedef GString *(*QaMarshalFunc)(QaAgent *agent, JsonObject *args, GError **error);
 
 typedef struct {
 	const gchar *name;
@@ -62,9 +63,11 @@ qa_schema_args_parse(const QaTypeDesc *type,
 		     GError **error);
 gboolean
 qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **error);
-JsonNode *
-qa_schema_value_to_json(const QaTypeDesc *type, gconstpointer value);
-JsonNode *
+void
+qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value);
+GString *
+qa_schema_value_to_text(const QaTypeDesc *type, gconstpointer value);
+GString *
 qa_schema_empty_object(void);
 void
 qa_schema_struct_free(const QaTypeDesc *type, gpointer value);

@@ -26,7 +26,7 @@ fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 {
 	g_autoptr(QaRequest) request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) result = NULL;
+	g_autoptr(GString) result = NULL;
 	g_autoptr(GString) line = NULL;
 	const QaCommandDef *def;
 
@@ -45,7 +45,7 @@ fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 		qa_schema_struct_free(def->args_type, args);
 	}
 	if (result != NULL)
-		line = qa_reply_encode_return(result, request->id, FALSE);
+		line = qa_reply_encode_return_text(result, request->id, FALSE);
 	else if (error != NULL)
 		line = qa_reply_encode_error(error, request->id);
 }

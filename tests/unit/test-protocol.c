@@ -172,10 +172,9 @@ marshal(const gchar *command, const gchar *args_json)
 	const QaCommandDef *def = qa_dispatch_lookup(command);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) args = NULL;
-	g_autoptr(JsonNode) result = NULL;
+	g_autoptr(GString) result = NULL;
 	g_autoptr(QaConfig) config = qa_config_new_default();
 	QaAgent agent = {.config = config};
-	GString *out;
 
 	assert_non_null(def);
 	if (args_json != NULL)
@@ -184,9 +183,7 @@ marshal(const gchar *command, const gchar *args_json)
 	result = def->marshal(&agent, args ? json_node_get_object(args) : NULL, &error);
 	if (result == NULL)
 		return g_strdup_printf("ERROR %s", error->message);
-	out = g_string_new(NULL);
-	qa_json_write(out, result);
-	return g_string_free(out, FALSE);
+	return g_strndup(result->str, result->len);
 }
 
 static const struct {
