@@ -1,0 +1,911 @@
+#!/usr/bin/env python3
+"""quiesce-agent against QEMU's guest agent (Debian's qemu-guest-agent), side by side in one run.
+
+Both agents run on this machine on unix sockets and are driven by the same client, alternating
+run by run. Nothing but loop-mounted images this script creates is ever frozen:
+
+- the whole run happens in a private mount namespace (re-executed under `unshare --mount
+  --propagation private`), so its loop and bind mounts never appear outside it, and block-backed
+  mounts other than / that belong to anyone else are detached inside it (they stay mounted for
+  their owners): QEMU's agent thaws every filesystem of its mount table, and must not thaw
+  someone else's;
+- quiesce-agent runs with --confine-mounts=<work dir> --fsfreeze-timeout=30 whenever it may
+  freeze; QEMU's agent cannot be confined, so it runs with `-b guest-fsfreeze-freeze` (checked
+  through guest-info before use) and is only ever sent guest-fsfreeze-freeze-list with the
+  mountpoints of this script's own images;
+- on exit, failure or Ctrl-C every image is thawed (fsfreeze -u), unmounted and detached, bind
+  mounts are removed and both agents are stopped.
+
+See docs/performance.md for what each figure means. bench/run.sh installs, builds and runs this.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QEMU_GA = "/usr/sbin/qemu-ga"
+NS_ENV = "QA_BENCH_IN_NAMESPACE"
+FREEZE_CMDS = ["guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw",
+               "guest-fstrim"]
+AGENTS = ["quiesce-agent", "qemu-ga"]
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                       ctypes.c_void_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+MS_BIND = 4096
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(*cmd, check=True, capture=False):
+    return subprocess.run(cmd, check=check, text=True,
+                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def pct(xs, p):
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def summary(xs):
+    """median and spread of a sample"""
+    return {"median": median(xs), "min": min(xs), "max": max(xs), "p25": pct(xs, 25),
+            "p75": pct(xs, 75), "n": len(xs), "samples": xs}
+
+
+# ---------------------------------------------------------------------------------------------
+# mounts and images
+
+
+def bind_mount(src, dst):
+    if libc.mount(src.encode(), dst.encode(), None, MS_BIND, None) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"bind mount {src} on {dst}: {os.strerror(e)}")
+
+
+def umount(path, detach=False):
+    return libc.umount2(path.encode(), MNT_DETACH if detach else 0) == 0
+
+
+def mountinfo():
+    rows = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mp = fields[4].encode().decode("unicode_escape")
+            rows.append((fields[2], mp))
+    return rows
+
+
+def hide_foreign_mounts():
+    """Detaches, in this namespace only, block-backed mounts other than / (other sessions'
+    test images): both agents then see the same small table, and QEMU's agent's thaw-all
+    cannot touch what does not belong to this run."""
+    hidden = 0
+    for devnum, mp in reversed(mountinfo()):
+        if devnum.split(":")[0] != "0" and mp != "/":
+            if umount(mp, detach=True):
+                hidden += 1
+    return hidden
+
+
+class Images:
+    """Loop-mounted ext4 images under one directory; everything undone by cleanup()."""
+
+    def __init__(self, root, direct_io):
+        self.root = root
+        self.direct_io = direct_io
+        self.mounted = []  # (mountpoint, loopdev)
+        self.binds = []
+
+    def make(self, name, size_mib):
+        img = os.path.join(self.root, name + ".img")
+        mp = os.path.join(self.root, name)
+        os.makedirs(mp, exist_ok=True)
+        with open(img, "wb") as f:
+            f.truncate(size_mib << 20)
+        # no lazy init: ext4lazyinit writing in the background would disturb the timings
+        run("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", img)
+        dev = run("losetup", f"--direct-io={self.direct_io}", "-f", "--show", img,
+                  capture=True).stdout.strip()
+        try:
+            run("mount", "-t", "ext4", dev, mp)
+        except subprocess.CalledProcessError:
+            run("losetup", "-d", dev, check=False)
+            raise
+        self.mounted.append((mp, dev))
+        return mp
+
+    def dio_state(self):
+        states = set()
+        for _, dev in self.mounted:
+            try:
+                with open(f"/sys/block/{os.path.basename(dev)}/loop/dio") as f:
+                    states.add(f.read().strip())
+            except OSError:
+                pass
+        return sorted(states)
+
+    def bind(self, src, dst):
+        os.makedirs(dst, exist_ok=True)
+        bind_mount(src, dst)
+        self.binds.append(dst)
+
+    def unbind_all(self):
+        while self.binds:
+            dst = self.binds.pop()
+            if not umount(dst):
+                umount(dst, detach=True)
+
+    def cleanup(self):
+        self.unbind_all()
+        for mp, dev in reversed(self.mounted):
+            run("fsfreeze", "-u", mp, check=False)  # EINVAL when not frozen: fine
+        for mp, dev in reversed(self.mounted):
+            if not umount(mp):
+                umount(mp, detach=True)
+            run("losetup", "-d", dev, check=False)
+        self.mounted = []
+
+
+# ---------------------------------------------------------------------------------------------
+# agents
+
+
+def _child_setup():
+    # the agents die with this script
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class Agent:
+    """One agent process on a unix socket, and one client connection to it."""
+
+    def __init__(self, kind, workdir, binary, name, confine=None, block=()):
+        self.kind = kind
+        self.name = name
+        self.dir = os.path.join(workdir, "agents", name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock_path = os.path.join(self.dir, "sock")
+        state = os.path.join(self.dir, "state")
+        os.makedirs(state, exist_ok=True)
+        pidfile = os.path.join(self.dir, "pid")
+        logfile = os.path.join(self.dir, "log")
+        if kind == "qemu-ga":
+            blocked = sorted(set(block) | {"guest-fsfreeze-freeze"})
+            self.argv = [QEMU_GA, "-m", "unix-listen", "-p", self.sock_path, "-t", state,
+                         "-f", pidfile, "-l", logfile, "-b", ",".join(blocked)]
+        else:
+            conf = os.path.join(self.dir, "quiesce-agent.conf")
+            with open(conf, "w") as f:
+                f.write("[general]\n")
+            self.argv = [binary, "-m", "unix-listen", "-p", self.sock_path, "-t", state,
+                         "-f", pidfile, "-l", logfile, "-c", conf, "--fsfreeze-timeout=30"]
+            if confine is not None:
+                self.argv.append(f"--confine-mounts={confine}")
+            if block:
+                self.argv += ["-b", ",".join(block)]
+            self.argv.append("--verbose")
+        self.logfile = logfile
+        self.proc = None
+        self.conn = None
+        self.reader = None
+
+    def start(self):
+        """Starts the agent; returns seconds from exec to the first guest-sync reply."""
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_child_setup)
+        deadline = t0 + 10
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.sock_path)
+                break
+            except OSError:
+                s.close()
+                if self.proc.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError(f"{self.name} did not start: {' '.join(self.argv)}; "
+                                       f"see {self.logfile}")
+                time.sleep(0.0002)
+        self.conn = s
+        self.reader = s.makefile("rb")
+        reply = self.call("guest-sync", {"id": 4242})
+        t1 = time.perf_counter()
+        if reply.get("return") != 4242:
+            raise RuntimeError(f"{self.name}: unexpected guest-sync reply {reply}")
+        return t1 - t0
+
+    def stop(self):
+        if self.conn is not None:
+            self.reader.close()
+            self.conn.close()
+            self.conn = self.reader = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    @staticmethod
+    def request(execute, arguments=None):
+        req = {"execute": execute}
+        if arguments is not None:
+            req["arguments"] = arguments
+        return (json.dumps(req) + "\n").encode()
+
+    def call(self, execute, arguments=None):
+        self.conn.sendall(self.request(execute, arguments))
+        return json.loads(self.reader.readline())
+
+    def call_ok(self, execute, arguments=None):
+        reply = self.call(execute, arguments)
+        if "return" not in reply:
+            raise RuntimeError(f"{self.name} {execute}: {reply}")
+        return reply["return"]
+
+    def timed(self, execute, arguments=None):
+        data = self.request(execute, arguments)
+        t0 = time.perf_counter()
+        self.conn.sendall(data)
+        line = self.reader.readline()
+        dt = time.perf_counter() - t0
+        reply = json.loads(line)
+        if "return" not in reply:
+            raise RuntimeError(f"{self.name} {execute}: {reply}")
+        return dt, reply["return"]
+
+    def pipeline(self, datas):
+        """Sends every request from a second thread while reading the replies; returns the
+        seconds from the first byte sent to the last reply read."""
+        def writer():
+            for d in datas:
+                self.conn.sendall(d)
+        t = threading.Thread(target=writer)
+        t0 = time.perf_counter()
+        t.start()
+        for _ in datas:
+            if not self.reader.readline():
+                raise RuntimeError(f"{self.name} closed the connection")
+        dt = time.perf_counter() - t0
+        t.join()
+        return dt
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return None
+
+    def check_freeze_all_blocked(self):
+        info = self.call_ok("guest-info")
+        for c in info["supported_commands"]:
+            if c["name"] == "guest-fsfreeze-freeze" and c["enabled"]:
+                raise RuntimeError(f"{self.name}: guest-fsfreeze-freeze is not blocked")
+
+
+def alternate(rep):
+    return AGENTS if rep % 2 == 0 else list(reversed(AGENTS))
+
+
+# ---------------------------------------------------------------------------------------------
+# the measurements
+
+
+def bench_ping(agents, n, n_pipe):
+    out = {}
+    for name in alternate(0):
+        a = agents[name]
+        for _ in range(200):  # warm-up
+            a.timed("guest-ping")
+    lat = {name: [] for name in AGENTS}
+    chunk = max(1, n // 10)
+    for rep in range(10):  # alternating in ten slices
+        for name in alternate(rep):
+            a = agents[name]
+            lat[name] += [a.timed("guest-ping")[0] * 1e6 for _ in range(chunk)]
+    thr = {name: [] for name in AGENTS}
+    datas = [Agent.request("guest-ping")] * n_pipe
+    for rep in range(3):
+        for name in alternate(rep):
+            thr[name].append(n_pipe / agents[name].pipeline(datas))
+    for name in AGENTS:
+        out[name] = {"rtt_us": summary(lat[name]), "rtt_p99_us": pct(lat[name], 99),
+                     "pipelined_req_per_s": summary(thr[name])}
+        out[name]["rtt_us"]["samples"] = None  # too many to keep
+    return out
+
+
+def bench_startup(make_agent, reps):
+    times = {name: [] for name in AGENTS}
+    idle = {name: [] for name in AGENTS}
+    for rep in range(reps):
+        for name in alternate(rep):
+            a = make_agent(name)
+            try:
+                times[name].append(a.start() * 1e3)
+                time.sleep(0.2)
+                idle[name].append(a.rss_kib())
+            finally:
+                a.stop()
+    return {name: {"startup_ms": summary(times[name]), "idle_rss_kib": summary(idle[name])}
+            for name in AGENTS}
+
+
+def bench_memory(agents, total):
+    mix = [Agent.request("guest-ping"), Agent.request("guest-sync", {"id": 7}),
+           Agent.request("guest-info"), Agent.request("guest-fsfreeze-status"),
+           Agent.request("guest-get-fsinfo"), Agent.request("guest-get-disks"),
+           Agent.request("guest-no-such-command"), b'{"execute": "guest-ping", "id": [1]}\n',
+           Agent.request("guest-ping"), Agent.request("guest-sync-delimited", {"id": 8})]
+    out = {}
+    batch = 1000
+    checkpoints = sorted({total // 10, total // 2, total})
+    for name in alternate(0):
+        a = agents[name]
+        series = [(0, a.rss_kib())]
+        sent = 0
+        t0 = time.perf_counter()
+        while sent < total:
+            datas = [mix[(sent + i) % len(mix)] for i in range(batch)]
+            a.pipeline(datas)
+            sent += batch
+            if sent in checkpoints:
+                series.append((sent, a.rss_kib()))
+        out[name] = {"rss_series_kib": series, "seconds": time.perf_counter() - t0,
+                     "growth_kib": series[-1][1] - series[1][1]}
+    return out
+
+
+def bench_fsinfo(agents, images, workdir, counts, reps):
+    base = images.make("fsinfo-base", 64)
+    binds = os.path.join(workdir, "binds")
+    os.makedirs(binds, exist_ok=True)
+    out = {name: {} for name in AGENTS}
+    made = 1
+    for count in counts:
+        while made < count:
+            images.bind(base, os.path.join(binds, f"{made:05d}"))
+            made += 1
+        entries = {}
+        for name in AGENTS:  # warm-up; both must list the same filesystems
+            entries[name] = len(agents[name].call_ok("guest-get-fsinfo"))
+        if entries["quiesce-agent"] != entries["qemu-ga"]:
+            log(f"warning: fsinfo entry counts differ at {count} mounts: {entries}")
+        lat = {name: [] for name in AGENTS}
+        for rep in range(reps):
+            for name in alternate(rep):
+                lat[name].append(agents[name].timed("guest-get-fsinfo")[0] * 1e3)
+        for name in AGENTS:
+            out[name][count] = {"ms": summary(lat[name]), "entries": entries[name]}
+        log(f"fsinfo mounts={count} " + " ".join(
+            f"{n}={median(lat[n]):.2f}ms/{entries[n]}" for n in AGENTS))
+    images.unbind_all()
+    return out
+
+
+def freeze_thaw(agent, mps):
+    t0 = time.perf_counter()
+    n = agent.call_ok("guest-fsfreeze-freeze-list", {"mountpoints": mps})
+    t1 = time.perf_counter()
+    try:
+        if n != len(mps):
+            raise RuntimeError(f"{agent.name} froze {n} of {len(mps)}")
+    finally:
+        m = agent.call_ok("guest-fsfreeze-thaw")
+        t2 = time.perf_counter()
+    if m != len(mps):
+        raise RuntimeError(f"{agent.name} thawed {m} of {len(mps)}")
+    return (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+
+def bench_freeze_clean(agents, images, counts, reps):
+    mps = [images.make(f"clean{i:02d}", 32) for i in range(max(counts))]
+    run("sync")
+    out = {name: {} for name in AGENTS}
+    for count in counts:
+        for name in AGENTS:
+            freeze_thaw(agents[name], mps[:count])  # warm-up
+        res = {name: ([], [], []) for name in AGENTS}
+        for rep in range(reps):
+            for name in alternate(rep):
+                f, t = freeze_thaw(agents[name], mps[:count])
+                res[name][0].append(f)
+                res[name][1].append(t)
+                res[name][2].append(f + t)
+        for name in AGENTS:
+            out[name][count] = {"freeze_ms": summary(res[name][0]),
+                                "thaw_ms": summary(res[name][1]),
+                                "total_ms": summary(res[name][2])}
+        log(f"freeze+thaw filesystems={count} " + " ".join(
+            f"{n}={median(res[n][2]):.2f}ms" for n in AGENTS))
+    return out
+
+
+WRITER = r"""
+import json, os, select, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+period = float(sys.argv[2])
+buf = b"x" * 4096
+span = 4 << 20
+off = 0
+worst = 0.0; worst_at = 0.0; n = 0; slow = []
+print("ready", flush=True)
+while True:
+    r, _, _ = select.select([sys.stdin], [], [], period)
+    if r:
+        c = sys.stdin.readline().strip()
+        if c == "reset":
+            worst = 0.0; worst_at = 0.0; n = 0; slow = []
+            print("ok", flush=True)
+            continue
+        print(json.dumps({"worst_s": worst, "worst_at": worst_at, "writes": n,
+                          "slow": slow[:50]}), flush=True)
+        break
+    t0 = time.monotonic()
+    os.pwrite(fd, buf, off)
+    dt = time.monotonic() - t0
+    off = (off + 4096) % span
+    n += 1
+    if dt > worst:
+        worst = dt; worst_at = t0
+    if dt > 0.005:
+        slow.append([t0, dt])
+"""
+
+
+class Writers:
+    def __init__(self, mps, period):
+        self.procs = []
+        for mp in mps:
+            p = subprocess.Popen([sys.executable, "-c", WRITER, os.path.join(mp, "app.log"),
+                                  str(period)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True, preexec_fn=_child_setup)
+            self.procs.append(p)
+        for p in self.procs:
+            p.stdout.readline()
+
+    def reset(self):
+        for p in self.procs:
+            p.stdin.write("reset\n")
+            p.stdin.flush()
+        for p in self.procs:
+            p.stdout.readline()
+
+    def report(self):
+        res = []
+        for p in self.procs:
+            p.stdin.write("report\n")
+            p.stdin.flush()
+        for p in self.procs:
+            res.append(json.loads(p.stdout.readline()))
+            p.wait()
+        self.procs = []
+        return res
+
+    def kill(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.procs = []
+
+
+def meminfo_dirty_mib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Dirty:"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+
+def dirty(mps, mib):
+    chunk = b"d" * (1 << 20)
+    for mp in mps:
+        fd = os.open(os.path.join(mp, "dirty.bin"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o644)
+        try:
+            for _ in range(mib):
+                os.write(fd, chunk)
+        finally:
+            os.close(fd)
+
+
+def stall_trial(agent, mps, mib, hold, period):
+    for mp in mps:
+        run("sync", "-f", mp)
+    writers = Writers(mps, period)
+    try:
+        dirty(mps, mib)
+        time.sleep(0.2)
+        writers.reset()
+        dirty_before = meminfo_dirty_mib()
+        t0 = time.perf_counter()
+        n = agent.call_ok("guest-fsfreeze-freeze-list", {"mountpoints": mps})
+        t1 = time.perf_counter()
+        try:
+            time.sleep(hold)
+        finally:
+            agent.call_ok("guest-fsfreeze-thaw")
+        t2 = time.perf_counter()
+        if n != len(mps):
+            raise RuntimeError(f"{agent.name} froze {n} of {len(mps)}")
+        time.sleep(0.2)
+        res = writers.report()
+    finally:
+        writers.kill()
+    worst = max(r["worst_s"] for r in res)
+    return {"freeze_ms": (t1 - t0) * 1e3, "thaw_ms": (t2 - t1 - hold) * 1e3,
+            "worst_stall_ms": worst * 1e3, "beyond_hold_ms": (worst - hold) * 1e3,
+            "per_fs_worst_ms": [r["worst_s"] * 1e3 for r in res],
+            "dirty_mib_before": dirty_before, "writes": sum(r["writes"] for r in res)}
+
+
+def bench_stall(agents, images, n_fs, mib, hold, reps, period):
+    size = max(512, 4 * mib)
+    mps = [images.make(f"stall{i}", size) for i in range(n_fs)]
+    # baseline: the writers' worst latency with nobody freezing
+    writers = Writers(mps, period)
+    try:
+        dirty(mps, mib)
+        writers.reset()
+        time.sleep(1.0)
+        base = max(r["worst_s"] for r in writers.report()) * 1e3
+    finally:
+        writers.kill()
+    out = {name: [] for name in AGENTS}
+    for rep in range(reps):
+        for name in alternate(rep):
+            r = stall_trial(agents[name], mps, mib, hold, period)
+            out[name].append(r)
+            log(f"stall {name}: freeze={r['freeze_ms']:.1f}ms thaw={r['thaw_ms']:.1f}ms "
+                f"beyond-hold={r['beyond_hold_ms']:.1f}ms dirty={r['dirty_mib_before']:.0f}MiB")
+    res = {"baseline_worst_write_ms": base, "filesystems": n_fs, "dirty_mib_each": mib,
+           "hold_ms": hold * 1e3, "write_period_ms": period * 1e3}
+    for name in AGENTS:
+        res[name] = {"freeze_ms": summary([r["freeze_ms"] for r in out[name]]),
+                     "thaw_ms": summary([r["thaw_ms"] for r in out[name]]),
+                     "beyond_hold_ms": summary([r["beyond_hold_ms"] for r in out[name]]),
+                     "trials": out[name]}
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def fmt(x, digits=1):
+    if x is None:
+        return "–"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def spread(s, digits=1):
+    return f"{fmt(s['median'], digits)} [{fmt(s['min'], digits)}–{fmt(s['max'], digits)}]"
+
+
+def ratio(a, b):
+    if a is None or b is None or a == 0:
+        return None
+    return b / a
+
+
+def table(res):
+    rows = []
+
+    def row(metric, q, g, r, target, ok):
+        rows.append(f"| {metric} | {q} | {g} | {fmt(r, 2) + 'x' if r else '–'} | {target} | "
+                    f"{'yes' if ok else ('NO' if ok is not None else '–')} |")
+
+    p = res.get("ping")
+    if p:
+        q, g = p["quiesce-agent"], p["qemu-ga"]
+        r = ratio(q["rtt_us"]["median"], g["rtt_us"]["median"])
+        row("guest-ping round trip, median µs [min–max]", spread(q["rtt_us"]),
+            spread(g["rtt_us"]), r, "≥ 1x", r >= 1)
+        r = ratio(q["rtt_p99_us"], g["rtt_p99_us"])
+        row("guest-ping round trip, p99 µs", fmt(q["rtt_p99_us"]), fmt(g["rtt_p99_us"]), r,
+            "–", None)
+        qs, gs = q["pipelined_req_per_s"], g["pipelined_req_per_s"]
+        r = ratio(gs["median"], qs["median"])
+        row("pipelined guest-ping, requests/s", spread(qs, 0), spread(gs, 0), r, "–", None)
+    s = res.get("startup")
+    if s:
+        q, g = s["quiesce-agent"], s["qemu-ga"]
+        r = ratio(q["startup_ms"]["median"], g["startup_ms"]["median"])
+        row("start-up to first guest-sync reply, ms", spread(q["startup_ms"], 2),
+            spread(g["startup_ms"], 2), r, "≥ 1x", r >= 1)
+        r = ratio(q["idle_rss_kib"]["median"], g["idle_rss_kib"]["median"])
+        row("idle RSS, KiB", spread(q["idle_rss_kib"], 0), spread(g["idle_rss_kib"], 0), r,
+            "≥ 1x", r >= 1)
+    m = res.get("memory")
+    if m:
+        q, g = m["quiesce-agent"], m["qemu-ga"]
+        n = q["rss_series_kib"][-1][0]
+        qs = " → ".join(str(v) for _, v in q["rss_series_kib"])
+        gs = " → ".join(str(v) for _, v in g["rss_series_kib"])
+        row(f"RSS at 0 → … → {n:,} mixed requests, KiB", qs, gs, None,
+            "flat after warm-up", q["growth_kib"] <= 64)
+    f = res.get("fsinfo")
+    if f:
+        for count in sorted(f["quiesce-agent"], key=int):
+            q, g = f["quiesce-agent"][count]["ms"], f["qemu-ga"][count]["ms"]
+            r = ratio(q["median"], g["median"])
+            big = int(count) >= 1000
+            row(f"guest-get-fsinfo, {count} mounts, ms", spread(q, 2), spread(g, 2), r,
+                "≥ 8x" if big else "–", (r >= 8) if big else None)
+        lin = f.get("linearity")
+        if lin:
+            row("guest-get-fsinfo, µs per mount (slope 100→1000)",
+                fmt(lin["quiesce-agent"], 2), fmt(lin["qemu-ga"], 2),
+                ratio(lin["quiesce-agent"], lin["qemu-ga"]), "linear", None)
+    c = res.get("freeze_clean")
+    if c:
+        for count in sorted(c["quiesce-agent"], key=int):
+            q, g = c["quiesce-agent"][count], c["qemu-ga"][count]
+            r = ratio(q["total_ms"]["median"], g["total_ms"]["median"])
+            big = int(count) >= 32
+            row(f"freeze+thaw {count} clean filesystems, ms (freeze / thaw)",
+                f"{spread(q['total_ms'], 2)} ({fmt(q['freeze_ms']['median'], 2)} / "
+                f"{fmt(q['thaw_ms']['median'], 2)})",
+                f"{spread(g['total_ms'], 2)} ({fmt(g['freeze_ms']['median'], 2)} / "
+                f"{fmt(g['thaw_ms']['median'], 2)})", r,
+                "≥ 1x" if big else "–", (r >= 1) if big else None)
+    st = res.get("stall")
+    if st:
+        q, g = st["quiesce-agent"], st["qemu-ga"]
+        label = f"{st['filesystems']} fs × {st['dirty_mib_each']} MiB dirty, hold " \
+                f"{st['hold_ms']:.0f} ms"
+        r = ratio(q["freeze_ms"]["median"], g["freeze_ms"]["median"])
+        row(f"freeze reply under load ({label}), ms", spread(q["freeze_ms"]),
+            spread(g["freeze_ms"]), r, "≥ 1x", r >= 1)
+        r = ratio(max(q["beyond_hold_ms"]["median"], 0.001), g["beyond_hold_ms"]["median"])
+        row("worst application write stall beyond the hold, ms", spread(q["beyond_hold_ms"]),
+            spread(g["beyond_hold_ms"]), r, "≥ 10x", r >= 10)
+        row("thaw reply under load, ms", spread(q["thaw_ms"]), spread(g["thaw_ms"]),
+            ratio(q["thaw_ms"]["median"], g["thaw_ms"]["median"]), "–", None)
+    head = ["| measurement | quiesce-agent | qemu-ga | qemu-ga / quiesce-agent | target | met |",
+            "|---|---|---|---|---|---|"]
+    return "\n".join(head + rows)
+
+
+def svg_chart(x0, y0, w, h, title, xlabel, series):
+    """a small line chart: series = [(label, colour, [(x, y), ...])]"""
+    xs = [x for _, _, pts in series for x, _ in pts]
+    ys = [y for _, _, pts in series for _, y in pts]
+    xmax = max(xs) * 1.05
+    ymax = max(ys) * 1.1
+    left, bottom, top, right = 60, 45, 30, 15
+    pw, ph = w - left - right, h - top - bottom
+
+    def px(x):
+        return x0 + left + pw * x / xmax
+
+    def py(y):
+        return y0 + top + ph * (1 - y / ymax)
+
+    out = [f'<text x="{x0 + w / 2}" y="{y0 + 18}" text-anchor="middle" font-size="14">'
+           f'{title}</text>',
+           f'<rect x="{x0 + left}" y="{y0 + top}" width="{pw}" height="{ph}" fill="none" '
+           f'stroke="#888"/>']
+    for i in range(6):
+        yv = ymax * i / 5
+        out.append(f'<text x="{x0 + left - 5}" y="{py(yv) + 4:.1f}" text-anchor="end" '
+                   f'font-size="11">{yv:.3g}</text>')
+        out.append(f'<line x1="{x0 + left}" x2="{x0 + left + pw}" y1="{py(yv):.1f}" '
+                   f'y2="{py(yv):.1f}" stroke="#eee"/>')
+    for x in sorted(set(xs)):
+        out.append(f'<text x="{px(x):.1f}" y="{y0 + top + ph + 15}" text-anchor="middle" '
+                   f'font-size="11">{x}</text>')
+    out.append(f'<text x="{x0 + left + pw / 2}" y="{y0 + h - 5}" text-anchor="middle" '
+               f'font-size="12">{xlabel}</text>')
+    out.append(f'<text x="{x0 + 14}" y="{y0 + top + ph / 2}" font-size="12" '
+               f'transform="rotate(-90 {x0 + 14} {y0 + top + ph / 2})" '
+               f'text-anchor="middle">ms (median)</text>')
+    for i, (label, colour, pts) in enumerate(series):
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                   f'stroke-width="2"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
+        out.append(f'<rect x="{x0 + left + 10}" y="{y0 + top + 8 + 16 * i}" width="12" '
+                   f'height="4" fill="{colour}"/>')
+        out.append(f'<text x="{x0 + left + 27}" y="{y0 + top + 14 + 16 * i}" '
+                   f'font-size="12">{label}</text>')
+    return out
+
+
+def plot(res, path):
+    colours = {"quiesce-agent": "#1f77b4", "qemu-ga": "#d62728"}
+    charts = []
+    if res.get("fsinfo"):
+        f = res["fsinfo"]
+        charts.append(("guest-get-fsinfo", "mounts", [
+            (n, colours[n], [(int(c), f[n][c]["ms"]["median"])
+                             for c in sorted(f[n], key=int) if c != "linearity"])
+            for n in AGENTS]))
+    if res.get("freeze_clean"):
+        c = res["freeze_clean"]
+        charts.append(("freeze-list + thaw, clean ext4", "filesystems", [
+            (n, colours[n], [(int(k), c[n][k]["total_ms"]["median"])
+                             for k in sorted(c[n], key=int)]) for n in AGENTS]))
+    if not charts:
+        return
+    w, h = 460, 320
+    body = []
+    for i, (title, xlabel, series) in enumerate(charts):
+        body += svg_chart(i * w, 0, w, h, title, xlabel, series)
+    with open(path, "w") as f:
+        f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * len(charts)}" '
+                f'height="{h}" font-family="sans-serif">\n'
+                f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(body) +
+                "\n</svg>\n")
+
+
+def machine(binary, dio):
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    qv = run(QEMU_GA, "--version", capture=True, check=False).stdout.strip().splitlines()
+    rev = run("git", "-C", TOP, "describe", "--always", "--dirty", capture=True,
+              check=False).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "qemu_ga": qv[0] if qv else "?", "quiesce_agent_rev": rev,
+            "loop_direct_io": dio, "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default=os.path.join(TOP, "build-bench", "agent",
+                                                     "quiesce-agent"))
+    ap.add_argument("--out", default=os.path.join(TOP, "build-bench", "results"))
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, about a minute")
+    ap.add_argument("--only", default="ping,startup,memory,fsinfo,freeze,stall",
+                    help="comma-separated subset of: ping,startup,memory,fsinfo,freeze,stall")
+    ap.add_argument("--dirty-mib", type=int, default=128)
+    ap.add_argument("--hold-ms", type=float, default=100)
+    ap.add_argument("--loop-direct-io", choices=["on", "off"], default="on")
+    ap.add_argument("--vm", action="store_true",
+                    help="item 7 (fsinfo and freeze in the QEMU guest): not implemented")
+    args = ap.parse_args()
+    if args.vm:
+        sys.exit("--vm: measuring inside the QEMU guest is not implemented")
+    if os.geteuid() != 0:
+        sys.exit("needs root: it creates loop devices and freezes them")
+    if os.environ.get(NS_ENV) != "1":
+        env = dict(os.environ, **{NS_ENV: "1"})
+        os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--",
+                               sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
+    for tool in ("mkfs.ext4", "losetup", "fsfreeze", QEMU_GA, args.binary):
+        if shutil.which(tool) is None:
+            sys.exit(f"missing {tool}: run bench/run.sh, which installs and builds it")
+    only = set(args.only.split(","))
+    q = args.quick
+    os.makedirs(args.out, exist_ok=True)
+    hidden = hide_foreign_mounts()
+    if hidden:
+        log(f"detached {hidden} foreign block-backed mounts inside this private namespace")
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    workdir = tempfile.mkdtemp(prefix="qa-bench-", dir="/tmp")
+    run("mount", "--bind", workdir, workdir)
+    run("mount", "--make-private", workdir)
+    # the agents' state directories and logs on a tmpfs, as in production (/run)
+    os.makedirs(os.path.join(workdir, "agents"))
+    run("mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "qa-bench",
+        os.path.join(workdir, "agents"))
+    images = Images(workdir, args.loop_direct_io)
+    agents = {}
+    res = {}
+    started = time.perf_counter()
+    try:
+        def ro_agent(name, tag="ro"):
+            # read-only instances: the same mount table for both, every freeze command blocked
+            return Agent(name, workdir, args.binary, f"{name}-{tag}", confine=None,
+                         block=FREEZE_CMDS)
+        if "startup" in only:
+            log("start-up and idle RSS")
+            res["startup"] = bench_startup(lambda n: ro_agent(n, "start"), 5 if q else 20)
+        ro = {n: ro_agent(n) for n in AGENTS}
+        for a in ro.values():
+            a.start()
+        agents = dict(ro)
+        if "ping" in only:
+            log("guest-ping round trip and throughput")
+            res["ping"] = bench_ping(ro, 2000 if q else 10000, 2000 if q else 10000)
+        if "memory" in only:
+            log("RSS under mixed requests")
+            res["memory"] = bench_memory(ro, 20000 if q else 100000)
+        if "fsinfo" in only:
+            log("guest-get-fsinfo against the number of mounts")
+            counts = [1, 100, 1000] if q else [1, 100, 250, 500, 1000]
+            f = bench_fsinfo(ro, images, workdir, counts, 5 if q else 15)
+            f = {n: {str(k): v for k, v in f[n].items()} for n in AGENTS}
+            f["linearity"] = {n: (f[n]["1000"]["ms"]["median"] - f[n]["100"]["ms"]["median"])
+                              / 900 * 1e3 for n in AGENTS}
+            res["fsinfo"] = f
+        for a in ro.values():
+            a.stop()
+        if "freeze" in only or "stall" in only:
+            fz = {n: Agent(n, workdir, args.binary, f"{n}-freeze", confine=workdir,
+                           block=["guest-fsfreeze-freeze"]) for n in AGENTS}
+            agents = fz
+            for a in fz.values():
+                a.start()
+                a.check_freeze_all_blocked()
+            if "freeze" in only:
+                log("freeze + thaw of clean filesystems")
+                c = bench_freeze_clean(fz, images, [1, 8, 32], 3 if q else 10)
+                res["freeze_clean"] = {n: {str(k): v for k, v in c[n].items()} for n in AGENTS}
+            if "stall" in only:
+                log("application stall under load")
+                res["stall"] = bench_stall(fz, images, 4, args.dirty_mib, args.hold_ms / 1e3,
+                                           2 if q else 5, 0.001)
+        res["machine"] = machine(args.binary, images.dio_state())
+        res["seconds"] = time.perf_counter() - started
+    finally:
+        for a in agents.values():
+            a.stop()
+        images.cleanup()
+        for d in (os.path.join(workdir, "agents"), workdir):
+            umount(d) or umount(d, detach=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    md = table(res)
+    m = res["machine"]
+    header = (f"quiesce-agent {m['quiesce_agent_rev']} vs {m['qemu_ga']}; {m['nproc']} CPUs "
+              f"({m['cpu']}), kernel {m['kernel']}, loop direct I/O {m['loop_direct_io']}, "
+              f"{m['date']}, {res['seconds']:.0f} s\n\n")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(header + md + "\n")
+    plot(res, os.path.join(args.out, "latency.svg"))
+    print(header + md)
+    print(f"\nwritten: {args.out}/results.md, results.json, latency.svg")
+
+
+if __name__ == "__main__":
+    main()
