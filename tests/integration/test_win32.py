@@ -191,6 +191,10 @@ class MsiTest(unittest.TestCase):
         finally:
             wine("msiexec", "/x", msi, "/qn")
         self.assertIsNone(service_state())
+        # the binary of a service that was running is deleted once it has exited
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while os.path.exists(exe) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.assertFalse(os.path.exists(exe))
 
 

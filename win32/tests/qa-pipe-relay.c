@@ -113,14 +113,6 @@ relay_connection(LPVOID data)
 	Relay *relay = data;
 	HANDLE threads[2];
 
-	relay->pipe = relay_open_pipe();
-	if (relay->pipe == INVALID_HANDLE_VALUE) {
-		fprintf(
-		    stderr, "qa-pipe-relay: cannot connect to the pipe (%lu)\n", GetLastError());
-		closesocket(relay->sock);
-		free(relay);
-		return 1;
-	}
 	threads[0] = CreateThread(NULL, 0, relay_up, relay, 0, NULL);
 	threads[1] = CreateThread(NULL, 0, relay_down, relay, 0, NULL);
 	WaitForMultipleObjects(2, threads, TRUE, INFINITE);
@@ -168,6 +160,18 @@ wmain(int argc, wchar_t **argv)
 			continue;
 		relay = calloc(1, sizeof(*relay));
 		relay->sock = sock;
+		/* open the pipe here, before accepting the next client: the clients then reach the
+		 * agent in the order they connected, as through a unix socket's backlog, instead of
+		 * racing for the one pipe instance */
+		relay->pipe = relay_open_pipe();
+		if (relay->pipe == INVALID_HANDLE_VALUE) {
+			fprintf(stderr,
+				"qa-pipe-relay: cannot connect to the pipe (%lu)\n",
+				GetLastError());
+			closesocket(relay->sock);
+			free(relay);
+			continue;
+		}
 		CloseHandle(CreateThread(NULL, 0, relay_connection, relay, 0, NULL));
 	}
 }
