@@ -84,6 +84,20 @@ PY
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
+# count_summary LOG NAME: add the "N passed, N failed[, N skipped]" line that ends LOG to the
+# totals; a run that never printed one counts as one failure
+count_summary() {
+  local summary p f s
+  if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -1); then
+    read -r p f s < <(echo "$summary" \
+      | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+  else
+    echo "$2 did not report its results"
+    failed=$((failed + 1))
+  fi
+}
+
 run_meson_tests() {
   local dir=$1; shift
   rm -f "$dir/meson-logs/testlog.json"
@@ -188,14 +202,11 @@ cmd_test() {
       --agent-unit build-test/packaging/quiesce-agent.service \
       --agent-file packaging/udev/99-quiesce-agent.rules:/etc/udev/rules.d/99-quiesce-agent.rules \
       2>&1 | tee build-test/vm.log || true
-    # the suite's last line counts its checks: "N passed, N failed[, N skipped]"
-    if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' build-test/vm.log | tail -1); then
-      read -r p f s < <(echo "$summary" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
-      passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
-    else
-      echo "the QEMU guest suite did not report its results"
-      failed=$((failed + 1))
-    fi
+    count_summary build-test/vm.log "the QEMU guest suite"
+    log "the .deb in the QEMU guest: install over qemu-guest-agent, sandbox, upgrade, purge"
+    packaging/check-deb-vm.py build-test/deb/quiesce-agent_*_amd64.deb 2>&1 \
+      | tee build-test/deb-vm.log || true
+    count_summary build-test/deb-vm.log "the .deb check in the guest"
   fi
 
   echo
