@@ -1,33 +1,50 @@
 #!/usr/bin/env python3
-"""The VM test suite: boot the test guest once, provision it, install the agent, run named checks.
+"""The VM test suite: boot the test guest, install the agent, run named checks in that one guest.
 
     tests/vm/run-suite.sh [--agent-bin PATH] [--agent-unit PATH] [--agent-file SRC:DEST ...]
-                          [--list] [CHECK ...]
+                          [--compare-qga[=JSON]] [--no-libvirt] [--list] [CHECK ...]
 
-With no CHECK names every check runs. Prints one line per check and a final `N passed, N failed`;
-exits 0 only when every selected check passed. A check that fails prints the tail of the guest
-console (and of the agent's journal when an agent was installed).
+With no CHECK names every check runs, in the order they are defined here (destructive ones
+last). Prints one line per check and a final `N passed, N failed[, N skipped]`; exits 0 only
+when no selected check failed. A check that fails prints the tail of the guest console and of
+the agent's journal.
+
+Sequence: boot (runner only), copy the agent, its unit and files in, power off and boot again
+so that udev starts the agent at boot as on a real guest, provision the storage, run the
+checks; the `libvirt` check then boots the same disks once more under libvirtd.
 
 Adding a check: write `def check_NAME(ctx)` below, decorated with @check("NAME"); raise
-CheckFailed (or any exception) to fail. ctx.guest is the booted, provisioned Guest.
+CheckFailed (or any exception) to fail, SkipCheck("why") to skip. ctx.guest is the booted,
+provisioned Guest; ctx.agent() a connected hostdriver.AgentConn.
 """
 
 import argparse
+import json
 import os
 import re
+import shlex
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guest as vm  # noqa: E402
+import hostdriver  # noqa: E402
+import lvdomain  # noqa: E402
+from hostdriver import AgentConn, AgentError  # noqa: E402
 
 CHECKS = {}
 
 
 class CheckFailed(Exception):
     pass
+
+
+class SkipCheck(Exception):
+    """The check cannot run here (the reason is printed); it is neither passed nor failed."""
 
 
 def check(name):
@@ -38,9 +55,14 @@ def check(name):
 
 
 class Context:
-    def __init__(self, g, agent_unit):
+    def __init__(self, g, agent_unit, args=None):
         self.guest = g
         self.agent_unit = agent_unit  # unit name inside the guest, or None
+        self.args = args
+        self.agent_bin = "/usr/sbin/quiesce-agent"  # where install_agent put it
+        self.boot_agent_ready = None  # seconds from QEMU start to the first answered sync
+        self.boot_runner_ready = None
+        self.notes = []  # measured numbers, printed at the end of the suite
 
     def run(self, cmd, timeout=120):
         """Run in the guest; raise CheckFailed on non-zero status; return the output."""
@@ -48,6 +70,25 @@ class Context:
         if rc != 0:
             raise CheckFailed(f"`{cmd}` exited with {rc}:\n{out}")
         return out
+
+    def need_agent(self):
+        if not self.agent_unit:
+            raise SkipCheck("no agent installed (run with --agent-bin and --agent-unit)")
+
+    def agent(self, mode="libvirt", timeout=60):
+        """A fresh host connection to the agent, synced once (up to 30 s for a restarting agent)."""
+        self.need_agent()
+        a = AgentConn(self.guest.agent_socket, mode=mode, timeout=timeout)
+        try:
+            a.wait_ready(30)
+        except TimeoutError as e:
+            a.close()
+            raise CheckFailed(str(e)) from None
+        return a
+
+    def note(self, text):
+        self.notes.append(text)
+        say(f"   {text}")
 
 
 def say(msg):
@@ -115,10 +156,898 @@ def check_harness(ctx):
         s.close()
 
 
+# ---- helpers for the agent checks -----------------------------------------------------------
+
+# Which TOPOLOGY disks every block-backed mountpoint lives on. /bind is /data/sub bind-mounted;
+# /loop is an image file on /data, which the agent resolves to the disk holding the file.
+MOUNT_DISKS = {
+    "/": ["root"], "/data": ["data"], "/bind": ["data"], "/loop": ["data"],
+    "/lvm": ["scsi23", "sata2"], "/raid": ["raida", "raidb"], "/nvme": ["nvme"],
+    "/scsi": ["scsi00"], "/hba": ["hba"],
+}
+# Disks whose filesystems sit on a partition: `dev` is then the partition's node.
+PARTITION_OF = {"data": 1}
+NOT_LISTED = ["/scratch"]  # tmpfs
+TOPO = {d["id"]: d for d in vm.TOPOLOGY}
+RUNDIR = "/run/qa"  # everything the checks create in the guest outside the tested filesystems
+
+
+def pci_dict(text):
+    dom, bus, slotfn = text.split(":")
+    slot, fn = slotfn.split(".")
+    return {"domain": int(dom, 16), "bus": int(bus, 16), "slot": int(slot, 16),
+            "function": int(fn, 16)}
+
+
+def guest_layout(ctx):
+    """Facts from the guest itself: kernel names and nodes by serial, mounts in mount order."""
+    out = ctx.run("lsblk -J -p -o NAME,KNAME,SERIAL,TYPE,PKNAME,MAJ:MIN")
+    devs = []
+
+    def walk(nodes):
+        for n in nodes:
+            devs.append(n)
+            walk(n.get("children", []))
+    walk(json.loads(out)["blockdevices"])
+    by_serial = {d["serial"]: d for d in devs if d.get("serial") and d["type"] == "disk"}
+    parts = {}
+    for d in devs:
+        if d["type"] == "part" and d.get("pkname"):
+            parts.setdefault(d["pkname"], []).append(d["kname"])
+    # mountpoint -> (fstype, kernel name of the source device), in /proc/self/mountinfo order
+    script = ("while read -r _ _ majmin _ mp rest; do src=${rest#* - }; set -- $src; "
+              "kn=-; [ -e /sys/dev/block/$majmin ] && "
+              "kn=$(basename \"$(readlink -f /sys/dev/block/$majmin)\"); "
+              "case $2 in /dev/*) kn2=$(basename \"$(readlink -f $2)\");; *) kn2=-;; esac; "
+              "echo \"$mp $1 $majmin ${kn:--} $kn2\"; done </proc/self/mountinfo")
+    mounts = []
+    for line in ctx.run(script).splitlines():
+        mp, fstype, majmin, kn, kn2 = line.split()
+        mounts.append((mp.encode().decode("unicode_escape"), fstype, majmin,
+                       kn if kn != "-" else kn2))
+    return by_serial, parts, mounts
+
+
+def expected_disk(disk_id, by_serial, parts):
+    d = TOPO[disk_id]
+    exp = d["expect"]
+    node = by_serial[d["serial"]]["kname"]
+    if disk_id in PARTITION_OF:
+        node = sorted(parts[node])[PARTITION_OF[disk_id] - 1]
+    return {"pci-controller": pci_dict(exp["pci"]), "bus-type": exp["bus_type"],
+            "bus": exp["bus"], "target": exp["target"], "unit": exp["unit"],
+            "serial": d["serial"], "dev": node}
+
+
+def compare_disk(where, got, exp):
+    problems = []
+    for key in ("pci-controller", "bus-type", "bus", "target", "unit", "serial", "dev"):
+        if got.get(key) != exp[key]:
+            problems.append(f"{where}: {key} is {got.get(key)!r}, expected {exp[key]!r}")
+    return problems
+
+
+def fsinfo_by_mount(a):
+    return {fs["mountpoint"]: fs for fs in a.call("guest-get-fsinfo")}
+
+
+def frozen_mounts(a):
+    return sorted(m for m, fs in fsinfo_by_mount(a).items() if fs.get("frozen"))
+
+
+class Writer:
+    """A shell loop in the guest appending to a file on a tested filesystem, counting its
+    writes in /run. Started detached (setsid) so the runner is free; it touches only /run and
+    its target file, so it never blocks the runner while its filesystem is frozen."""
+
+    def __init__(self, ctx, path, tag):
+        self.ctx, self.path, self.tag = ctx, path, tag
+        self.base = f"{RUNDIR}/writer-{tag}"
+
+    def start(self):
+        b = self.base
+        loop = (f"echo $$ >{b}.pid; n=0; while [ ! -e {b}.stop ]; do "
+                f"echo \"$n $(date +%s.%N)\" >>{shlex.quote(self.path)}; n=$((n+1)); "
+                f"echo $n >{b}.count; sleep 0.1; done; echo $n >{b}.done")
+        self.ctx.run(f"mkdir -p {RUNDIR}; rm -f {b}.*; echo 0 >{b}.count; "
+                     f"setsid -f bash -c {shlex.quote(loop)} </dev/null >/dev/null 2>&1; "
+                     f"for i in $(seq 50); do [ -s {b}.pid ] && break; sleep 0.1; done")
+        self.wait_progress(what="start")
+        return self
+
+    def count(self):
+        out = self.ctx.run(f"cat {self.base}.count 2>/dev/null || true").strip()
+        return int(out) if out.isdigit() else -1
+
+    def state(self):
+        return self.ctx.run(f"p=$(cat {self.base}.pid); "
+                            f"awk '{{print $3}}' /proc/$p/stat 2>/dev/null || echo gone").strip()
+
+    def assert_blocked(self, seconds=3):
+        c1 = self.count()
+        self.ctx.run(f"sleep {seconds}")
+        c2 = self.count()
+        st = self.state()
+        if c2 != c1:
+            raise CheckFailed(f"the writer on {self.path} kept writing while frozen "
+                              f"({c1} -> {c2} writes in {seconds}s, state {st})")
+        if st != "D":
+            raise CheckFailed(f"the writer on {self.path} is in state {st!r}, not blocked (D)")
+        return c2
+
+    def wait_progress(self, timeout=30, what="thaw"):
+        c0 = self.count()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if self.count() > max(c0, 0) + 1:
+                return
+        raise CheckFailed(f"the writer on {self.path} did not write after {what} within "
+                          f"{timeout}s (count {self.count()}, state {self.state()})")
+
+    def stop(self):
+        try:
+            self.ctx.guest.run(f"touch {self.base}.stop; for i in $(seq 100); do "
+                               f"[ -e {self.base}.done ] && break; sleep 0.1; done", timeout=30)
+        except vm.GuestError:
+            pass
+
+
+def ensure_thawed(ctx):
+    """After a freezing check, whatever happened: thaw through the agent, then with fsfreeze -u
+    in the guest (each mountpoint; EINVAL for the ones not frozen is ignored)."""
+    try:
+        with ctx.agent() as a:
+            a.call("guest-fsfreeze-thaw")
+            if a.call("guest-fsfreeze-status") == "thawed":
+                return
+    except Exception as e:  # noqa: BLE001 - best effort, the fallback follows
+        say(f"   (thaw through the agent failed: {e}; thawing with fsfreeze -u)")
+    mps = " ".join(shlex.quote(m) for m in MOUNT_DISKS)
+    try:
+        ctx.guest.run(f"for m in {mps}; do fsfreeze -u $m 2>/dev/null && echo thawed $m; done; "
+                      "true", timeout=60)
+    except vm.GuestError as e:
+        say(f"   (fsfreeze -u in the guest failed: {e})")
+
+
+def agent_pid(ctx):
+    return ctx.run(f"systemctl show -P MainPID {ctx.agent_unit}").strip()
+
+
+def wait_new_pid(ctx, old, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = agent_pid(ctx)
+        active = ctx.guest.run(f"systemctl is-active {ctx.agent_unit}")[1].strip()
+        if pid not in ("0", old) and active == "active":
+            return pid
+        time.sleep(1)
+    raise CheckFailed(f"systemd did not restart the agent within {timeout}s "
+                      f"(MainPID {agent_pid(ctx)})")
+
+
+# ---- the agent checks (non-destructive first) -----------------------------------------------
+
+@check("service_starts_at_boot")
+def check_service_starts_at_boot(ctx):
+    """udev starts the packaged unit at boot; it answers in bounded time; its hardening holds."""
+    ctx.need_agent()
+    unit = ctx.agent_unit
+    if ctx.boot_agent_ready is None:
+        raise CheckFailed("the agent did not answer guest-sync after boot (see the boot log)")
+    active = ctx.guest.run(f"systemctl is-active {unit}")[1].strip()
+    enabled = ctx.guest.run(f"systemctl is-enabled {unit}")[1].strip()
+    if active != "active":
+        raise CheckFailed(f"{unit} is {active!r} after boot")
+    if enabled == "enabled":
+        raise CheckFailed(f"{unit} is enabled: it must be started by its udev rule, not enabled")
+    port = f"/dev/virtio-ports/{vm.AGENT_PORT}"
+    info = ctx.run(f"udevadm info {port}")
+    wants_env = re.search(r"^E: SYSTEMD_WANTS=(.*)$", info, re.M)
+    if "TAGS=:systemd:" not in info or not wants_env or unit not in wants_env.group(1).split():
+        raise CheckFailed(f"the port is not tagged for systemd / does not want {unit}:\n{info}")
+    # pulled in by the port's device unit (SYSTEMD_WANTS), not by a target it is enabled in
+    wanted_by = ctx.run(f"systemctl show -P WantedBy {unit}").split()
+    if not any(u.endswith(".device") for u in wanted_by) or \
+            any(u.endswith(".target") for u in wanted_by):
+        raise CheckFailed(f"{unit} is not wanted by its port's device unit only "
+                          f"(WantedBy={' '.join(wanted_by)})")
+    ctx.note(f"{unit} WantedBy={' '.join(wanted_by)}")
+    # started during this boot, before any check touched it
+    since_boot = int(ctx.run(f"systemctl show -P ActiveEnterTimestampMonotonic {unit}")) / 1e6
+    restarts = ctx.run(f"systemctl show -P NRestarts {unit}").strip()
+    ctx.note(f"agent active {since_boot:.1f}s after kernel start; first guest-sync answered "
+             f"{ctx.boot_agent_ready:.1f}s after QEMU start (runner {ctx.boot_runner_ready:.1f}s);"
+             f" NRestarts={restarts}")
+    if since_boot > 120 or ctx.boot_agent_ready > 180:
+        raise CheckFailed("the agent took too long to start after boot")
+    # hardening, as systemd and the kernel see it
+    props = dict(line.split("=", 1) for line in ctx.run(
+        f"systemctl show -p NoNewPrivileges -p CapabilityBoundingSet -p SystemCallFilter "
+        f"-p RestrictNamespaces {unit}").splitlines() if "=" in line)
+    if props.get("NoNewPrivileges") != "yes":
+        raise CheckFailed(f"NoNewPrivileges={props.get('NoNewPrivileges')}")
+    caps = set(props.get("CapabilityBoundingSet", "").split())
+    if "cap_sys_admin" not in caps or "cap_sys_module" in caps or "cap_net_admin" in caps:
+        raise CheckFailed(f"CapabilityBoundingSet={sorted(caps)}")
+    status = ctx.run(f"grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/{agent_pid(ctx)}/status")
+    st = dict(re.findall(r"^(\w+):\s+(\S+)", status, re.M))
+    if st.get("NoNewPrivs") != "1" or st.get("Seccomp") != "2" or \
+            int(st.get("CapBnd", "ffff"), 16) & (1 << 16):  # CAP_SYS_MODULE
+        raise CheckFailed(f"the agent process is not sandboxed as the unit says:\n{status}")
+    # ... and works under it, in both dialects
+    for mode in ("libvirt", "delimited"):
+        with ctx.agent(mode) as a:
+            a.call("guest-ping")
+            info = a.call("guest-info")
+            names = {c["name"] for c in info["supported_commands"]}
+            for need in ("guest-get-fsinfo", "guest-fsfreeze-freeze-list", "guest-get-disks"):
+                if need not in names:
+                    raise CheckFailed(f"guest-info does not list {need}")
+            if a.call("guest-fsfreeze-status") != "thawed":
+                raise CheckFailed("fsfreeze-status is not 'thawed' after boot")
+    ctx.note(f"agent {info.get('version')}; sandbox {status.strip().replace(chr(10), ', ')}")
+
+
+@check("fsinfo_addresses")
+def check_fsinfo_addresses(ctx):
+    """guest-get-fsinfo: every block mount with the QEMU command line's addresses; disks agree."""
+    ctx.need_agent()
+    by_serial, parts, mounts = guest_layout(ctx)
+    with ctx.agent() as a:
+        fsinfo = a.call("guest-get-fsinfo")
+        disks = a.call("guest-get-disks")
+    problems = []
+    listed = [fs["mountpoint"] for fs in fsinfo]
+    fs_by_mp = {fs["mountpoint"]: fs for fs in fsinfo}
+    for mp in MOUNT_DISKS:
+        if mp not in fs_by_mp:
+            problems.append(f"{mp} is not listed")
+    for mp in NOT_LISTED:
+        if mp in fs_by_mp:
+            problems.append(f"{mp} (tmpfs) is listed")
+    if len(set(listed)) != len(listed):
+        problems.append(f"a mountpoint is listed twice: {listed}")
+    # reverse mount order (libvirt reverses the list to get mount order back)
+    order = [m[0] for m in mounts if m[0] in fs_by_mp]
+    if listed != list(reversed(order)):
+        problems.append(f"not in reverse mount order:\n    listed  {listed}\n"
+                        f"    mounted {order}")
+    mount_info = {m[0]: m for m in mounts}
+    for mp, ids in MOUNT_DISKS.items():
+        fs = fs_by_mp.get(mp)
+        if fs is None:
+            continue
+        for key in ("name", "mountpoint", "type", "disk"):
+            if key not in fs:
+                problems.append(f"{mp}: no {key!r} member")
+        _, fstype, _, kname = mount_info[mp]
+        if fs.get("name") != kname:
+            problems.append(f"{mp}: name {fs.get('name')!r}, expected {kname!r}")
+        if fs.get("type") != fstype:
+            problems.append(f"{mp}: type {fs.get('type')!r}, expected {fstype!r}")
+        exp_disks = {TOPO[i]["serial"]: expected_disk(i, by_serial, parts) for i in ids}
+        got = fs.get("disk", [])
+        serials = [d.get("serial") for d in got]
+        if sorted(serials) != sorted(exp_disks):
+            problems.append(f"{mp}: disks {serials}, expected {sorted(exp_disks)}")
+        for d in got:
+            if d.get("serial") in exp_disks:
+                problems += compare_disk(f"{mp} {d.get('serial')}", d, exp_disks[d["serial"]])
+        for key in ("used-bytes", "total-bytes"):
+            if not isinstance(fs.get(key), int):
+                problems.append(f"{mp}: {key} is {fs.get(key)!r}")
+    # statvfs formula for one filesystem (REFERENCE.md §3)
+    blocks, frsize = ctx.run("stat -f -c '%b %S' /data").split()
+    if fs_by_mp.get("/data", {}).get("total-bytes-privileged") != int(blocks) * int(frsize):
+        problems.append(f"/data total-bytes-privileged {fs_by_mp['/data'].get('total-bytes-privileged')}"
+                        f" != f_blocks*f_frsize {int(blocks) * int(frsize)}")
+    # guest-get-disks agrees
+    by_name = {d["name"]: d for d in disks}
+    for did, d in TOPO.items():
+        node = by_serial[d["serial"]]["kname"]
+        info = by_name.get(node)
+        if info is None:
+            problems.append(f"guest-get-disks: no {node} ({d['serial']})")
+            continue
+        if info.get("partition") is not False:
+            problems.append(f"guest-get-disks: {node} partition={info.get('partition')}")
+        exp = expected_disk(did, by_serial, parts)
+        exp["dev"] = node
+        problems += compare_disk(f"guest-get-disks {node}", info.get("address") or {}, exp)
+    data_node = by_serial["QA-DATA"]["kname"]
+    for p in parts.get(data_node, []):
+        info = by_name.get(p, {})
+        if info.get("partition") is not True or info.get("dependencies") != [data_node]:
+            problems.append(f"guest-get-disks: partition {p}: {info or 'missing'}")
+    lvm_nodes = sorted(by_serial[TOPO[i]["serial"]]["kname"] for i in ("scsi23", "sata2"))
+    raid_nodes = sorted(by_serial[TOPO[i]["serial"]]["kname"] for i in ("raida", "raidb"))
+    lv = by_name.get(f"/dev/{mount_info['/lvm'][3]}", {})
+    if lv.get("alias") != "qa--vg-span" or sorted(lv.get("dependencies") or []) != lvm_nodes:
+        problems.append(f"guest-get-disks: LV {mount_info['/lvm'][3]}: {lv or 'missing'} "
+                        f"(expected alias qa--vg-span, dependencies {lvm_nodes})")
+    md = by_name.get(f"/dev/{mount_info['/raid'][3]}", {})
+    if sorted(md.get("dependencies") or []) != raid_nodes:
+        problems.append(f"guest-get-disks: MD {mount_info['/raid'][3]}: {md or 'missing'} "
+                        f"(expected dependencies {raid_nodes})")
+    if problems:
+        raise CheckFailed("guest-get-fsinfo/guest-get-disks differ from the QEMU command line:\n  "
+                          + "\n  ".join(problems))
+    ctx.note("fsinfo: " + ", ".join(
+        f"{fs['mountpoint']}={fs['name']}[" + " ".join(
+            f"{d['bus-type']}@{d['pci-controller']['bus']:02x}:{d['pci-controller']['slot']:02x}"
+            f"/{d['bus']}:{d['target']}:{d['unit']}" for d in fs["disk"]) + "]"
+        for fs in fsinfo))
+
+
+@check("freeze_all")
+def check_freeze_all(ctx):
+    """Freeze everything: a writer on /data blocks, ping and fsinfo answer, thaw releases it."""
+    ctx.need_agent()
+    w = Writer(ctx, "/data/writer-all.log", "all")
+    w.start()
+    try:
+        with ctx.agent() as a:
+            names = {fs["name"] for fs in a.call("guest-get-fsinfo")}
+            # /data and /bind are one filesystem: one count per superblock
+            n = a.call("guest-fsfreeze-freeze", timeout=120)
+            if n != len(names):
+                raise CheckFailed(f"freeze froze {n} filesystems, expected {len(names)} "
+                                  f"({sorted(names)})")
+            w.assert_blocked()
+            if a.call("guest-fsfreeze-status") != "frozen":
+                raise CheckFailed("status is not 'frozen' after freeze-all")
+            a.call("guest-ping")
+            fsinfo = a.call("guest-get-fsinfo")
+            not_frozen = [fs["mountpoint"] for fs in fsinfo if fs.get("frozen") is not True]
+            if not_frozen:
+                raise CheckFailed(f"fsinfo while frozen: not marked frozen: {not_frozen}")
+            # the other dialect while frozen (one host at a time: QEMU's chardev socket serves
+            # one connection and leaves a second one waiting in its listen queue)
+            a.close()
+            with ctx.agent("delimited") as b:
+                b.call("guest-ping")
+                if b.call("guest-fsfreeze-status") != "frozen":
+                    raise CheckFailed("status is not 'frozen' for a delimited-sync host")
+            a.connect()
+            t = a.call("guest-fsfreeze-thaw", timeout=120)
+            if t != n:
+                raise CheckFailed(f"thaw returned {t}, expected {n}")
+            w.wait_progress()
+            if a.call("guest-fsfreeze-status") != "thawed":
+                raise CheckFailed("status is not 'thawed' after thaw")
+            if a.call("guest-fsfreeze-thaw") != 0:
+                raise CheckFailed("a thaw with nothing frozen did not return 0")
+    finally:
+        ensure_thawed(ctx)
+        w.stop()
+
+
+@check("freeze_list_and_nesting")
+def check_freeze_list_and_nesting(ctx):
+    """freeze-list one mountpoint; freezing it again fails naming it; thaw-list thaws only it."""
+    ctx.need_agent()
+    w = Writer(ctx, "/data/writer-list.log", "list")
+    w.start()
+    try:
+        with ctx.agent() as a:
+            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+                raise CheckFailed("freeze-list /data did not return 1")
+            w.assert_blocked(2)
+            if frozen_mounts(a) != ["/bind", "/data"]:
+                raise CheckFailed(f"after freeze-list /data, frozen: {frozen_mounts(a)}")
+            for again in (["/data"], ["/bind"], ["/nvme", "/data"]):
+                try:
+                    r = a.call("guest-fsfreeze-freeze-list", {"mountpoints": again})
+                    raise CheckFailed(f"freeze-list {again} while /data is frozen returned {r}")
+                except AgentError as e:
+                    if "/data" not in e.desc and "/bind" not in e.desc:
+                        raise CheckFailed(f"the error does not name the mountpoint: {e}")
+                    say(f"   freeze-list {again}: {e.desc}")
+                if frozen_mounts(a) != ["/bind", "/data"]:
+                    raise CheckFailed(f"a refused freeze-list {again} changed the frozen set: "
+                                      f"{frozen_mounts(a)}")
+            for bad in (["/data/sub"], ["/no/such/dir"], ["/scratch"]):
+                try:
+                    r = a.call("guest-fsfreeze-freeze-list", {"mountpoints": bad})
+                    raise CheckFailed(f"freeze-list {bad} returned {r}")
+                except AgentError as e:
+                    if bad[0] not in e.desc:
+                        raise CheckFailed(f"the error for {bad} does not name it: {e}")
+            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/nvme"]}) != 1:
+                raise CheckFailed("freeze-list /nvme (independent of /data) did not return 1")
+            if frozen_mounts(a) != ["/bind", "/data", "/nvme"]:
+                raise CheckFailed(f"frozen: {frozen_mounts(a)}")
+            if a.call("guest-fsfreeze-thaw", {"mountpoints": ["/data"]}) != 1:
+                raise CheckFailed("thaw-list /data did not return 1")
+            w.wait_progress()
+            if frozen_mounts(a) != ["/nvme"] or a.call("guest-fsfreeze-status") != "frozen":
+                raise CheckFailed(f"after thaw-list /data, frozen: {frozen_mounts(a)}")
+            try:
+                a.call("guest-fsfreeze-thaw", {"mountpoints": ["/data"]})
+                raise CheckFailed("thaw-list of a thawed mountpoint succeeded")
+            except AgentError as e:
+                say(f"   thaw-list /data again: {e.desc}")
+            if a.call("guest-fsfreeze-thaw") != 1 or a.call("guest-fsfreeze-status") != "thawed":
+                raise CheckFailed("the final thaw did not thaw /nvme")
+    finally:
+        ensure_thawed(ctx)
+        w.stop()
+
+
+@check("reconnect")
+def check_reconnect(ctx):
+    """The host goes away and comes back, idle and while frozen; no stale reply crosses over."""
+    ctx.need_agent()
+    g = ctx.guest
+    problems = []
+    for mode in ("libvirt", "delimited"):
+        # idle: connect, sync, close, reconnect, sync
+        a = ctx.agent(mode)
+        a.call("guest-ping")
+        a.close()
+        a.connect()
+        a.sync()
+        a.call("guest-ping")
+        # requests in flight when the host goes away: their replies must not reach the next host
+        stale = [f"stale-{mode}-{i}" for i in range(20)]
+        for rid in stale:
+            a.send({"execute": "guest-get-fsinfo", "id": rid})
+        a.close()
+        time.sleep(1)
+        mark = len(a.transcript)
+        a.connect()
+        a.sync(timeout=10)  # a sync skips stale lines, so look at every byte received below
+        a.call("guest-ping")
+        a.read_lines_for(3)
+        received = b"".join(data for d, data in a.transcript[mark:] if d == "<")
+        a.close()
+        ids = sorted(set(re.findall(rb"stale-[a-z]+-\d+", received)))
+        if ids:
+            first = received.index(b"stale-")
+            problems.append(
+                f"{mode}: replies to requests sent before the disconnect were delivered after "
+                f"reconnecting: ids {[i.decode() for i in ids]}, {len(received)} bytes received "
+                f"after reconnecting; first bytes: {received[:160]!r}; around the first stale "
+                f"id: {received[max(0, first - 80):first + 40]!r}")
+    # while frozen
+    try:
+        a = ctx.agent()
+        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+            raise CheckFailed("freeze-list /data did not return 1")
+        a.close()
+        time.sleep(1)
+        b = ctx.agent("delimited")
+        if b.call("guest-fsfreeze-status") != "frozen":
+            raise CheckFailed("after reconnecting while frozen, status is not 'frozen'")
+        b.close()
+        a.connect()
+        a.sync()
+        if a.call("guest-fsfreeze-thaw") != 1:
+            raise CheckFailed("thaw after reconnecting did not return 1")
+        a.close()
+    finally:
+        ensure_thawed(ctx)
+    if problems:
+        raise CheckFailed("\n".join(problems))
+
+
+@check("idle_no_spin")
+def check_idle_no_spin(ctx):
+    """With no host connected the agent sleeps: CPU time and wake-ups over 10 s."""
+    ctx.need_agent()
+    pid = agent_pid(ctx)
+    # no host connection is open here (every check closes its own). CPU: utime+stime of the
+    # process (reaped threads included); wake-ups: voluntary context switches summed over the
+    # threads alive at both ends of the window.
+    snap = (f"p={pid}; sed 's/.*) //' /proc/$p/stat | awk '{{print \"cpu\", $12 + $13}}'; "
+            "for t in /proc/$p/task/*; do echo \"tid ${t##*/} "
+            "$(awk '/^voluntary_ctxt_switches/ {print $2}' $t/status)\"; done")
+    out = ctx.run(f"{snap}; echo ==; sleep 10; {snap}; echo hz $(getconf CLK_TCK)", timeout=60)
+    before, after = out.split("==")
+    def parse(text):
+        cpu = int(re.search(r"^cpu (\d+)", text, re.M).group(1))
+        return cpu, {tid: int(v) for tid, v in re.findall(r"^tid (\d+) (\d+)", text, re.M)}
+    c0, t0 = parse(before)
+    c1, t1 = parse(after)
+    hz = int(re.search(r"^hz (\d+)", after, re.M).group(1))
+    threads = len(t1)
+    cpu = (c1 - c0) / hz
+    wakeups = sum(t1[tid] - t0[tid] for tid in t1 if tid in t0)
+    if set(t0) != set(t1):
+        say(f"   threads changed during the window: {sorted(t0)} -> {sorted(t1)}")
+    ctx.note(f"idle, no host: agent CPU {cpu:.2f}s and {wakeups} voluntary context switches "
+             f"in 10s ({threads} threads)")
+    if cpu >= 0.5 or wakeups >= 50:
+        raise CheckFailed(f"the agent is not idle without a host: CPU {cpu:.2f}s, "
+                          f"{wakeups} wake-ups in 10s")
+
+
+def data_partition_offset(image):
+    """Byte offset of partition 1 of a GPT disk image (512-byte sectors), read on the host."""
+    import struct
+    with open(image, "rb") as f:
+        f.seek(512)
+        hdr = f.read(92)
+        if hdr[:8] != b"EFI PART":
+            raise CheckFailed(f"{image}: no GPT header")
+        entries_lba = struct.unpack_from("<Q", hdr, 72)[0]
+        f.seek(entries_lba * 512)
+        entry = f.read(128)
+    return struct.unpack_from("<Q", entry, 32)[0] * 512
+
+
+def debugfs_cat(image, offset, path):
+    """A file's content from an ext4 image at `offset`, read on the host without mounting."""
+    res = subprocess.run(["debugfs", "-R", f"cat {path}", f"{image}?offset={offset}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return res.stdout
+
+
+def e2fsck_clean(image, offset):
+    """e2fsck -fn on a copy of the partition: 0 = the snapshot is a clean filesystem."""
+    with tempfile.NamedTemporaryFile(dir=os.path.dirname(image), suffix=".ext4") as part:
+        subprocess.run(["dd", f"if={image}", f"of={part.name}", "bs=1M", "conv=sparse",
+                        f"skip={offset // (1 << 20)}", "status=none"], check=True)
+        res = subprocess.run(["e2fsck", "-fn", part.name], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        return res.returncode, res.stdout
+
+
+@check("snapshot_contains_data")
+def check_snapshot_contains_data(ctx):
+    """A host-side copy of the data disk made while /data is frozen holds what was written."""
+    ctx.need_agent()
+    g = ctx.guest
+    token = os.urandom(8).hex()
+    synced = f"synced {token}\n" * 4096        # written, then sync(1)
+    unsynced = f"unsynced {token}\n" * 4096    # written just before the freeze, no sync
+    ctx.run(f"mkdir -p {RUNDIR}; yes 'synced {token}' | head -n 4096 >/data/snap-synced; sync; "
+            f"yes 'unsynced {token}' | head -n 4096 >/data/snap-unsynced")
+    disk = g.disk_path(TOPO["data"])
+    snap = g.path("snapshot-data.raw")
+    try:
+        with ctx.agent() as a:
+            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+                raise CheckFailed("freeze-list /data did not return 1")
+            try:
+                # raw with cache=writeback: QEMU writes through to the file (the host's page
+                # cache) and keeps no data of its own, so the file is the guest's disk
+                t0 = time.monotonic()
+                subprocess.run(["cp", "--sparse=always", disk, snap], check=True)
+                copy_s = time.monotonic() - t0
+            finally:
+                t = a.call("guest-fsfreeze-thaw", {"mountpoints": ["/data"]})
+            if t != 1:
+                raise CheckFailed(f"thaw-list /data returned {t}")
+        off = data_partition_offset(snap)
+        problems = []
+        for name, want in (("snap-synced", synced), ("snap-unsynced", unsynced)):
+            got = debugfs_cat(snap, off, f"/{name}").decode(errors="replace")
+            if got != want:
+                problems.append(f"/data/{name}: {len(got)} bytes in the snapshot, "
+                                f"{len(want)} written (starts {got[:40]!r})")
+        rc, fsck = e2fsck_clean(snap, off)
+        if rc != 0:
+            problems.append(f"e2fsck -fn of the snapshot exited {rc}:\n{fsck[-800:]}")
+        if problems:
+            raise CheckFailed("the snapshot taken while frozen is incomplete:\n  "
+                              + "\n  ".join(problems))
+        ctx.note(f"snapshot: copied the data disk in {copy_s:.1f}s while frozen; both files "
+                 f"intact, e2fsck -fn clean")
+    finally:
+        ensure_thawed(ctx)
+        if os.path.exists(snap):
+            os.unlink(snap)
+
+
+# ---- destructive checks: they kill or reconfigure the agent ---------------------------------
+
+@check("sigkill_while_frozen")
+def check_sigkill_while_frozen(ctx):
+    """SIGKILL while /data is frozen: systemd restarts the agent, which reports and thaws it."""
+    ctx.need_agent()
+    w = Writer(ctx, "/data/writer-kill.log", "kill")
+    w.start()
+    try:
+        with ctx.agent() as a:
+            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+                raise CheckFailed("freeze-list /data did not return 1")
+        w.assert_blocked(2)
+        old = agent_pid(ctx)
+        ctx.run(f"kill -9 {old}")
+        t0 = time.monotonic()
+        new = wait_new_pid(ctx, old)
+        with ctx.agent() as a:
+            ctx.note(f"SIGKILLed agent {old} replaced by {new} after "
+                     f"{time.monotonic() - t0:.1f}s")
+            if a.call("guest-fsfreeze-status") != "frozen":
+                raise CheckFailed("the restarted agent does not report 'frozen'")
+            if frozen_mounts(a) != ["/bind", "/data"]:
+                raise CheckFailed(f"the restarted agent holds {frozen_mounts(a)} frozen")
+            w.assert_blocked(1)
+            t = a.call("guest-fsfreeze-thaw")
+            if t != 1:
+                raise CheckFailed(f"thaw after restart returned {t}")
+        w.wait_progress()
+    finally:
+        ensure_thawed(ctx)
+        w.stop()
+
+
+AUTO_THAW_S = 5
+
+
+@check("auto_thaw")
+def check_auto_thaw(ctx):
+    """With a short fsfreeze-timeout and the host gone, the agent thaws by itself and says so."""
+    ctx.need_agent()
+    unit = ctx.agent_unit
+    dropin_dir = f"/etc/systemd/system/{unit}.d"
+    dropin = f"{dropin_dir}/qa-auto-thaw.conf"
+    w = Writer(ctx, "/data/writer-auto.log", "auto")
+    try:
+        # the command-line option overrides the config file's fsfreeze-timeout=600
+        g = ctx.guest
+        g.put(f"[Service]\nExecStart=\nExecStart={ctx.agent_bin} "
+              f"--fsfreeze-timeout={AUTO_THAW_S}\n".encode(), dropin)
+        old = agent_pid(ctx)
+        ctx.run(f"systemctl daemon-reload && systemctl restart {unit}")
+        wait_new_pid(ctx, old)
+        w.start()
+        with ctx.agent() as a:
+            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+                raise CheckFailed("freeze-list /data did not return 1")
+        # the host is gone now (connection closed, nothing sends a thaw)
+        w.assert_blocked(1)
+        t0 = time.monotonic()
+        w.wait_progress(timeout=AUTO_THAW_S + 40, what="the auto-thaw timeout")
+        ctx.note(f"auto-thaw released the writer {time.monotonic() - t0:.1f}s after "
+                 f"disconnecting (timeout {AUTO_THAW_S}s)")
+        with ctx.agent() as a:
+            if a.call("guest-fsfreeze-status") != "thawed":
+                raise CheckFailed("status is not 'thawed' after the auto-thaw")
+            try:
+                r = a.call("guest-fsfreeze-thaw")
+                raise CheckFailed(f"the thaw after an auto-thaw returned {r}, not an error")
+            except AgentError as e:
+                if "automatically" not in e.desc:
+                    raise CheckFailed(f"the thaw after an auto-thaw: unexpected error {e}")
+                say(f"   thaw after auto-thaw: {e.desc}")
+            # the error is reported once; afterwards thaw is back to normal
+            r = a.call("guest-fsfreeze-thaw")
+            if r != 0:
+                raise CheckFailed(f"the second thaw after an auto-thaw returned {r}")
+        journal = ctx.run(f"journalctl -b --no-pager -u {unit} | tail -20")
+        if not re.search(r"automatic|auto-thaw|thaw\S* within", journal, re.I):
+            raise CheckFailed(f"the journal does not mention the auto-thaw:\n{journal}")
+    finally:
+        ensure_thawed(ctx)
+        w.stop()
+        g = ctx.guest
+        try:
+            old = agent_pid(ctx)
+            g.run(f"rm -f {dropin}; systemctl daemon-reload; systemctl restart {unit}", timeout=60)
+            wait_new_pid(ctx, old)
+        except (vm.GuestError, CheckFailed) as e:
+            say(f"   (restoring the unit failed: {e})")
+
+
+# ---- side by side with Debian's qemu-guest-agent ---------------------------------------------
+
+def fs_rows(fsinfo):
+    rows = {}
+    for fs in fsinfo:
+        disks = []
+        for d in fs.get("disk", []):
+            p = d.get("pci-controller", {})
+            disks.append(f"{d.get('bus-type')} {p.get('bus', -1):02x}:{p.get('slot', -1):02x}."
+                         f"{p.get('function', -1)} {d.get('bus')}:{d.get('target')}:"
+                         f"{d.get('unit')} {d.get('serial', '-')} {d.get('dev', '-')}")
+        rows[fs["mountpoint"]] = (fs.get("name"), fs.get("type"), sorted(disks))
+    return rows
+
+
+@check("compare_qga")
+def check_compare_qga(ctx):
+    """Debian's qemu-guest-agent on org.qemu.guest_agent.1: the same fsinfo report, side by side."""
+    ctx.need_agent()
+    g = ctx.guest
+    port = f"/dev/virtio-ports/{vm.QGA_COMPARE_PORT}"
+    ctx.run(f"systemctl stop qa-qemu-ga 2>/dev/null; systemctl reset-failed qa-qemu-ga "
+            f"2>/dev/null; systemd-run --unit=qa-qemu-ga qemu-ga -m virtio-serial -p {port}")
+    try:
+        qga = AgentConn(g.compare_socket, timeout=120)
+        try:
+            qga.wait_ready(60)
+            theirs = qga.call("guest-get-fsinfo")
+            version = qga.call("guest-info")["version"]
+        finally:
+            qga.close()
+        with ctx.agent() as a:
+            ours = a.call("guest-get-fsinfo")
+    finally:
+        g.run("systemctl stop qa-qemu-ga", timeout=60)
+    a_rows, b_rows = fs_rows(ours), fs_rows(theirs)
+    lines = [f"guest-get-fsinfo, quiesce-agent vs qemu-ga {version} (disk: bus-type pci "
+             "bus:target:unit serial dev)"]
+    for mp in list(a_rows) + [m for m in b_rows if m not in a_rows]:
+        a_r, b_r = a_rows.get(mp), b_rows.get(mp)
+        same = "=" if a_r == b_r else "≠"
+        lines.append(f" {same} {mp}")
+        lines.append(f"     quiesce-agent: {a_r[0] + ' ' + a_r[1] if a_r else '(not listed)'}"
+                     + "".join(f"\n         {d}" for d in (a_r[2] if a_r else [])))
+        lines.append(f"     qemu-ga:       {b_r[0] + ' ' + b_r[1] if b_r else '(not listed)'}"
+                     + "".join(f"\n         {d}" for d in (b_r[2] if b_r else [])))
+    say("\n".join(lines))
+    out = getattr(ctx.args, "compare_qga", None)
+    if out:
+        with open(out, "w") as f:
+            json.dump({"quiesce-agent": ours, "qemu-ga": theirs, "qemu-ga-version": version},
+                      f, indent=1)
+        say(f"   both replies written to {out}")
+    if not theirs:
+        raise CheckFailed("qemu-ga returned no filesystems")
+
+
+# ---- real libvirt (last: it powers the harness guest off and boots the disks under libvirtd) --
+
+# The libvirt disk targets in domain.xml.in, by TOPOLOGY id. NVMe is passed through with
+# <qemu:commandline>: libvirt does not know it, so /nvme has no target.
+LIBVIRT_TARGETS = {"root": "vda", "data": "vdb", "raida": "vdc", "raidb": "vdd",
+                   "scsi00": "sda", "scsi23": "sdb", "hba": "sdc", "sata2": "sdd", "nvme": None}
+
+
+def libvirt_expected_targets(mp):
+    return sorted(t for t in (LIBVIRT_TARGETS[i] for i in MOUNT_DISKS[mp]) if t)
+
+
+def parse_domfsinfo(text):
+    rows = {}
+    lines = text.splitlines()
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) >= 3:
+            rows[parts[0]] = (parts[1], parts[2], sorted(parts[3].split(",")) if len(parts) > 3
+                              else [])
+    return rows
+
+
+def agent_via_virsh(dom, cmd, arguments=None):
+    req = {"execute": cmd, **({"arguments": arguments} if arguments else {})}
+    out = lvdomain.virsh("qemu-agent-command", dom, json.dumps(req), "--timeout", "30")
+    return json.loads(out)["return"]
+
+
+@check("libvirt")
+def check_libvirt(ctx):
+    """Under libvirtd 9.0: domfsinfo targets, guestinfo, domfsfreeze/thaw, quiesced snapshot."""
+    ctx.need_agent()
+    try:
+        version = lvdomain.ensure_libvirtd(say)
+    except lvdomain.Unavailable as e:
+        raise SkipCheck(f"libvirt cannot run here: {e}") from None
+    say("   " + " ".join(version.split()))
+    g = ctx.guest
+    g.shutdown()  # the disks move over to the libvirt domain
+    lg = lvdomain.LibvirtGuest(g)
+    ctx.libvirt_guest = lg
+    try:
+        try:
+            lg.boot(timeout=ctx.args.boot_timeout)
+        except vm.GuestError as e:
+            if not lg.defined or "virsh start" in str(e) or "virsh define" in str(e):
+                raise SkipCheck(f"libvirt cannot start the domain here: {e}") from None
+            raise
+        ctx.guest = lg  # failure details (console, journal) now come from this guest
+        dom = lg.name
+        say(f"   domain {dom} up after {lg.timings['system_running']:.0f}s")
+        lg.provision()
+        # libvirt connects to the agent when the guest opens the port; wait until it answers
+        deadline = time.monotonic() + 60
+        while True:
+            res = lvdomain.virsh("qemu-agent-command", dom, '{"execute":"guest-ping"}',
+                                 "--timeout", "5", check=False)
+            if res.strip().startswith("{"):
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"libvirt cannot reach the agent:\n{res}")
+            time.sleep(1)
+        problems = []
+        # 1. virsh domfsinfo: libvirt matched each disk address to one of its <disk>s
+        text = lvdomain.virsh("domfsinfo", dom)
+        say("   virsh domfsinfo:\n" + "\n".join("     " + l for l in text.rstrip().splitlines()))
+        ctx.note("virsh domfsinfo: " + "; ".join(
+            f"{mp} {r[0]} {r[1]} [{','.join(r[2])}]" for mp, r in parse_domfsinfo(text).items()))
+        rows = parse_domfsinfo(text)
+        for mp in MOUNT_DISKS:
+            want = libvirt_expected_targets(mp)
+            if mp not in rows:
+                problems.append(f"domfsinfo: {mp} missing")
+            elif rows[mp][2] != want:
+                problems.append(f"domfsinfo: {mp} targets {rows[mp][2]}, expected {want}")
+        if "/scratch" in rows:
+            problems.append("domfsinfo lists /scratch (tmpfs)")
+        # 2. virsh guestinfo --filesystem
+        text = lvdomain.virsh("guestinfo", dom, "--filesystem")
+        info = dict(re.findall(r"^(\S+)\s*:\s*(.*?)\s*$", text, re.M))
+        seen = {}
+        for i in range(int(info.get("fs.count", 0))):
+            mp = info.get(f"fs.{i}.mountpoint")
+            aliases = sorted(info.get(f"fs.{i}.disk.{j}.alias", "")
+                             for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
+            serials = sorted(info.get(f"fs.{i}.disk.{j}.serial", "")
+                             for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
+            seen[mp] = (aliases, serials)
+        for mp in MOUNT_DISKS:
+            want_serials = sorted(TOPO[i]["serial"] for i in MOUNT_DISKS[mp])
+            got = seen.get(mp)
+            if got is None:
+                problems.append(f"guestinfo --filesystem: {mp} missing")
+                continue
+            if [a for a in got[0] if a] != libvirt_expected_targets(mp):
+                problems.append(f"guestinfo: {mp} aliases {got[0]}")
+            if got[1] != want_serials:
+                problems.append(f"guestinfo: {mp} serials {got[1]}, expected {want_serials}")
+        # 3. domfsfreeze --mountpoint / domfsthaw
+        out = lvdomain.virsh("domfsfreeze", dom, "--mountpoint", "/data")
+        say(f"   domfsfreeze --mountpoint /data: {out.strip()}")
+        if "Froze 1 filesystem" not in out:
+            problems.append(f"domfsfreeze --mountpoint /data: {out.strip()}")
+        fs = agent_via_virsh(dom, "guest-get-fsinfo")
+        frozen = sorted(f["mountpoint"] for f in fs if f.get("frozen"))
+        if frozen != ["/bind", "/data"]:
+            problems.append(f"after domfsfreeze --mountpoint /data, frozen: {frozen}")
+        out = lvdomain.virsh("domfsthaw", dom)
+        say(f"   domfsthaw: {out.strip()}")
+        if "Thawed 1 filesystem" not in out:
+            problems.append(f"domfsthaw: {out.strip()}")
+        if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
+            problems.append("not thawed after domfsthaw")
+        # 4. a quiesced external disk-only snapshot of the data disk: the base image must hold
+        # what the guest wrote (without sync) just before
+        token = os.urandom(8).hex()
+        ctx.run(f"yes 'libvirt {token}' | head -n 4096 >/data/lv-snap")
+        want = f"libvirt {token}\n" * 4096
+        overlay = lg.path("disk-data.lv-snap.qcow2")
+        specs = ["--diskspec", f"vdb,snapshot=external,file={overlay}"]
+        for t in ("vda", "vdc", "vdd", "sda", "sdb", "sdc", "sdd"):
+            specs += ["--diskspec", f"{t},snapshot=no"]
+        t0 = time.monotonic()
+        out = lvdomain.virsh("snapshot-create-as", dom, "qa-quiesced", "--disk-only",
+                             "--quiesce", "--atomic", *specs, timeout=300)
+        say(f"   snapshot-create-as --disk-only --quiesce: {out.strip()} "
+            f"({time.monotonic() - t0:.1f}s)")
+        if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
+            problems.append("the guest is still frozen after snapshot-create-as --quiesce")
+        journal = ctx.run(f"journalctl -b --no-pager -u {ctx.agent_unit} | "
+                          "grep -iE 'freez|thaw' | tail -6 || true")
+        base = lg.disk_path(TOPO["data"])
+        off = data_partition_offset(base)
+        got = debugfs_cat(base, off, "/lv-snap").decode(errors="replace")
+        if got != want:
+            problems.append(f"the snapshot's base image holds {len(got)} bytes of /data/lv-snap, "
+                            f"{len(want)} were written (agent log:\n{journal})")
+        rc, fsck = e2fsck_clean(base, off)
+        if rc != 0:
+            problems.append(f"e2fsck -fn of the snapshot's base image exited {rc}:\n"
+                            f"{fsck[-600:]}")
+        lvdomain.virsh("snapshot-list", dom)
+        if problems:
+            raise CheckFailed("under libvirt:\n  " + "\n  ".join(problems))
+        ctx.note("libvirt: domfsinfo targets right for every mountpoint, quiesced snapshot's base "
+                 "image holds the data, e2fsck clean")
+    finally:
+        lg.shutdown(timeout=60)
+        lg.cleanup()
+
+
 # ---- driver ---------------------------------------------------------------------------------
 
-def install_agent(g, args):
-    """Copy the agent (and its unit and extra files) into the guest; returns the unit name."""
+def install_agent(g, args, ctx):
+    """Copy the agent, its unit and extra files into the guest; returns the unit name.
+    Nothing is started here: the suite reboots so that udev starts the unit at boot."""
     files = []
     unit_name = None
     bin_dest = "/usr/sbin/quiesce-agent"
@@ -131,6 +1060,7 @@ def install_agent(g, args):
         files.append((args.agent_unit, f"/etc/systemd/system/{unit_name}", 0o644))
     if args.agent_bin:
         files.append((args.agent_bin, bin_dest, 0o755))
+    ctx.agent_bin = bin_dest
     for spec in args.agent_file:
         src, dest = spec.split(":", 1)
         files.append((src, dest, 0o755 if os.access(src, os.X_OK) else 0o644))
@@ -140,12 +1070,31 @@ def install_agent(g, args):
     if unit_name:
         with open(args.agent_unit) as f:
             installable = "[Install]" in f.read()
-        # A unit without [Install] is started by its udev rule when the port appears (as at
-        # boot); starting it here stands in for that, enabling it would only print a notice.
-        enable = f"systemctl enable {unit_name} && " if installable else ""
-        g.run(f"systemctl daemon-reload && udevadm control --reload && "
-              f"{enable}systemctl restart {unit_name}", check=True)
+        # A unit without [Install] is started by its udev rule when the port appears (at boot);
+        # one with [Install] is enabled, as its package would.
+        enable = f" && systemctl enable {unit_name}" if installable else ""
+        g.run(f"systemctl daemon-reload{enable}; sync", check=True)
     return unit_name
+
+
+def boot_and_time_agent(g, ctx, timeout):
+    """Boot; measure when the runner and (if installed) the agent first answer, from QEMU start."""
+    g.boot(timeout=timeout, wait_system=False)
+    ctx.boot_runner_ready = g.timings["runner_ready"]
+    if ctx.agent_unit:
+        a = AgentConn(g.agent_socket, connect=False)
+        try:
+            a.wait_ready(max(30, timeout - (time.monotonic() - g.t_start)))
+            ctx.boot_agent_ready = time.monotonic() - g.t_start
+        except TimeoutError as e:
+            say(f"   {e}")
+        finally:
+            a.close()
+    rc, out = g.run("systemctl is-system-running --wait", timeout=timeout)
+    g.timings["system_running"] = time.monotonic() - g.t_start
+    if out.strip() != "running":
+        _, failed = g.run("systemctl --failed --no-legend --plain")
+        say(f"   warning: guest system state is {out.strip()!r}; failed units:\n{failed}")
 
 
 def failure_details(g, agent_unit):
@@ -162,9 +1111,14 @@ def failure_details(g, agent_unit):
 def main(argv):
     ap = argparse.ArgumentParser(description="Run the quiesce-agent VM checks in a QEMU guest.")
     ap.add_argument("--agent-bin", help="agent binary to install in the guest")
-    ap.add_argument("--agent-unit", help="systemd unit to install and start in the guest")
+    ap.add_argument("--agent-unit", help="systemd unit to install in the guest (started by udev "
+                    "at boot when it has no [Install] section, else enabled)")
     ap.add_argument("--agent-file", action="append", default=[], metavar="SRC:DEST",
                     help="extra file to copy into the guest (udev rule, config); repeatable")
+    ap.add_argument("--compare-qga", nargs="?", const="", default=None, metavar="JSON",
+                    help="run only compare_qga (unless checks are named) and write both fsinfo "
+                    "replies to JSON when given")
+    ap.add_argument("--no-libvirt", action="store_true", help="skip the libvirt check")
     ap.add_argument("--list", action="store_true", help="list the checks and exit")
     ap.add_argument("--boot-timeout", type=int, default=300)
     ap.add_argument("checks", nargs="*", metavar="CHECK")
@@ -176,37 +1130,51 @@ def main(argv):
     unknown = [c for c in args.checks if c not in CHECKS]
     if unknown:
         ap.error(f"unknown checks: {' '.join(unknown)} (see --list)")
-    selected = args.checks or list(CHECKS)
+    selected = args.checks or (["compare_qga"] if args.compare_qga is not None else list(CHECKS))
+    if args.no_libvirt and "libvirt" in selected:
+        selected.remove("libvirt")
+    if args.compare_qga:
+        args.compare_qga = os.path.abspath(args.compare_qga)
     vm._install_signal_handlers()
 
-    passed = failed = 0
+    passed = failed = skipped = 0
     t_suite = time.monotonic()
     g = vm.Guest()
+    ctx = Context(g, None, args)
     try:
         say("== building or reusing the guest image")
         g.prepare()
         say(f"   image {g.image_dir} ({g.timings.get('image', 0):.0f}s)")
         say("== booting the guest")
-        g.boot(timeout=args.boot_timeout)
-        say(f"   up after {g.timings['system_running']:.0f}s")
+        if args.agent_bin or args.agent_unit or args.agent_file:
+            g.boot(timeout=args.boot_timeout, wait_system=False)
+            say(f"   runner up after {g.timings['runner_ready']:.0f}s")
+            say("== installing the agent")
+            ctx.agent_unit = install_agent(g, args, ctx)
+            say("== rebooting, so that udev starts the agent at boot")
+            g.shutdown()
+        boot_and_time_agent(g, ctx, args.boot_timeout)
+        say(f"   up after {g.timings['system_running']:.0f}s (runner "
+            f"{ctx.boot_runner_ready:.0f}s" + (f", agent {ctx.boot_agent_ready:.0f}s"
+                                               if ctx.boot_agent_ready else "") + ")")
         say("== provisioning storage")
         g.provision()
         say(f"   done in {g.timings['provision']:.0f}s")
-        agent_unit = None
-        if args.agent_bin or args.agent_unit or args.agent_file:
-            say("== installing the agent")
-            agent_unit = install_agent(g, args)
-        ctx = Context(g, agent_unit)
         for name in selected:
             t0 = time.monotonic()
+            say(f"-- {name}")
             try:
                 CHECKS[name](ctx)
+            except SkipCheck as e:
+                skipped += 1
+                say(f"SKIP {name} ({time.monotonic() - t0:.1f}s): {e}")
             except Exception as e:  # any failure of a check is that check's failure
                 failed += 1
-                detail = str(e) if isinstance(e, (CheckFailed, vm.GuestError)) \
+                detail = str(e) if isinstance(e, (CheckFailed, vm.GuestError, AgentError)) \
                     else traceback.format_exc()
                 say(f"FAIL {name} ({time.monotonic() - t0:.1f}s)\n{detail}")
-                say(failure_details(g, agent_unit))
+                if g.proc and g.proc.poll() is None:
+                    say(failure_details(g, ctx.agent_unit))
             else:
                 passed += 1
                 say(f"PASS {name} ({time.monotonic() - t0:.1f}s)")
@@ -214,14 +1182,18 @@ def main(argv):
         g.shutdown()
     except (Exception, KeyboardInterrupt, SystemExit) as e:
         # Setup broke (image, boot, provisioning): every check that did not run failed.
-        failed = len(selected) - passed
+        failed = len(selected) - passed - skipped
         say(f"ERROR: {e if isinstance(e, vm.GuestError) else traceback.format_exc()}")
         if g.workdir:
             say(g.console_tail(40))
     finally:
         g.cleanup()
+    if ctx.notes:
+        say("== measured")
+        for n in ctx.notes:
+            say(f"   {n}")
     say(f"   suite took {time.monotonic() - t_suite:.0f}s")
-    say(f"{passed} passed, {failed} failed")
+    say(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 0 if failed == 0 and passed > 0 else 1
 
 
