@@ -188,8 +188,15 @@ qa_splitter_next(QaSplitter *splitter, const gchar **out_text, gsize *out_len)
 			complete = qa_splitter_begin(splitter, c);
 		} else if (splitter->state == QA_SPLIT_BARE) {
 			if (qa_splitter_ends_bare(c)) {
+				gboolean was_discarding = splitter->discarding;
+
 				/* the terminator belongs to what follows: do not consume it */
 				qa_splitter_reset_value(splitter);
+				if (was_discarding) {
+					/* its error was reported when it went over the limit */
+					splitter->start = splitter->scan;
+					continue;
+				}
 				*out_text = (const gchar *)data + splitter->start;
 				*out_len = splitter->scan - splitter->start;
 				splitter->start = splitter->scan;
@@ -206,10 +213,14 @@ qa_splitter_next(QaSplitter *splitter, const gchar **out_text, gsize *out_len)
 			splitter->start = splitter->scan;
 			if (complete)
 				qa_splitter_reset_value(splitter);
-		} else if (!complete && splitter->scan - splitter->start > splitter->max_size) {
-			splitter->discarding = TRUE;
+		} else if (splitter->scan - splitter->start > splitter->max_size) {
+			/* also when this byte completes it: the limit is on the whole value */
 			splitter->pending_error = QA_SPLITTER_TOO_LARGE;
 			splitter->start = splitter->scan;
+			if (complete)
+				qa_splitter_reset_value(splitter);
+			else
+				splitter->discarding = TRUE;
 		} else if (complete) {
 			qa_splitter_reset_value(splitter);
 			*out_text = (const gchar *)data + splitter->start;
