@@ -13,13 +13,39 @@ struct _QaSession {
 	guint64 generation;	  /* which host connection a reply belongs to */
 	guint in_flight;	  /* requests of this connection not answered yet */
 	gboolean is_input_closed; /* the client sent all it will send */
+	gboolean is_input_paused; /* too many requests wait: the channel is not read */
+	guint resume_id;	  /* idle source that takes in more requests once they ran */
 };
+
+static void
+qa_session_pump(QaSession *session);
+
+static gboolean
+qa_session_is_full(QaSession *session)
+{
+	return qa_dispatcher_get_n_waiting(session->dispatcher) >= QA_SESSION_MAX_WAITING;
+}
+
+/* Runs from the main loop, never inside a reply callback: the dispatcher is draining its queue
+ * there, and a request handed in then would overtake the ones still waiting. */
+static gboolean
+qa_session_resume_cb(gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	session->resume_id = 0;
+	qa_session_pump(session);
+	return G_SOURCE_REMOVE;
+}
 
 static void
 qa_session_reply(const GString *line, guint64 tag, gpointer user_data)
 {
 	QaSession *session = user_data;
 
+	/* also for replies of a previous host: its requests may be what fills the queue */
+	if (session->is_input_paused && session->resume_id == 0 && !qa_session_is_full(session))
+		session->resume_id = g_idle_add(qa_session_resume_cb, session);
 	if (tag != session->generation) {
 		if (line != NULL)
 			g_info("dropping a reply meant for a host that has disconnected");
@@ -32,17 +58,19 @@ qa_session_reply(const GString *line, guint64 tag, gpointer user_data)
 		qa_channel_close_when_flushed(session->channel);
 }
 
+/* Hands complete requests to the dispatcher. While a worker command runs the others wait in
+ * its queue; when that queue is full, the rest of the input stays in the splitter and the
+ * channel stops reading, so a host that pipelines without end cannot grow the agent's memory. */
 static void
-qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
+qa_session_pump(QaSession *session)
 {
-	QaSession *session = user_data;
 	const gchar *text;
 	gsize text_len;
 	QaSplitterEvent event;
 
-	qa_splitter_feed(session->splitter, data, len);
-	while ((event = qa_splitter_next(session->splitter, &text, &text_len)) !=
-	       QA_SPLITTER_NONE) {
+	while (!qa_session_is_full(session) &&
+	       (event = qa_splitter_next(session->splitter, &text, &text_len)) !=
+		   QA_SPLITTER_NONE) {
 		g_autoptr(GError) error = NULL;
 
 		session->in_flight++;
@@ -79,6 +107,17 @@ qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
 		if (!qa_channel_is_connected(session->channel))
 			break;
 	}
+	session->is_input_paused = qa_session_is_full(session);
+	qa_channel_set_input_paused(session->channel, session->is_input_paused);
+}
+
+static void
+qa_session_on_data(const guint8 *data, gsize len, gpointer user_data)
+{
+	QaSession *session = user_data;
+
+	qa_splitter_feed(session->splitter, data, len);
+	qa_session_pump(session);
 }
 
 /* each host starts from a clean slate: no partial request, no reply of the previous host */
@@ -141,6 +180,8 @@ qa_session_free(QaSession *session)
 {
 	if (session == NULL)
 		return;
+	if (session->resume_id != 0)
+		g_source_remove(session->resume_id);
 	qa_channel_free(session->channel);
 	qa_dispatcher_free(session->dispatcher);
 	qa_splitter_free(session->splitter);

@@ -7,6 +7,8 @@
 #include "agent.h"
 
 #define QA_SESSION_MAX_REQUEST (1024 * 1024) /* bytes in one request */
+/* requests waiting behind a running worker command; beyond this the host is not read from */
+#define QA_SESSION_MAX_WAITING 1024
 
 typedef struct _QaSession QaSession;
 

@@ -26,6 +26,7 @@ struct _QaChannel {
 	gboolean connected;
 	gboolean is_input_closed; /* the client shut down its sending side */
 	gboolean is_closing;	  /* close the client once the queued output is written */
+	gboolean is_input_paused; /* the session cannot take more requests for now */
 	GByteArray *out;	  /* queued output for the current host */
 
 	/* ports */

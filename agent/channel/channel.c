@@ -45,7 +45,8 @@ qa_channel_watch(QaChannel *channel)
 	qa_channel_unwatch(&channel->io_source);
 	if (channel->fd < 0 || !channel->connected)
 		return;
-	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed)
+	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed &&
+	    !channel->is_input_paused)
 		condition |= G_IO_IN;
 	if (channel->out->len > 0)
 		condition |= G_IO_OUT;
@@ -216,6 +217,15 @@ gsize
 qa_channel_get_pending_output(QaChannel *channel)
 {
 	return channel->out->len;
+}
+
+void
+qa_channel_set_input_paused(QaChannel *channel, gboolean is_paused)
+{
+	if (channel->is_input_paused == is_paused)
+		return;
+	channel->is_input_paused = is_paused;
+	qa_channel_watch(channel);
 }
 
 gboolean

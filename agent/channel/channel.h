@@ -45,6 +45,9 @@ void
 qa_channel_send(QaChannel *channel, const gchar *data, gsize len);
 gsize
 qa_channel_get_pending_output(QaChannel *channel);
+/* stops (or resumes) reading from the host, e.g. while too many requests wait to be run */
+void
+qa_channel_set_input_paused(QaChannel *channel, gboolean is_paused);
 void
 qa_channel_close_when_flushed(QaChannel *channel);
 gboolean

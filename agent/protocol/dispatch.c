@@ -216,6 +216,12 @@ qa_dispatcher_is_busy(QaDispatcher *dispatcher)
 	return dispatcher->is_worker_active;
 }
 
+guint
+qa_dispatcher_get_n_waiting(QaDispatcher *dispatcher)
+{
+	return g_queue_get_length(&dispatcher->waiting);
+}
+
 static void
 qa_dispatch_submit(QaDispatcher *dispatcher, QaDispatchJob *job);
 

@@ -27,6 +27,9 @@ void
 qa_dispatcher_handle_error(QaDispatcher *dispatcher, const GError *error, guint64 tag);
 gboolean
 qa_dispatcher_is_busy(QaDispatcher *dispatcher);
+/* requests waiting behind the running worker command */
+guint
+qa_dispatcher_get_n_waiting(QaDispatcher *dispatcher);
 const QaCommandDef *
 qa_dispatch_lookup(const gchar *name);
 
