@@ -18,6 +18,105 @@
 /* how often the wait loop looks at the child while its output pipe stays open */
 #define QA_HOOK_POLL_MS 50
 
+/* A directory through which the hook is looked up must not let anyone but root (or the agent's
+ * own user) replace what it holds. A sticky directory (/tmp) is fine: there only the owner of an
+ * entry may rename or remove it, and every entry on the way is checked too. */
+static gboolean
+qa_hook_check_dir(const gchar *hook, const gchar *dir, GError **error)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		g_set_error(
+		    error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_NOT_FOUND,
+		    "The fsfreeze hook '%s' cannot be used: cannot read its directory '%s': "
+		    "%s.",
+		    hook,
+		    dir,
+		    g_strerror(errno));
+		return FALSE;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+		g_set_error(
+		    error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_INVALID,
+		    "The fsfreeze hook '%s' is in a directory that users other than root can "
+		    "modify: '%s' (owner uid %u, mode %04o); expected every directory on "
+		    "the way owned by root and without group or other write permission.",
+		    hook,
+		    dir,
+		    (guint)st.st_uid,
+		    (guint)(st.st_mode & 07777));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* pushes the components of @text on the stack @todo so that the first one is popped first */
+static void
+qa_hook_push_components(GPtrArray *todo, const gchar *text)
+{
+	g_auto(GStrv) parts = g_strsplit(text, "/", -1);
+
+	for (guint i = g_strv_length(parts); i > 0; i--)
+		g_ptr_array_add(todo, g_strdup(parts[i - 1]));
+}
+
+/* Follows @path the way the kernel will when the hook is run, checking every directory a name
+ * is looked up in, including those that symbolic links lead through. */
+static gboolean
+qa_hook_check_dirs(const gchar *path, GError **error)
+{
+	g_autofree gchar *cwd = g_path_is_absolute(path) ? NULL : g_get_current_dir();
+	g_autofree gchar *abs = g_build_filename(cwd != NULL ? cwd : "/", path, NULL);
+	g_autoptr(GPtrArray) todo = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) dir = g_string_new("/");
+	guint n_links = 0;
+
+	qa_hook_push_components(todo, abs);
+	while (todo->len > 0) {
+		g_autofree gchar *name = g_ptr_array_steal_index(todo, todo->len - 1);
+		g_autofree gchar *next = NULL;
+		g_autofree gchar *target = NULL;
+		struct stat st;
+
+		if (name[0] == '\0' || g_strcmp0(name, ".") == 0)
+			continue;
+		if (g_strcmp0(name, "..") == 0) {
+			/* @dir is resolved already, so its parent is a plain string operation */
+			g_autofree gchar *parent = g_path_get_dirname(dir->str);
+			g_string_assign(dir, parent);
+			continue;
+		}
+		if (!qa_hook_check_dir(path, dir->str, error))
+			return FALSE;
+		next = g_build_filename(dir->str, name, NULL);
+		if (lstat(next, &st) != 0 || !S_ISLNK(st.st_mode)) {
+			g_string_assign(dir, next);
+			continue;
+		}
+		target = g_file_read_link(next, NULL);
+		if (target == NULL || ++n_links > 40) {
+			g_set_error(error,
+				    QA_SYSTEM_ERROR,
+				    QA_SYSTEM_ERROR_INVALID,
+				    "The fsfreeze hook '%s' cannot be used: cannot follow the link "
+				    "'%s'.",
+				    path,
+				    next);
+			return FALSE;
+		}
+		if (g_path_is_absolute(target))
+			g_string_assign(dir, "/");
+		qa_hook_push_components(todo, target);
+	}
+	return TRUE;
+}
+
 gboolean
 qa_hook_check(const gchar *path, GError **error)
 {
@@ -52,7 +151,7 @@ qa_hook_check(const gchar *path, GError **error)
 			    (guint)(st.st_mode & 07777));
 		return FALSE;
 	}
-	return TRUE;
+	return qa_hook_check_dirs(path, error);
 }
 
 /* runs in the child between fork and exec: async-signal-safe calls only */

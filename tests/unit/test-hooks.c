@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 /* clang-format on */
@@ -140,6 +141,72 @@ test_check_refuses(void **state)
 	g_clear_error(&error);
 	assert_false(qa_hook_check(missing, &error));
 	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND);
+}
+
+/* a hook in a directory of @mode below the test directory, or a link to it */
+static gchar *
+write_hook_in(const gchar *dir, const gchar *sub, guint mode)
+{
+	g_autofree gchar *subdir = g_build_filename(dir, sub, NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(subdir, 0755), ==, 0);
+	g_assert_cmpint(g_chmod(subdir, mode), ==, 0);
+	return write_hook(subdir, "exit 0");
+}
+
+static void
+assert_check(const gchar *hook, const gchar *expected_in_error)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean ret = qa_hook_check(hook, &error);
+
+	if (expected_in_error == NULL) {
+		g_assert_no_error(error);
+		assert_true(ret);
+		return;
+	}
+	if (ret)
+		fail_msg("'%s' was accepted", hook);
+	if (strstr(error->message, expected_in_error) == NULL)
+		fail_msg("'%s' does not contain '%s'", error->message, expected_in_error);
+}
+
+/* the hook is replaceable when any directory it is reached through is: its own, an ancestor,
+ * or one that a symbolic link on the way leads through */
+static void
+test_check_refuses_writable_dirs(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *safe = write_hook_in(fake->dir, "safe", 0755);
+	g_autofree gchar *group = write_hook_in(fake->dir, "group", 0775);
+	g_autofree gchar *deep = write_hook_in(fake->dir, "open/inner", 0755);
+	g_autofree gchar *open = g_build_filename(fake->dir, "open", NULL);
+	g_autofree gchar *sticky = write_hook_in(fake->dir, "sticky", 01777);
+	g_autofree gchar *link_in_open = g_build_filename(open, "link", NULL);
+	g_autofree gchar *link_to_open = g_build_filename(fake->dir, "safe", "to-open", NULL);
+	g_autofree gchar *link_to_safe = g_build_filename(fake->dir, "safe", "to-safe", NULL);
+	g_autofree gchar *dotdot = g_build_filename(fake->dir, "open", "..", "safe", "hook", NULL);
+
+	assert_int_equal(g_chmod(open, 0777), 0);
+	assert_check(safe, NULL);
+	assert_check(group, "group'");
+	assert_check(deep, "open'");
+	assert_check(sticky, NULL);
+	/* links: where the link is, and where it leads */
+	assert_int_equal(symlink(safe, link_in_open), 0);
+	assert_check(link_in_open, "open'");
+	assert_int_equal(symlink("../open/inner/hook", link_to_open), 0);
+	assert_check(link_to_open, "open'");
+	assert_int_equal(symlink("../safe/hook", link_to_safe), 0);
+	assert_check(link_to_safe, NULL);
+	/* ".." leads back to the directory "open" was found in: nobody can redirect it */
+	assert_check(dotdot, NULL);
+	if (geteuid() == 0) {
+		g_autofree gchar *owned = write_hook_in(fake->dir, "owned", 0755);
+		g_autofree gchar *owned_dir = g_path_get_dirname(owned);
+		assert_int_equal(chown(owned_dir, 65534, 65534), 0);
+		assert_check(owned, "owner uid 65534");
+	}
 }
 
 static QaFreezer *
@@ -292,6 +359,7 @@ main(void)
 	    cmocka_unit_test(test_run_failure_last_line),
 	    cmocka_unit_test(test_run_timeout_kills_group),
 	    cmocka_unit_test(test_check_refuses),
+	    cmocka_unit_test(test_check_refuses_writable_dirs),
 	    cmocka_unit_test(test_freezer_hook_pairs),
 	    cmocka_unit_test(test_freezer_hook_failure),
 	    cmocka_unit_test(test_freezer_hook_timeout),
