@@ -76,16 +76,20 @@ typedef struct {
 
 /* the kernel ------------------------------------------------------------------------------- */
 
+/* FIFREEZE and FITHAW are declared _IOWR(..., int): the kernel ignores the argument, but
+ * valgrind reads it as a pointer, so it gets one */
 static gint
 qa_freezer_kernel_freeze(gint fd, const gchar *mountpoint, gpointer user_data)
 {
-	return ioctl(fd, FIFREEZE, 0) == 0 ? 0 : -errno;
+	gint unused = 0;
+	return ioctl(fd, FIFREEZE, &unused) == 0 ? 0 : -errno;
 }
 
 static gint
 qa_freezer_kernel_thaw(gint fd, const gchar *mountpoint, gpointer user_data)
 {
-	return ioctl(fd, FITHAW, 0) == 0 ? 0 : -errno;
+	gint unused = 0;
+	return ioctl(fd, FITHAW, &unused) == 0 ? 0 : -errno;
 }
 
 static gint
