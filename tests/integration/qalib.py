@@ -13,6 +13,7 @@ QA_TRANSPORT picks how the agent is reached:
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -43,6 +44,8 @@ def stop_signal():
     """What stops the agent: SIGTERM on Linux; under wine SIGINT, which wine turns into the
     console's Ctrl-C event."""
     return signal.SIGINT if IS_WINE else signal.SIGTERM
+# a command the agent runs under, e.g. "valgrind -q --error-exitcode=1" (dev.sh test does)
+WRAPPER = shlex.split(os.environ.get("QA_AGENT_WRAPPER", ""))
 
 
 class Agent:
@@ -65,7 +68,7 @@ class Agent:
             with open(path, "w") as f:
                 f.write(config)
             args += ["-c", path]
-        self.args = args + list(extra_args)
+        self.args = WRAPPER + args + list(extra_args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.returncode = None
@@ -110,6 +113,29 @@ class Agent:
 
     def send_signal(self, signum):
         self.proc.send_signal(signum)
+
+    def status(self):
+        """/proc/PID/status of the agent: {"VmRSS": kB, "VmHWM": kB, ...} (kB fields only;
+        an exited agent has none)."""
+        values = {}
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if len(parts) == 2 and parts[1] == "kB":
+                    values[key] = int(parts[0])
+        return values
+
+    def fds(self):
+        """The agent's open file descriptors: {fd: what it points to}."""
+        base = f"/proc/{self.proc.pid}/fd"
+        found = {}
+        for name in os.listdir(base):
+            try:
+                found[int(name)] = os.readlink(os.path.join(base, name))
+            except FileNotFoundError:
+                pass
+        return found
 
     def stop(self, sig=None):
         """Stops the agent; returns its exit status (also when it was stopped before)."""

@@ -1,0 +1,297 @@
+"""Faults around a freeze, through the real agent: a host that leaves mid-reply, a hook that never
+exits, a state directory that cannot be written, SIGKILL at every step of a freeze, and path
+arguments that look like globs or shell. Freezes touch only loop-mounted images created here,
+with the agent confined to their directory and a short auto-thaw (see test_fsfreeze.py).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import qalib
+
+AUTO_THAW = "30"
+
+
+def can_run_root():
+    if os.geteuid() != 0:
+        return "needs root for loop mounts"
+    for tool in ("mkfs.ext4", "fsfreeze", "losetup"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+def write_hook(directory, body):
+    hook = os.path.join(directory, "hook")
+    with open(hook, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(hook, 0o755)
+    return hook
+
+
+class Probe:
+    """Whether the kernel holds a filesystem frozen, seen from outside the agent: a new file
+    cannot be created on a frozen filesystem, so a writer that has not finished after a moment
+    is blocked. A blocked writer finishes once the filesystem is thawed."""
+
+    def __init__(self):
+        self.n = 0
+        self.pending = []
+
+    def frozen(self, mountpoints, wait=0.4):
+        procs = []
+        for mp in mountpoints:
+            self.n += 1
+            path = os.path.join(mp, f".probe-{os.getpid()}-{self.n}")
+            procs.append(subprocess.Popen(["sh", "-c", f"echo x > '{path}' && rm -f '{path}'"]))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.02)
+        result = {mp for mp, p in zip(mountpoints, procs) if p.poll() is None}
+        self.pending += [p for p in procs if p.poll() is None]
+        return result
+
+    def finish(self, timeout=15):
+        for p in self.pending:
+            p.wait(timeout=timeout)
+        self.pending = []
+
+
+class HostFaultTest(unittest.TestCase):
+    """Faults of the host and of hooks; nothing is frozen here."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="qa-faults-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_disconnect_while_a_worker_command_runs(self):
+        """The reply of a freeze that was running when its host left is not delivered to the
+        next host, nor are the replies queued behind it."""
+        hook = write_hook(self.dir, '[ "$1" = freeze ] && sleep 2\nexit 0')
+        with qalib.Agent("--confine-mounts", self.dir, "-F", hook) as agent:
+            c = agent.client()
+            c.send(b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}'
+                   + b'{"execute":"guest-get-fsinfo","id":"old"}' * 50
+                   + b'{"execute":"guest-info","id":"old"}' * 500)
+            time.sleep(0.3)
+            c.close()
+            c = agent.client()
+            # the new host's requests wait for the freeze too, then get their own replies only
+            c.send(b'{"execute":"guest-get-fsinfo","id":"new"}')
+            self.assertEqual(c.reply(), {"return": [], "id": "new"})
+            for i in range(3):
+                self.assertEqual(c.execute("guest-sync", {"id": i}), {"return": i})
+            c.close()
+
+    def test_hook_that_never_exits(self):
+        """A hook stuck in "freeze" is killed with everything it started after the hook timeout;
+        the freeze fails, nothing is frozen, and the agent answers throughout."""
+        pidfile = os.path.join(self.dir, "child.pid")
+        hook = write_hook(self.dir, f'echo starting\n[ "$1" = freeze ] && '
+                          f'{{ sleep 1000 & echo $! > {pidfile}; wait; }}\nexit 0')
+        with qalib.Agent("--confine-mounts", self.dir, "-F", hook,
+                         "--fsfreeze-hook-timeout=1") as agent:
+            c = agent.client()
+            start = time.monotonic()
+            c.send(b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}')
+            time.sleep(0.3)
+            self.assertEqual(c.execute("guest-ping"), {"return": {}})
+            self.assertEqual(c.execute("guest-fsfreeze-status"), {"return": "thawed"})
+            r = c.reply()
+            self.assertLess(time.monotonic() - start, 10)
+            self.assertIn("did not finish within 1000 ms", r["error"]["desc"])
+            self.assertIn("starting", r["error"]["desc"])
+            with open(pidfile) as f:
+                child = int(f.read())
+            deadline = time.monotonic() + 5
+            while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertFalse(os.path.exists(f"/proc/{child}"), "the hook's child survived")
+            self.assertEqual(c.execute("guest-fsfreeze-status"), {"return": "thawed"})
+            c.close()
+
+    def test_hook_in_a_writable_directory_is_refused(self):
+        os.chmod(self.dir, 0o777)
+        hook = write_hook(self.dir, "exit 0")
+        with qalib.Agent("--confine-mounts", self.dir, "-F", hook) as agent:
+            c = agent.client()
+            r = c.execute("guest-fsfreeze-freeze-list", {"mountpoints": []})
+            self.assertIn("users other than root can modify", r["error"]["desc"])
+            c.close()
+
+    def test_hook_path_is_not_a_shell_command(self):
+        """The hook is executed, never interpreted: a path with spaces and $(...) is one file."""
+        odd = os.path.join(self.dir, "my hook $(touch pwned);x")
+        os.makedirs(odd)
+        log = os.path.join(self.dir, "ran")
+        hook = write_hook(odd, f'echo "$1" >> {log}')
+        with qalib.Agent("--confine-mounts", self.dir, "-F", hook) as agent:
+            c = agent.client()
+            self.assertEqual(c.execute("guest-fsfreeze-freeze-list", {"mountpoints": []}),
+                             {"return": 0})
+            c.close()
+        with open(log) as f:
+            self.assertEqual(f.read().split(), ["freeze", "thaw"])
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "pwned")))
+        self.assertFalse(os.path.exists("pwned"))
+
+
+@unittest.skipIf(can_run_root() is not None, can_run_root())
+class FreezeFaultTest(unittest.TestCase):
+    """Faults around real freezes of loop-mounted ext4 images: a, outer, and inner (an image
+    stored on outer, so inner must be frozen before outer and thawed after it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mounts = qalib.LoopMounts()
+        try:
+            cls.a = cls.mounts.add("ext4", "a", size_mb=32)
+            cls.outer = cls.mounts.add("ext4", "outer", size_mb=64)
+            cls.inner = cls.mounts.add("ext4", "inner", size_mb=16, image_dir=cls.outer)
+        except Exception:
+            cls.mounts.close()
+            raise
+        cls.all = [cls.a, cls.outer, cls.inner]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mounts.close()
+
+    def setUp(self):
+        self.probe = Probe()
+
+    def tearDown(self):
+        for mp in reversed(self.all):
+            subprocess.run(["fsfreeze", "--unfreeze", mp], stderr=subprocess.DEVNULL)
+        self.probe.finish()
+
+    def start(self, *args, statedir=None):
+        agent = qalib.Agent(f"--confine-mounts={self.mounts.root}",
+                            f"--fsfreeze-timeout={AUTO_THAW}", *args)
+        return agent
+
+    def test_state_directory_not_writable(self):
+        """A freeze that could not be recorded could not be undone by the next agent: it is
+        refused before anything is frozen."""
+        ro = tempfile.mkdtemp(prefix="qa-ro-state-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], check=True)
+        try:
+            with self.start("-t", ro) as agent:
+                c = agent.client()
+                r = c.execute("guest-fsfreeze-freeze-list", {"mountpoints": [self.a]})
+                self.assertIn("error", r, r)
+                self.assertIn("Refusing to freeze", r["error"]["desc"])
+                self.assertIn(ro, r["error"]["desc"])
+                self.assertEqual(self.probe.frozen(self.all), set())
+                self.assertEqual(c.execute("guest-fsfreeze-status"), {"return": "thawed"})
+                c.close()
+        finally:
+            subprocess.run(["umount", ro])
+            os.rmdir(ro)
+
+    def test_literal_mountpoint_names(self):
+        """Names are looked up as they are: no globbing, no shell, no ~ or $VAR expansion."""
+        names = ["x*", "x?", "[xa]", "$(touch pwned)", "`touch pwned2`", "~", "$HOME",
+                 "sp ace", "back\\slash"]
+        extra = qalib.LoopMounts()
+        try:
+            mps = [extra.add("ext4", n, size_mb=8) for n in names]
+            xa = extra.add("ext4", "xa", size_mb=8)
+            with qalib.Agent(f"--confine-mounts={extra.root}",
+                             f"--fsfreeze-timeout={AUTO_THAW}") as agent:
+                c = agent.client()
+                for mp in mps:
+                    with self.subTest(mp=mp):
+                        r = c.execute("guest-fsfreeze-freeze-list", {"mountpoints": [mp]})
+                        self.assertEqual(r, {"return": 1})
+                        self.assertEqual(self.probe.frozen(mps + [xa]), {mp})
+                        self.assertEqual(c.execute("guest-fsfreeze-thaw"), {"return": 1})
+                        self.probe.finish()
+                # a pattern that matches existing mountpoints but is not one itself
+                r = c.execute("guest-fsfreeze-freeze-list",
+                              {"mountpoints": [os.path.join(extra.root, "x[a]")]})
+                self.assertIn("does not exist", r["error"]["desc"])
+                self.assertEqual(self.probe.frozen(mps + [xa]), set())
+                infos = {i["mountpoint"] for i in c.execute("guest-get-fsinfo")["return"]}
+                self.assertEqual(infos, set(mps + [xa]))
+                c.close()
+            for bad in ("pwned", "pwned2"):
+                self.assertFalse(os.path.exists(os.path.join(extra.root, bad)))
+        finally:
+            extra.close()
+
+    def known_frozen(self, client):
+        infos = client.execute("guest-get-fsinfo")["return"]
+        return {i["mountpoint"] for i in infos if i["frozen"] and i["mountpoint"] in self.all}
+
+    def freeze_duration_ms(self):
+        with self.start() as agent:
+            c = agent.client()
+            start = time.monotonic()
+            self.assertEqual(c.execute("guest-fsfreeze-freeze-list",
+                                       {"mountpoints": self.all}), {"return": 3})
+            duration = (time.monotonic() - start) * 1000
+            self.assertEqual(c.execute("guest-fsfreeze-thaw"), {"return": 3})
+            c.close()
+        return duration
+
+    def test_sigkill_at_every_step_of_a_freeze(self):
+        """Kill the agent N ms into a freeze of three filesystems (a loop image inside one of
+        them), for N from 0 to past the end of the freeze, restart it on the same state
+        directory: what the kernel holds frozen is exactly what the agent reports, and a thaw
+        leaves nothing frozen."""
+        statedir = tempfile.mkdtemp(prefix="qa-kill-state-")
+        outcomes = {}
+        agent = None
+        # the agent starts in ~10 ms and freezes these in ~50-300 ms, depending on the machine
+        total = self.freeze_duration_ms()
+        delays = sorted(set(list(range(0, 60, 4)) +
+                            [int(total * k / 10) for k in range(1, 16)] + [int(total * 3)]))
+        try:
+            for delay_ms in delays:
+                agent = self.start("-t", statedir)
+                c = agent.client()
+                c.send(json.dumps({"execute": "guest-fsfreeze-freeze-list",
+                                   "arguments": {"mountpoints": self.all}}))
+                time.sleep(delay_ms / 1000)
+                agent.stop(signal.SIGKILL)
+                c.close()
+                frozen_at_kill = self.probe.frozen(self.all, wait=0.2)
+                os.unlink(agent.sock)
+                agent.start()
+                c = agent.client()
+                kernel = self.probe.frozen(self.all)
+                known = self.known_frozen(c)
+                status = c.execute("guest-fsfreeze-status")["return"]
+                self.assertEqual(kernel, known, f"after a kill at {delay_ms} ms")
+                self.assertEqual(status, "frozen" if known else "thawed")
+                thawed = c.execute("guest-fsfreeze-thaw")
+                self.assertEqual(thawed, {"return": len(known)}, f"at {delay_ms} ms")
+                self.probe.finish()
+                self.assertEqual(self.probe.frozen(self.all), set(), f"at {delay_ms} ms")
+                self.assertEqual(c.execute("guest-fsfreeze-status")["return"], "thawed")
+                c.close()
+                agent.close()
+                agent = None
+                key = (len(frozen_at_kill), len(known))
+                outcomes[key] = outcomes.get(key, 0) + 1
+            # (frozen when killed, frozen after the restart): the killed agent's freeze was
+            # complete at least once, and then the restarted agent knew all of it
+            print(f"freeze takes {total:.0f} ms; outcomes: {outcomes}")
+            self.assertIn((3, 3), outcomes)
+        finally:
+            if agent is not None:
+                agent.close()
+            shutil.rmtree(statedir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
