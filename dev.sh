@@ -159,6 +159,30 @@ test_windows() {
   wineserver -k 2>/dev/null || true
 }
 
+# The unit and integration suites once more with valgrind memcheck around every test binary and
+# every agent the integration tests start (qalib.Agent honours QA_AGENT_WRAPPER). Any error or
+# definite leak fails: the unit tests through valgrind's exit status, the agents through their
+# log files, which stay empty unless valgrind reports something. The integration tests scale
+# their floods down under the wrapper (see test_hostile.py).
+run_valgrind() {
+  log "unit and integration tests under valgrind memcheck"
+  local logs=$top/build-test/valgrind
+  local vg="valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite"
+  vg+=" --errors-for-leak-kinds=definite --track-fds=no"
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  # GLib's slice allocator hides frees from valgrind unless told to use malloc
+  G_SLICE=always-malloc G_DEBUG=gc-friendly \
+    run_meson_tests build-test --suite unit --wrapper "$vg" --timeout-multiplier 10
+  G_SLICE=always-malloc G_DEBUG=gc-friendly QA_AGENT_WRAPPER="$vg --log-file=$logs/agent.%p.log" \
+    run_meson_tests build-test --suite integration --timeout-multiplier 10
+  if [ -n "$(find "$logs" -type f -size +0)" ]; then
+    echo "valgrind reported errors in agents run by the integration tests:"
+    find "$logs" -type f -size +0 -exec head -40 {} +
+    failed=$((failed + 1))
+  fi
+}
+
 cmd_test() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
   log "building (warnings are errors)"
@@ -181,6 +205,8 @@ cmd_test() {
   else
     failed=$((failed + 1)); tail -30 build-test/deb.log; echo "the .deb did not build cleanly"
   fi
+
+  run_valgrind
 
   log "fuzzing (libFuzzer + ASan + UBSan, ${QA_FUZZ_SECONDS:-60} s per target)"
   CC=clang configure build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
