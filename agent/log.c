@@ -17,7 +17,8 @@ typedef struct {
 	GQueue held; /* of gchar *, lines waiting for release */
 	gsize held_bytes;
 	guint dropped;
-	gboolean is_journal; /* stderr is journald's stream: "<N>" priorities, no timestamps */
+	gboolean is_journal;   /* stderr is journald's stream: "<N>" priorities, no timestamps */
+	gchar *pending_reopen; /* a reopen asked for while held: done at the release */
 } QaLog;
 
 static QaLog qa_log = {.fd = STDERR_FILENO};
@@ -177,6 +178,21 @@ qa_log_set_file(const gchar *path, GError **error)
 	return TRUE;
 }
 
+gboolean
+qa_log_reopen(const gchar *path, GError **error)
+{
+	/* opening (creating) a file on a frozen filesystem would block: wait for the thaw */
+	g_mutex_lock(&qa_log.lock);
+	if (qa_log.holds > 0) {
+		g_free(qa_log.pending_reopen);
+		qa_log.pending_reopen = g_strdup(path);
+		g_mutex_unlock(&qa_log.lock);
+		return TRUE;
+	}
+	g_mutex_unlock(&qa_log.lock);
+	return qa_log_set_file(path, error);
+}
+
 void
 qa_log_hold(void)
 {
@@ -192,8 +208,21 @@ qa_log_release(void)
 	if (qa_log.holds > 0)
 		qa_log.holds--;
 	if (qa_log.holds == 0) {
+		g_autofree gchar *reopen = g_steal_pointer(&qa_log.pending_reopen);
 		gchar *line;
 
+		/* the filesystems are thawed: a reopen asked for meanwhile can happen now, and the
+		 * held lines go to the new file */
+		if (reopen != NULL) {
+			g_autoptr(GError) error_local = NULL;
+			gint fd = qa_platform_open_log(reopen, &error_local);
+
+			if (fd >= 0) {
+				if (qa_log.fd != STDERR_FILENO)
+					close(qa_log.fd);
+				qa_log.fd = fd;
+			}
+		}
 		if (qa_log.dropped > 0) {
 			g_autofree gchar *note =
 			    g_strdup_printf("quiesce-agent: %u log lines were dropped while "

@@ -12,6 +12,9 @@ void
 qa_log_init(gboolean verbose);
 gboolean
 qa_log_set_file(const gchar *path, GError **error);
+/* opens @path anew; while lines are held for a freeze, the switch waits for the release */
+gboolean
+qa_log_reopen(const gchar *path, GError **error);
 void
 qa_log_hold(void);
 void

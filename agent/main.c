@@ -31,6 +31,24 @@ qa_main_signal_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* SIGHUP, as daemons take it: reopen the log file (after logrotate moved it) and go on. Never
+ * the default action, which would end the agent without thawing. */
+static gboolean
+qa_main_reopen_log_cb(gpointer user_data)
+{
+	const QaConfig *config = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (config->logfile == NULL)
+		return G_SOURCE_CONTINUE;
+	if (!qa_log_reopen(config->logfile, &error))
+		g_warning("cannot reopen the log file, still writing to the old one: %s",
+			  error->message);
+	else
+		g_message("reopened the log file on SIGHUP");
+	return G_SOURCE_CONTINUE;
+}
+
 /* every name in --block-rpcs/--allow-rpcs must be a command: a typo would silently leave a
  * command enabled that the admin meant to disable */
 static gboolean
@@ -109,10 +127,9 @@ qa_main_run(QaConfig *config, gint activated_fd)
 	 * an orderly shutdown, never the default death */
 	loop = g_main_loop_new(NULL, FALSE);
 	self.loop = loop;
-	/* SIGHUP too: a closed terminal or a stray kill -HUP must not leave the guest frozen */
 	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
 	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
-	g_unix_signal_add(SIGHUP, qa_main_signal_cb, &self);
+	g_unix_signal_add(SIGHUP, qa_main_reopen_log_cb, (gpointer)config);
 	if (config->pidfile != NULL && !qa_service_write_pidfile(config->pidfile, &error)) {
 		g_critical("%s", error->message);
 		return EXIT_FAILURE;

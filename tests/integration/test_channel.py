@@ -138,13 +138,24 @@ class ProcessTest(unittest.TestCase):
         for line in lines:
             self.assertRegex(line, r"^<[0-7]>")
 
-    def test_sighup_is_an_orderly_shutdown(self):
-        with qalib.Agent() as agent:
+    def test_sighup_reopens_the_log_file(self):
+        """As logrotate expects: after the file was moved away, SIGHUP makes the agent write a
+        new one, and it goes on serving."""
+        tmp = tempfile.mkdtemp()
+        logfile = os.path.join(tmp, "agent.log")
+        with qalib.Agent("-l", logfile) as agent:
+            os.rename(logfile, logfile + ".1")
+            agent.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while not os.path.exists(logfile):
+                self.assertLess(time.monotonic(), deadline, "no new log file after SIGHUP")
+                time.sleep(0.02)
             c = agent.client()
-            self.assertEqual(c.execute("guest-sync", {"id": 1}), {"return": 1})
+            self.assertEqual(c.execute("guest-pingg")["error"]["class"], "CommandNotFound")
             c.close()
-            self.assertEqual(agent.stop(signal.SIGHUP), 0)
-            self.assertIn("shutting down", agent.log_text())
+            agent.stop()
+            with open(logfile) as f:
+                self.assertIn("guest-pingg has not been found", f.read())
 
     def test_daemonize(self):
         tmp = tempfile.mkdtemp()

@@ -70,12 +70,41 @@ test_log_hold_is_bounded(void **state)
 	g_rmdir(dir);
 }
 
+/* a reopen asked for while lines are held waits for the release: the new file may be on a
+ * filesystem that is frozen until then */
+static void
+test_log_reopen_while_held(void **state)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("qa-log-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "log", NULL);
+	g_autofree gchar *rotated = g_build_filename(dir, "log.1", NULL);
+	g_autofree gchar *old_text = NULL;
+	g_autofree gchar *new_text = NULL;
+
+	assert_true(qa_log_set_file(path, NULL));
+	g_message("before rotation");
+	assert_int_equal(g_rename(path, rotated), 0);
+	qa_log_hold();
+	g_message("while frozen");
+	assert_true(qa_log_reopen(path, NULL));
+	assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	qa_log_release();
+	old_text = read_log(rotated);
+	new_text = read_log(path);
+	assert_non_null(strstr(old_text, "before rotation"));
+	assert_non_null(strstr(new_text, "while frozen"));
+	g_unlink(path);
+	g_unlink(rotated);
+	g_rmdir(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_log_hold_and_release),
 	    cmocka_unit_test(test_log_hold_is_bounded),
+	    cmocka_unit_test(test_log_reopen_while_held),
 	};
 
 	qa_log_init(FALSE);
