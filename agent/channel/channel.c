@@ -136,6 +136,14 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 	QaChannel *channel = user_data;
 	gsize before = channel->out->len;
 
+	/* On a port, a hang-up seen together with input means the host sent something and left:
+	 * those bytes are the departed host's, and answering them would hand the reply to
+	 * whoever connects next. Discard them, then report the hang-up. */
+	if (channel->kind == QA_CHANNEL_PORT && (condition & G_IO_HUP)) {
+		qa_channel_port_discard_input(channel);
+		qa_channel_port_hangup(channel);
+		return G_SOURCE_CONTINUE;
+	}
 	if (condition & G_IO_OUT) {
 		if (!qa_channel_flush(channel)) {
 			qa_channel_lost(channel);
