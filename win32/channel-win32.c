@@ -46,6 +46,7 @@ struct _QaChannel {
 	HANDLE handle;
 	gboolean connected;
 	gboolean is_closing; /* pipe: disconnect the client once the queued output is written */
+	gboolean is_input_paused; /* the session cannot take more requests for now */
 	GByteArray *out;     /* queued output for the current host, not yet handed to WriteFile */
 	GByteArray *writing; /* the bytes of the write in flight: never touched while pending */
 	guint8 read_buf[QA_CHANNEL_READ_SIZE];
@@ -219,7 +220,7 @@ qa_channel_start_read(QaChannel *channel)
 {
 	if (channel->read.is_pending || !channel->connected ||
 	    channel->handle == INVALID_HANDLE_VALUE ||
-	    qa_channel_queued(channel) >= QA_CHANNEL_OUTPUT_HIGH)
+	    qa_channel_queued(channel) >= QA_CHANNEL_OUTPUT_HIGH || channel->is_input_paused)
 		return;
 	qa_overlapped_prepare(&channel->read);
 	if (!ReadFile(channel->handle,
@@ -654,6 +655,17 @@ gsize
 qa_channel_get_pending_output(QaChannel *channel)
 {
 	return qa_channel_queued(channel);
+}
+
+/* a read already issued completes; no further one is issued until input is resumed */
+void
+qa_channel_set_input_paused(QaChannel *channel, gboolean is_paused)
+{
+	if (channel->is_input_paused == is_paused)
+		return;
+	channel->is_input_paused = is_paused;
+	if (!is_paused)
+		qa_channel_start_read(channel);
 }
 
 void
