@@ -404,7 +404,7 @@ qa_freezer_thaw_for_shutdown(QaFreezer *self)
 	g_return_val_if_fail(self != NULL, 0);
 	count = qa_freezer_thaw_everything(self, FALSE);
 	if (count > 0)
-		g_message("thawed %u filesystems for shutdown", count);
+		g_message("thawed for shutdown count=%u", count);
 	return count;
 }
 
@@ -1355,7 +1355,7 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 		return;
 	}
 	if (self->frozen->len > 0)
-		g_message("holding %u filesystems frozen by an earlier agent", self->frozen->len);
+		g_message("holding frozen by an earlier agent count=%u", self->frozen->len);
 	else if (!qa_freezer_end_epoch(self, &error_local))
 		g_warning("%s", error_local->message);
 }
