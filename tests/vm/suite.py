@@ -591,44 +591,99 @@ def check_freeze_list_and_nesting(ctx):
 
 @check("reconnect")
 def check_reconnect(ctx):
-    """The host goes away and comes back, idle and while frozen; no stale reply crosses over."""
+    """The host goes away and comes back, idle and while frozen: no partial request and no reply
+    the agent makes after the hang-up crosses over to the next host.
+
+    Replies the guest wrote before QEMU noticed the host's close are another matter: QEMU's
+    virtio-console keeps what its chardev could not write and flushes it to the next client.
+    Those bytes have left the guest, so no guest agent can take them back (qemu-ga shows the same
+    below); clients skip them by syncing, as libvirt does. They are measured, not asserted.
+    Likewise, bytes a host writes in the instant before it closes may reach the guest only after
+    the next host has connected; the partial request below is sent half a second before the
+    close, so that it reaches the agent while its host is still there."""
     ctx.need_agent()
     g = ctx.guest
     problems = []
-    # a quick reconnect (1 s) and, for libvirt's dialect, a slow one (6 s: the agent has long
-    # finished the requests and seen the hang-up) tell "stale replies survive a reconnect that
-    # happens while the agent is busy" from "stale replies always survive"
-    for mode, pause in (("libvirt", 1), ("delimited", 1), ("libvirt", 6)):
-        # idle: connect, sync, close, reconnect, sync
-        a = ctx.agent(mode)
-        a.call("guest-ping")
-        a.close()
-        a.connect()
-        a.sync()
-        a.call("guest-ping")
-        # requests in flight when the host goes away: their replies must not reach the next host
-        stale = [f"stale-{mode}{pause}-{i}" for i in range(20)]
-        for rid in stale:
-            a.send({"execute": "guest-get-fsinfo", "id": rid})
-        a.close()
-        time.sleep(pause)
-        mark = len(a.transcript)
-        a.connect()
-        a.sync(timeout=10)  # a sync skips stale lines, so look at every byte received below
-        a.call("guest-ping")
-        a.read_lines_for(3)
-        received = b"".join(data for d, data in a.transcript[mark:] if d == "<")
-        a.close()
-        ids = sorted(set(re.findall(rb"stale-[a-z]+\d+-\d+", received)),
-                     key=lambda i: int(i.rsplit(b"-", 1)[1]))
-        if ids:
-            first = received.index(b"stale-")
-            problems.append(
-                f"{mode}, reconnected after {pause}s: replies to requests sent before the "
-                f"disconnect were delivered after reconnecting: {len(ids)} of {len(stale)} ids "
-                f"({ids[0].decode()} .. {ids[-1].decode()}), {len(received)} bytes received "
-                f"after reconnecting; first bytes: {received[:160]!r}; around the first stale "
-                f"id: {received[max(0, first - 80):first + 40]!r}")
+    unit = ctx.agent_unit
+    dropin = f"/etc/systemd/system/{unit}.d/qa-slow-hook.conf"
+    hook = "/usr/local/sbin/qa-slow-hook"
+    try:
+        # verbose, so a failure comes with the agent's view of every connect and disconnect;
+        # a freeze hook that takes 4 s, for a reply that is made after its host has gone
+        g.put(b'#!/bin/sh\n[ "$1" = freeze ] && sleep 4\nexit 0\n', hook)
+        ctx.run(f"chown root:root {hook} && chmod 0755 {hook}")
+        g.put(f"[Service]\nExecStart=\nExecStart={ctx.agent_bin} -v -F {hook}\n".encode(),
+              dropin)
+        old = agent_pid(ctx)
+        ctx.run(f"systemctl daemon-reload && systemctl restart {unit}")
+        wait_new_pid(ctx, old)
+        for mode in ("libvirt", "delimited"):
+            # idle: connect, sync, close, reconnect, sync
+            a = ctx.agent(mode)
+            a.call("guest-ping")
+            a.close()
+            a.connect()
+            a.sync()
+            a.call("guest-ping")
+            # a partial request of the old host must not be glued to the new host's first
+            # one: libvirt's plain guest-sync (no 0xFF) would then never be answered
+            a.send_raw(b'{"execute":"guest-sync","argu')
+            time.sleep(0.5)
+            a.close()
+            time.sleep(1)
+            a.connect()
+            try:
+                a.sync(timeout=10)
+            except Exception as e:  # noqa: BLE001 - reported below
+                problems.append(f"{mode}: no answer to the sync after a partial request and a "
+                                f"reconnect ({e!r})")
+                a.close()
+                a.connect()
+                a.sync(timeout=30)
+            # measured only: replies written before QEMU saw the close (see the docstring)
+            for i in range(20):
+                a.send({"execute": "guest-get-fsinfo", "id": f"stale-{mode}-{i}"})
+            a.close()
+            time.sleep(1)
+            mark = len(a.transcript)
+            a.connect()
+            a.sync(timeout=10)
+            a.read_lines_for(2)
+            received = b"".join(data for d, data in a.transcript[mark:] if d == "<")
+            n = len(set(re.findall(rb"stale-[a-z]+-\d+", received)))
+            ctx.note(f"reconnect ({mode}): QEMU delivered {n} of 20 replies written before it "
+                     f"noticed the close ({len(received)} bytes) to the next host")
+            # the host leaves while the freeze it asked for is in its hook; the agent sees the
+            # hang-up seconds before the freeze ends and must drop the reply
+            a.send({"execute": "guest-fsfreeze-freeze-list",
+                    "arguments": {"mountpoints": ["/data"]}, "id": f"late-{mode}"})
+            time.sleep(1)
+            a.close()
+            time.sleep(6)
+            mark = len(a.transcript)
+            a.connect()
+            a.sync(timeout=10)
+            a.read_lines_for(2)
+            received = b"".join(data for d, data in a.transcript[mark:] if d == "<")
+            if f"late-{mode}".encode() in received:
+                problems.append(f"{mode}: the reply to a freeze whose host had left reached the "
+                                f"next host: {received[:200]!r}")
+            if a.call("guest-fsfreeze-status") != "frozen":
+                problems.append(f"{mode}: the freeze of a departed host did not happen")
+            if a.call("guest-fsfreeze-thaw") != 1:
+                problems.append(f"{mode}: thawing the departed host's freeze did not return 1")
+            a.close()
+        if problems:
+            problems.append(ctx.run(f"journalctl -b --no-pager -u {unit} | tail -60"))
+    finally:
+        ensure_thawed(ctx)
+        try:
+            old = agent_pid(ctx)
+            g.run(f"rm -f {dropin} {hook}; systemctl daemon-reload; systemctl restart {unit}",
+                  timeout=60)
+            wait_new_pid(ctx, old)
+        except (vm.GuestError, CheckFailed) as e:
+            say(f"   (restoring the unit failed: {e})")
     # the same with Debian's qemu-ga on the second port, for comparison only (no assertion):
     # stale replies there too point at QEMU's chardev or the guest's virtio console, not the agent
     try:
