@@ -243,25 +243,6 @@ qa_channel_port_wait_for_device(QaChannel *channel)
 	qa_channel_port_start_retry(channel);
 }
 
-/* reads and drops whatever is waiting on the port (bounded: a port holds little) */
-void
-qa_channel_port_discard_input(QaChannel *channel)
-{
-	guint8 buf[4096];
-	gsize dropped = 0;
-
-	for (guint i = 0; i < 256; i++) {
-		gssize n = read(channel->fd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		dropped += (gsize)n;
-	}
-	if (dropped > 0)
-		g_info("dropped %" G_GSIZE_FORMAT " bytes a departed host left on channel=%s",
-		       dropped,
-		       channel->description);
-}
-
 /* the host closed its end of a virtio-serial port: keep the port, wait for the next host */
 void
 qa_channel_port_hangup(QaChannel *channel)

@@ -52,6 +52,4 @@ qa_channel_port_lost(QaChannel *channel);
 void
 qa_channel_port_hangup(QaChannel *channel);
 void
-qa_channel_port_discard_input(QaChannel *channel);
-void
 qa_channel_port_cleanup(QaChannel *channel);

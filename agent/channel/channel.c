@@ -136,11 +136,11 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 	QaChannel *channel = user_data;
 	gsize before = channel->out->len;
 
-	/* On a port, a hang-up seen together with input means the host sent something and left:
-	 * those bytes are the departed host's, and answering them would hand the reply to
-	 * whoever connects next. Discard them, then report the hang-up. */
+	/* On a port, a hang-up is handled before any input and without reading it: the virtio
+	 * console driver tells of a host's arrival after that host's first bytes may already be
+	 * readable, so bytes waiting now can be the next host's request. They stay in the kernel
+	 * for whoever is connected next; only replies to the departed host are dropped. */
 	if (channel->kind == QA_CHANNEL_PORT && (condition & G_IO_HUP)) {
-		qa_channel_port_discard_input(channel);
 		qa_channel_port_hangup(channel);
 		return G_SOURCE_CONTINUE;
 	}
