@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "dispatch.h"
 
 #define QA_GROUP "general"
 
@@ -507,5 +508,41 @@ qa_config_is_command_enabled(const QaConfig *config, const gchar *command)
 	if (config->block_rpcs != NULL &&
 	    g_strv_contains((const gchar *const *)config->block_rpcs, command))
 		return FALSE;
+	return TRUE;
+}
+
+/* Checks what can only be checked once the file and the command line are merged: every name in
+ * --block-rpcs/--allow-rpcs must be a command (a typo would silently leave enabled a command the
+ * admin meant to disable), and a channel path must be known when @needs_path. */
+gboolean
+qa_config_validate(QaConfig *config, gboolean needs_path, GError **error)
+{
+	gchar **lists[] = {config->block_rpcs, config->allow_rpcs};
+	const gchar *names[] = {"block-rpcs", "allow-rpcs"};
+
+	for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
+		for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
+			if (qa_dispatch_lookup(lists[l][i]) != NULL)
+				continue;
+			g_set_error(error,
+				    G_OPTION_ERROR,
+				    G_OPTION_ERROR_BAD_VALUE,
+				    "%s: unknown command '%s'",
+				    names[l],
+				    lists[l][i]);
+			return FALSE;
+		}
+	}
+	if (needs_path && config->path == NULL) {
+		config->path = g_strdup(qa_config_default_path(config->method));
+		if (config->path == NULL) {
+			g_set_error(error,
+				    G_OPTION_ERROR,
+				    G_OPTION_ERROR_BAD_VALUE,
+				    "method %s needs --path (a socket path, or CID:PORT for vsock)",
+				    config->method);
+			return FALSE;
+		}
+	}
 	return TRUE;
 }

@@ -36,6 +36,8 @@ qa_config_parse_args(
 gchar *
 qa_config_to_data(const QaConfig *config);
 gboolean
+qa_config_validate(QaConfig *config, gboolean needs_path, GError **error);
+gboolean
 qa_config_is_command_enabled(const QaConfig *config, const gchar *command);
 const gchar *
 qa_config_default_path(const gchar *method);

@@ -49,49 +49,6 @@ qa_main_reopen_log_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-/* every name in --block-rpcs/--allow-rpcs must be a command: a typo would silently leave a
- * command enabled that the admin meant to disable */
-static gboolean
-qa_main_check_rpc_lists(const QaConfig *config, GError **error)
-{
-	gchar **lists[] = {config->block_rpcs, config->allow_rpcs};
-	const gchar *names[] = {"block-rpcs", "allow-rpcs"};
-
-	for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
-		for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
-			if (qa_dispatch_lookup(lists[l][i]) != NULL)
-				continue;
-			g_set_error(error,
-				    G_OPTION_ERROR,
-				    G_OPTION_ERROR_BAD_VALUE,
-				    "%s: unknown command '%s'",
-				    names[l],
-				    lists[l][i]);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
-static gboolean
-qa_main_check_config(QaConfig *config, gint activated_fd, GError **error)
-{
-	if (!qa_main_check_rpc_lists(config, error))
-		return FALSE;
-	if (config->path == NULL && activated_fd < 0) {
-		config->path = g_strdup(qa_config_default_path(config->method));
-		if (config->path == NULL) {
-			g_set_error(error,
-				    G_OPTION_ERROR,
-				    G_OPTION_ERROR_BAD_VALUE,
-				    "method %s needs --path (a socket path, or CID:PORT for vsock)",
-				    config->method);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
 static QaRoots *
 qa_main_roots_new(const QaConfig *config)
 {
@@ -199,7 +156,7 @@ main(int argc, char **argv)
 	}
 	qa_log_init(config->verbose);
 	if (!qa_service_get_activated_fd(&activated_fd, &error) ||
-	    !qa_main_check_config(config, activated_fd, &error)) {
+	    !qa_config_validate(config, activated_fd < 0, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return QA_EXIT_USAGE;
 	}

@@ -59,39 +59,6 @@ qa_main_console_ctrl(DWORD type)
 	}
 }
 
-static gboolean
-qa_main_check_config(QaConfig *config, GError **error)
-{
-	gchar **lists[] = {config->block_rpcs, config->allow_rpcs};
-	const gchar *names[] = {"block-rpcs", "allow-rpcs"};
-
-	for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
-		for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
-			if (qa_dispatch_lookup(lists[l][i]) != NULL)
-				continue;
-			g_set_error(error,
-				    G_OPTION_ERROR,
-				    G_OPTION_ERROR_BAD_VALUE,
-				    "%s: unknown command '%s'",
-				    names[l],
-				    lists[l][i]);
-			return FALSE;
-		}
-	}
-	if (config->path == NULL) {
-		config->path = g_strdup(qa_config_default_path(config->method));
-		if (config->path == NULL) {
-			g_set_error(error,
-				    G_OPTION_ERROR,
-				    G_OPTION_ERROR_BAD_VALUE,
-				    "method %s needs --path",
-				    config->method);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
 static gint
 qa_main_run(gpointer user_data)
 {
@@ -216,7 +183,7 @@ main(int argc_ansi, char **argv_ansi)
 		return EXIT_SUCCESS;
 	}
 	qa_log_init(config->verbose);
-	if (!qa_main_check_config(config, &error)) {
+	if (!qa_config_validate(config, TRUE, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return QA_EXIT_USAGE;
 	}
