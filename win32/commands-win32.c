@@ -7,7 +7,8 @@
  *   the disks under the volume with bus type, controller PCI address, SCSI bus/target/LUN and
  *   serial; each unknown is -1 or "unknown", never a failure.
  * - guest-get-disks: every disk as \\.\PhysicalDriveN with its address.
- * - guest-fsfreeze-*: the VSS freezer (freezer-win32.c).
+ * - guest-fsfreeze-*: the shared handlers (agent/commands/fsfreeze.c) over the VSS freezer
+ *   (freezer-win32.c).
  * - guest-fstrim: not implemented on Windows; a clear error. */
 #include "agent.h"
 #include "freezer-win32.h"
@@ -150,54 +151,6 @@ qa_cmd_guest_get_disks(QaAgent *agent, GPtrArray **out_ret, GError **error)
 		g_ptr_array_add(infos, info);
 	}
 	*out_ret = infos;
-	return TRUE;
-}
-
-gboolean
-qa_cmd_guest_fsfreeze_status(QaAgent *agent, QaGuestFsfreezeStatus *out_ret, GError **error)
-{
-	*out_ret = qa_freezer_is_any_frozen(agent->freezer) ? QA_GUEST_FSFREEZE_STATUS_FROZEN
-							    : QA_GUEST_FSFREEZE_STATUS_THAWED;
-	return TRUE;
-}
-
-gboolean
-qa_cmd_guest_fsfreeze_freeze(QaAgent *agent, gint64 *out_ret, GError **error)
-{
-	guint count = 0;
-
-	if (!qa_freezer_freeze(agent->freezer, NULL, &count, error))
-		return FALSE;
-	*out_ret = count;
-	return TRUE;
-}
-
-gboolean
-qa_cmd_guest_fsfreeze_freeze_list(QaAgent *agent,
-				  const QaGuestFsfreezeFreezeListArgs *args,
-				  gint64 *out_ret,
-				  GError **error)
-{
-	guint count = 0;
-
-	if (!qa_freezer_freeze(agent->freezer, args->mountpoints, &count, error))
-		return FALSE;
-	*out_ret = count;
-	return TRUE;
-}
-
-gboolean
-qa_cmd_guest_fsfreeze_thaw(QaAgent *agent,
-			   const QaGuestFsfreezeThawArgs *args,
-			   gint64 *out_ret,
-			   GError **error)
-{
-	guint count = 0;
-
-	if (!qa_freezer_thaw(
-		agent->freezer, args != NULL ? args->mountpoints : NULL, &count, error))
-		return FALSE;
-	*out_ret = count;
 	return TRUE;
 }
 

@@ -14,7 +14,7 @@
 
 #include <glib.h>
 
-typedef struct _QaFreezer QaFreezer;
+#include "freezer-api.h"
 
 /* What the freezer needs from VSS and the volume list; vss-win32.c implements it with the real
  * VSS, tests with a fake. */
@@ -53,18 +53,11 @@ qa_freezer_new(const QaFreezerOptions *options);
 void
 qa_freezer_free(QaFreezer *self);
 
-/* @mountpoints: GPtrArray of gchar *, NULL for every volume */
-gboolean
-qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
-/* @mountpoints: NULL for all, or every volume of the frozen set */
-gboolean
-qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
-/* service stop or Ctrl-C: aborts a freeze in progress, thaws what is frozen; returns the
- * number of volumes thawed */
-guint
-qa_freezer_thaw_for_shutdown(QaFreezer *self);
-gboolean
-qa_freezer_is_any_frozen(QaFreezer *self);
+/* qa_freezer_freeze(), _thaw(), _thaw_for_shutdown() and _is_any_frozen() are declared in
+ * freezer-api.h. Here, a freeze of NULL freezes every volume; a thaw takes NULL or every volume
+ * of the frozen set; the shutdown thaw (service stop or Ctrl-C) aborts a freeze in progress. */
+
+/* guest-get-fsinfo's "frozen" of one mount path */
 gboolean
 qa_freezer_is_volume_frozen(QaFreezer *self, const gchar *mountpath);
 

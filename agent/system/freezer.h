@@ -15,6 +15,7 @@
 
 #include <glib.h>
 
+#include "freezer-api.h"
 #include "mounts.h"
 #include "roots.h"
 
