@@ -13,7 +13,7 @@ QaConfig *
 qa_config_new_default(void)
 {
 	QaConfig *config = g_new0(QaConfig, 1);
-	config->method = g_strdup(qa_channel_get_methods()[0]);
+	config->method = g_strdup(qa_channel_get_methods()[0].name);
 	config->statedir = g_strdup(QA_DEFAULT_STATEDIR);
 	config->fsfreeze_hook_timeout = 60;
 	return config;
@@ -44,22 +44,6 @@ const gchar *
 qa_config_default_path(const gchar *method)
 {
 	return qa_channel_get_default_path(method);
-}
-
-/* "a, b, c or d": the methods of this platform, for messages */
-static gchar *
-qa_config_describe_methods(void)
-{
-	const gchar *const *methods = qa_channel_get_methods();
-	guint n = g_strv_length((gchar **)methods);
-	g_autoptr(GString) text = g_string_new(NULL);
-
-	for (guint i = 0; i < n; i++) {
-		if (i > 0)
-			g_string_append(text, i == n - 1 ? " or " : ", ");
-		g_string_append(text, methods[i]);
-	}
-	return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
 /* "a,b;c" -> {"a", "b", "c"}: admins use both separators (QGA's files use ',') */
@@ -142,14 +126,13 @@ static gboolean
 qa_config_set(QaConfig *config, const gchar *key, const gchar *value, GError **error)
 {
 	if (g_strcmp0(key, "method") == 0) {
-		if (!g_strv_contains(qa_channel_get_methods(), value)) {
-			g_autofree gchar *expected = qa_config_describe_methods();
-			g_set_error(error,
-				    G_KEY_FILE_ERROR,
-				    G_KEY_FILE_ERROR_INVALID_VALUE,
-				    "unknown method '%s'; expected %s",
-				    value,
-				    expected);
+		g_autoptr(GError) unknown = NULL;
+
+		if (qa_channel_find_method(value, &unknown) == NULL) {
+			g_set_error_literal(error,
+					    G_KEY_FILE_ERROR,
+					    G_KEY_FILE_ERROR_INVALID_VALUE,
+					    unknown->message);
 			return FALSE;
 		}
 		qa_config_replace_str(&config->method, value);
@@ -285,9 +268,9 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 	g_autofree gchar *config_file = NULL;
 	gboolean dump_conf = FALSE;
 	gboolean version = FALSE;
-	g_autofree gchar *methods = qa_config_describe_methods();
-	g_autofree gchar *method_help =
-	    g_strdup_printf("Transport: %s (default %s)", methods, qa_channel_get_methods()[0]);
+	g_autofree gchar *methods = qa_channel_describe_methods();
+	g_autofree gchar *method_help = g_strdup_printf(
+	    "Transport: %s (default %s)", methods, qa_channel_get_methods()[0].name);
 	const GOptionFlags flags = G_OPTION_FLAG_NONE;
 	const GOptionFlags noarg = G_OPTION_FLAG_NO_ARG;
 	GOptionArgFunc cb = (GOptionArgFunc)qa_config_option_cb;

@@ -126,6 +126,28 @@ qa_overlapped_cancel(QaOverlapped *op, HANDLE handle)
 	ResetEvent(op->ov.hEvent);
 }
 
+/* After @op's event fired: TRUE when the operation has ended, with @out_n bytes and @out_code
+ * ERROR_SUCCESS or why it failed; FALSE when there is nothing to collect (none was in flight, or
+ * it has not ended yet). Resets the event, so that the main loop waits for the next one. */
+static gboolean
+qa_overlapped_collect(QaOverlapped *op, HANDLE handle, DWORD *out_n, DWORD *out_code)
+{
+	*out_n = 0;
+	*out_code = ERROR_SUCCESS;
+	if (!op->is_pending) {
+		ResetEvent(op->ov.hEvent);
+		return FALSE;
+	}
+	if (!GetOverlappedResult(handle, &op->ov, out_n, FALSE)) {
+		*out_code = GetLastError();
+		if (*out_code == ERROR_IO_INCOMPLETE)
+			return FALSE;
+	}
+	op->is_pending = FALSE;
+	ResetEvent(op->ov.hEvent);
+	return TRUE;
+}
+
 static void
 qa_overlapped_clear(QaOverlapped *op)
 {
@@ -215,6 +237,41 @@ qa_channel_lost(QaChannel *channel, DWORD code)
 
 /* --- reading and writing -------------------------------------------------------------------- */
 
+/* after @op's event fired: TRUE with @out_n when a read or write has completed; one that failed
+ * means the host went away */
+static gboolean
+qa_channel_collect(QaChannel *channel, QaOverlapped *op, DWORD *out_n)
+{
+	DWORD code;
+
+	if (!qa_overlapped_collect(op, channel->handle, out_n, &code))
+		return FALSE;
+	if (code != ERROR_SUCCESS) {
+		qa_channel_lost(channel, code);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* issues a read into or a write from @buf on @op: then in flight (also when it completed at
+ * once: the event is set and the callback takes the result), or the host is gone */
+static void
+qa_channel_issue(QaChannel *channel, QaOverlapped *op, gboolean is_write, guint8 *buf, DWORD len)
+{
+	BOOL ok;
+	DWORD code;
+
+	qa_overlapped_prepare(op);
+	ok = is_write ? WriteFile(channel->handle, buf, len, NULL, &op->ov)
+		      : ReadFile(channel->handle, buf, len, NULL, &op->ov);
+	code = ok ? ERROR_SUCCESS : GetLastError();
+	if (code != ERROR_SUCCESS && code != ERROR_IO_PENDING) {
+		qa_channel_lost(channel, code);
+		return;
+	}
+	op->is_pending = TRUE;
+}
+
 static void
 qa_channel_start_read(QaChannel *channel)
 {
@@ -222,42 +279,18 @@ qa_channel_start_read(QaChannel *channel)
 	    channel->handle == INVALID_HANDLE_VALUE ||
 	    qa_channel_queued(channel) >= QA_CHANNEL_OUTPUT_HIGH || channel->is_input_paused)
 		return;
-	qa_overlapped_prepare(&channel->read);
-	if (!ReadFile(channel->handle,
-		      channel->read_buf,
-		      sizeof(channel->read_buf),
-		      NULL,
-		      &channel->read.ov) &&
-	    GetLastError() != ERROR_IO_PENDING) {
-		qa_channel_lost(channel, GetLastError());
-		return;
-	}
-	/* also when it completed at once: the event is set and the callback takes the bytes */
-	channel->read.is_pending = TRUE;
+	qa_channel_issue(
+	    channel, &channel->read, FALSE, channel->read_buf, sizeof(channel->read_buf));
 }
 
 static gboolean
 qa_channel_read_cb(gpointer user_data)
 {
 	QaChannel *channel = user_data;
-	DWORD n = 0;
+	DWORD n;
 
-	if (!channel->read.is_pending) {
-		ResetEvent(channel->read.ov.hEvent);
+	if (!qa_channel_collect(channel, &channel->read, &n))
 		return G_SOURCE_CONTINUE;
-	}
-	if (!GetOverlappedResult(channel->handle, &channel->read.ov, &n, FALSE)) {
-		DWORD code = GetLastError();
-
-		if (code == ERROR_IO_INCOMPLETE)
-			return G_SOURCE_CONTINUE;
-		channel->read.is_pending = FALSE;
-		ResetEvent(channel->read.ov.hEvent);
-		qa_channel_lost(channel, code);
-		return G_SOURCE_CONTINUE;
-	}
-	channel->read.is_pending = FALSE;
-	ResetEvent(channel->read.ov.hEvent);
 	/* a serial read that timed out returns nothing: just read again */
 	if (n > 0)
 		channel->events.on_data(channel->read_buf, n, channel->user_data);
@@ -276,41 +309,18 @@ qa_channel_start_write(QaChannel *channel)
 	g_byte_array_unref(channel->writing);
 	channel->writing = channel->out;
 	channel->out = g_byte_array_new();
-	qa_overlapped_prepare(&channel->write);
-	if (!WriteFile(channel->handle,
-		       channel->writing->data,
-		       channel->writing->len,
-		       NULL,
-		       &channel->write.ov) &&
-	    GetLastError() != ERROR_IO_PENDING) {
-		qa_channel_lost(channel, GetLastError());
-		return;
-	}
-	channel->write.is_pending = TRUE;
+	qa_channel_issue(
+	    channel, &channel->write, TRUE, channel->writing->data, channel->writing->len);
 }
 
 static gboolean
 qa_channel_write_cb(gpointer user_data)
 {
 	QaChannel *channel = user_data;
-	DWORD n = 0;
+	DWORD n;
 
-	if (!channel->write.is_pending) {
-		ResetEvent(channel->write.ov.hEvent);
+	if (!qa_channel_collect(channel, &channel->write, &n))
 		return G_SOURCE_CONTINUE;
-	}
-	if (!GetOverlappedResult(channel->handle, &channel->write.ov, &n, FALSE)) {
-		DWORD code = GetLastError();
-
-		if (code == ERROR_IO_INCOMPLETE)
-			return G_SOURCE_CONTINUE;
-		channel->write.is_pending = FALSE;
-		ResetEvent(channel->write.ov.hEvent);
-		qa_channel_lost(channel, code);
-		return G_SOURCE_CONTINUE;
-	}
-	channel->write.is_pending = FALSE;
-	ResetEvent(channel->write.ov.hEvent);
 	g_byte_array_remove_range(channel->writing, 0, MIN(n, channel->writing->len));
 	if (channel->writing->len > 0) {
 		/* a partial write: what is left goes first */
@@ -364,15 +374,11 @@ static gboolean
 qa_channel_connect_cb(gpointer user_data)
 {
 	QaChannel *channel = user_data;
-	DWORD n = 0;
+	DWORD n, code;
 
-	if (!channel->connect.is_pending) {
-		ResetEvent(channel->connect.ov.hEvent);
+	if (!qa_overlapped_collect(&channel->connect, channel->handle, &n, &code))
 		return G_SOURCE_CONTINUE;
-	}
-	channel->connect.is_pending = FALSE;
-	ResetEvent(channel->connect.ov.hEvent);
-	if (!GetOverlappedResult(channel->handle, &channel->connect.ov, &n, FALSE)) {
+	if (code != ERROR_SUCCESS) {
 		DisconnectNamedPipe(channel->handle);
 		qa_channel_pipe_listen(channel);
 		return G_SOURCE_CONTINUE;
@@ -539,23 +545,16 @@ qa_channel_port_start_retry(QaChannel *channel)
 
 /* --- channel.h ------------------------------------------------------------------------------ */
 
-const gchar *const *
+const QaChannelMethod *
 qa_channel_get_methods(void)
 {
-	static const gchar *const methods[] = {"virtio-serial", "isa-serial", "pipe", NULL};
+	static const QaChannelMethod methods[] = {
+	    {"virtio-serial", "\\\\.\\Global\\org.qemu.guest_agent.0", QA_CHANNEL_PORT},
+	    {"isa-serial", "COM1", QA_CHANNEL_SERIAL},
+	    {"pipe", "\\\\.\\pipe\\quiesce-agent", QA_CHANNEL_PIPE},
+	    {NULL, NULL, 0},
+	};
 	return methods;
-}
-
-const gchar *
-qa_channel_get_default_path(const gchar *method)
-{
-	if (g_strcmp0(method, "virtio-serial") == 0)
-		return "\\\\.\\Global\\org.qemu.guest_agent.0";
-	if (g_strcmp0(method, "isa-serial") == 0)
-		return "COM1";
-	if (g_strcmp0(method, "pipe") == 0)
-		return "\\\\.\\pipe\\quiesce-agent";
-	return NULL;
 }
 
 QaChannel *
@@ -565,23 +564,14 @@ qa_channel_new(const gchar *method,
 	       gpointer user_data,
 	       GError **error)
 {
-	g_autoptr(QaChannel) channel = g_new0(QaChannel, 1);
+	const QaChannelMethod *entry = qa_channel_find_method(method, error);
+	g_autoptr(QaChannel) channel = NULL;
 	gboolean ok;
 
-	if (g_strcmp0(method, "pipe") == 0) {
-		channel->kind = QA_CHANNEL_PIPE;
-	} else if (g_strcmp0(method, "virtio-serial") == 0) {
-		channel->kind = QA_CHANNEL_PORT;
-	} else if (g_strcmp0(method, "isa-serial") == 0) {
-		channel->kind = QA_CHANNEL_SERIAL;
-	} else {
-		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_INVALID_ARGUMENT,
-			    "unknown method '%s'; expected virtio-serial, isa-serial or pipe",
-			    method);
+	if (entry == NULL)
 		return NULL;
-	}
+	channel = g_new0(QaChannel, 1);
+	channel->kind = (QaChannelKind)entry->kind;
 	/* "COM10" and above only open as \\.\COM10 */
 	if (channel->kind == QA_CHANNEL_SERIAL && !g_str_has_prefix(path, "\\\\"))
 		channel->path = g_strdup_printf("\\\\.\\%s", path);

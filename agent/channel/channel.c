@@ -390,22 +390,25 @@ qa_channel_listen_vsock(const gchar *spec, GError **error)
 	return qa_fd_steal(&fd);
 }
 
-const gchar *const *
+/* the kind of each method: which way qa_channel_new() opens it */
+typedef enum {
+	QA_METHOD_VIRTIO_SERIAL,
+	QA_METHOD_ISA_SERIAL,
+	QA_METHOD_UNIX_LISTEN,
+	QA_METHOD_VSOCK_LISTEN,
+} QaChannelMethodKind;
+
+const QaChannelMethod *
 qa_channel_get_methods(void)
 {
-	static const gchar *const methods[] = {
-	    "virtio-serial", "isa-serial", "unix-listen", "vsock-listen", NULL};
+	static const QaChannelMethod methods[] = {
+	    {"virtio-serial", "/dev/virtio-ports/org.qemu.guest_agent.0", QA_METHOD_VIRTIO_SERIAL},
+	    {"isa-serial", "/dev/ttyS0", QA_METHOD_ISA_SERIAL},
+	    {"unix-listen", NULL, QA_METHOD_UNIX_LISTEN},
+	    {"vsock-listen", NULL, QA_METHOD_VSOCK_LISTEN},
+	    {NULL, NULL, 0},
+	};
 	return methods;
-}
-
-const gchar *
-qa_channel_get_default_path(const gchar *method)
-{
-	if (g_strcmp0(method, "virtio-serial") == 0)
-		return "/dev/virtio-ports/org.qemu.guest_agent.0";
-	if (g_strcmp0(method, "isa-serial") == 0)
-		return "/dev/ttyS0";
-	return NULL;
 }
 
 QaChannel *
@@ -415,32 +418,34 @@ qa_channel_new(const gchar *method,
 	       gpointer user_data,
 	       GError **error)
 {
+	const QaChannelMethod *entry = qa_channel_find_method(method, error);
 	g_autofree gchar *description = g_strdup_printf("%s:%s", method, path);
 	QaChannel *channel;
 	gint fd;
 
-	if (g_strcmp0(method, "virtio-serial") == 0 || g_strcmp0(method, "isa-serial") == 0) {
-		QaChannelKind kind =
-		    g_strcmp0(method, "isa-serial") == 0 ? QA_CHANNEL_SERIAL : QA_CHANNEL_PORT;
-		channel = qa_channel_alloc(kind, description, path, events, user_data);
+	if (entry == NULL)
+		return NULL;
+	switch ((QaChannelMethodKind)entry->kind) {
+	case QA_METHOD_VIRTIO_SERIAL:
+	case QA_METHOD_ISA_SERIAL:
+		channel = qa_channel_alloc(entry->kind == QA_METHOD_ISA_SERIAL ? QA_CHANNEL_SERIAL
+									       : QA_CHANNEL_PORT,
+					   description,
+					   path,
+					   events,
+					   user_data);
 		if (!qa_channel_port_open(channel, error)) {
 			qa_channel_free(channel);
 			return NULL;
 		}
 		return channel;
-	}
-	if (g_strcmp0(method, "unix-listen") == 0)
+	case QA_METHOD_UNIX_LISTEN:
 		fd = qa_channel_listen_unix(path, error);
-	else if (g_strcmp0(method, "vsock-listen") == 0)
+		break;
+	case QA_METHOD_VSOCK_LISTEN:
+	default: /* the table has no other kind */
 		fd = qa_channel_listen_vsock(path, error);
-	else {
-		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_INVALID_ARGUMENT,
-			    "unknown method '%s'; expected virtio-serial, isa-serial, unix-listen "
-			    "or vsock-listen",
-			    method);
-		return NULL;
+		break;
 	}
 	if (fd < 0)
 		return NULL;

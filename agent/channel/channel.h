@@ -23,10 +23,26 @@ typedef struct {
 	void (*on_input_closed)(gpointer user_data);
 } QaChannelEvents;
 
-/* the transports this platform serves, NULL-terminated; the first is the default */
-const gchar *const *
+/* a transport this platform serves */
+typedef struct {
+	const gchar *name;	   /* as -m and method= spell it */
+	const gchar *default_path; /* where it listens or which device it opens when no path is
+				    * given; NULL: it needs one */
+	gint kind;		   /* how the transport opens it; the transport's own tag */
+} QaChannelMethod;
+
+/* the transports this platform serves, ended by an entry without a name; the first is the
+ * default. Each transport defines it; channel-methods.c reads it for everyone else. */
+const QaChannelMethod *
 qa_channel_get_methods(void);
-/* where @method listens or which device it opens when no path is given; NULL: it needs one */
+/* the entry of @name; NULL with G_IO_ERROR_INVALID_ARGUMENT, naming the methods there are,
+ * when this platform has no such method */
+const QaChannelMethod *
+qa_channel_find_method(const gchar *name, GError **error);
+/* "a, b, c or d": the methods of this platform, for messages */
+gchar *
+qa_channel_describe_methods(void);
+/* the default path of @method; NULL: it needs one, or there is no such method */
 const gchar *
 qa_channel_get_default_path(const gchar *method);
 
