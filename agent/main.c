@@ -9,12 +9,10 @@
 #include "agent.h"
 #include "config.h"
 #include "dispatch.h"
-#include "freezer.h"
 #include "log.h"
+#include "main-common.h"
 #include "service.h"
 #include "session.h"
-
-#define QA_EXIT_USAGE 2 /* bad command line or configuration */
 
 typedef struct {
 	GMainLoop *loop;
@@ -114,17 +112,9 @@ qa_main_run(QaConfig *config, gint activated_fd)
 	g_main_loop_run(self.loop);
 
 	qa_service_notify("STOPPING=1");
-	/* a guest left frozen is a dead guest: thaw before going, even with a freeze in progress */
-	qa_freezer_thaw_for_shutdown(agent->freezer);
-	qa_service_remove_pidfile(config->pidfile);
-	if (qa_session_is_busy(session)) {
-		/* a worker stuck in a hook or a FIFREEZE cannot be joined, and it still uses the
-		 * agent: leave both to the process exit */
-		g_message("a command is still running; exiting without waiting for it");
+	if (!qa_main_finish(agent, session))
 		g_steal_pointer(&agent);
-	} else {
-		qa_session_free(session);
-	}
+	qa_service_remove_pidfile(config->pidfile);
 	g_message("quiesce-agent stopped");
 	return EXIT_SUCCESS;
 }
@@ -134,8 +124,8 @@ main(int argc, char **argv)
 {
 	g_autoptr(QaConfig) config = qa_config_new_default();
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *print = NULL;
 	gint activated_fd = -1;
+	gint exit_code;
 	sigset_t mask;
 
 	/* before any thread exists, so every thread inherits it: SIGIO is read from a signalfd
@@ -145,16 +135,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	qa_log_init(FALSE);
-	if (!qa_config_parse_args(config, &argc, &argv, &print, &error)) {
-		g_printerr("quiesce-agent: %s\n", error->message);
-		return QA_EXIT_USAGE;
-	}
-	if (print != NULL) {
-		fputs(print, stdout);
-		return EXIT_SUCCESS;
-	}
-	qa_log_init(config->verbose);
+	if (!qa_main_parse_args(config, &argc, &argv, &exit_code))
+		return exit_code;
 	if (!qa_service_get_activated_fd(&activated_fd, &error) ||
 	    !qa_config_validate(config, activated_fd < 0, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);

@@ -14,12 +14,10 @@
 #include "agent.h"
 #include "config.h"
 #include "dispatch.h"
-#include "freezer-win32.h"
 #include "log.h"
+#include "main-common.h"
 #include "service-win32.h"
 #include "session.h"
-
-#define QA_EXIT_USAGE 2
 
 typedef struct {
 	QaConfig *config;
@@ -95,14 +93,8 @@ qa_main_run(gpointer user_data)
 	qa_service_report_running();
 	g_main_loop_run(qa_main.loop);
 
-	/* a guest left frozen is a dead guest: thaw before going */
-	qa_freezer_thaw_for_shutdown(agent->freezer);
-	if (qa_session_is_busy(session)) {
-		g_message("a command is still running; exiting without waiting for it");
+	if (!qa_main_finish(agent, session))
 		g_steal_pointer(&agent);
-	} else {
-		qa_session_free(session);
-	}
 	g_main_loop_unref(qa_main.loop);
 	g_message("quiesce-agent stopped");
 	return EXIT_SUCCESS;
@@ -163,26 +155,18 @@ main(int argc_ansi, char **argv_ansi)
 {
 	g_autoptr(QaConfig) config = qa_config_new_default();
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *print = NULL;
+	gint exit_code;
 	/* the command line in UTF-8, not the ANSI code page */
 	gchar **argv = g_win32_get_command_line();
 	gint argc = (gint)g_strv_length(argv);
 	g_auto(GStrv) install_args = NULL;
 	const gchar *action;
 
-	qa_log_init(FALSE);
 	action = qa_main_take_service_action(&argc, argv);
 	if (action != NULL && g_strcmp0(action, "install") == 0)
 		install_args = g_strdupv(argv + 1);
-	if (!qa_config_parse_args(config, &argc, &argv, &print, &error)) {
-		g_printerr("quiesce-agent: %s\n", error->message);
-		return QA_EXIT_USAGE;
-	}
-	if (print != NULL) {
-		fputs(print, stdout);
-		return EXIT_SUCCESS;
-	}
-	qa_log_init(config->verbose);
+	if (!qa_main_parse_args(config, &argc, &argv, &exit_code))
+		return exit_code;
 	if (!qa_config_validate(config, TRUE, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return QA_EXIT_USAGE;
@@ -191,8 +175,7 @@ main(int argc_ansi, char **argv_ansi)
 		return qa_main_service_action(action, install_args);
 	qa_main.config = config;
 	if (config->daemonize) {
-		gint exit_code = EXIT_FAILURE;
-
+		exit_code = EXIT_FAILURE;
 		qa_main.is_service = TRUE;
 		if (!qa_service_run(qa_main_run, qa_main_request_stop, NULL, &exit_code, &error)) {
 			g_printerr("quiesce-agent: %s\n", error->message);
