@@ -182,8 +182,6 @@ class ProtocolTest(unittest.TestCase):
 
     # --- connections ---------------------------------------------------------------------------
 
-    @qalib.skip_unless_unix("handing the pipe from one client to the next is timing-dependent "
-                            "under wine (open point in win32/README.md)")
     def test_disconnect_mid_request_then_new_client(self):
         self.client.send(b'{"execute":"guest-sync","arguments":')
         self.client.close()
@@ -223,8 +221,6 @@ class ProtocolTest(unittest.TestCase):
         self.client.send("".join(json.dumps(r) for r in reqs))
         self.assertEqual([self.client.reply()["id"] for _ in reqs], [1, 2, 3, 4, 5, 6])
 
-    @qalib.skip_unless_unix("handing the pipe from one client to the next is timing-dependent "
-                            "under wine (open point in win32/README.md)")
     def test_one_client_at_a_time(self):
         second = self.agent.client()
         second.send(b'{"execute":"guest-sync","arguments":{"id":2}}')

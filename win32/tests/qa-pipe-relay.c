@@ -20,20 +20,36 @@
 typedef struct {
 	SOCKET sock;
 	HANDLE pipe;
+	/* manual reset, set by the direction that ends first and never reset: the other one may be
+	 * about to issue its next pipe read or write, and a CancelIoEx from this thread would miss
+	 * an operation issued after it (the relay then held the pipe open, and the agent never saw
+	 * the client leave); an event that stays set cannot be missed */
+	HANDLE stop;
 } Relay;
 
 static const wchar_t *pipe_name;
 
+/* one pipe read or write; FALSE when it failed or the other direction ended */
 static BOOL
-pipe_io(HANDLE pipe, BOOL is_write, char *buf, DWORD len, DWORD *out_n)
+pipe_io(Relay *relay, BOOL is_write, char *buf, DWORD len, DWORD *out_n)
 {
 	OVERLAPPED ov = {0};
+	HANDLE events[2];
 	BOOL ok;
 
+	if (WaitForSingleObject(relay->stop, 0) == WAIT_OBJECT_0)
+		return FALSE;
 	ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
-	ok = is_write ? WriteFile(pipe, buf, len, NULL, &ov) : ReadFile(pipe, buf, len, NULL, &ov);
-	if (ok || GetLastError() == ERROR_IO_PENDING)
-		ok = GetOverlappedResult(pipe, &ov, out_n, TRUE);
+	events[0] = ov.hEvent;
+	events[1] = relay->stop;
+	ok = is_write ? WriteFile(relay->pipe, buf, len, NULL, &ov)
+		      : ReadFile(relay->pipe, buf, len, NULL, &ov);
+	if (ok || GetLastError() == ERROR_IO_PENDING) {
+		if (WaitForMultipleObjects(2, events, FALSE, INFINITE) != WAIT_OBJECT_0)
+			CancelIoEx(relay->pipe, &ov);
+		/* waits until the system no longer uses @buf, also after a cancel */
+		ok = GetOverlappedResult(relay->pipe, &ov, out_n, TRUE);
+	}
 	CloseHandle(ov.hEvent);
 	return ok;
 }
@@ -52,13 +68,13 @@ relay_up(LPVOID data)
 		if (n <= 0)
 			break;
 		for (int off = 0; off < n; off += (int)written) {
-			if (!pipe_io(relay->pipe, TRUE, buf + off, (DWORD)(n - off), &written))
+			if (!pipe_io(relay, TRUE, buf + off, (DWORD)(n - off), &written))
 				goto out;
 		}
 	}
 out:
 	free(buf);
-	CancelIoEx(relay->pipe, NULL);
+	SetEvent(relay->stop);
 	shutdown(relay->sock, SD_BOTH);
 	return 0;
 }
@@ -71,7 +87,7 @@ relay_down(LPVOID data)
 	char *buf = malloc(RELAY_BUFFER);
 	DWORD n;
 
-	while (pipe_io(relay->pipe, FALSE, buf, RELAY_BUFFER, &n)) {
+	while (pipe_io(relay, FALSE, buf, RELAY_BUFFER, &n)) {
 		for (DWORD off = 0; off < n;) {
 			int sent = send(relay->sock, buf + off, (int)(n - off), 0);
 			if (sent <= 0)
@@ -81,8 +97,8 @@ relay_down(LPVOID data)
 	}
 out:
 	free(buf);
+	SetEvent(relay->stop);
 	shutdown(relay->sock, SD_BOTH);
-	CancelIoEx(relay->pipe, NULL);
 	return 0;
 }
 
@@ -119,6 +135,7 @@ relay_connection(LPVOID data)
 	CloseHandle(threads[0]);
 	CloseHandle(threads[1]);
 	CloseHandle(relay->pipe);
+	CloseHandle(relay->stop);
 	closesocket(relay->sock);
 	free(relay);
 	return 0;
@@ -160,6 +177,7 @@ wmain(int argc, wchar_t **argv)
 			continue;
 		relay = calloc(1, sizeof(*relay));
 		relay->sock = sock;
+		relay->stop = CreateEventW(NULL, TRUE, FALSE, NULL);
 		/* open the pipe here, before accepting the next client: the clients then reach the
 		 * agent in the order they connected, as through a unix socket's backlog, instead of
 		 * racing for the one pipe instance */
@@ -168,6 +186,7 @@ wmain(int argc, wchar_t **argv)
 			fprintf(stderr,
 				"qa-pipe-relay: cannot connect to the pipe (%lu)\n",
 				GetLastError());
+			CloseHandle(relay->stop);
 			closesocket(relay->sock);
 			free(relay);
 			continue;
