@@ -474,7 +474,7 @@ qa_json_write_string(GString *out, const gchar *str)
 		       *p != '\\')
 			p++;
 		if (p > run)
-			g_string_append_len(out, run, p - run);
+			qa_json_append_len(out, run, p - run);
 		if (p >= end)
 			break;
 		ch = g_utf8_get_char_validated(p, end - p);
