@@ -9,7 +9,10 @@
  *   total-bytes            = used-bytes + f_bavail * f_frsize   (what an unprivileged user sees)
  *   total-bytes-privileged = f_blocks * f_frsize                 (including root's reserve)
  * and are left out for a mountpoint whose statvfs() fails (logged), without dropping the entry.
- * Extension: a loop device's disks are those of the filesystem holding its backing file. */
+ * Extension: a loop device's disks are those of the filesystem holding its backing file.
+ *
+ * The mount table is the agent's (agent->mount_table): commands that are not worker commands,
+ * this one included, all run on the main thread, its owner. */
 #include <errno.h>
 #include <sys/statvfs.h>
 
@@ -44,7 +47,7 @@ qa_fsinfo_set_sizes(QaGuestFilesystemInfo *info)
 gboolean
 qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 {
-	g_autoptr(GPtrArray) mounts = qa_mounts_load(agent->roots, error);
+	g_autoptr(GPtrArray) mounts = qa_mount_table_load(agent->mount_table, agent->roots, error);
 	g_autoptr(QaBlockdevModel) model = NULL;
 	g_autoptr(GPtrArray) infos = qa_guest_filesystem_info_list_new();
 
