@@ -155,6 +155,26 @@ class FsinfoChangesTest(unittest.TestCase):
         self.assertEqual(self.entries(old), [])
         self.assertEqual(len(self.entries(new)), 1)
 
+    def test_bind_mounts_share_sizes_and_a_hidden_mount_keeps_its_own(self):
+        """Mounts of one directory share one statvfs() per request; a mount hidden under
+        another reports its own filesystem's sizes, not those of what hides it."""
+        binds = [self.mounts.bind(self.a, f"bind{i}") for i in range(3)]
+        covered = self.mounts.bind(self.a, "covered")
+        self.mounts.bind(self.b, "covered")
+        with open(os.path.join(self.a, "data"), "wb") as f:
+            f.write(b"x" * (4 << 20))
+            os.fsync(f.fileno())
+        sizes_a, sizes_b = statvfs_sizes(self.a), statvfs_sizes(self.b)
+        self.assertNotEqual(sizes_a, sizes_b)
+        info = {fs["mountpoint"]: fs for fs in self.client.ok("guest-get-fsinfo")}
+        name_a, name_b = info[self.a]["name"], info[self.b]["name"]
+        for mp in [self.a] + binds:
+            self.assertEqual({k: info[mp][k] for k in sizes_a}, sizes_a, mp)
+        both = {fs["name"]: fs for fs in self.entries(covered)}
+        self.assertEqual(set(both), {name_a, name_b})
+        self.assertEqual({k: both[name_a][k] for k in sizes_a}, sizes_a)
+        self.assertEqual({k: both[name_b][k] for k in sizes_b}, sizes_b)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
