@@ -139,6 +139,28 @@ qa_fsinfo_set_hidden_sizes(GHashTable *shared, GArray *hidden)
 	}
 }
 
+/* the wire list of @mount's disks (a new reference). Mounts of one device share one list, as
+ * they share the device's walk in the model; not btrfs mounts, whose disks are those of every
+ * device of their filesystem. */
+static GPtrArray *
+qa_fsinfo_get_disks(QaBlockdevModel *model,
+		    const QaMount *mount,
+		    const QaBlockdev *dev,
+		    GHashTable *by_device)
+{
+	gboolean is_shared = g_strcmp0(mount->fstype, "btrfs") != 0;
+	g_autoptr(GPtrArray) disks = NULL;
+	GPtrArray *wire = is_shared ? g_hash_table_lookup(by_device, dev) : NULL;
+
+	if (wire != NULL)
+		return g_ptr_array_ref(wire);
+	disks = qa_blockdev_model_get_mount_disks(model, mount);
+	wire = qa_disk_address_list_to_wire(disks);
+	if (is_shared)
+		g_hash_table_insert(by_device, (gpointer)dev, g_ptr_array_ref(wire));
+	return wire;
+}
+
 gboolean
 qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 {
@@ -148,6 +170,8 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 	g_autoptr(GHashTable) sizes =
 	    g_hash_table_new_full(qa_fsinfo_root_hash, qa_fsinfo_root_equal, NULL, g_free);
 	g_autoptr(GArray) hidden = g_array_new(FALSE, FALSE, sizeof(QaFsinfoHidden));
+	g_autoptr(GHashTable) disks = g_hash_table_new_full(
+	    g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_ptr_array_unref);
 
 	if (mounts == NULL)
 		return FALSE;
@@ -155,7 +179,6 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 	for (guint i = mounts->len; i > 0; i--) {
 		const QaMount *mount = g_ptr_array_index(mounts, i - 1);
 		const QaBlockdev *dev = qa_blockdev_model_get_mount_device(model, mount);
-		g_autoptr(GPtrArray) disks = NULL;
 		QaGuestFilesystemInfo *info;
 
 		if (dev == NULL || !qa_roots_is_confined_path(agent->roots, mount->mountpoint))
@@ -165,10 +188,9 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 		info->mountpoint = g_strdup(mount->mountpoint);
 		info->type = g_strdup(mount->fstype);
 		qa_fsinfo_set_sizes(info, mount, sizes, hidden);
-		disks = qa_blockdev_model_get_mount_disks(model, mount);
 		if (info->disk != NULL)
 			g_ptr_array_unref(info->disk);
-		info->disk = qa_disk_address_list_to_wire(disks);
+		info->disk = qa_fsinfo_get_disks(model, mount, dev, disks);
 		if (agent->freezer != NULL) {
 			info->has_frozen = TRUE;
 			info->frozen =
