@@ -2,6 +2,7 @@
 
 #include "freezer.h"
 #include "log.h"
+#include "mounts.h"
 
 QaAgent *
 qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
@@ -21,6 +22,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 
 	agent->config = config;
 	agent->roots = roots;
+	agent->mount_table = qa_mount_table_new();
 	/* reads the state file: a restarted agent learns what its predecessor left frozen */
 	agent->freezer = qa_freezer_new(&options, error);
 	if (agent->freezer == NULL) {
@@ -36,6 +38,7 @@ qa_agent_free(QaAgent *agent)
 	if (agent == NULL)
 		return;
 	qa_freezer_free(agent->freezer);
+	qa_mount_table_free(agent->mount_table);
 	qa_roots_free(agent->roots);
 	g_free(agent);
 }

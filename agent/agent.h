@@ -1,6 +1,6 @@
 /* The one object that holds the agent's state. Ownership by thread:
  * - the main thread owns everything here except as noted, and runs every command that is not a
- *   worker command;
+ *   worker command (guest-get-fsinfo among them, the one user of mount_table);
  * - worker commands (schema key 'worker') run one at a time on the dispatcher's worker thread;
  *   they may read config and roots (immutable) and use the freezer, which locks itself;
  * - the auto-thaw watchdog thread touches only the freezer. */
@@ -13,11 +13,15 @@
 
 typedef struct _QaAgent QaAgent;
 typedef struct _QaFreezer QaFreezer;
+typedef struct _QaMountTable QaMountTable;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
 	QaRoots *roots;		/* immutable after start */
 	QaFreezer *freezer;	/* owns per-filesystem frozen state; thread-safe */
+	/* main thread only: the mount table guest-get-fsinfo last read, reparsed only when it
+	 * changed (the freezer, on the worker thread, reads its own); NULL on Windows */
+	QaMountTable *mount_table;
 };
 
 /* takes @roots; fails when the freezer cannot start */

@@ -462,6 +462,12 @@ qa_json_write_char(GString *out, gunichar ch)
 void
 qa_json_write_string(GString *out, const gchar *str)
 {
+	/* printable ASCII that needs no escape: everything from 0x20 to 0x7e but '"' and '\\' */
+	static const guint8 is_plain[256] = {
+	    [0x20 ... 0x21] = 1,
+	    [0x23 ... 0x5b] = 1,
+	    [0x5d ... 0x7e] = 1,
+	};
 	const gchar *end = str + strlen(str);
 
 	g_string_append_c(out, '"');
@@ -469,12 +475,11 @@ qa_json_write_string(GString *out, const gchar *str)
 		const gchar *run = p;
 		gunichar ch;
 
-		/* printable ASCII that needs no escape is copied in one go */
-		while (p < end && (guchar)*p >= 0x20 && (guchar)*p < 0x7f && *p != '"' &&
-		       *p != '\\')
+		/* runs of plain characters are copied in one go */
+		while (p < end && is_plain[(guchar)*p])
 			p++;
 		if (p > run)
-			g_string_append_len(out, run, p - run);
+			qa_json_append_len(out, run, p - run);
 		if (p >= end)
 			break;
 		ch = g_utf8_get_char_validated(p, end - p);

@@ -10,6 +10,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 JsonNode *
 qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error);
@@ -25,3 +26,17 @@ qa_json_write(GString *out, JsonNode *node);
 /* @str as a JSON string, the way qa_json_write() writes strings */
 void
 qa_json_write_string(GString *out, const gchar *str);
+
+/* g_string_append_len() without a call when the text fits: GLib 2.74 has no inline version,
+ * and a reply of a thousand filesystems appends tens of thousands of short runs */
+static inline void
+qa_json_append_len(GString *out, const gchar *text, gsize len)
+{
+	if (out->len + len < out->allocated_len) {
+		memcpy(out->str + out->len, text, len);
+		out->len += len;
+		out->str[out->len] = '\0';
+		return;
+	}
+	g_string_append_len(out, text, len);
+}

@@ -313,7 +313,7 @@ qa_schema_write_uint(GString *out, guint64 value, gboolean is_negative)
 	} while (value > 0);
 	if (is_negative)
 		buf[--pos] = '-';
-	g_string_append_len(out, buf + pos, sizeof(buf) - pos);
+	qa_json_append_len(out, buf + pos, sizeof(buf) - pos);
 }
 
 static void

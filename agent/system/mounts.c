@@ -154,22 +154,93 @@ qa_mounts_parse(const gchar *text, GError **error)
 	return g_steal_pointer(&mounts);
 }
 
-GPtrArray *
-qa_mounts_load(const QaRoots *roots, GError **error)
+static gchar *
+qa_mounts_read(const QaRoots *roots, gsize *out_len, GError **error)
 {
-	g_autofree gchar *text = NULL;
-	g_autoptr(GPtrArray) mounts = NULL;
+	gchar *text = NULL;
 
-	if (!g_file_get_contents(roots->mountinfo, &text, NULL, error)) {
+	if (!g_file_get_contents(roots->mountinfo, &text, out_len, error)) {
 		g_prefix_error(error, "cannot read the mount table: ");
 		return NULL;
 	}
+	return text;
+}
+
+GPtrArray *
+qa_mounts_load(const QaRoots *roots, GError **error)
+{
+	g_autofree gchar *text = qa_mounts_read(roots, NULL, error);
+	g_autoptr(GPtrArray) mounts = NULL;
+
+	if (text == NULL)
+		return NULL;
 	mounts = qa_mounts_parse(text, error);
 	if (mounts == NULL) {
 		g_prefix_error(error, "%s: ", roots->mountinfo);
 		return NULL;
 	}
 	return g_steal_pointer(&mounts);
+}
+
+struct _QaMountTable {
+	gchar *text; /* what @mounts were parsed from; NULL before the first successful parse */
+	gsize len;
+	GPtrArray *mounts;
+};
+
+QaMountTable *
+qa_mount_table_new(void)
+{
+	return g_new0(QaMountTable, 1);
+}
+
+void
+qa_mount_table_free(QaMountTable *table)
+{
+	if (table == NULL)
+		return;
+	g_free(table->text);
+	if (table->mounts != NULL)
+		g_ptr_array_unref(table->mounts);
+	g_free(table);
+}
+
+GPtrArray *
+qa_mount_table_update(QaMountTable *table, const gchar *text, gsize len, GError **error)
+{
+	g_autofree gchar *copy = NULL;
+	GPtrArray *mounts;
+
+	/* the parser stops at a NUL, so the text compared must too */
+	len = strnlen(text, len);
+	if (table->text != NULL && len == table->len && memcmp(text, table->text, len) == 0)
+		return g_ptr_array_ref(table->mounts);
+	copy = g_strndup(text, len);
+	mounts = qa_mounts_parse(copy, error);
+	if (mounts == NULL)
+		return NULL;
+	g_free(table->text);
+	table->text = g_steal_pointer(&copy);
+	table->len = len;
+	if (table->mounts != NULL)
+		g_ptr_array_unref(table->mounts);
+	table->mounts = mounts;
+	return g_ptr_array_ref(mounts);
+}
+
+GPtrArray *
+qa_mount_table_load(QaMountTable *table, const QaRoots *roots, GError **error)
+{
+	gsize len = 0;
+	g_autofree gchar *text = qa_mounts_read(roots, &len, error);
+	GPtrArray *mounts;
+
+	if (text == NULL)
+		return NULL;
+	mounts = qa_mount_table_update(table, text, len, error);
+	if (mounts == NULL)
+		g_prefix_error(error, "%s: ", roots->mountinfo);
+	return mounts;
 }
 
 /* The rule for "backed by a block device", shared by guest-get-fsinfo and the freezer: the

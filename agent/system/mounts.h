@@ -45,6 +45,26 @@ qa_mounts_parse(const gchar *text, GError **error);
  * frozen is confined by the callers, with qa_roots_is_confined_path() */
 GPtrArray *
 qa_mounts_load(const QaRoots *roots, GError **error);
+/* The mount table kept between requests of one thread: the mountinfo text last read and the
+ * mounts it parsed to. Every load reads the text again, and parses it only when it differs from
+ * the last: equal text gives equal mounts, so the result is never stale. (poll() on mountinfo
+ * would also spare the read, but it reports mounts and unmounts only, not a directory above a
+ * mountpoint being renamed, which changes mountpoints in the text.) Not thread-safe: one owner. */
+typedef struct _QaMountTable QaMountTable;
+
+QaMountTable *
+qa_mount_table_new(void);
+void
+qa_mount_table_free(QaMountTable *table);
+/* pure: the mounts of mountinfo @text (up to @len bytes or a NUL; a new reference, not to be
+ * modified), reusing those of the previous update when the text is the same; NULL with @error
+ * as qa_mounts_parse(), leaving the table as it was */
+GPtrArray *
+qa_mount_table_update(QaMountTable *table, const gchar *text, gsize len, GError **error);
+/* reads roots->mountinfo, then as qa_mount_table_update() */
+GPtrArray *
+qa_mount_table_load(QaMountTable *table, const QaRoots *roots, GError **error);
+
 /* groups mounts by superblock; GPtrArray of QaFilesystem in order of first mount */
 GPtrArray *
 qa_filesystems_from_mounts(const QaRoots *roots, GPtrArray *mounts);
@@ -58,3 +78,4 @@ qa_mounts_find_holding(GPtrArray *mounts, const gchar *path);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaMount, qa_mount_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFilesystem, qa_filesystem_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaMountTable, qa_mount_table_free)

@@ -105,5 +105,76 @@ class FsinfoTest(unittest.TestCase):
             self.assertFalse(disks["/dev/" + fs["name"]]["partition"])
 
 
+@qalib.needs_root
+class FsinfoChangesTest(unittest.TestCase):
+    """The agent keeps the mount table between requests: each reply must still be current."""
+
+    def setUp(self):
+        self.mounts = qalib.LoopMounts()
+        try:
+            self.a = self.mounts.add("ext4", "a")
+            self.b = self.mounts.add("ext4", "b", size_mb=96)
+            self.agent = qalib.Agent("--confine-mounts", self.mounts.root)
+        except Exception:
+            self.mounts.close()
+            raise
+        self.client = self.agent.client()
+
+    def tearDown(self):
+        try:
+            self.client.close()
+            self.agent.__exit__(None, None, None)
+        finally:
+            self.mounts.close()
+
+    def entries(self, mountpoint):
+        return [fs for fs in self.client.ok("guest-get-fsinfo") if fs["mountpoint"] == mountpoint]
+
+    def umount(self, mountpoint):
+        subprocess.run(["umount", mountpoint], check=True)
+        self.mounts.mountpoints.remove(mountpoint)
+
+    def test_sees_a_mount_made_and_one_unmounted_after_a_previous_call(self):
+        later = os.path.join(self.mounts.root, "later")
+        self.assertEqual(self.entries(later), [])
+        self.mounts.bind(self.a, "later")
+        self.assertEqual(len(self.entries(later)), 1)
+        self.umount(later)
+        self.assertEqual(self.entries(later), [])
+        self.assertEqual(len(self.entries(self.a)), 1)
+
+    def test_follows_a_directory_renamed_above_a_mountpoint(self):
+        """A rename is no mount event (poll() on mountinfo does not report it), yet it changes
+        the mountpoints the kernel lists."""
+        os.makedirs(os.path.join(self.mounts.root, "dir"))
+        old = self.mounts.bind(self.a, os.path.join("dir", "mp"))
+        self.assertEqual(len(self.entries(old)), 1)
+        new = os.path.join(self.mounts.root, "moved", "mp")
+        os.rename(os.path.join(self.mounts.root, "dir"), os.path.join(self.mounts.root, "moved"))
+        self.mounts.mountpoints[self.mounts.mountpoints.index(old)] = new
+        self.assertEqual(self.entries(old), [])
+        self.assertEqual(len(self.entries(new)), 1)
+
+    def test_bind_mounts_share_sizes_and_a_hidden_mount_keeps_its_own(self):
+        """Mounts of one directory share one statvfs() per request; a mount hidden under
+        another reports its own filesystem's sizes, not those of what hides it."""
+        binds = [self.mounts.bind(self.a, f"bind{i}") for i in range(3)]
+        covered = self.mounts.bind(self.a, "covered")
+        self.mounts.bind(self.b, "covered")
+        with open(os.path.join(self.a, "data"), "wb") as f:
+            f.write(b"x" * (4 << 20))
+            os.fsync(f.fileno())
+        sizes_a, sizes_b = statvfs_sizes(self.a), statvfs_sizes(self.b)
+        self.assertNotEqual(sizes_a, sizes_b)
+        info = {fs["mountpoint"]: fs for fs in self.client.ok("guest-get-fsinfo")}
+        name_a, name_b = info[self.a]["name"], info[self.b]["name"]
+        for mp in [self.a] + binds:
+            self.assertEqual({k: info[mp][k] for k in sizes_a}, sizes_a, mp)
+        both = {fs["name"]: fs for fs in self.entries(covered)}
+        self.assertEqual(set(both), {name_a, name_b})
+        self.assertEqual({k: both[name_a][k] for k in sizes_a}, sizes_a)
+        self.assertEqual({k: both[name_b][k] for k in sizes_b}, sizes_b)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

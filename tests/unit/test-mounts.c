@@ -10,6 +10,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <string.h>
+
 #include "fixture-roots.h"
 #include "mounts.h"
 #include "qa-error.h"
@@ -54,6 +56,52 @@ test_mounts_parse_bad(void **state)
 	assert_int_equal(empty->len, 0);
 	assert_null(bad);
 	assert_true(g_error_matches(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_PARSE));
+}
+
+/* the table kept between requests: parsed again exactly when the text differs */
+static void
+test_mount_table_reuses_only_equal_text(void **state)
+{
+	const gchar *one = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
+	const gchar *two = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+			   "40 36 8:1 /srv /a/b rw - ext4 /dev/sda1 rw\n";
+	/* a directory above a mountpoint renamed: no mount or unmount, only the text differs */
+	const gchar *renamed = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+			       "40 36 8:1 /srv /z/b rw - ext4 /dev/sda1 rw\n";
+	static const gchar with_nul[] = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n\0junk";
+	g_autoptr(QaMountTable) table = qa_mount_table_new();
+	g_autoptr(GPtrArray) first = qa_mount_table_update(table, one, strlen(one), NULL);
+	g_autoptr(GPtrArray) again = qa_mount_table_update(table, one, strlen(one), NULL);
+	g_autoptr(GPtrArray) grown = qa_mount_table_update(table, two, strlen(two), NULL);
+	g_autoptr(GPtrArray) moved = qa_mount_table_update(table, renamed, strlen(renamed), NULL);
+	g_autoptr(GPtrArray) bad = NULL;
+	g_autoptr(GPtrArray) after_bad = NULL;
+	g_autoptr(GPtrArray) truncated = NULL;
+	g_autoptr(GError) error = NULL;
+
+	assert_non_null(first);
+	assert_int_equal(first->len, 1);
+	assert_ptr_equal(again, first);
+	assert_int_equal(grown->len, 2);
+	assert_string_equal(((QaMount *)g_ptr_array_index(grown, 1))->mountpoint, "/a/b");
+	assert_int_equal(moved->len, 2);
+	assert_string_equal(((QaMount *)g_ptr_array_index(moved, 1))->mountpoint, "/z/b");
+	/* what a caller holds is not changed by later updates */
+	assert_string_equal(((QaMount *)g_ptr_array_index(grown, 1))->mountpoint, "/a/b");
+
+	/* a table that cannot be parsed fails the load and leaves the last one in place */
+	bad = qa_mount_table_update(table, "garbage\n", strlen("garbage\n"), &error);
+	assert_null(bad);
+	assert_int_equal(error->code, QA_SYSTEM_ERROR_PARSE);
+	after_bad = qa_mount_table_update(table, renamed, strlen(renamed), NULL);
+	assert_ptr_equal(after_bad, moved);
+
+	/* text is compared as far as it is parsed: up to @len or a NUL */
+	truncated = qa_mount_table_update(table, two, strlen(one), NULL);
+	assert_int_equal(truncated->len, 1);
+	g_ptr_array_unref(truncated);
+	truncated = qa_mount_table_update(table, with_nul, sizeof(with_nul) - 1, NULL);
+	assert_int_equal(truncated->len, 1);
 }
 
 static const struct {
@@ -149,6 +197,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mounts_parse),
 	    cmocka_unit_test(test_mounts_parse_bad),
+	    cmocka_unit_test(test_mount_table_reuses_only_equal_text),
 	    cmocka_unit_test(test_mounts_find_holding),
 	    cmocka_unit_test(test_mounts_filesystems),
 	    cmocka_unit_test(test_mounts_btrfs_block_backed),

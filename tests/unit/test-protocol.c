@@ -99,6 +99,16 @@ test_json_write_invalid_utf8(void **state)
 	assert_string_equal(out->str, "\"/mnt/a\\ufffd\\u00e9\"");
 }
 
+/* every byte next to a boundary of the runs copied without escaping */
+static void
+test_json_write_string_boundaries(void **state)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	qa_json_write_string(out, "\x1f !\"#[\\]~\x7f\t");
+	assert_string_equal(out->str, "\"\\u001f !\\\"#[\\\\]~\\u007f\\t\"");
+}
+
 static void
 test_request_decode(void **state)
 {
@@ -260,6 +270,7 @@ main(void)
 	    cmocka_unit_test(test_json_cases),
 	    cmocka_unit_test(test_json_nul_byte),
 	    cmocka_unit_test(test_json_write_invalid_utf8),
+	    cmocka_unit_test(test_json_write_string_boundaries),
 	    cmocka_unit_test(test_request_decode),
 	    cmocka_unit_test(test_reply_encode),
 	    cmocka_unit_test(test_marshal_cases),
