@@ -51,6 +51,7 @@ RUNNER_PORT = "org.quiesce.test.0"
 AGENT_PORT = "org.qemu.guest_agent.0"
 # Debian's qemu-guest-agent can be run on this second port for side-by-side comparisons.
 QGA_COMPARE_PORT = "org.qemu.guest_agent.1"
+QGA_COMPARE_UNIT = "qa-qemu-ga"  # the transient service that runs it (Guest.start_qemu_ga)
 # QEMU device id and chardev of the agent's port, for hot-unplug and plugging it back over QMP.
 AGENT_PORT_ID = "port-qga"
 AGENT_PORT_DEVICE = dict(driver="virtserialport", id=AGENT_PORT_ID, bus="vser0.0", nr=1,
@@ -511,6 +512,20 @@ class Guest:
         if rc != 0:
             raise GuestError(f"could not read {guest_path} in the guest: {out[-300:]!r}")
         return out
+
+    def start_service(self, unit, command):
+        """Run `command` (a shell command line) as the transient systemd service `unit`,
+        replacing an earlier one of that name (stopped, or failed and not yet reset)."""
+        self.run(f"systemctl stop {unit} 2>/dev/null; systemctl reset-failed {unit} 2>/dev/null;"
+                 f" systemd-run --unit={unit} {command}", check=True)
+
+    def stop_service(self, unit):
+        self.run(f"systemctl stop {unit}", timeout=60)
+
+    def start_qemu_ga(self):
+        """Debian's qemu-ga on org.qemu.guest_agent.1; talk to it on compare_socket."""
+        self.start_service(QGA_COMPARE_UNIT,
+                           f"qemu-ga -m virtio-serial -p /dev/virtio-ports/{QGA_COMPARE_PORT}")
 
     def provision(self, timeout=600):
         """Build the storage stacks (idempotent, see in-guest/provision.sh); returns its output."""

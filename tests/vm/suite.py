@@ -687,9 +687,7 @@ def check_reconnect(ctx):
     # the same with Debian's qemu-ga on the second port, for comparison only (no assertion):
     # stale replies there too point at QEMU's chardev or the guest's virtio console, not the agent
     try:
-        ctx.run(f"systemctl stop qa-qemu-ga 2>/dev/null; systemctl reset-failed qa-qemu-ga "
-                f"2>/dev/null; systemd-run --unit=qa-qemu-ga qemu-ga -m virtio-serial "
-                f"-p /dev/virtio-ports/{vm.QGA_COMPARE_PORT}")
+        g.start_qemu_ga()
         q = AgentConn(g.compare_socket, timeout=60)
         q.wait_ready(60)
         for i in range(20):
@@ -708,7 +706,7 @@ def check_reconnect(ctx):
     except Exception as e:  # noqa: BLE001 - comparison only
         say(f"   (qemu-ga comparison failed: {e})")
     finally:
-        g.run("systemctl stop qa-qemu-ga", timeout=60)
+        g.stop_service(vm.QGA_COMPARE_UNIT)
     # while frozen
     try:
         a = ctx.agent()
@@ -952,9 +950,7 @@ def check_compare_qga(ctx):
     """Debian's qemu-guest-agent on org.qemu.guest_agent.1: the same fsinfo report, side by side."""
     ctx.need_agent()
     g = ctx.guest
-    port = f"/dev/virtio-ports/{vm.QGA_COMPARE_PORT}"
-    ctx.run(f"systemctl stop qa-qemu-ga 2>/dev/null; systemctl reset-failed qa-qemu-ga "
-            f"2>/dev/null; systemd-run --unit=qa-qemu-ga qemu-ga -m virtio-serial -p {port}")
+    g.start_qemu_ga()
     try:
         qga = AgentConn(g.compare_socket, timeout=120)
         try:
@@ -966,7 +962,7 @@ def check_compare_qga(ctx):
         with ctx.agent() as a:
             ours = a.call("guest-get-fsinfo")
     finally:
-        g.run("systemctl stop qa-qemu-ga", timeout=60)
+        g.stop_service(vm.QGA_COMPARE_UNIT)
     a_rows, b_rows = fs_rows(ours), fs_rows(theirs)
     lines = [f"guest-get-fsinfo, quiesce-agent vs qemu-ga {version} (disk: bus-type pci "
              "bus:target:unit serial dev)"]
