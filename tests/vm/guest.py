@@ -51,6 +51,11 @@ RUNNER_PORT = "org.quiesce.test.0"
 AGENT_PORT = "org.qemu.guest_agent.0"
 # Debian's qemu-guest-agent can be run on this second port for side-by-side comparisons.
 QGA_COMPARE_PORT = "org.qemu.guest_agent.1"
+QGA_COMPARE_UNIT = "qa-qemu-ga"  # the transient service that runs it (Guest.start_qemu_ga)
+# QEMU device id and chardev of the agent's port, for hot-unplug and plugging it back over QMP.
+AGENT_PORT_ID = "port-qga"
+AGENT_PORT_DEVICE = dict(driver="virtserialport", id=AGENT_PORT_ID, bus="vser0.0", nr=1,
+                         chardev="ch-qga", name=AGENT_PORT)
 
 # Every controller sits at an explicit slot on pcie.0 (bus 0), so guest PCI addresses are fixed.
 # NVMe sits behind a PCIe root port; the firmware gives the port's secondary bus number 1.
@@ -264,8 +269,12 @@ class Guest:
                 subprocess.run(["qemu-img", "create", "-q", "-f", "raw", self.disk_path(d),
                                 d["size"]], check=True)
 
+    @staticmethod
+    def disk_name(d):
+        return "root.qcow2" if d["id"] == "root" else f"disk-{d['id']}.raw"
+
     def disk_path(self, d):
-        return self.path("root.qcow2") if d["id"] == "root" else self.path(f"disk-{d['id']}.raw")
+        return self.path(self.disk_name(d))
 
     def qemu_cmdline(self):
         """The full QEMU command line (paths inside the work directory)."""
@@ -285,8 +294,7 @@ class Guest:
             cmd += ["-device", f"{dev},id={cid},bus=pcie.0,addr=0x{slot:x}{extra}"]
         for d in TOPOLOGY:
             fmt = "qcow2" if d["id"] == "root" else "raw"
-            path = os.path.join(wd, os.path.basename(self.disk_path(d))) if self.workdir is None \
-                else self.disk_path(d)
+            path = os.path.join(wd, self.disk_name(d))
             cmd += ["-drive", f"file={path},format={fmt},if=none,id=d-{d['id']},"
                               "cache=writeback,discard=unmap"]
             serial = f"serial={d['serial']}"
@@ -301,7 +309,8 @@ class Guest:
             elif d["bus"] == "nvme":
                 cmd += ["-device", f"nvme,bus={d['controller']},addr=0x0,{drive},{serial}"]
         cmd += ["-chardev", f"socket,id=ch-qga,path={wd}/qga.sock,server=on,wait=off",
-                "-device", f"virtserialport,bus=vser0.0,nr=1,chardev=ch-qga,name={AGENT_PORT}",
+                "-device", ",".join([AGENT_PORT_DEVICE["driver"]] + [
+                    f"{k}={v}" for k, v in AGENT_PORT_DEVICE.items() if k != "driver"]),
                 "-chardev", f"socket,id=ch-runner,path={wd}/runner.sock,server=on,wait=off",
                 "-device", f"virtserialport,bus=vser0.0,nr=2,chardev=ch-runner,name={RUNNER_PORT}",
                 "-chardev", f"socket,id=ch-qgacmp,path={wd}/qga-compare.sock,server=on,wait=off",
@@ -504,6 +513,20 @@ class Guest:
             raise GuestError(f"could not read {guest_path} in the guest: {out[-300:]!r}")
         return out
 
+    def start_service(self, unit, command):
+        """Run `command` (a shell command line) as the transient systemd service `unit`,
+        replacing an earlier one of that name (stopped, or failed and not yet reset)."""
+        self.run(f"systemctl stop {unit} 2>/dev/null; systemctl reset-failed {unit} 2>/dev/null;"
+                 f" systemd-run --unit={unit} {command}", check=True)
+
+    def stop_service(self, unit):
+        self.run(f"systemctl stop {unit}", timeout=60)
+
+    def start_qemu_ga(self):
+        """Debian's qemu-ga on org.qemu.guest_agent.1; talk to it on compare_socket."""
+        self.start_service(QGA_COMPARE_UNIT,
+                           f"qemu-ga -m virtio-serial -p /dev/virtio-ports/{QGA_COMPARE_PORT}")
+
     def provision(self, timeout=600):
         """Build the storage stacks (idempotent, see in-guest/provision.sh); returns its output."""
         t0 = time.monotonic()
@@ -515,14 +538,24 @@ class Guest:
         log(f"provisioned in {self.timings['provision']:.1f}s")
         return out
 
-    def qmp(self, command, arguments=None, timeout=30):
-        """One QMP command on a fresh connection; returns its 'return' value."""
+    def qmp(self, command, arguments=None, timeout=30, event=None):
+        """One QMP command on a fresh connection; returns its 'return' value.
+
+        event=(name, data): also wait, within `timeout`, for that event whose data contains
+        `data` (it may arrive before or after the return), e.g. ("DEVICE_DELETED",
+        {"device": id}) after device_del, which returns before the device is gone."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+
+        def matches(msg):
+            return event is not None and msg.get("event") == event[0] and \
+                all(msg.get("data", {}).get(k) == v for k, v in event[1].items())
         try:
             s.connect(self.path("qmp.sock"))
             f = s.makefile("rwb")
             json.loads(f.readline())  # greeting
+            seen = False
             for req in ({"execute": "qmp_capabilities"},
                         {"execute": command, **({"arguments": arguments} if arguments else {})}):
                 f.write(json.dumps(req).encode() + b"\n")
@@ -534,11 +567,23 @@ class Guest:
                             return {}
                         raise GuestError("QMP connection closed")
                     msg = json.loads(line)
+                    seen = seen or matches(msg)
                     if "return" in msg:
                         break
                     if "error" in msg:
                         raise GuestError(f"QMP {req['execute']}: {msg['error']}")
-            return msg["return"]
+            ret = msg["return"]
+            while event is not None and not seen:
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    line = f.readline()
+                except socket.timeout:
+                    line = None
+                if not line:
+                    raise GuestError(f"QMP {command}: no {event[0]} {event[1]} within "
+                                     f"{timeout}s")
+                seen = matches(json.loads(line))
+            return ret
         finally:
             s.close()
 

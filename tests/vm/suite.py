@@ -687,9 +687,7 @@ def check_reconnect(ctx):
     # the same with Debian's qemu-ga on the second port, for comparison only (no assertion):
     # stale replies there too point at QEMU's chardev or the guest's virtio console, not the agent
     try:
-        ctx.run(f"systemctl stop qa-qemu-ga 2>/dev/null; systemctl reset-failed qa-qemu-ga "
-                f"2>/dev/null; systemd-run --unit=qa-qemu-ga qemu-ga -m virtio-serial "
-                f"-p /dev/virtio-ports/{vm.QGA_COMPARE_PORT}")
+        g.start_qemu_ga()
         q = AgentConn(g.compare_socket, timeout=60)
         q.wait_ready(60)
         for i in range(20):
@@ -708,7 +706,7 @@ def check_reconnect(ctx):
     except Exception as e:  # noqa: BLE001 - comparison only
         say(f"   (qemu-ga comparison failed: {e})")
     finally:
-        g.run("systemctl stop qa-qemu-ga", timeout=60)
+        g.stop_service(vm.QGA_COMPARE_UNIT)
     # while frozen
     try:
         a = ctx.agent()
@@ -952,9 +950,7 @@ def check_compare_qga(ctx):
     """Debian's qemu-guest-agent on org.qemu.guest_agent.1: the same fsinfo report, side by side."""
     ctx.need_agent()
     g = ctx.guest
-    port = f"/dev/virtio-ports/{vm.QGA_COMPARE_PORT}"
-    ctx.run(f"systemctl stop qa-qemu-ga 2>/dev/null; systemctl reset-failed qa-qemu-ga "
-            f"2>/dev/null; systemd-run --unit=qa-qemu-ga qemu-ga -m virtio-serial -p {port}")
+    g.start_qemu_ga()
     try:
         qga = AgentConn(g.compare_socket, timeout=120)
         try:
@@ -966,7 +962,7 @@ def check_compare_qga(ctx):
         with ctx.agent() as a:
             ours = a.call("guest-get-fsinfo")
     finally:
-        g.run("systemctl stop qa-qemu-ga", timeout=60)
+        g.stop_service(vm.QGA_COMPARE_UNIT)
     a_rows, b_rows = fs_rows(ours), fs_rows(theirs)
     lines = [f"guest-get-fsinfo, quiesce-agent vs qemu-ga {version} (disk: bus-type pci "
              "bus:target:unit serial dev)"]
@@ -987,6 +983,153 @@ def check_compare_qga(ctx):
         say(f"   both replies written to {out}")
     if not theirs:
         raise CheckFailed("qemu-ga returned no filesystems")
+
+
+# ---- hot-unplug of the agent's port (destructive: the port goes away and comes back) ---------
+
+PORT_NODE = f"/dev/virtio-ports/{vm.AGENT_PORT}"
+
+
+def unit_state(ctx):
+    """ActiveState/SubState, MainPID and NRestarts of the agent's unit."""
+    out = ctx.run(f"systemctl show -p ActiveState -p SubState -p MainPID -p NRestarts "
+                  f"{ctx.agent_unit}")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def wait_guest(ctx, cond, what, timeout=60):
+    """Poll a guest shell condition until it holds; returns the seconds it took."""
+    t0 = time.monotonic()
+    while True:
+        if ctx.guest.run(cond, timeout=30)[0] == 0:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise CheckFailed(f"{what}: not within {timeout}s (`{cond}`; unit "
+                              f"{unit_state(ctx)})")
+        time.sleep(0.5)
+
+
+def unplug_agent_port(ctx):
+    """device_del the agent's port; returns once QEMU has deleted it and the guest's node is gone
+    (seconds from device_del to the node's removal)."""
+    t0 = time.monotonic()
+    ctx.guest.qmp("device_del", {"id": vm.AGENT_PORT_ID},
+                  event=("DEVICE_DELETED", {"device": vm.AGENT_PORT_ID}))
+    wait_guest(ctx, f"! test -e {PORT_NODE}", "the port node did not go away after device_del")
+    return time.monotonic() - t0
+
+
+def plug_agent_port(ctx):
+    """device_add the port back with the command line's id, name and chardev."""
+    ctx.guest.qmp("device_add", dict(vm.AGENT_PORT_DEVICE))
+    wait_guest(ctx, f"test -c {PORT_NODE}", "the port node did not come back after device_add")
+
+
+def assert_stopped_by_unplug(ctx, since):
+    """The unit binds to the port's device: losing the port stops it (a clean stop, not a
+    failure and no restart). Returns the agent's journal lines since `since`."""
+    unit = ctx.agent_unit
+    binds = [b.strip('"') for b in ctx.run(f"systemctl show -P BindsTo {unit}").split()]
+    if not any(b.endswith(".device") for b in binds):
+        raise CheckFailed(f"{unit} does not bind to the port's device (BindsTo={binds})")
+    wait_guest(ctx, f"[ \"$(systemctl show -P ActiveState {unit})\" = inactive ]",
+               f"{unit} did not stop when its port went away", timeout=100)
+    journal = ctx.run(f"journalctl --no-pager -o cat -u {unit} --since=@{since}")
+    st = unit_state(ctx)
+    if st.get("SubState") != "dead":
+        raise CheckFailed(f"{unit} after the unplug: {st}\n{journal}")
+    return journal
+
+
+def wait_agent_back(ctx, old_pid, a=None, timeout=60):
+    """After the port is back: the unit runs a new agent (started by the udev rule) and the
+    host's guest-sync is answered, on `a` (reconnecting as needed) or on a fresh connection.
+    Returns (seconds to the answer, connection)."""
+    t0 = time.monotonic()
+    wait_new_pid(ctx, old_pid, timeout)
+    a = a or AgentConn(ctx.guest.agent_socket, connect=False)
+    try:
+        a.wait_ready(max(5, timeout - (time.monotonic() - t0)))
+    except TimeoutError as e:
+        a.close()
+        raise CheckFailed(f"after device_add: {e}") from None
+    return time.monotonic() - t0, a
+
+
+@check("hotplug_port")
+def check_hotplug_port(ctx):
+    """Port hot-unplugged (also while frozen): the unit stops and thaws; plugged back, it answers.
+
+    The unit binds to the port's device (BindsTo=): losing the port stops the agent cleanly
+    (SIGTERM, which thaws whatever it froze), and the udev rule starts it again when the port
+    comes back. QEMU's chardev outlives the port device, so the host's connection survives."""
+    ctx.need_agent()
+    g = ctx.guest
+    unit = ctx.agent_unit
+    # 1. idle: no host connected
+    with ctx.agent() as a:
+        a.call("guest-ping")
+    old = agent_pid(ctx)
+    since = int(ctx.run("date +%s").strip())
+    gone = unplug_agent_port(ctx)
+    journal = assert_stopped_by_unplug(ctx, since)
+    ctx.note(f"hotplug: device_del -> node gone {gone:.1f}s; {unit} BindsTo its device: stopped "
+             f"({unit_state(ctx)['SubState']})")
+    plug_agent_port(ctx)
+    back, a = wait_agent_back(ctx, old)
+    with a:
+        a.call("guest-ping")
+    ctx.note(f"hotplug: device_add -> new agent answered guest-sync after {back:.1f}s")
+
+    # 2. /data frozen, the host still connected, when the port goes away
+    w = Writer(ctx, "/data/writer-hotplug.log", "hotplug")
+    w.start()
+    a = None
+    try:
+        a = ctx.agent()
+        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+            raise CheckFailed("freeze-list /data did not return 1")
+        w.assert_blocked(2)
+        old = agent_pid(ctx)
+        since = int(ctx.run("date +%s").strip())
+        unplug_agent_port(ctx)
+        t0 = time.monotonic()
+        journal = assert_stopped_by_unplug(ctx, since)
+        # the stop (SIGTERM) thaws before the agent exits
+        w.wait_progress(timeout=30, what="the unplug of the agent's port")
+        thawed_after = time.monotonic() - t0
+        if not re.search(r"thaw", journal, re.I):
+            raise CheckFailed(f"the agent's journal does not mention thawing on stop:\n{journal}")
+        # a clean stop leaves no record of a freeze behind (the next agent would report one)
+        state = ctx.run("ls /run/quiesce-agent/ 2>/dev/null || true").strip()
+        if state:
+            raise CheckFailed(f"after the stop, /run/quiesce-agent holds: {state}")
+        ctx.note(f"hotplug while /data frozen: {unit} stopped and the writer on /data wrote again "
+                 f"within {thawed_after:.1f}s of the node going away (polled); journal: "
+                 + " | ".join(l for l in journal.splitlines() if re.search(r"thaw|lost|stop",
+                                                                         l, re.I))[:400])
+        host_sock = a.sock
+        plug_agent_port(ctx)
+        # the same host connection: QEMU's chardev outlives the port device, so the host may
+        # still be connected or may have to reconnect
+        back, a = wait_agent_back(ctx, old, a)
+        if a.call("guest-fsfreeze-status") != "thawed":
+            raise CheckFailed("after the port came back, guest-fsfreeze-status is not 'thawed'")
+        if frozen_mounts(a):
+            raise CheckFailed(f"after the port came back, frozen: {frozen_mounts(a)}")
+        ctx.note(f"hotplug while frozen: the port back, guest-sync answered after {back:.1f}s "
+                 f"on {'the same' if a.sock is host_sock else 'a new'} host connection; "
+                 f"status thawed")
+    finally:
+        if a is not None:
+            a.close()
+        if g.run(f"test -c {PORT_NODE}")[0] != 0:
+            try:
+                plug_agent_port(ctx)
+            except (vm.GuestError, CheckFailed) as e:
+                say(f"   (plugging the port back failed: {e})")
+        ensure_thawed(ctx)
+        w.stop()
 
 
 # ---- real libvirt (last: it powers the harness guest off and boots the disks under libvirtd) --
