@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "autocleanups.h"
+#include "freezer-select.h"
 #include "hooks.h"
 #include "qa-error.h"
 #include "state-file.h"
@@ -408,10 +409,8 @@ qa_freezer_thaw_for_shutdown(QaFreezer *self)
 	return count;
 }
 
-/* choosing what to freeze -------------------------------------------------------------------- */
+/* choosing what to freeze (freezer-select.c) ------------------------------------------------- */
 
-/* the table, keeping only mountpoints inside the confinement: "all" never means more, even when
- * a loader (or a test's) returns more */
 static GPtrArray *
 qa_freezer_load_filesystems(QaFreezer *self, GError **error)
 {
@@ -420,108 +419,15 @@ qa_freezer_load_filesystems(QaFreezer *self, GError **error)
 
 	if (filesystems == NULL)
 		return NULL;
-	for (guint i = filesystems->len; i > 0; i--) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i - 1);
-		for (guint j = fs->mountpoints->len; j > 0; j--) {
-			const gchar *mp = g_ptr_array_index(fs->mountpoints, j - 1);
-			if (!qa_roots_is_confined_path(self->roots, mp))
-				g_ptr_array_remove_index(fs->mountpoints, j - 1);
-		}
-		if (fs->mountpoints->len == 0)
-			g_ptr_array_remove_index(filesystems, i - 1);
-	}
+	qa_freeze_select_confine(self->roots, filesystems);
 	return g_steal_pointer(&filesystems);
 }
 
-static const gchar *
-qa_freezer_excluded_by(QaFreezer *self, QaFilesystem *fs)
-{
-	for (guint i = 0; self->exclude_types != NULL && self->exclude_types[i] != NULL; i++) {
-		if (g_pattern_match_simple(self->exclude_types[i], fs->fstype))
-			return self->exclude_types[i];
-	}
-	for (guint i = 0; self->exclude_mountpoints != NULL && self->exclude_mountpoints[i] != NULL;
-	     i++) {
-		for (guint j = 0; j < fs->mountpoints->len; j++) {
-			const gchar *mp = g_ptr_array_index(fs->mountpoints, j);
-			if (g_pattern_match_simple(self->exclude_mountpoints[i], mp))
-				return self->exclude_mountpoints[i];
-		}
-	}
-	return NULL;
-}
-
-/* the filesystem mounted at @path; the last match wins, as the last mount hides earlier ones */
-static QaFilesystem *
-qa_freezer_lookup(GPtrArray *filesystems, const gchar *path)
-{
-	QaFilesystem *found = NULL;
-
-	for (guint i = 0; i < filesystems->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
-		for (guint j = 0; j < fs->mountpoints->len; j++) {
-			if (g_strcmp0(g_ptr_array_index(fs->mountpoints, j), path) == 0)
-				found = fs;
-		}
-	}
-	return found;
-}
-
-static QaFilesystem *
-qa_freezer_resolve(QaFreezer *self, GPtrArray *filesystems, const gchar *name, GError **error)
-{
-	QaFilesystem *fs;
-	g_autofree gchar *canonical = NULL;
-
-	if (!g_path_is_absolute(name)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_INVALID,
-			    "'%s' is not an absolute path; expected a mountpoint such as '/' or "
-			    "'/var'.",
-			    name);
-		return NULL;
-	}
-	/* the exact name first: resolving a path walks directories that may be frozen */
-	fs = qa_freezer_lookup(filesystems, name);
-	if (fs != NULL)
-		return fs;
-	canonical = realpath(name, NULL);
-	if (canonical == NULL) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_NOT_FOUND,
-			    "The mountpoint '%s' does not exist: %s.",
-			    name,
-			    g_strerror(errno));
-		return NULL;
-	}
-	fs = qa_freezer_lookup(filesystems, canonical);
-	if (fs != NULL)
-		return fs;
-	if (!qa_roots_is_confined_path(self->roots, canonical)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_NOT_FOUND,
-			    "'%s' is outside '%s', the only directory whose mounts this agent may "
-			    "freeze.",
-			    name,
-			    self->roots->confine);
-		return NULL;
-	}
-	g_set_error(
-	    error,
-	    QA_SYSTEM_ERROR,
-	    QA_SYSTEM_ERROR_NOT_FOUND,
-	    "'%s' is not a mountpoint; expected the mountpoint of a filesystem, as listed by "
-	    "guest-get-fsinfo.",
-	    name);
-	return NULL;
-}
-
+/* refuses what this agent holds frozen already: freezing twice would nest */
 static gboolean
-qa_freezer_check_not_held(QaFreezer *self, QaFilesystem *fs, const gchar *name, GError **error)
+qa_freezer_check_not_held(QaFilesystem *fs, const gchar *name, gpointer data, GError **error)
 {
+	QaFreezer *self = data;
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	g_autofree gchar *since = NULL;
 
@@ -538,112 +444,17 @@ qa_freezer_check_not_held(QaFreezer *self, QaFilesystem *fs, const gchar *name, 
 	return FALSE;
 }
 
-/* one name of a list: everything that makes it unfreezable is an error naming it */
-static QaFilesystem *
-qa_freezer_select_one(QaFreezer *self, GPtrArray *filesystems, const gchar *name, GError **error)
-{
-	QaFilesystem *fs = qa_freezer_resolve(self, filesystems, name, error);
-	const gchar *pattern;
-
-	if (fs == NULL)
-		return NULL;
-	pattern = qa_freezer_excluded_by(self, fs);
-	if (pattern != NULL) {
-		g_set_error(
-		    error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_INVALID,
-		    "'%s' (%s) is excluded from freezing by the configuration pattern '%s'.",
-		    name,
-		    fs->fstype,
-		    pattern);
-		return NULL;
-	}
-	if (!fs->is_block_backed) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_UNSUPPORTED,
-			    "'%s' cannot be frozen: its filesystem (%s from '%s') has no block "
-			    "device.",
-			    name,
-			    fs->fstype,
-			    fs->source != NULL ? fs->source : "?");
-		return NULL;
-	}
-	if (!qa_freezer_check_not_held(self, fs, name, error))
-		return NULL;
-	return fs;
-}
-
-/* @names NULL: every filesystem that is not excluded and has a block device */
 static GPtrArray *
 qa_freezer_select(QaFreezer *self, GPtrArray *filesystems, GPtrArray *names, GError **error)
 {
-	g_autoptr(GPtrArray) selected = g_ptr_array_new();
-
-	for (guint i = 0; names != NULL && i < names->len; i++) {
-		QaFilesystem *fs =
-		    qa_freezer_select_one(self, filesystems, g_ptr_array_index(names, i), error);
-		if (fs == NULL)
-			return NULL;
-		/* aliases (bind mounts) of one filesystem freeze it once */
-		if (!g_ptr_array_find(selected, fs, NULL))
-			g_ptr_array_add(selected, fs);
-	}
-	for (guint i = 0; names == NULL && i < filesystems->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
-		const gchar *mp = g_ptr_array_index(fs->mountpoints, 0);
-		const gchar *pattern = qa_freezer_excluded_by(self, fs);
-
-		if (pattern != NULL) {
-			g_info("not freezing mountpoint=%s fstype=%s: excluded by pattern=%s",
-			       mp,
-			       fs->fstype,
-			       pattern);
-			continue;
-		}
-		if (!fs->is_block_backed) {
-			g_info("not freezing mountpoint=%s fstype=%s: no block device",
-			       mp,
-			       fs->fstype);
-			continue;
-		}
-		if (!qa_freezer_check_not_held(self, fs, mp, error))
-			return NULL;
-		g_ptr_array_add(selected, fs);
-	}
-	return g_steal_pointer(&selected);
-}
-
-/* the state file must stay writable while everything selected is frozen */
-static gboolean
-qa_freezer_check_statedir(QaFreezer *self, GPtrArray *selected, GError **error)
-{
-	struct stat st;
-
-	if (stat(self->statedir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Refusing to freeze: the state directory '%s' is missing; expected a "
-			    "writable directory on a tmpfs.",
-			    self->statedir);
-		return FALSE;
-	}
-	for (guint i = 0; i < selected->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(selected, i);
-		if (major(st.st_dev) == fs->major && minor(st.st_dev) == fs->minor) {
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_INVALID,
-				    "Refusing to freeze '%s': the state directory '%s' is on it; "
-				    "expected the state directory on a tmpfs.",
-				    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
-				    self->statedir);
-			return FALSE;
-		}
-	}
-	return TRUE;
+	const QaFreezeSelect select = {
+	    .roots = self->roots,
+	    .exclude_mountpoints = (const gchar *const *)self->exclude_mountpoints,
+	    .exclude_types = (const gchar *const *)self->exclude_types,
+	    .check = qa_freezer_check_not_held,
+	    .check_data = self,
+	};
+	return qa_freeze_select(&select, filesystems, names, error);
 }
 
 /* Opens the filesystem through the first of its mountpoints that still leads to it. */
@@ -1059,7 +870,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	selected = qa_freezer_select(self, filesystems, mountpoints, error);
 	if (selected == NULL)
 		return FALSE;
-	if (!qa_freezer_check_statedir(self, selected, error))
+	if (!qa_freeze_select_check_statedir(self->statedir, selected, error))
 		return FALSE;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
 		return FALSE;
