@@ -19,9 +19,16 @@
 
 /* filesystems flushed or frozen at once; more only adds contention on the same disks */
 #define QA_FREEZER_MAX_THREADS 8
-/* a first syncfs() that took longer than this had enough data that writers may have dirtied more
- * meanwhile, so a second pass is worth it; a pass over a clean filesystem costs well under 1 ms */
-#define QA_FREEZER_RESYNC_US (20 * 1000)
+/* a syncfs() that took longer than this flushed enough that writers may have dirtied more
+ * meanwhile, so another pass is worth it; a pass over a clean filesystem costs about 1 ms */
+#define QA_FREEZER_RESYNC_US (5 * 1000)
+/* syncfs passes per filesystem before FIFREEZE, at most */
+#define QA_FREEZER_MAX_SYNCS 4
+
+/* not in the kernel's uapi headers: fs/ext4/ext4.h, since Linux 5.14 */
+#ifndef EXT4_IOC_CHECKPOINT
+#define EXT4_IOC_CHECKPOINT _IOW('f', 43, guint32)
+#endif
 
 typedef struct {
 	guint major;
@@ -60,6 +67,9 @@ struct _QaFreezer {
 	gboolean is_hook_pending;
 	gboolean is_log_held;
 	gboolean is_stopping;
+	/* this agent expedited RCU grace periods for FIFREEZE and owes setting them back; written
+	 * only by the thread that freezes, so that thread reads it without the lock */
+	gboolean is_rcu_expedited;
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
@@ -70,10 +80,26 @@ typedef struct {
 	QaFilesystem *fs;  /* borrowed from the loaded table */
 	gchar *mountpoint; /* the one fd is open on */
 	gint fd;
-	gint64 sync_us;
+	gint64 sync_us[QA_FREEZER_MAX_SYNCS]; /* each syncfs pass */
+	guint n_syncs;
+	gint64 checkpoint_us;
+	gint checkpoint_result;
+	gint64 freeze_us;   /* FIFREEZE, or 0 when it was not issued */
 	gint result;	    /* of FIFREEZE: 0 or a negative errno */
 	gboolean is_frozen; /* FIFREEZE succeeded and the entry was registered */
 } QaFreezeJob;
+
+/* how long each phase of one freeze took, for the log: monotonic µs */
+typedef struct {
+	gint64 start;
+	gint64 opened;	     /* filesystems loaded, selected, ordered and opened */
+	gint64 begun;	     /* freeze hook run, plan recorded */
+	gint64 flushed;	     /* syncfs passes and checkpoints done */
+	gint64 frozen;	     /* every FIFREEZE returned */
+	gint64 saved;	     /* the state file records the frozen set */
+	gint64 dirty_kib[3]; /* Dirty + Writeback at begun, flushed, frozen; -1: unknown */
+	gint was_expedited;  /* of ops.expedite_rcu() */
+} QaFreezeTimes;
 
 /* the kernel ------------------------------------------------------------------------------- */
 
@@ -97,6 +123,65 @@ static gint
 qa_freezer_kernel_sync(gint fd, const gchar *mountpoint, gpointer user_data)
 {
 	return syncfs(fd) == 0 ? 0 : -errno;
+}
+
+static gint
+qa_freezer_kernel_checkpoint(gint fd,
+			     const gchar *mountpoint,
+			     const gchar *fstype,
+			     gpointer user_data)
+{
+	guint32 flags = 0;
+
+	/* the number is ext4's own: another filesystem may give it another meaning */
+	if (g_strcmp0(fstype, "ext4") != 0 && g_strcmp0(fstype, "ext3") != 0)
+		return -EOPNOTSUPP;
+	return ioctl(fd, EXT4_IOC_CHECKPOINT, &flags) == 0 ? 0 : -errno;
+}
+
+/* FIFREEZE waits for an RCU grace period for each of its three freeze levels (the superblock's
+ * percpu rwsems), with writers blocked during two of them: tens of ms on a busy machine, most
+ * of what FIFREEZE costs once the data is flushed. Expedited grace periods take microseconds. */
+static gint
+qa_freezer_kernel_expedite_rcu(const QaRoots *roots, gboolean is_expedited, gpointer user_data)
+{
+	g_autofree gchar *path = g_build_filename(roots->sys, "kernel", "rcu_expedited", NULL);
+	g_auto(QaFd) fd = open(path, O_RDWR | O_CLOEXEC);
+	gchar was[2] = {0};
+
+	if (fd < 0)
+		return -errno;
+	if (read(fd, was, 1) != 1)
+		return -EIO;
+	if ((was[0] != '0') == is_expedited)
+		return was[0] != '0';
+	if (pwrite(fd, is_expedited ? "1" : "0", 1, 0) != 1)
+		return -errno;
+	return was[0] != '0';
+}
+
+/* Dirty + Writeback of the whole system in KiB, or -1: for the log only, to tell how much the
+ * flush before FIFREEZE left */
+static gint64
+qa_freezer_read_dirty_kib(const QaRoots *roots)
+{
+	g_autofree gchar *path = g_build_filename(roots->proc, "meminfo", NULL);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	gint64 total = 0;
+	guint found = 0;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return -1;
+	lines = g_strsplit(text, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], "Dirty:") ||
+		    g_str_has_prefix(lines[i], "Writeback:")) {
+			total += g_ascii_strtoll(strchr(lines[i], ':') + 1, NULL, 10);
+			found++;
+		}
+	}
+	return found == 2 ? total : -1;
 }
 
 static gint
@@ -224,6 +309,7 @@ qa_freezer_state_locked(QaFreezer *self)
 	state->frozen_at = self->frozen_at;
 	state->deadline = self->deadline;
 	state->auto_thawed_at = self->auto_thawed_at;
+	state->is_rcu_expedited = self->is_rcu_expedited;
 	for (guint i = 0; i < self->frozen->len; i++) {
 		QaFrozenFs *entry = g_ptr_array_index(self->frozen, i);
 		g_ptr_array_add(state->filesystems,
@@ -274,12 +360,15 @@ qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
 
 	for (guint i = entries->len; i > 0; i--) {
 		QaFrozenFs *entry = g_ptr_array_index(entries, i - 1);
+		gint64 start = g_get_monotonic_time();
 		gint ret = entry->fd >= 0
 			       ? self->ops.thaw(entry->fd, entry->mountpoints[0], self->ops_data)
 			       : -EBADF;
 
 		if (ret == 0) {
-			g_message("thawed mountpoint=%s", entry->mountpoints[0]);
+			g_message("thawed mountpoint=%s fithaw_ms=%.1f",
+				  entry->mountpoints[0],
+				  (g_get_monotonic_time() - start) / 1000.0);
 			count++;
 			continue;
 		}
@@ -548,45 +637,62 @@ qa_freezer_run_parallel(GPtrArray *jobs, GFunc func)
 	g_thread_pool_free(pool, FALSE, TRUE);
 }
 
-static void
-qa_freezer_sync_job(gpointer data, gpointer user_data)
+/* Another syncfs pass is worth it while the last one still had real work and took clearly less
+ * than the one before: what it leaves is what writers dirtied while it ran. */
+static gboolean
+qa_freezer_is_resync_due(const gint64 *sync_us, guint n_syncs)
 {
-	QaFreezeJob *job = data;
-	gint64 start = g_get_monotonic_time();
-	gint ret = job->self->ops.sync(job->fd, job->mountpoint, job->self->ops_data);
+	gint64 last = sync_us[n_syncs - 1];
 
-	job->sync_us = g_get_monotonic_time() - start;
-	if (ret != 0)
-		g_warning("syncfs mountpoint=%s failed, FIFREEZE will flush: %s",
-			  job->mountpoint,
-			  g_strerror(-ret));
+	if (n_syncs >= QA_FREEZER_MAX_SYNCS || last < QA_FREEZER_RESYNC_US)
+		return FALSE;
+	return n_syncs == 1 || last * 4 < sync_us[n_syncs - 2] * 3;
 }
 
-/* Flushes dirty data while writers still run, so that FIFREEZE, which blocks writers before it
- * flushes, holds them only for what was dirtied since. A second pass runs on filesystems whose
- * first pass was slow, as writers had time to dirty more meanwhile. */
+/* Flushes one filesystem while writers still run, so that FIFREEZE, which blocks writers before
+ * it flushes, holds them only for what was dirtied since: syncfs while that still shrinks, then
+ * a journal checkpoint, which FIFREEZE would otherwise do with writers blocked. */
 static void
-qa_freezer_presync(GPtrArray *levels)
+qa_freezer_flush_job(gpointer data, gpointer user_data)
+{
+	QaFreezeJob *job = data;
+	QaFreezer *self = job->self;
+	gint64 start;
+
+	do {
+		gint ret;
+
+		start = g_get_monotonic_time();
+		ret = self->ops.sync(job->fd, job->mountpoint, self->ops_data);
+		job->sync_us[job->n_syncs++] = g_get_monotonic_time() - start;
+		if (ret != 0) {
+			g_warning("syncfs mountpoint=%s failed, FIFREEZE will flush: %s",
+				  job->mountpoint,
+				  g_strerror(-ret));
+			break;
+		}
+	} while (qa_freezer_is_resync_due(job->sync_us, job->n_syncs));
+
+	start = g_get_monotonic_time();
+	job->checkpoint_result =
+	    self->ops.checkpoint(job->fd, job->mountpoint, job->fs->fstype, self->ops_data);
+	job->checkpoint_us = g_get_monotonic_time() - start;
+	if (job->checkpoint_result != 0 && job->checkpoint_result != -EOPNOTSUPP &&
+	    job->checkpoint_result != -ENOTTY)
+		g_warning("journal checkpoint mountpoint=%s failed, FIFREEZE will do it: %s",
+			  job->mountpoint,
+			  g_strerror(-job->checkpoint_result));
+}
+
+/* every filesystem at once: flushing has no order, only FIFREEZE has */
+static void
+qa_freezer_flush(GPtrArray *levels)
 {
 	g_autoptr(GPtrArray) all = g_ptr_array_new();
-	g_autoptr(GPtrArray) again = g_ptr_array_new();
 
 	for (guint i = 0; i < levels->len; i++)
 		g_ptr_array_extend(all, g_ptr_array_index(levels, i), NULL, NULL);
-	qa_freezer_run_parallel(all, qa_freezer_sync_job);
-	for (guint i = 0; i < all->len; i++) {
-		QaFreezeJob *job = g_ptr_array_index(all, i);
-		g_info(
-		    "syncfs pass=1 mountpoint=%s ms=%.1f", job->mountpoint, job->sync_us / 1000.0);
-		if (job->sync_us >= QA_FREEZER_RESYNC_US)
-			g_ptr_array_add(again, job);
-	}
-	qa_freezer_run_parallel(again, qa_freezer_sync_job);
-	for (guint i = 0; i < again->len; i++) {
-		QaFreezeJob *job = g_ptr_array_index(again, i);
-		g_info(
-		    "syncfs pass=2 mountpoint=%s ms=%.1f", job->mountpoint, job->sync_us / 1000.0);
-	}
+	qa_freezer_run_parallel(all, qa_freezer_flush_job);
 }
 
 static void
@@ -598,6 +704,7 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 	QaFrozenFs *entry;
 
 	job->result = self->ops.freeze(job->fd, job->mountpoint, self->ops_data);
+	job->freeze_us = g_get_monotonic_time() - start;
 	if (job->result != 0)
 		return;
 	g_mutex_lock(&self->lock);
@@ -623,10 +730,35 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 	g_ptr_array_add(self->frozen, entry);
 	job->is_frozen = TRUE;
 	g_mutex_unlock(&self->lock);
-	g_message("froze mountpoint=%s fstype=%s ms=%.1f",
+}
+
+static const gchar *
+qa_freezer_checkpoint_outcome(gint result)
+{
+	if (result == 0)
+		return "done";
+	if (result == -EOPNOTSUPP || result == -ENOTTY)
+		return "unsupported";
+	return "failed";
+}
+
+/* one line per filesystem, after its level: what its flush and its FIFREEZE took */
+static void
+qa_freezer_log_job(QaFreezeJob *job)
+{
+	g_autoptr(GString) syncs = g_string_new(NULL);
+
+	for (guint i = 0; i < job->n_syncs; i++)
+		g_string_append_printf(syncs, "%s%.1f", i > 0 ? "," : "", job->sync_us[i] / 1000.0);
+	g_message("%s mountpoint=%s fstype=%s syncfs_ms=%s checkpoint=%s checkpoint_ms=%.1f "
+		  "fifreeze_ms=%.1f",
+		  job->is_frozen ? "froze" : "did not freeze",
 		  job->mountpoint,
 		  job->fs->fstype,
-		  (g_get_monotonic_time() - start) / 1000.0);
+		  syncs->len > 0 ? syncs->str : "-",
+		  qa_freezer_checkpoint_outcome(job->checkpoint_result),
+		  job->checkpoint_us / 1000.0,
+		  job->freeze_us / 1000.0);
 }
 
 static void
@@ -697,6 +829,7 @@ qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, G
 			gboolean is_unsupported =
 			    job->result == -EOPNOTSUPP || job->result == -ENOTTY;
 
+			qa_freezer_log_job(job);
 			if (job->is_frozen)
 				g_ptr_array_add(done, job);
 			else if (is_unsupported && !is_list)
@@ -798,6 +931,42 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	return TRUE;
 }
 
+/* Expedites RCU grace periods for the FIFREEZE calls when they are not already; recorded in the
+ * state file, so that an agent killed before setting them back leaves its successor to do it.
+ * Returns what ops.expedite_rcu() returned. */
+static gint
+qa_freezer_expedite_rcu(QaFreezer *self)
+{
+	gint was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
+
+	if (was == 0) {
+		g_mutex_lock(&self->lock);
+		self->is_rcu_expedited = TRUE;
+		qa_freezer_save_or_warn_locked(self);
+		g_mutex_unlock(&self->lock);
+	} else if (was < 0) {
+		g_info("RCU grace periods stay normal, FIFREEZE waits for them: %s",
+		       g_strerror(-was));
+	}
+	return was;
+}
+
+/* the next save records it */
+static void
+qa_freezer_restore_rcu(QaFreezer *self)
+{
+	gint ret;
+
+	if (!self->is_rcu_expedited)
+		return;
+	ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
+	if (ret < 0)
+		g_warning("cannot set RCU grace periods back to normal: %s", g_strerror(-ret));
+	g_mutex_lock(&self->lock);
+	self->is_rcu_expedited = FALSE;
+	g_mutex_unlock(&self->lock);
+}
+
 static void
 qa_freezer_arm(QaFreezer *self)
 {
@@ -809,9 +978,46 @@ qa_freezer_arm(QaFreezer *self)
 	g_mutex_unlock(&self->lock);
 }
 
+static gchar *
+qa_freezer_format_kib(gint64 kib)
+{
+	return kib < 0 ? g_strdup("?") : g_strdup_printf("%" G_GINT64_FORMAT, kib);
+}
+
+/* the summary of a freeze that went through: where its time went, in one line */
+static void
+qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
+{
+	g_autofree gchar *dirty_begun = qa_freezer_format_kib(t->dirty_kib[0]);
+	g_autofree gchar *dirty_flushed = qa_freezer_format_kib(t->dirty_kib[1]);
+	g_autofree gchar *dirty_frozen = qa_freezer_format_kib(t->dirty_kib[2]);
+	const gchar *rcu = t->was_expedited == 0  ? "expedited"
+			   : t->was_expedited > 0 ? "already-expedited"
+						  : "unavailable";
+
+	g_message("froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
+		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f dirty_kib=%s,%s,%s rcu=%s",
+		  count,
+		  n_levels,
+		  (t->opened - t->start) / 1000.0,
+		  (t->begun - t->opened) / 1000.0,
+		  (t->flushed - t->begun) / 1000.0,
+		  (t->frozen - t->flushed) / 1000.0,
+		  (t->saved - t->frozen) / 1000.0,
+		  (t->saved - t->start) / 1000.0,
+		  dirty_begun,
+		  dirty_flushed,
+		  dirty_frozen,
+		  rcu);
+}
+
 static gboolean
-qa_freezer_freeze_opened(
-    QaFreezer *self, GPtrArray *levels, gboolean is_list, guint *out_count, GError **error)
+qa_freezer_freeze_opened(QaFreezer *self,
+			 GPtrArray *levels,
+			 gboolean is_list,
+			 QaFreezeTimes *times,
+			 guint *out_count,
+			 GError **error)
 {
 	g_autoptr(GPtrArray) done = g_ptr_array_new();
 	g_autoptr(GError) error_local = NULL;
@@ -820,10 +1026,18 @@ qa_freezer_freeze_opened(
 
 	if (!qa_freezer_begin(self, levels, error))
 		return qa_freezer_fail(self, error);
-	qa_freezer_presync(levels);
+	times->begun = g_get_monotonic_time();
+	times->dirty_kib[0] = qa_freezer_read_dirty_kib(self->roots);
+	qa_freezer_flush(levels);
+	times->flushed = g_get_monotonic_time();
+	times->dirty_kib[1] = qa_freezer_read_dirty_kib(self->roots);
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
+	times->was_expedited = qa_freezer_expedite_rcu(self);
 	failed = qa_freezer_freeze_levels(self, levels, is_list, done);
+	qa_freezer_restore_rcu(self);
+	times->frozen = g_get_monotonic_time();
+	times->dirty_kib[2] = qa_freezer_read_dirty_kib(self->roots);
 	if (qa_freezer_is_aborted(self, &error_local) || failed != NULL) {
 		guint n_undone = qa_freezer_rollback(self, done);
 		if (error_local != NULL)
@@ -838,12 +1052,14 @@ qa_freezer_freeze_opened(
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
 	is_saved = qa_freezer_save_locked(self, error);
 	g_mutex_unlock(&self->lock);
+	times->saved = g_get_monotonic_time();
 	if (!is_saved) {
 		/* a freeze the next agent would not know about must not outlive this call */
 		qa_freezer_rollback(self, done);
 		g_prefix_error(error, "Thawed again: ");
 		return qa_freezer_fail(self, error);
 	}
+	qa_freezer_log_times(times, done->len, levels->len);
 	/* a freeze that froze nothing ends its epoch now: the thaw hook runs */
 	if (!qa_freezer_end_epoch(self, error))
 		return FALSE;
@@ -860,6 +1076,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	g_autoptr(GPtrArray) levels = NULL;
 	g_autoptr(GPtrArray) jobs = NULL;
 	gboolean is_list = mountpoints != NULL;
+	QaFreezeTimes times = {.start = g_get_monotonic_time()};
 
 	g_return_val_if_fail(self != NULL, FALSE);
 
@@ -880,7 +1097,8 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	jobs = qa_freezer_open_levels(self, levels, is_list, error);
 	if (jobs == NULL)
 		return FALSE;
-	return qa_freezer_freeze_opened(self, jobs, is_list, out_count, error);
+	times.opened = g_get_monotonic_time();
+	return qa_freezer_freeze_opened(self, jobs, is_list, &times, out_count, error);
 }
 
 /* thawing on request -------------------------------------------------------------------------- */
@@ -1137,6 +1355,12 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 			    "cannot read the mount table, using recorded mountpoints only: %s",
 			    error_local->message);
 	}
+	if (state->is_rcu_expedited) {
+		gint ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
+		g_warning("an earlier agent stopped while RCU grace periods were expedited for "
+			  "FIFREEZE, setting them back: %s",
+			  ret < 0 ? g_strerror(-ret) : "done");
+	}
 	g_mutex_lock(&self->lock);
 	self->is_hook_pending = state->is_hook_pending;
 	self->frozen_at = state->frozen_at;
@@ -1203,6 +1427,10 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 		self->ops.sync = qa_freezer_kernel_sync;
 	if (self->ops.trim == NULL)
 		self->ops.trim = qa_freezer_kernel_trim;
+	if (self->ops.checkpoint == NULL)
+		self->ops.checkpoint = qa_freezer_kernel_checkpoint;
+	if (self->ops.expedite_rcu == NULL)
+		self->ops.expedite_rcu = qa_freezer_kernel_expedite_rcu;
 	if (self->ops.load_filesystems == NULL)
 		self->ops.load_filesystems = qa_freezer_kernel_load_filesystems;
 	if (self->ops.freeze_levels == NULL)

@@ -46,6 +46,15 @@ typedef struct {
 				    GPtrArray *filesystems,
 				    gpointer user_data,
 				    GError **error);
+	/* writes the journal back to the filesystem (EXT4_IOC_CHECKPOINT); -EOPNOTSUPP or -ENOTTY
+	 * where there is no such thing, which the freeze ignores like any other failure */
+	gint (*checkpoint)(gint fd,
+			   const gchar *mountpoint,
+			   const gchar *fstype,
+			   gpointer user_data);
+	/* sets the kernel's RCU grace periods to expedited (TRUE) or normal; returns whether they
+	 * were expedited before (0 or 1) or a negative errno */
+	gint (*expedite_rcu)(const QaRoots *roots, gboolean is_expedited, gpointer user_data);
 } QaFreezerOps;
 
 typedef struct {

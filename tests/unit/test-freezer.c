@@ -87,6 +87,17 @@ assert_level_order(const gchar *calls, gboolean is_reverse)
 	}
 }
 
+/* the position of @call in the fake's log, or G_MAXINT */
+static gint
+call_index(Fake *fake, const gchar *call)
+{
+	guint index = 0;
+
+	if (!g_ptr_array_find_with_equal_func(fake->calls, call, g_str_equal, &index))
+		return G_MAXINT;
+	return (gint)index;
+}
+
 static void
 test_freeze_all_order(void **state)
 {
@@ -137,13 +148,85 @@ test_presync_before_freeze(void **state)
 
 	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
 
-	/* every filesystem is flushed (in parallel: any order) before the first FIFREEZE */
+	/* every filesystem is flushed and its journal checkpointed (in parallel: any order), then
+	 * RCU is expedited for the FIFREEZE calls only */
 	synced = g_strsplit(fake_calls(fake, "sync"), " ", -1);
 	assert_int_equal(g_strv_length(synced), 2);
 	assert_true(g_strv_contains((const gchar *const *)synced, "a"));
 	assert_true(g_strv_contains((const gchar *const *)synced, "c"));
-	assert_string_equal(g_ptr_array_index(fake->calls, 2), "freeze a");
+	assert_true(call_index(fake, "checkpoint a") < call_index(fake, "expedite on"));
+	assert_true(call_index(fake, "checkpoint c") < call_index(fake, "expedite on"));
+	assert_true(call_index(fake, "sync a") < call_index(fake, "checkpoint a"));
+	assert_string_equal(g_ptr_array_index(fake->calls, 5), "freeze a");
+	assert_string_equal(g_ptr_array_index(fake->calls, 7), "expedite off");
+	assert_false(fake->is_rcu_expedited);
 	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+}
+
+/* neither a failing nor an unsupported journal checkpoint fails the freeze: FIFREEZE flushes */
+static void
+test_checkpoint_failure(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = new_freezer(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "b", "d", NULL);
+	guint count = 0;
+
+	fake_set_fault(fake, "checkpoint", "a", -EIO);
+	fake_set_fault(fake, "checkpoint", "b", -EOPNOTSUPP);
+	fake_set_fault(fake, "checkpoint", "d", -ENOTTY);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	g_assert_no_error(error);
+	assert_int_equal(count, 3);
+	assert_int_equal(fake_kernel_n_frozen(fake), 3);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, 3);
+}
+
+/* RCU grace periods: left alone when they cannot be set or are expedited already, set back
+ * after a failed freeze, and set back by the next agent when one died before doing it */
+static void
+test_expedite_rcu(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "c", NULL);
+	g_autoptr(QaState) saved = qa_state_new();
+	QaFreezer *freezer = new_freezer(fake);
+	guint count = 0;
+
+	fake_set_fault(fake, "expedite", "on", -EACCES);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on");
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	fake_set_fault(fake, "expedite", "on", 0);
+
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = TRUE;
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on");
+	assert_true(fake->is_rcu_expedited);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = FALSE;
+	fake_set_fault(fake, "freeze", "c", -EIO);
+	assert_false(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on off");
+	assert_false(fake->is_rcu_expedited);
+	qa_freezer_free(freezer);
+
+	/* an agent died between expediting and setting back */
+	saved->is_complete = TRUE;
+	saved->is_rcu_expedited = TRUE;
+	assert_true(qa_state_file_save(fake->statedir, saved, &error));
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = TRUE;
+	freezer = new_freezer(fake);
+	assert_string_equal(fake_calls(fake, "expedite"), "off");
+	assert_false(fake->is_rcu_expedited);
+	qa_freezer_free(freezer);
 }
 
 static void
@@ -590,6 +673,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_freeze_all_order),
 	    cmocka_unit_test(test_presync_before_freeze),
+	    cmocka_unit_test(test_checkpoint_failure),
+	    cmocka_unit_test(test_expedite_rcu),
 	    cmocka_unit_test(test_freeze_twice),
 	    cmocka_unit_test(test_external_ebusy_rolls_back),
 	    cmocka_unit_test(test_eio_third_of_five),
