@@ -67,8 +67,7 @@ struct _QaFreezer {
 	gboolean is_hook_pending;
 	gboolean is_log_held;
 	gboolean is_stopping;
-	/* this agent expedited RCU grace periods for FIFREEZE and owes setting them back; written
-	 * only by the thread that freezes, so that thread reads it without the lock */
+	/* this agent expedited RCU grace periods for FIFREEZE and owes setting them back */
 	gboolean is_rcu_expedited;
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
@@ -486,12 +485,17 @@ qa_freezer_watchdog(gpointer data)
 	return NULL;
 }
 
+static void
+qa_freezer_restore_rcu(QaFreezer *self);
+
 guint
 qa_freezer_thaw_for_shutdown(QaFreezer *self)
 {
 	guint count;
 
 	g_return_val_if_fail(self != NULL, 0);
+	/* a freeze stuck in FIFREEZE would never set them back; the save below records it */
+	qa_freezer_restore_rcu(self);
 	count = qa_freezer_thaw_everything(self, FALSE);
 	if (count > 0)
 		g_message("thawed for shutdown count=%u", count);
@@ -931,40 +935,50 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	return TRUE;
 }
 
-/* Expedites RCU grace periods for the FIFREEZE calls when they are not already; recorded in the
- * state file, so that an agent killed before setting them back leaves its successor to do it.
- * Returns what ops.expedite_rcu() returned. */
+/* Expedites RCU grace periods for the FIFREEZE calls when they are not already. The debt is
+ * recorded in the state file before the kernel is told, so that an agent killed in between
+ * leaves its successor to set them back: at worst to the kernel's default, never stuck
+ * expedited. Returns what ops.expedite_rcu() returned. */
 static gint
 qa_freezer_expedite_rcu(QaFreezer *self)
 {
-	gint was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
+	gint was;
 
-	if (was == 0) {
+	g_mutex_lock(&self->lock);
+	self->is_rcu_expedited = TRUE;
+	qa_freezer_save_or_warn_locked(self);
+	g_mutex_unlock(&self->lock);
+	was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
+	if (was != 0) {
+		/* already expedited by someone else, or not possible: nothing is owed */
 		g_mutex_lock(&self->lock);
-		self->is_rcu_expedited = TRUE;
-		qa_freezer_save_or_warn_locked(self);
+		self->is_rcu_expedited = FALSE;
 		g_mutex_unlock(&self->lock);
-	} else if (was < 0) {
+	}
+	if (was < 0)
 		g_info("RCU grace periods stay normal, FIFREEZE waits for them: %s",
 		       g_strerror(-was));
-	}
 	return was;
 }
 
-/* the next save records it */
+/* Sets RCU grace periods back if this agent expedited them: after the FIFREEZE calls, or on
+ * shutdown while a freeze may be stuck in one. Whichever thread comes first does it, once. The
+ * next save records it. */
 static void
 qa_freezer_restore_rcu(QaFreezer *self)
 {
+	gboolean is_owed;
 	gint ret;
 
-	if (!self->is_rcu_expedited)
+	g_mutex_lock(&self->lock);
+	is_owed = self->is_rcu_expedited;
+	self->is_rcu_expedited = FALSE;
+	g_mutex_unlock(&self->lock);
+	if (!is_owed)
 		return;
 	ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
 	if (ret < 0)
 		g_warning("cannot set RCU grace periods back to normal: %s", g_strerror(-ret));
-	g_mutex_lock(&self->lock);
-	self->is_rcu_expedited = FALSE;
-	g_mutex_unlock(&self->lock);
 }
 
 static void

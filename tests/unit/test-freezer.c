@@ -613,6 +613,32 @@ test_watchdog_stuck_fifreeze(void **state)
 	assert_non_null(strstr(error->message, "thawed automatically"));
 }
 
+/* a shutdown while FIFREEZE is stuck sets RCU grace periods back without waiting for it */
+static void
+test_shutdown_stuck_fifreeze_restores_rcu(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autofree gchar *result = NULL;
+	GThread *thread;
+	gint64 start;
+
+	fake->stuck = g_strdup("e");
+	freezer = new_freezer(fake);
+	thread = g_thread_new("freeze", freeze_in_thread, freezer);
+	start = g_get_monotonic_time();
+	while (fake_kernel_n_frozen(fake) < 4 && g_get_monotonic_time() - start < G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	assert_true(fake->is_rcu_expedited);
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 4);
+	assert_false(fake->is_rcu_expedited);
+	fake_release_stuck(fake);
+	result = g_thread_join(thread);
+	assert_non_null(strstr(result, "abandoned"));
+	/* set back once only */
+	assert_string_equal(fake_calls(fake, "expedite"), "on off");
+}
+
 static void
 test_shutdown(void **state)
 {
@@ -688,6 +714,7 @@ main(void)
 	    cmocka_unit_test(test_watchdog),
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
 	    cmocka_unit_test(test_shutdown),
+	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
 	    cmocka_unit_test(test_trim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
