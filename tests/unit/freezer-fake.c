@@ -89,7 +89,11 @@ fake_thaw(gint fd, const gchar *mountpoint, gpointer data)
 static gint
 fake_sync(gint fd, const gchar *mountpoint, gpointer data)
 {
-	return fake_call(data, "sync", mountpoint);
+	Fake *fake = data;
+
+	if (fake->sync_us > 0)
+		g_usleep(fake->sync_us);
+	return fake_call(fake, "sync", mountpoint);
 }
 
 static gint

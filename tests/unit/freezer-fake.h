@@ -30,6 +30,7 @@ typedef struct {
 	GHashTable *faults; /* "freeze a", "expedite on" -> GINT_TO_POINTER(negative errno) */
 	gchar *stuck;	    /* FIFREEZE of this name blocks until released */
 	gboolean is_rcu_expedited; /* what ops.expedite_rcu set last */
+	gulong sync_us;		   /* how long each syncfs takes: long enough, and it is repeated */
 	gboolean is_stuck_released;
 	GCond cond;
 	GPtrArray *answers; /* strings handed out by fake_calls(), freed with the fake */
