@@ -36,6 +36,11 @@ typedef struct {
 	gchar *fstype;
 	GStrv mountpoints; /* [0] is the one fd is open on */
 	gint fd;	   /* kept open while frozen, so thawing needs no path lookup */
+	/* which freeze call froze it, and in which of its dependency levels: entries that share
+	 * both depend on none of each other and are thawed in parallel; serial 0: unknown (taken
+	 * over from an earlier agent), thawed alone */
+	guint serial;
+	guint level;
 } QaFrozenFs;
 
 struct _QaFreezer {
@@ -55,6 +60,7 @@ struct _QaFreezer {
 
 	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
 	GMutex op_lock;
+	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
 
 	/* lock guards everything below; it is held only for memory updates and state-file writes
 	 * on the tmpfs, never across a hook or an ioctl */
@@ -79,6 +85,8 @@ typedef struct {
 	QaFilesystem *fs;  /* borrowed from the loaded table */
 	gchar *mountpoint; /* the one fd is open on */
 	gint fd;
+	guint serial;			      /* of the freeze call */
+	guint level;			      /* index of its level in that call */
 	gint64 sync_us[QA_FREEZER_MAX_SYNCS]; /* each syncfs pass */
 	guint n_syncs;
 	gint64 checkpoint_us;
@@ -349,45 +357,115 @@ qa_freezer_save_or_warn_locked(QaFreezer *self)
 /* thawing ---------------------------------------------------------------------------------------
  */
 
-/* FITHAW on every entry, last frozen first. EINVAL means someone else thawed it already: that is
- * thawed too. Entries that fail otherwise go back into the frozen set, still held. Returns the
- * number of filesystems this call thawed; the first failure goes to @error. */
+/* Runs @func on every job, in parallel when there are several. The pool's threads belong to this
+ * call and are joined before it returns. */
+static void
+qa_freezer_run_parallel(GPtrArray *jobs, GFunc func)
+{
+	g_autoptr(GError) error_local = NULL;
+	GThreadPool *pool = NULL;
+
+	if (jobs->len > 1)
+		pool = g_thread_pool_new(
+		    func, NULL, MIN(jobs->len, QA_FREEZER_MAX_THREADS), TRUE, &error_local);
+	if (pool == NULL) {
+		if (error_local != NULL)
+			g_warning("no threads, working one by one: %s", error_local->message);
+		for (guint i = 0; i < jobs->len; i++)
+			func(g_ptr_array_index(jobs, i), NULL);
+		return;
+	}
+	for (guint i = 0; i < jobs->len; i++)
+		g_thread_pool_push(pool, g_ptr_array_index(jobs, i), NULL);
+	g_thread_pool_free(pool, FALSE, TRUE);
+}
+
+typedef struct {
+	QaFreezer *self;
+	QaFrozenFs *entry;
+	gint result;
+	gint64 us;
+} QaThawJob;
+
+static void
+qa_freezer_thaw_job(gpointer data, gpointer user_data)
+{
+	QaThawJob *job = data;
+	QaFreezer *self = job->self;
+	gint64 start = g_get_monotonic_time();
+
+	job->result =
+	    job->entry->fd >= 0
+		? self->ops.thaw(job->entry->fd, job->entry->mountpoints[0], self->ops_data)
+		: -EBADF;
+	job->us = g_get_monotonic_time() - start;
+}
+
+static gboolean
+qa_frozen_fs_is_same_level(QaFrozenFs *a, QaFrozenFs *b)
+{
+	return a->serial != 0 && a->serial == b->serial && a->level == b->level;
+}
+
+/* FITHAW on every entry, last frozen first, the entries of one dependency level in parallel: a
+ * slow FITHAW (ext4 writes its superblock before it lets writers go) then holds only its own
+ * writers. EINVAL means someone else thawed it already: that is thawed too. Entries that fail
+ * otherwise go back into the frozen set, still held. Returns the number of filesystems this
+ * call thawed; the first failure goes to @error. */
 static guint
 qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
 {
 	guint count = 0;
+	guint i = entries->len;
 
-	for (guint i = entries->len; i > 0; i--) {
-		QaFrozenFs *entry = g_ptr_array_index(entries, i - 1);
-		gint64 start = g_get_monotonic_time();
-		gint ret = entry->fd >= 0
-			       ? self->ops.thaw(entry->fd, entry->mountpoints[0], self->ops_data)
-			       : -EBADF;
+	while (i > 0) {
+		g_autoptr(GPtrArray) group = g_ptr_array_new_with_free_func(g_free);
+		QaFrozenFs *last = g_ptr_array_index(entries, i - 1);
 
-		if (ret == 0) {
-			g_message("thawed mountpoint=%s fithaw_ms=%.1f",
+		for (guint k = i; k > 0; k--) {
+			QaThawJob *job;
+
+			if (k < i &&
+			    !qa_frozen_fs_is_same_level(g_ptr_array_index(entries, k - 1), last))
+				break;
+			job = g_new0(QaThawJob, 1);
+			job->self = self;
+			job->entry = g_ptr_array_index(entries, k - 1);
+			g_ptr_array_add(group, job);
+		}
+		qa_freezer_run_parallel(group, qa_freezer_thaw_job);
+		/* group[j] is entries[i - 1]: stealing it moves only entries already done */
+		for (guint j = 0; j < group->len; j++, i--) {
+			QaThawJob *job = g_ptr_array_index(group, j);
+			QaFrozenFs *entry = job->entry;
+
+			if (job->result == 0) {
+				g_message("thawed mountpoint=%s fithaw_ms=%.1f",
+					  entry->mountpoints[0],
+					  job->us / 1000.0);
+				count++;
+				continue;
+			}
+			if (job->result == -EINVAL) {
+				g_warning("mountpoint=%s was thawed by someone else already",
+					  entry->mountpoints[0]);
+				continue;
+			}
+			g_warning("cannot thaw mountpoint=%s: %s",
 				  entry->mountpoints[0],
-				  (g_get_monotonic_time() - start) / 1000.0);
-			count++;
-			continue;
+				  g_strerror(-job->result));
+			if (error != NULL && *error == NULL)
+				g_set_error(error,
+					    QA_SYSTEM_ERROR,
+					    QA_SYSTEM_ERROR_FAILED,
+					    "Cannot thaw '%s': FITHAW failed: %s. It stays frozen; "
+					    "retry guest-fsfreeze-thaw.",
+					    entry->mountpoints[0],
+					    g_strerror(-job->result));
+			g_mutex_lock(&self->lock);
+			g_ptr_array_add(self->frozen, g_ptr_array_steal_index(entries, i - 1));
+			g_mutex_unlock(&self->lock);
 		}
-		if (ret == -EINVAL) {
-			g_warning("mountpoint=%s was thawed by someone else already",
-				  entry->mountpoints[0]);
-			continue;
-		}
-		g_warning("cannot thaw mountpoint=%s: %s", entry->mountpoints[0], g_strerror(-ret));
-		if (error != NULL && *error == NULL)
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_FAILED,
-				    "Cannot thaw '%s': FITHAW failed: %s. It stays frozen; retry "
-				    "guest-fsfreeze-thaw.",
-				    entry->mountpoints[0],
-				    g_strerror(-ret));
-		g_mutex_lock(&self->lock);
-		g_ptr_array_add(self->frozen, g_ptr_array_steal_index(entries, i - 1));
-		g_mutex_unlock(&self->lock);
 	}
 	return count;
 }
@@ -608,6 +686,8 @@ qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GEr
 				g_warning("skipping a filesystem: %s", error_local->message);
 				continue;
 			}
+			job->serial = self->n_freezes;
+			job->level = jobs->len;
 			g_ptr_array_add(level_jobs, job);
 		}
 		if (level_jobs->len > 0)
@@ -617,29 +697,6 @@ qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GEr
 }
 
 /* freezing ------------------------------------------------------------------------------------- */
-
-/* Runs @func on every job, in parallel when there are several. The pool's threads belong to this
- * call and are joined before it returns. */
-static void
-qa_freezer_run_parallel(GPtrArray *jobs, GFunc func)
-{
-	g_autoptr(GError) error_local = NULL;
-	GThreadPool *pool = NULL;
-
-	if (jobs->len > 1)
-		pool = g_thread_pool_new(
-		    func, NULL, MIN(jobs->len, QA_FREEZER_MAX_THREADS), TRUE, &error_local);
-	if (pool == NULL) {
-		if (error_local != NULL)
-			g_warning("no threads, working one by one: %s", error_local->message);
-		for (guint i = 0; i < jobs->len; i++)
-			func(g_ptr_array_index(jobs, i), NULL);
-		return;
-	}
-	for (guint i = 0; i < jobs->len; i++)
-		g_thread_pool_push(pool, g_ptr_array_index(jobs, i), NULL);
-	g_thread_pool_free(pool, FALSE, TRUE);
-}
 
 /* Another syncfs pass is worth it while the last one still had real work and took clearly less
  * than the one before: what it leaves is what writers dirtied while it ran. */
@@ -738,6 +795,8 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 			entry->mountpoints[n++] = g_strdup(mp);
 	}
 	entry->fd = qa_fd_steal(&job->fd);
+	entry->serial = job->serial;
+	entry->level = job->level;
 	g_ptr_array_add(self->frozen, entry);
 	job->is_frozen = TRUE;
 	g_mutex_unlock(&self->lock);
@@ -1103,6 +1162,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 
 	g_return_val_if_fail(self != NULL, FALSE);
 
+	self->n_freezes++;
 	/* everything that can refuse the freeze happens before the hook runs or anything freezes */
 	filesystems = qa_freezer_load_filesystems(self, error);
 	if (filesystems == NULL)

@@ -625,6 +625,34 @@ test_watchdog_stuck_fifreeze(void **state)
 	assert_non_null(strstr(error->message, "thawed automatically"));
 }
 
+/* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
+static void
+test_thaw_failure_in_a_level(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = new_freezer(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "b", "d", NULL);
+	guint count = 0;
+
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	fake_set_fault(fake, "thaw", "b", -EIO);
+	assert_false(qa_freezer_thaw(freezer, NULL, &count, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED);
+	assert_non_null(strstr(error->message, "/b'"));
+	/* d (level 1) first, then a and b together */
+	assert_true(g_str_has_prefix(fake_calls(fake, "thaw"), "d "));
+	assert_true(qa_freezer_is_any_frozen(freezer));
+	assert_true(qa_freezer_is_frozen(freezer, 250, 2));
+	assert_false(qa_freezer_is_frozen(freezer, 250, 1));
+	g_clear_error(&error);
+	fake_set_fault(fake, "thaw", "b", 0);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, 1);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+}
+
 /* a shutdown while FIFREEZE is stuck sets RCU grace periods back without waiting for it */
 static void
 test_shutdown_stuck_fifreeze_restores_rcu(void **state)
@@ -726,6 +754,7 @@ main(void)
 	    cmocka_unit_test(test_watchdog),
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
 	    cmocka_unit_test(test_shutdown),
+	    cmocka_unit_test(test_thaw_failure_in_a_level),
 	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
 	    cmocka_unit_test(test_trim),
 	};
