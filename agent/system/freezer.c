@@ -1272,6 +1272,7 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_thaw = NULL;
 	g_autoptr(GError) error_hook = NULL;
+	gint64 start = g_get_monotonic_time();
 	guint count;
 
 	g_return_val_if_fail(self != NULL, FALSE);
@@ -1292,6 +1293,7 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 		return FALSE;
 
 	count = qa_freezer_thaw_entries(self, taken, &error_thaw);
+	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
 	g_mutex_lock(&self->lock);
 	qa_freezer_save_or_warn_locked(self);
 	g_mutex_unlock(&self->lock);
