@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import select
 import shutil
 import signal
@@ -541,9 +542,49 @@ def dirty(mps, mib):
             os.close(fd)
 
 
+def log_size(agent):
+    try:
+        return os.path.getsize(agent.logfile)
+    except OSError:
+        return 0
+
+
+def freeze_phases(agent, offset):
+    """quiesce-agent's own account of the freeze, from its verbose log: the summary line
+    ("froze count=... prepare_ms=...") and one line per filesystem ("froze mountpoint=...")."""
+    if agent.kind == "qemu-ga":
+        return None
+    try:
+        with open(agent.logfile, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    def value(v):
+        try:
+            return [float(x) for x in v.split(",")] if "," in v else float(v)
+        except ValueError:
+            return v
+
+    out = {"filesystems": [], "fithaw_ms": []}
+    for line in text.splitlines():
+        fields = {k: value(v) for k, v in re.findall(r"(\w+)=(\S+)", line)}
+        if "froze count=" in line:
+            out.update({k: v for k, v in fields.items()
+                        if k.endswith(("_ms", "_kib")) or k == "rcu"})
+        elif "froze mountpoint=" in line:
+            out["filesystems"].append(fields)
+        elif "thawed mountpoint=" in line:
+            out["fithaw_ms"].append(fields.get("fithaw_ms"))
+        elif "thawed count=" in line:
+            out["thaw_ms"] = fields.get("ms")
+    return out
+
+
 def stall_trial(agent, mps, mib, hold, period):
     for mp in mps:
         run("sync", "-f", mp)
+    offset = log_size(agent)
     writers = Writers(mps, period)
     try:
         dirty(mps, mib)
@@ -553,8 +594,10 @@ def stall_trial(agent, mps, mib, hold, period):
         t0 = time.perf_counter()
         n = agent.call_ok("guest-fsfreeze-freeze-list", {"mountpoints": mps})
         t1 = time.perf_counter()
+        woke = None
         try:
             time.sleep(hold)
+            woke = time.perf_counter()
         finally:
             agent.call_ok("guest-fsfreeze-thaw")
         t2 = time.perf_counter()
@@ -568,7 +611,11 @@ def stall_trial(agent, mps, mib, hold, period):
     return {"freeze_ms": (t1 - t0) * 1e3, "thaw_ms": (t2 - t1 - hold) * 1e3,
             "worst_stall_ms": worst * 1e3, "beyond_hold_ms": (worst - hold) * 1e3,
             "per_fs_worst_ms": [r["worst_s"] * 1e3 for r in res],
-            "dirty_mib_before": dirty_before, "writes": sum(r["writes"] for r in res)}
+            "dirty_mib_before": dirty_before, "writes": sum(r["writes"] for r in res),
+            # how late this client itself woke up from the hold: on a loaded machine it is
+            # part of thaw_ms and beyond_hold_ms, for both agents alike
+            "hold_overshoot_ms": (woke - t1 - hold) * 1e3,
+            "phases": freeze_phases(agent, offset)}
 
 
 def bench_stall(agents, images, n_fs, mib, hold, reps, period):
@@ -589,7 +636,16 @@ def bench_stall(agents, images, n_fs, mib, hold, reps, period):
             r = stall_trial(agents[name], mps, mib, hold, period)
             out[name].append(r)
             log(f"stall {name}: freeze={r['freeze_ms']:.1f}ms thaw={r['thaw_ms']:.1f}ms "
-                f"beyond-hold={r['beyond_hold_ms']:.1f}ms dirty={r['dirty_mib_before']:.0f}MiB")
+                f"beyond-hold={r['beyond_hold_ms']:.1f}ms dirty={r['dirty_mib_before']:.0f}MiB "
+                f"client-overslept={r['hold_overshoot_ms']:.1f}ms")
+            if r["phases"]:
+                p = r["phases"]
+                log("  phases: " + " ".join(f"{k}={v}" for k, v in p.items()
+                                            if k != "filesystems"))
+                for fs in p["filesystems"]:
+                    log("  " + " ".join(f"{k}={fs.get(k)}" for k in
+                                        ("syncfs_ms", "checkpoint", "checkpoint_ms",
+                                         "fifreeze_ms")))
     res = {"baseline_worst_write_ms": base, "filesystems": n_fs, "dirty_mib_each": mib,
            "hold_ms": hold * 1e3, "write_period_ms": period * 1e3}
     for name in AGENTS:
@@ -597,6 +653,13 @@ def bench_stall(agents, images, n_fs, mib, hold, reps, period):
                      "thaw_ms": summary([r["thaw_ms"] for r in out[name]]),
                      "beyond_hold_ms": summary([r["beyond_hold_ms"] for r in out[name]]),
                      "trials": out[name]}
+        phases = [r["phases"] for r in out[name] if r["phases"]]
+        if phases:
+            # the agent's own breakdown, median per phase, to set against beyond_hold_ms
+            keys = [k for k, v in phases[0].items() if k.endswith("_ms") and
+                    isinstance(v, float)]
+            res[name]["phases_ms"] = {k: median([p[k] for p in phases if k in p])
+                                      for k in keys}
     return res
 
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "autocleanups.h"
+#include "freezer-select.h"
 #include "hooks.h"
 #include "qa-error.h"
 #include "state-file.h"
@@ -18,9 +19,16 @@
 
 /* filesystems flushed or frozen at once; more only adds contention on the same disks */
 #define QA_FREEZER_MAX_THREADS 8
-/* a first syncfs() that took longer than this had enough data that writers may have dirtied more
- * meanwhile, so a second pass is worth it; a pass over a clean filesystem costs well under 1 ms */
-#define QA_FREEZER_RESYNC_US (20 * 1000)
+/* a syncfs() that took longer than this flushed enough that writers may have dirtied more
+ * meanwhile, so another pass is worth it; a pass over a clean filesystem costs about 1 ms */
+#define QA_FREEZER_RESYNC_US (5 * 1000)
+/* syncfs passes per filesystem before FIFREEZE, at most */
+#define QA_FREEZER_MAX_SYNCS 4
+
+/* not in the kernel's uapi headers: fs/ext4/ext4.h, since Linux 5.14 */
+#ifndef EXT4_IOC_CHECKPOINT
+#define EXT4_IOC_CHECKPOINT _IOW('f', 43, guint32)
+#endif
 
 typedef struct {
 	guint major;
@@ -28,6 +36,11 @@ typedef struct {
 	gchar *fstype;
 	GStrv mountpoints; /* [0] is the one fd is open on */
 	gint fd;	   /* kept open while frozen, so thawing needs no path lookup */
+	/* which freeze call froze it, and in which of its dependency levels: entries that share
+	 * both depend on none of each other and are thawed in parallel; serial 0: unknown (taken
+	 * over from an earlier agent), thawed alone */
+	guint serial;
+	guint level;
 } QaFrozenFs;
 
 struct _QaFreezer {
@@ -47,6 +60,7 @@ struct _QaFreezer {
 
 	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
 	GMutex op_lock;
+	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
 
 	/* lock guards everything below; it is held only for memory updates and state-file writes
 	 * on the tmpfs, never across a hook or an ioctl */
@@ -59,6 +73,8 @@ struct _QaFreezer {
 	gboolean is_hook_pending;
 	gboolean is_log_held;
 	gboolean is_stopping;
+	/* this agent expedited RCU grace periods for FIFREEZE and owes setting them back */
+	gboolean is_rcu_expedited;
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
@@ -69,10 +85,28 @@ typedef struct {
 	QaFilesystem *fs;  /* borrowed from the loaded table */
 	gchar *mountpoint; /* the one fd is open on */
 	gint fd;
-	gint64 sync_us;
+	guint serial;			      /* of the freeze call */
+	guint level;			      /* index of its level in that call */
+	gint64 sync_us[QA_FREEZER_MAX_SYNCS]; /* each syncfs pass */
+	guint n_syncs;
+	gint64 checkpoint_us;
+	gint checkpoint_result;
+	gint64 freeze_us;   /* FIFREEZE, or 0 when it was not issued */
 	gint result;	    /* of FIFREEZE: 0 or a negative errno */
 	gboolean is_frozen; /* FIFREEZE succeeded and the entry was registered */
 } QaFreezeJob;
+
+/* how long each phase of one freeze took, for the log: monotonic µs */
+typedef struct {
+	gint64 start;
+	gint64 opened;	     /* filesystems loaded, selected, ordered and opened */
+	gint64 begun;	     /* freeze hook run, plan recorded */
+	gint64 flushed;	     /* syncfs passes and checkpoints done */
+	gint64 frozen;	     /* every FIFREEZE returned */
+	gint64 saved;	     /* the state file records the frozen set */
+	gint64 dirty_kib[3]; /* Dirty + Writeback at begun, flushed, frozen; -1: unknown */
+	gint was_expedited;  /* of ops.expedite_rcu() */
+} QaFreezeTimes;
 
 /* the kernel ------------------------------------------------------------------------------- */
 
@@ -96,6 +130,65 @@ static gint
 qa_freezer_kernel_sync(gint fd, const gchar *mountpoint, gpointer user_data)
 {
 	return syncfs(fd) == 0 ? 0 : -errno;
+}
+
+static gint
+qa_freezer_kernel_checkpoint(gint fd,
+			     const gchar *mountpoint,
+			     const gchar *fstype,
+			     gpointer user_data)
+{
+	guint32 flags = 0;
+
+	/* the number is ext4's own: another filesystem may give it another meaning */
+	if (g_strcmp0(fstype, "ext4") != 0 && g_strcmp0(fstype, "ext3") != 0)
+		return -EOPNOTSUPP;
+	return ioctl(fd, EXT4_IOC_CHECKPOINT, &flags) == 0 ? 0 : -errno;
+}
+
+/* FIFREEZE waits for an RCU grace period for each of its three freeze levels (the superblock's
+ * percpu rwsems), with writers blocked during two of them: tens of ms on a busy machine, most
+ * of what FIFREEZE costs once the data is flushed. Expedited grace periods take microseconds. */
+static gint
+qa_freezer_kernel_expedite_rcu(const QaRoots *roots, gboolean is_expedited, gpointer user_data)
+{
+	g_autofree gchar *path = g_build_filename(roots->sys, "kernel", "rcu_expedited", NULL);
+	g_auto(QaFd) fd = open(path, O_RDWR | O_CLOEXEC);
+	gchar was[2] = {0};
+
+	if (fd < 0)
+		return -errno;
+	if (read(fd, was, 1) != 1)
+		return -EIO;
+	if ((was[0] != '0') == is_expedited)
+		return was[0] != '0';
+	if (pwrite(fd, is_expedited ? "1" : "0", 1, 0) != 1)
+		return -errno;
+	return was[0] != '0';
+}
+
+/* Dirty + Writeback of the whole system in KiB, or -1: for the log only, to tell how much the
+ * flush before FIFREEZE left */
+static gint64
+qa_freezer_read_dirty_kib(const QaRoots *roots)
+{
+	g_autofree gchar *path = g_build_filename(roots->proc, "meminfo", NULL);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	gint64 total = 0;
+	guint found = 0;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return -1;
+	lines = g_strsplit(text, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], "Dirty:") ||
+		    g_str_has_prefix(lines[i], "Writeback:")) {
+			total += g_ascii_strtoll(strchr(lines[i], ':') + 1, NULL, 10);
+			found++;
+		}
+	}
+	return found == 2 ? total : -1;
 }
 
 static gint
@@ -223,6 +316,7 @@ qa_freezer_state_locked(QaFreezer *self)
 	state->frozen_at = self->frozen_at;
 	state->deadline = self->deadline;
 	state->auto_thawed_at = self->auto_thawed_at;
+	state->is_rcu_expedited = self->is_rcu_expedited;
 	for (guint i = 0; i < self->frozen->len; i++) {
 		QaFrozenFs *entry = g_ptr_array_index(self->frozen, i);
 		g_ptr_array_add(state->filesystems,
@@ -263,42 +357,115 @@ qa_freezer_save_or_warn_locked(QaFreezer *self)
 /* thawing ---------------------------------------------------------------------------------------
  */
 
-/* FITHAW on every entry, last frozen first. EINVAL means someone else thawed it already: that is
- * thawed too. Entries that fail otherwise go back into the frozen set, still held. Returns the
- * number of filesystems this call thawed; the first failure goes to @error. */
+/* Runs @func on every job, in parallel when there are several. The pool's threads belong to this
+ * call and are joined before it returns. */
+static void
+qa_freezer_run_parallel(GPtrArray *jobs, GFunc func)
+{
+	g_autoptr(GError) error_local = NULL;
+	GThreadPool *pool = NULL;
+
+	if (jobs->len > 1)
+		pool = g_thread_pool_new(
+		    func, NULL, MIN(jobs->len, QA_FREEZER_MAX_THREADS), TRUE, &error_local);
+	if (pool == NULL) {
+		if (error_local != NULL)
+			g_warning("no threads, working one by one: %s", error_local->message);
+		for (guint i = 0; i < jobs->len; i++)
+			func(g_ptr_array_index(jobs, i), NULL);
+		return;
+	}
+	for (guint i = 0; i < jobs->len; i++)
+		g_thread_pool_push(pool, g_ptr_array_index(jobs, i), NULL);
+	g_thread_pool_free(pool, FALSE, TRUE);
+}
+
+typedef struct {
+	QaFreezer *self;
+	QaFrozenFs *entry;
+	gint result;
+	gint64 us;
+} QaThawJob;
+
+static void
+qa_freezer_thaw_job(gpointer data, gpointer user_data)
+{
+	QaThawJob *job = data;
+	QaFreezer *self = job->self;
+	gint64 start = g_get_monotonic_time();
+
+	job->result =
+	    job->entry->fd >= 0
+		? self->ops.thaw(job->entry->fd, job->entry->mountpoints[0], self->ops_data)
+		: -EBADF;
+	job->us = g_get_monotonic_time() - start;
+}
+
+static gboolean
+qa_frozen_fs_is_same_level(QaFrozenFs *a, QaFrozenFs *b)
+{
+	return a->serial != 0 && a->serial == b->serial && a->level == b->level;
+}
+
+/* FITHAW on every entry, last frozen first, the entries of one dependency level in parallel: a
+ * slow FITHAW (ext4 writes its superblock before it lets writers go) then holds only its own
+ * writers. EINVAL means someone else thawed it already: that is thawed too. Entries that fail
+ * otherwise go back into the frozen set, still held. Returns the number of filesystems this
+ * call thawed; the first failure goes to @error. */
 static guint
 qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
 {
 	guint count = 0;
+	guint i = entries->len;
 
-	for (guint i = entries->len; i > 0; i--) {
-		QaFrozenFs *entry = g_ptr_array_index(entries, i - 1);
-		gint ret = entry->fd >= 0
-			       ? self->ops.thaw(entry->fd, entry->mountpoints[0], self->ops_data)
-			       : -EBADF;
+	while (i > 0) {
+		g_autoptr(GPtrArray) group = g_ptr_array_new_with_free_func(g_free);
+		QaFrozenFs *last = g_ptr_array_index(entries, i - 1);
 
-		if (ret == 0) {
-			g_message("thawed mountpoint=%s", entry->mountpoints[0]);
-			count++;
-			continue;
+		for (guint k = i; k > 0; k--) {
+			QaThawJob *job;
+
+			if (k < i &&
+			    !qa_frozen_fs_is_same_level(g_ptr_array_index(entries, k - 1), last))
+				break;
+			job = g_new0(QaThawJob, 1);
+			job->self = self;
+			job->entry = g_ptr_array_index(entries, k - 1);
+			g_ptr_array_add(group, job);
 		}
-		if (ret == -EINVAL) {
-			g_warning("mountpoint=%s was thawed by someone else already",
-				  entry->mountpoints[0]);
-			continue;
+		qa_freezer_run_parallel(group, qa_freezer_thaw_job);
+		/* group[j] is entries[i - 1]: stealing it moves only entries already done */
+		for (guint j = 0; j < group->len; j++, i--) {
+			QaThawJob *job = g_ptr_array_index(group, j);
+			QaFrozenFs *entry = job->entry;
+
+			if (job->result == 0) {
+				g_message("thawed mountpoint=%s fithaw_ms=%.1f",
+					  entry->mountpoints[0],
+					  job->us / 1000.0);
+				count++;
+				continue;
+			}
+			if (job->result == -EINVAL) {
+				g_warning("mountpoint=%s was thawed by someone else already",
+					  entry->mountpoints[0]);
+				continue;
+			}
+			g_warning("cannot thaw mountpoint=%s: %s",
+				  entry->mountpoints[0],
+				  g_strerror(-job->result));
+			if (error != NULL && *error == NULL)
+				g_set_error(error,
+					    QA_SYSTEM_ERROR,
+					    QA_SYSTEM_ERROR_FAILED,
+					    "Cannot thaw '%s': FITHAW failed: %s. It stays frozen; "
+					    "retry guest-fsfreeze-thaw.",
+					    entry->mountpoints[0],
+					    g_strerror(-job->result));
+			g_mutex_lock(&self->lock);
+			g_ptr_array_add(self->frozen, g_ptr_array_steal_index(entries, i - 1));
+			g_mutex_unlock(&self->lock);
 		}
-		g_warning("cannot thaw mountpoint=%s: %s", entry->mountpoints[0], g_strerror(-ret));
-		if (error != NULL && *error == NULL)
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_FAILED,
-				    "Cannot thaw '%s': FITHAW failed: %s. It stays frozen; retry "
-				    "guest-fsfreeze-thaw.",
-				    entry->mountpoints[0],
-				    g_strerror(-ret));
-		g_mutex_lock(&self->lock);
-		g_ptr_array_add(self->frozen, g_ptr_array_steal_index(entries, i - 1));
-		g_mutex_unlock(&self->lock);
 	}
 	return count;
 }
@@ -396,22 +563,25 @@ qa_freezer_watchdog(gpointer data)
 	return NULL;
 }
 
+static void
+qa_freezer_restore_rcu(QaFreezer *self);
+
 guint
 qa_freezer_thaw_for_shutdown(QaFreezer *self)
 {
 	guint count;
 
 	g_return_val_if_fail(self != NULL, 0);
+	/* a freeze stuck in FIFREEZE would never set them back; the save below records it */
+	qa_freezer_restore_rcu(self);
 	count = qa_freezer_thaw_everything(self, FALSE);
 	if (count > 0)
 		g_message("thawed for shutdown count=%u", count);
 	return count;
 }
 
-/* choosing what to freeze -------------------------------------------------------------------- */
+/* choosing what to freeze (freezer-select.c) ------------------------------------------------- */
 
-/* the table, keeping only mountpoints inside the confinement: "all" never means more, even when
- * a loader (or a test's) returns more */
 static GPtrArray *
 qa_freezer_load_filesystems(QaFreezer *self, GError **error)
 {
@@ -420,108 +590,15 @@ qa_freezer_load_filesystems(QaFreezer *self, GError **error)
 
 	if (filesystems == NULL)
 		return NULL;
-	for (guint i = filesystems->len; i > 0; i--) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i - 1);
-		for (guint j = fs->mountpoints->len; j > 0; j--) {
-			const gchar *mp = g_ptr_array_index(fs->mountpoints, j - 1);
-			if (!qa_roots_is_confined_path(self->roots, mp))
-				g_ptr_array_remove_index(fs->mountpoints, j - 1);
-		}
-		if (fs->mountpoints->len == 0)
-			g_ptr_array_remove_index(filesystems, i - 1);
-	}
+	qa_freeze_select_confine(self->roots, filesystems);
 	return g_steal_pointer(&filesystems);
 }
 
-static const gchar *
-qa_freezer_excluded_by(QaFreezer *self, QaFilesystem *fs)
-{
-	for (guint i = 0; self->exclude_types != NULL && self->exclude_types[i] != NULL; i++) {
-		if (g_pattern_match_simple(self->exclude_types[i], fs->fstype))
-			return self->exclude_types[i];
-	}
-	for (guint i = 0; self->exclude_mountpoints != NULL && self->exclude_mountpoints[i] != NULL;
-	     i++) {
-		for (guint j = 0; j < fs->mountpoints->len; j++) {
-			const gchar *mp = g_ptr_array_index(fs->mountpoints, j);
-			if (g_pattern_match_simple(self->exclude_mountpoints[i], mp))
-				return self->exclude_mountpoints[i];
-		}
-	}
-	return NULL;
-}
-
-/* the filesystem mounted at @path; the last match wins, as the last mount hides earlier ones */
-static QaFilesystem *
-qa_freezer_lookup(GPtrArray *filesystems, const gchar *path)
-{
-	QaFilesystem *found = NULL;
-
-	for (guint i = 0; i < filesystems->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
-		for (guint j = 0; j < fs->mountpoints->len; j++) {
-			if (g_strcmp0(g_ptr_array_index(fs->mountpoints, j), path) == 0)
-				found = fs;
-		}
-	}
-	return found;
-}
-
-static QaFilesystem *
-qa_freezer_resolve(QaFreezer *self, GPtrArray *filesystems, const gchar *name, GError **error)
-{
-	QaFilesystem *fs;
-	g_autofree gchar *canonical = NULL;
-
-	if (!g_path_is_absolute(name)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_INVALID,
-			    "'%s' is not an absolute path; expected a mountpoint such as '/' or "
-			    "'/var'.",
-			    name);
-		return NULL;
-	}
-	/* the exact name first: resolving a path walks directories that may be frozen */
-	fs = qa_freezer_lookup(filesystems, name);
-	if (fs != NULL)
-		return fs;
-	canonical = realpath(name, NULL);
-	if (canonical == NULL) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_NOT_FOUND,
-			    "The mountpoint '%s' does not exist: %s.",
-			    name,
-			    g_strerror(errno));
-		return NULL;
-	}
-	fs = qa_freezer_lookup(filesystems, canonical);
-	if (fs != NULL)
-		return fs;
-	if (!qa_roots_is_confined_path(self->roots, canonical)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_NOT_FOUND,
-			    "'%s' is outside '%s', the only directory whose mounts this agent may "
-			    "freeze.",
-			    name,
-			    self->roots->confine);
-		return NULL;
-	}
-	g_set_error(
-	    error,
-	    QA_SYSTEM_ERROR,
-	    QA_SYSTEM_ERROR_NOT_FOUND,
-	    "'%s' is not a mountpoint; expected the mountpoint of a filesystem, as listed by "
-	    "guest-get-fsinfo.",
-	    name);
-	return NULL;
-}
-
+/* refuses what this agent holds frozen already: freezing twice would nest */
 static gboolean
-qa_freezer_check_not_held(QaFreezer *self, QaFilesystem *fs, const gchar *name, GError **error)
+qa_freezer_check_not_held(QaFilesystem *fs, const gchar *name, gpointer data, GError **error)
 {
+	QaFreezer *self = data;
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 	g_autofree gchar *since = NULL;
 
@@ -538,112 +615,17 @@ qa_freezer_check_not_held(QaFreezer *self, QaFilesystem *fs, const gchar *name, 
 	return FALSE;
 }
 
-/* one name of a list: everything that makes it unfreezable is an error naming it */
-static QaFilesystem *
-qa_freezer_select_one(QaFreezer *self, GPtrArray *filesystems, const gchar *name, GError **error)
-{
-	QaFilesystem *fs = qa_freezer_resolve(self, filesystems, name, error);
-	const gchar *pattern;
-
-	if (fs == NULL)
-		return NULL;
-	pattern = qa_freezer_excluded_by(self, fs);
-	if (pattern != NULL) {
-		g_set_error(
-		    error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_INVALID,
-		    "'%s' (%s) is excluded from freezing by the configuration pattern '%s'.",
-		    name,
-		    fs->fstype,
-		    pattern);
-		return NULL;
-	}
-	if (!fs->is_block_backed) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_UNSUPPORTED,
-			    "'%s' cannot be frozen: its filesystem (%s from '%s') has no block "
-			    "device.",
-			    name,
-			    fs->fstype,
-			    fs->source != NULL ? fs->source : "?");
-		return NULL;
-	}
-	if (!qa_freezer_check_not_held(self, fs, name, error))
-		return NULL;
-	return fs;
-}
-
-/* @names NULL: every filesystem that is not excluded and has a block device */
 static GPtrArray *
 qa_freezer_select(QaFreezer *self, GPtrArray *filesystems, GPtrArray *names, GError **error)
 {
-	g_autoptr(GPtrArray) selected = g_ptr_array_new();
-
-	for (guint i = 0; names != NULL && i < names->len; i++) {
-		QaFilesystem *fs =
-		    qa_freezer_select_one(self, filesystems, g_ptr_array_index(names, i), error);
-		if (fs == NULL)
-			return NULL;
-		/* aliases (bind mounts) of one filesystem freeze it once */
-		if (!g_ptr_array_find(selected, fs, NULL))
-			g_ptr_array_add(selected, fs);
-	}
-	for (guint i = 0; names == NULL && i < filesystems->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
-		const gchar *mp = g_ptr_array_index(fs->mountpoints, 0);
-		const gchar *pattern = qa_freezer_excluded_by(self, fs);
-
-		if (pattern != NULL) {
-			g_info("not freezing mountpoint=%s fstype=%s: excluded by pattern=%s",
-			       mp,
-			       fs->fstype,
-			       pattern);
-			continue;
-		}
-		if (!fs->is_block_backed) {
-			g_info("not freezing mountpoint=%s fstype=%s: no block device",
-			       mp,
-			       fs->fstype);
-			continue;
-		}
-		if (!qa_freezer_check_not_held(self, fs, mp, error))
-			return NULL;
-		g_ptr_array_add(selected, fs);
-	}
-	return g_steal_pointer(&selected);
-}
-
-/* the state file must stay writable while everything selected is frozen */
-static gboolean
-qa_freezer_check_statedir(QaFreezer *self, GPtrArray *selected, GError **error)
-{
-	struct stat st;
-
-	if (stat(self->statedir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Refusing to freeze: the state directory '%s' is missing; expected a "
-			    "writable directory on a tmpfs.",
-			    self->statedir);
-		return FALSE;
-	}
-	for (guint i = 0; i < selected->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(selected, i);
-		if (major(st.st_dev) == fs->major && minor(st.st_dev) == fs->minor) {
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_INVALID,
-				    "Refusing to freeze '%s': the state directory '%s' is on it; "
-				    "expected the state directory on a tmpfs.",
-				    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
-				    self->statedir);
-			return FALSE;
-		}
-	}
-	return TRUE;
+	const QaFreezeSelect select = {
+	    .roots = self->roots,
+	    .exclude_mountpoints = (const gchar *const *)self->exclude_mountpoints,
+	    .exclude_types = (const gchar *const *)self->exclude_types,
+	    .check = qa_freezer_check_not_held,
+	    .check_data = self,
+	};
+	return qa_freeze_select(&select, filesystems, names, error);
 }
 
 /* Opens the filesystem through the first of its mountpoints that still leads to it. */
@@ -704,6 +686,8 @@ qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GEr
 				g_warning("skipping a filesystem: %s", error_local->message);
 				continue;
 			}
+			job->serial = self->n_freezes;
+			job->level = jobs->len;
 			g_ptr_array_add(level_jobs, job);
 		}
 		if (level_jobs->len > 0)
@@ -714,68 +698,69 @@ qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GEr
 
 /* freezing ------------------------------------------------------------------------------------- */
 
-/* Runs @func on every job, in parallel when there are several. The pool's threads belong to this
- * call and are joined before it returns. */
-static void
-qa_freezer_run_parallel(GPtrArray *jobs, GFunc func)
+/* Another syncfs pass is worth it while the last one still had real work and took clearly less
+ * than the one before: what it leaves is what writers dirtied while it ran. */
+static gboolean
+qa_freezer_is_resync_due(const gint64 *sync_us, guint n_syncs)
 {
-	g_autoptr(GError) error_local = NULL;
-	GThreadPool *pool = NULL;
+	gint64 last = sync_us[n_syncs - 1];
 
-	if (jobs->len > 1)
-		pool = g_thread_pool_new(
-		    func, NULL, MIN(jobs->len, QA_FREEZER_MAX_THREADS), TRUE, &error_local);
-	if (pool == NULL) {
-		if (error_local != NULL)
-			g_warning("no threads, working one by one: %s", error_local->message);
-		for (guint i = 0; i < jobs->len; i++)
-			func(g_ptr_array_index(jobs, i), NULL);
-		return;
-	}
-	for (guint i = 0; i < jobs->len; i++)
-		g_thread_pool_push(pool, g_ptr_array_index(jobs, i), NULL);
-	g_thread_pool_free(pool, FALSE, TRUE);
+	if (n_syncs >= QA_FREEZER_MAX_SYNCS || last < QA_FREEZER_RESYNC_US)
+		return FALSE;
+	return n_syncs == 1 || last * 4 < sync_us[n_syncs - 2] * 3;
 }
 
+/* Flushes one filesystem while writers still run, so that FIFREEZE, which blocks writers before
+ * it flushes, holds them only for what was dirtied since: syncfs while that still shrinks, then
+ * a journal checkpoint, which FIFREEZE would otherwise do with writers blocked. */
 static void
-qa_freezer_sync_job(gpointer data, gpointer user_data)
+qa_freezer_flush_job(gpointer data, gpointer user_data)
 {
 	QaFreezeJob *job = data;
-	gint64 start = g_get_monotonic_time();
-	gint ret = job->self->ops.sync(job->fd, job->mountpoint, job->self->ops_data);
+	QaFreezer *self = job->self;
+	gint64 start;
 
-	job->sync_us = g_get_monotonic_time() - start;
-	if (ret != 0)
-		g_warning("syncfs mountpoint=%s failed, FIFREEZE will flush: %s",
+	do {
+		gint ret;
+
+		start = g_get_monotonic_time();
+		ret = self->ops.sync(job->fd, job->mountpoint, self->ops_data);
+		job->sync_us[job->n_syncs++] = g_get_monotonic_time() - start;
+		if (ret != 0) {
+			g_warning("syncfs mountpoint=%s failed, FIFREEZE will flush: %s",
+				  job->mountpoint,
+				  g_strerror(-ret));
+			break;
+		}
+	} while (qa_freezer_is_resync_due(job->sync_us, job->n_syncs));
+
+	/* a filesystem that had next to nothing to flush has next to nothing in its journal either,
+	 * and the checkpoint's own journal write (a cache flush) would only come on top of
+	 * FIFREEZE's */
+	if (job->sync_us[0] < QA_FREEZER_RESYNC_US) {
+		job->checkpoint_result = -ECANCELED;
+		return;
+	}
+	start = g_get_monotonic_time();
+	job->checkpoint_result =
+	    self->ops.checkpoint(job->fd, job->mountpoint, job->fs->fstype, self->ops_data);
+	job->checkpoint_us = g_get_monotonic_time() - start;
+	if (job->checkpoint_result != 0 && job->checkpoint_result != -EOPNOTSUPP &&
+	    job->checkpoint_result != -ENOTTY)
+		g_warning("journal checkpoint mountpoint=%s failed, FIFREEZE will do it: %s",
 			  job->mountpoint,
-			  g_strerror(-ret));
+			  g_strerror(-job->checkpoint_result));
 }
 
-/* Flushes dirty data while writers still run, so that FIFREEZE, which blocks writers before it
- * flushes, holds them only for what was dirtied since. A second pass runs on filesystems whose
- * first pass was slow, as writers had time to dirty more meanwhile. */
+/* every filesystem at once: flushing has no order, only FIFREEZE has */
 static void
-qa_freezer_presync(GPtrArray *levels)
+qa_freezer_flush(GPtrArray *levels)
 {
 	g_autoptr(GPtrArray) all = g_ptr_array_new();
-	g_autoptr(GPtrArray) again = g_ptr_array_new();
 
 	for (guint i = 0; i < levels->len; i++)
 		g_ptr_array_extend(all, g_ptr_array_index(levels, i), NULL, NULL);
-	qa_freezer_run_parallel(all, qa_freezer_sync_job);
-	for (guint i = 0; i < all->len; i++) {
-		QaFreezeJob *job = g_ptr_array_index(all, i);
-		g_info(
-		    "syncfs pass=1 mountpoint=%s ms=%.1f", job->mountpoint, job->sync_us / 1000.0);
-		if (job->sync_us >= QA_FREEZER_RESYNC_US)
-			g_ptr_array_add(again, job);
-	}
-	qa_freezer_run_parallel(again, qa_freezer_sync_job);
-	for (guint i = 0; i < again->len; i++) {
-		QaFreezeJob *job = g_ptr_array_index(again, i);
-		g_info(
-		    "syncfs pass=2 mountpoint=%s ms=%.1f", job->mountpoint, job->sync_us / 1000.0);
-	}
+	qa_freezer_run_parallel(all, qa_freezer_flush_job);
 }
 
 static void
@@ -787,6 +772,7 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 	QaFrozenFs *entry;
 
 	job->result = self->ops.freeze(job->fd, job->mountpoint, self->ops_data);
+	job->freeze_us = g_get_monotonic_time() - start;
 	if (job->result != 0)
 		return;
 	g_mutex_lock(&self->lock);
@@ -809,13 +795,42 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 			entry->mountpoints[n++] = g_strdup(mp);
 	}
 	entry->fd = qa_fd_steal(&job->fd);
+	entry->serial = job->serial;
+	entry->level = job->level;
 	g_ptr_array_add(self->frozen, entry);
 	job->is_frozen = TRUE;
 	g_mutex_unlock(&self->lock);
-	g_message("froze mountpoint=%s fstype=%s ms=%.1f",
+}
+
+static const gchar *
+qa_freezer_checkpoint_outcome(gint result)
+{
+	if (result == 0)
+		return "done";
+	if (result == -EOPNOTSUPP || result == -ENOTTY)
+		return "unsupported";
+	if (result == -ECANCELED)
+		return "skipped";
+	return "failed";
+}
+
+/* one line per filesystem, after its level: what its flush and its FIFREEZE took */
+static void
+qa_freezer_log_job(QaFreezeJob *job)
+{
+	g_autoptr(GString) syncs = g_string_new(NULL);
+
+	for (guint i = 0; i < job->n_syncs; i++)
+		g_string_append_printf(syncs, "%s%.1f", i > 0 ? "," : "", job->sync_us[i] / 1000.0);
+	g_message("%s mountpoint=%s fstype=%s syncfs_ms=%s checkpoint=%s checkpoint_ms=%.1f "
+		  "fifreeze_ms=%.1f",
+		  job->is_frozen ? "froze" : "did not freeze",
 		  job->mountpoint,
 		  job->fs->fstype,
-		  (g_get_monotonic_time() - start) / 1000.0);
+		  syncs->len > 0 ? syncs->str : "-",
+		  qa_freezer_checkpoint_outcome(job->checkpoint_result),
+		  job->checkpoint_us / 1000.0,
+		  job->freeze_us / 1000.0);
 }
 
 static void
@@ -886,6 +901,7 @@ qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, G
 			gboolean is_unsupported =
 			    job->result == -EOPNOTSUPP || job->result == -ENOTTY;
 
+			qa_freezer_log_job(job);
 			if (job->is_frozen)
 				g_ptr_array_add(done, job);
 			else if (is_unsupported && !is_list)
@@ -987,6 +1003,52 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	return TRUE;
 }
 
+/* Expedites RCU grace periods for the FIFREEZE calls when they are not already. The debt is
+ * recorded in the state file before the kernel is told, so that an agent killed in between
+ * leaves its successor to set them back: at worst to the kernel's default, never stuck
+ * expedited. Returns what ops.expedite_rcu() returned. */
+static gint
+qa_freezer_expedite_rcu(QaFreezer *self)
+{
+	gint was;
+
+	g_mutex_lock(&self->lock);
+	self->is_rcu_expedited = TRUE;
+	qa_freezer_save_or_warn_locked(self);
+	g_mutex_unlock(&self->lock);
+	was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
+	if (was != 0) {
+		/* already expedited by someone else, or not possible: nothing is owed */
+		g_mutex_lock(&self->lock);
+		self->is_rcu_expedited = FALSE;
+		g_mutex_unlock(&self->lock);
+	}
+	if (was < 0)
+		g_info("RCU grace periods stay normal, FIFREEZE waits for them: %s",
+		       g_strerror(-was));
+	return was;
+}
+
+/* Sets RCU grace periods back if this agent expedited them: after the FIFREEZE calls, or on
+ * shutdown while a freeze may be stuck in one. Whichever thread comes first does it, once. The
+ * next save records it. */
+static void
+qa_freezer_restore_rcu(QaFreezer *self)
+{
+	gboolean is_owed;
+	gint ret;
+
+	g_mutex_lock(&self->lock);
+	is_owed = self->is_rcu_expedited;
+	self->is_rcu_expedited = FALSE;
+	g_mutex_unlock(&self->lock);
+	if (!is_owed)
+		return;
+	ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
+	if (ret < 0)
+		g_warning("cannot set RCU grace periods back to normal: %s", g_strerror(-ret));
+}
+
 static void
 qa_freezer_arm(QaFreezer *self)
 {
@@ -998,9 +1060,46 @@ qa_freezer_arm(QaFreezer *self)
 	g_mutex_unlock(&self->lock);
 }
 
+static gchar *
+qa_freezer_format_kib(gint64 kib)
+{
+	return kib < 0 ? g_strdup("?") : g_strdup_printf("%" G_GINT64_FORMAT, kib);
+}
+
+/* the summary of a freeze that went through: where its time went, in one line */
+static void
+qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
+{
+	g_autofree gchar *dirty_begun = qa_freezer_format_kib(t->dirty_kib[0]);
+	g_autofree gchar *dirty_flushed = qa_freezer_format_kib(t->dirty_kib[1]);
+	g_autofree gchar *dirty_frozen = qa_freezer_format_kib(t->dirty_kib[2]);
+	const gchar *rcu = t->was_expedited == 0  ? "expedited"
+			   : t->was_expedited > 0 ? "already-expedited"
+						  : "unavailable";
+
+	g_message("froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
+		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f dirty_kib=%s,%s,%s rcu=%s",
+		  count,
+		  n_levels,
+		  (t->opened - t->start) / 1000.0,
+		  (t->begun - t->opened) / 1000.0,
+		  (t->flushed - t->begun) / 1000.0,
+		  (t->frozen - t->flushed) / 1000.0,
+		  (t->saved - t->frozen) / 1000.0,
+		  (t->saved - t->start) / 1000.0,
+		  dirty_begun,
+		  dirty_flushed,
+		  dirty_frozen,
+		  rcu);
+}
+
 static gboolean
-qa_freezer_freeze_opened(
-    QaFreezer *self, GPtrArray *levels, gboolean is_list, guint *out_count, GError **error)
+qa_freezer_freeze_opened(QaFreezer *self,
+			 GPtrArray *levels,
+			 gboolean is_list,
+			 QaFreezeTimes *times,
+			 guint *out_count,
+			 GError **error)
 {
 	g_autoptr(GPtrArray) done = g_ptr_array_new();
 	g_autoptr(GError) error_local = NULL;
@@ -1009,10 +1108,18 @@ qa_freezer_freeze_opened(
 
 	if (!qa_freezer_begin(self, levels, error))
 		return qa_freezer_fail(self, error);
-	qa_freezer_presync(levels);
+	times->begun = g_get_monotonic_time();
+	times->dirty_kib[0] = qa_freezer_read_dirty_kib(self->roots);
+	qa_freezer_flush(levels);
+	times->flushed = g_get_monotonic_time();
+	times->dirty_kib[1] = qa_freezer_read_dirty_kib(self->roots);
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
+	times->was_expedited = qa_freezer_expedite_rcu(self);
 	failed = qa_freezer_freeze_levels(self, levels, is_list, done);
+	qa_freezer_restore_rcu(self);
+	times->frozen = g_get_monotonic_time();
+	times->dirty_kib[2] = qa_freezer_read_dirty_kib(self->roots);
 	if (qa_freezer_is_aborted(self, &error_local) || failed != NULL) {
 		guint n_undone = qa_freezer_rollback(self, done);
 		if (error_local != NULL)
@@ -1027,12 +1134,14 @@ qa_freezer_freeze_opened(
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
 	is_saved = qa_freezer_save_locked(self, error);
 	g_mutex_unlock(&self->lock);
+	times->saved = g_get_monotonic_time();
 	if (!is_saved) {
 		/* a freeze the next agent would not know about must not outlive this call */
 		qa_freezer_rollback(self, done);
 		g_prefix_error(error, "Thawed again: ");
 		return qa_freezer_fail(self, error);
 	}
+	qa_freezer_log_times(times, done->len, levels->len);
 	/* a freeze that froze nothing ends its epoch now: the thaw hook runs */
 	if (!qa_freezer_end_epoch(self, error))
 		return FALSE;
@@ -1049,9 +1158,11 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	g_autoptr(GPtrArray) levels = NULL;
 	g_autoptr(GPtrArray) jobs = NULL;
 	gboolean is_list = mountpoints != NULL;
+	QaFreezeTimes times = {.start = g_get_monotonic_time()};
 
 	g_return_val_if_fail(self != NULL, FALSE);
 
+	self->n_freezes++;
 	/* everything that can refuse the freeze happens before the hook runs or anything freezes */
 	filesystems = qa_freezer_load_filesystems(self, error);
 	if (filesystems == NULL)
@@ -1059,7 +1170,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	selected = qa_freezer_select(self, filesystems, mountpoints, error);
 	if (selected == NULL)
 		return FALSE;
-	if (!qa_freezer_check_statedir(self, selected, error))
+	if (!qa_freeze_select_check_statedir(self->statedir, selected, error))
 		return FALSE;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
 		return FALSE;
@@ -1069,7 +1180,8 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	jobs = qa_freezer_open_levels(self, levels, is_list, error);
 	if (jobs == NULL)
 		return FALSE;
-	return qa_freezer_freeze_opened(self, jobs, is_list, out_count, error);
+	times.opened = g_get_monotonic_time();
+	return qa_freezer_freeze_opened(self, jobs, is_list, &times, out_count, error);
 }
 
 /* thawing on request -------------------------------------------------------------------------- */
@@ -1160,6 +1272,7 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_thaw = NULL;
 	g_autoptr(GError) error_hook = NULL;
+	gint64 start = g_get_monotonic_time();
 	guint count;
 
 	g_return_val_if_fail(self != NULL, FALSE);
@@ -1180,6 +1293,7 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 		return FALSE;
 
 	count = qa_freezer_thaw_entries(self, taken, &error_thaw);
+	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
 	g_mutex_lock(&self->lock);
 	qa_freezer_save_or_warn_locked(self);
 	g_mutex_unlock(&self->lock);
@@ -1326,6 +1440,12 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 			    "cannot read the mount table, using recorded mountpoints only: %s",
 			    error_local->message);
 	}
+	if (state->is_rcu_expedited) {
+		gint ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
+		g_warning("an earlier agent stopped while RCU grace periods were expedited for "
+			  "FIFREEZE, setting them back: %s",
+			  ret < 0 ? g_strerror(-ret) : "done");
+	}
 	g_mutex_lock(&self->lock);
 	self->is_hook_pending = state->is_hook_pending;
 	self->frozen_at = state->frozen_at;
@@ -1392,6 +1512,10 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 		self->ops.sync = qa_freezer_kernel_sync;
 	if (self->ops.trim == NULL)
 		self->ops.trim = qa_freezer_kernel_trim;
+	if (self->ops.checkpoint == NULL)
+		self->ops.checkpoint = qa_freezer_kernel_checkpoint;
+	if (self->ops.expedite_rcu == NULL)
+		self->ops.expedite_rcu = qa_freezer_kernel_expedite_rcu;
 	if (self->ops.load_filesystems == NULL)
 		self->ops.load_filesystems = qa_freezer_kernel_load_filesystems;
 	if (self->ops.freeze_levels == NULL)

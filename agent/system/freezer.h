@@ -1,11 +1,13 @@
-/* The freezer: the only code that calls FIFREEZE, FITHAW, syncfs and FITRIM, and the owner of the
- * per-filesystem frozen state.
+/* The Linux freezer: the only code that calls FIFREEZE, FITHAW, syncfs, FITRIM and ext4's journal
+ * checkpoint, and the owner of the per-filesystem frozen state. freezer-api.h declares what the
+ * commands call (freeze, thaw, status, the shutdown thaw); this header adds what only Linux has.
  *
  * Threads: freeze, thaw and trim run on the caller's thread (the dispatcher's worker) one at a time
- * (op_lock); status and is_frozen may be called from any thread at any time; the auto-thaw
- * watchdog is a thread of the freezer's own that needs nothing but the frozen set, so it fires
- * even when the main loop, a hook or a FIFREEZE is stuck. The shutdown thaw is safe from the main
- * thread while a freeze is running on the worker.
+ * (op_lock), with the flush, FIFREEZE and FITHAW calls of one dependency level on a thread pool
+ * that the call owns and joins; status and is_frozen may be called from any thread at any time;
+ * the auto-thaw watchdog is a thread of the freezer's own that needs nothing but the frozen set,
+ * so it fires even when the main loop, a hook or a FIFREEZE is stuck. The shutdown thaw is safe
+ * from the main thread while a freeze is running on the worker.
  *
  * Hooks pair with "frozen epochs": the freeze hook runs when the agent goes from holding nothing
  * frozen to its first freeze, and the thaw hook exactly once when it holds nothing again (thaw,
@@ -18,8 +20,6 @@
 #include "freezer-api.h"
 #include "mounts.h"
 #include "roots.h"
-
-typedef struct _QaFreezer QaFreezer;
 
 /* The system calls, behind pointers so that tests inject faults. Each returns 0 or a negative
  * errno; @mountpoint only names @fd. NULL members use the kernel (or mounts.c and
@@ -46,6 +46,15 @@ typedef struct {
 				    GPtrArray *filesystems,
 				    gpointer user_data,
 				    GError **error);
+	/* writes the journal back to the filesystem (EXT4_IOC_CHECKPOINT); -EOPNOTSUPP or -ENOTTY
+	 * where there is no such thing, which the freeze ignores like any other failure */
+	gint (*checkpoint)(gint fd,
+			   const gchar *mountpoint,
+			   const gchar *fstype,
+			   gpointer user_data);
+	/* sets the kernel's RCU grace periods to expedited (TRUE) or normal; returns whether they
+	 * were expedited before (0 or 1) or a negative errno */
+	gint (*expedite_rcu)(const QaRoots *roots, gboolean is_expedited, gpointer user_data);
 } QaFreezerOps;
 
 typedef struct {
@@ -80,21 +89,12 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error);
 void
 qa_freezer_free(QaFreezer *self);
 
-/* @mountpoints: GPtrArray of gchar *, NULL for every freezable filesystem. */
-gboolean
-qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
-gboolean
-qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
-/* SIGTERM/SIGINT: thaws everything held frozen and runs the thaw hook if owed, without waiting
- * for a freeze that may be stuck on the worker thread. Returns the number thawed. */
-guint
-qa_freezer_thaw_for_shutdown(QaFreezer *self);
+/* qa_freezer_freeze(), qa_freezer_thaw() and qa_freezer_is_any_frozen() are in freezer-api.h.
+ * qa_freezer_thaw_for_shutdown() (there too) also runs the thaw hook if owed and sets RCU grace
+ * periods back if a stuck freeze expedited them. */
 
 gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor);
-/* TRUE while the agent holds any filesystem frozen: guest-fsfreeze-status */
-gboolean
-qa_freezer_is_any_frozen(QaFreezer *self);
 
 /* FITRIM on every block filesystem; GPtrArray of QaTrimResult. Filesystems held frozen get an
  * error entry instead of a call that could block. */

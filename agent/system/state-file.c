@@ -48,6 +48,7 @@ qa_state_copy(const QaState *state)
 	copy->frozen_at = state->frozen_at;
 	copy->deadline = state->deadline;
 	copy->auto_thawed_at = state->auto_thawed_at;
+	copy->is_rcu_expedited = state->is_rcu_expedited;
 	for (guint i = 0; i < state->filesystems->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
 		g_ptr_array_add(
@@ -71,7 +72,7 @@ gboolean
 qa_state_is_empty(const QaState *state)
 {
 	return state->filesystems->len == 0 && !state->is_hook_pending &&
-	       state->auto_thawed_at == 0;
+	       state->auto_thawed_at == 0 && !state->is_rcu_expedited;
 }
 
 static gchar *
@@ -92,6 +93,7 @@ qa_state_file_to_data(const QaState *state)
 	g_key_file_set_int64(kf, QA_STATE_GROUP, "frozen-at", state->frozen_at);
 	g_key_file_set_int64(kf, QA_STATE_GROUP, "deadline", state->deadline);
 	g_key_file_set_int64(kf, QA_STATE_GROUP, "auto-thawed-at", state->auto_thawed_at);
+	g_key_file_set_boolean(kf, QA_STATE_GROUP, "rcu-expedited", state->is_rcu_expedited);
 	for (guint i = 0; i < state->filesystems->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
 		g_autofree gchar *group = qa_state_fs_group(fs);
@@ -177,6 +179,7 @@ qa_state_file_parse(const gchar *data, GError **error)
 	state->frozen_at = g_key_file_get_int64(kf, QA_STATE_GROUP, "frozen-at", NULL);
 	state->deadline = g_key_file_get_int64(kf, QA_STATE_GROUP, "deadline", NULL);
 	state->auto_thawed_at = g_key_file_get_int64(kf, QA_STATE_GROUP, "auto-thawed-at", NULL);
+	state->is_rcu_expedited = g_key_file_get_boolean(kf, QA_STATE_GROUP, "rcu-expedited", NULL);
 	ids = g_key_file_get_string_list(kf, QA_STATE_GROUP, "filesystems", NULL, NULL);
 	for (guint i = 0; ids != NULL && ids[i] != NULL; i++) {
 		QaStateFs *fs = qa_state_fs_parse(kf, ids[i], &error_local);

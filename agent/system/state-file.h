@@ -22,7 +22,10 @@ typedef struct {
 	gint64 frozen_at;	  /* wall clock, µs since the epoch, of the latest freeze */
 	gint64 deadline;	  /* CLOCK_MONOTONIC µs at which the watchdog thaws; 0: none */
 	gint64 auto_thawed_at;	  /* wall clock µs of the watchdog's thaw not yet reported; 0 */
-	GPtrArray *filesystems;	  /* of QaStateFs, in the order they were frozen */
+	/* the agent set the kernel's RCU grace periods to expedited for FIFREEZE and has not set
+	 * them back yet */
+	gboolean is_rcu_expedited;
+	GPtrArray *filesystems; /* of QaStateFs, in the order they were frozen */
 } QaState;
 
 QaStateFs *

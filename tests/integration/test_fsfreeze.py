@@ -7,6 +7,7 @@ root and mkfs.xfs/mkfs.btrfs; skipped otherwise.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -127,6 +128,35 @@ class FsfreezeTest(unittest.TestCase):
             self.assert_completes(w)
         self.assertEqual(c.ok("guest-fsfreeze-status"), "thawed")
         self.assertEqual(c.ok("guest-fsfreeze-thaw"), 0)
+
+    def test_flush_phases_in_the_log(self):
+        """ext4's journal is checkpointed before FIFREEZE (Linux 5.14 and later); xfs and btrfs
+        have no such call, which does not fail their freeze; the log says where the time went.
+        (Whether a checkpoint is tried at all depends on how long the first syncfs took.)"""
+        c = self.client
+        for name in ("a", "b", "c"):
+            sh(f"dd if=/dev/zero of={self.mp(name)}/dirty bs=1M count=8 status=none")
+        n = c.ok("guest-fsfreeze-freeze-list",
+                 {"mountpoints": [self.mp("a"), self.mp("b"), self.mp("c")]})
+        self.assertEqual(n, 3)
+        self.assertEqual(c.ok("guest-fsfreeze-thaw"), 3)
+        log = self.agent.log_text()
+        kernel = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+        # skipped when the first syncfs found next to nothing to flush (the agent decides by time)
+        ext4 = "(done|skipped)" if kernel >= (5, 14) else "(unsupported|skipped)"
+        self.assertRegex(log, rf"froze mountpoint={re.escape(self.mp('a'))} fstype=ext4 "
+                              rf"syncfs_ms=[\d.,]+ checkpoint={ext4} checkpoint_ms=[\d.]+ "
+                              rf"fifreeze_ms=[\d.]+")
+        for name, fstype in (("b", "xfs"), ("c", "btrfs")):
+            self.assertRegex(log, rf"froze mountpoint={re.escape(self.mp(name))} "
+                                  rf"fstype={fstype} syncfs_ms=[\d.,]+ "
+                                  rf"checkpoint=(unsupported|skipped) ")
+        self.assertRegex(log, r"froze count=3 levels=1 prepare_ms=[\d.]+ begin_ms=[\d.]+ "
+                              r"flush_ms=[\d.]+ fifreeze_ms=[\d.]+ save_ms=[\d.]+ "
+                              r"total_ms=[\d.]+ dirty_kib=\d+,\d+,\d+ "
+                              r"rcu=(expedited|already-expedited|unavailable)")
+        self.assertRegex(log, r"thawed mountpoint=\S+ fithaw_ms=[\d.]+")
+        self.assertNotIn("checkpoint mountpoint", log)
 
     def test_no_nesting(self):
         c = self.client

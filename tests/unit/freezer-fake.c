@@ -20,12 +20,11 @@ fake_find(Fake *fake, const gchar *mountpoint)
 	return NULL;
 }
 
-/* records the call and returns the injected fault, if any */
+/* records "@op @name" and returns the fault injected for it, if any */
 static gint
-fake_call(Fake *fake, const gchar *op, const gchar *mountpoint)
+fake_record(Fake *fake, const gchar *op, const gchar *name)
 {
-	const FakeFs *fs = fake_find(fake, mountpoint);
-	g_autofree gchar *call = g_strdup_printf("%s %s", op, fs != NULL ? fs->name : "?");
+	g_autofree gchar *call = g_strdup_printf("%s %s", op, name);
 	gpointer fault;
 
 	g_mutex_lock(&fake->lock);
@@ -33,6 +32,13 @@ fake_call(Fake *fake, const gchar *op, const gchar *mountpoint)
 	fault = g_hash_table_lookup(fake->faults, call);
 	g_mutex_unlock(&fake->lock);
 	return GPOINTER_TO_INT(fault);
+}
+
+static gint
+fake_call(Fake *fake, const gchar *op, const gchar *mountpoint)
+{
+	const FakeFs *fs = fake_find(fake, mountpoint);
+	return fake_record(fake, op, fs != NULL ? fs->name : "?");
 }
 
 static gint
@@ -83,7 +89,34 @@ fake_thaw(gint fd, const gchar *mountpoint, gpointer data)
 static gint
 fake_sync(gint fd, const gchar *mountpoint, gpointer data)
 {
-	return fake_call(data, "sync", mountpoint);
+	Fake *fake = data;
+
+	if (fake->sync_us > 0)
+		g_usleep(fake->sync_us);
+	return fake_call(fake, "sync", mountpoint);
+}
+
+static gint
+fake_checkpoint(gint fd, const gchar *mountpoint, const gchar *fstype, gpointer data)
+{
+	return fake_call(data, "checkpoint", mountpoint);
+}
+
+/* "expedite on" / "expedite off"; the fake kernel starts with normal grace periods */
+static gint
+fake_expedite_rcu(const QaRoots *roots, gboolean is_expedited, gpointer data)
+{
+	Fake *fake = data;
+	gint ret = fake_record(fake, "expedite", is_expedited ? "on" : "off");
+	gint was;
+
+	if (ret != 0)
+		return ret;
+	g_mutex_lock(&fake->lock);
+	was = fake->is_rcu_expedited;
+	fake->is_rcu_expedited = is_expedited;
+	g_mutex_unlock(&fake->lock);
+	return was;
 }
 
 static gint
@@ -177,6 +210,8 @@ fake_new(const FakeFs *table, guint n_table)
 	fake->ops.thaw = fake_thaw;
 	fake->ops.sync = fake_sync;
 	fake->ops.trim = fake_trim;
+	fake->ops.checkpoint = fake_checkpoint;
+	fake->ops.expedite_rcu = fake_expedite_rcu;
 	fake->ops.load_filesystems = fake_load_filesystems;
 	fake->ops.freeze_levels = fake_freeze_levels;
 	fake->options.roots = fake->roots;

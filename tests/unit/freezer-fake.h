@@ -23,11 +23,14 @@ typedef struct {
 	QaFreezerOps ops;
 	QaFreezerOptions options;
 
-	GMutex lock;		   /* the fields below; the freezer calls ops from many threads */
-	GPtrArray *calls;	   /* "freeze a", "thaw a", "sync a", "trim a" */
+	GMutex lock; /* the fields below; the freezer calls ops from many threads */
+	GPtrArray
+	    *calls; /* "freeze a", "thaw a", "sync a", "checkpoint a", "trim a", "expedite on" */
 	GHashTable *kernel_frozen; /* names the fake kernel holds frozen */
-	GHashTable *faults;	   /* "freeze a" -> GINT_TO_POINTER(negative errno) */
-	gchar *stuck;		   /* FIFREEZE of this name blocks until released */
+	GHashTable *faults; /* "freeze a", "expedite on" -> GINT_TO_POINTER(negative errno) */
+	gchar *stuck;	    /* FIFREEZE of this name blocks until released */
+	gboolean is_rcu_expedited; /* what ops.expedite_rcu set last */
+	gulong sync_us;		   /* how long each syncfs takes: long enough, and it is repeated */
 	gboolean is_stuck_released;
 	GCond cond;
 	GPtrArray *answers; /* strings handed out by fake_calls(), freed with the fake */

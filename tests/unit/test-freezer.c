@@ -87,6 +87,17 @@ assert_level_order(const gchar *calls, gboolean is_reverse)
 	}
 }
 
+/* the position of @call in the fake's log, or G_MAXINT */
+static gint
+call_index(Fake *fake, const gchar *call)
+{
+	guint index = 0;
+
+	if (!g_ptr_array_find_with_equal_func(fake->calls, call, g_str_equal, &index))
+		return G_MAXINT;
+	return (gint)index;
+}
+
 static void
 test_freeze_all_order(void **state)
 {
@@ -135,15 +146,99 @@ test_presync_before_freeze(void **state)
 	guint count = 0;
 	g_auto(GStrv) synced = NULL;
 
+	/* long enough to be repeated once and to leave a journal worth checkpointing */
+	fake->sync_us = 6 * 1000;
 	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
 
-	/* every filesystem is flushed (in parallel: any order) before the first FIFREEZE */
+	/* every filesystem is flushed, more than once, and its journal checkpointed (in parallel:
+	 * any order); then RCU is expedited for the FIFREEZE calls only */
 	synced = g_strsplit(fake_calls(fake, "sync"), " ", -1);
-	assert_int_equal(g_strv_length(synced), 2);
-	assert_true(g_strv_contains((const gchar *const *)synced, "a"));
-	assert_true(g_strv_contains((const gchar *const *)synced, "c"));
-	assert_string_equal(g_ptr_array_index(fake->calls, 2), "freeze a");
+	assert_true(g_strv_length(synced) >= 4);
+	assert_string_equal(fake_calls(fake, "freeze"), "a c");
+	for (guint i = 0; i < fake->calls->len; i++) {
+		const gchar *call = g_ptr_array_index(fake->calls, i);
+		gint expedited = call_index(fake, "expedite on");
+
+		if (g_str_has_prefix(call, "sync ") || g_str_has_prefix(call, "checkpoint "))
+			assert_true((gint)i < expedited);
+		if (g_str_has_prefix(call, "freeze "))
+			assert_true((gint)i > expedited &&
+				    (gint)i < call_index(fake, "expedite off"));
+	}
+	assert_true(call_index(fake, "checkpoint a") != G_MAXINT);
+	assert_true(call_index(fake, "checkpoint c") != G_MAXINT);
+	assert_true(call_index(fake, "expedite off") != G_MAXINT);
+	assert_false(fake->is_rcu_expedited);
 	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+}
+
+/* neither a failing nor an unsupported journal checkpoint fails the freeze: FIFREEZE flushes */
+static void
+test_checkpoint_failure(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = new_freezer(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "b", "d", NULL);
+	guint count = 0;
+
+	fake->sync_us = 6 * 1000;
+	fake_set_fault(fake, "checkpoint", "a", -EIO);
+	fake_set_fault(fake, "checkpoint", "b", -EOPNOTSUPP);
+	fake_set_fault(fake, "checkpoint", "d", -ENOTTY);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	g_assert_no_error(error);
+	assert_int_equal(count, 3);
+	assert_int_equal(fake_kernel_n_frozen(fake), 3);
+	/* each was tried (in parallel: any order) */
+	assert_int_equal(strlen(fake_calls(fake, "checkpoint")), strlen("a b d"));
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, 3);
+}
+
+/* RCU grace periods: left alone when they cannot be set or are expedited already, set back
+ * after a failed freeze, and set back by the next agent when one died before doing it */
+static void
+test_expedite_rcu(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "c", NULL);
+	g_autoptr(QaState) saved = qa_state_new();
+	QaFreezer *freezer = new_freezer(fake);
+	guint count = 0;
+
+	fake_set_fault(fake, "expedite", "on", -EACCES);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on");
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	fake_set_fault(fake, "expedite", "on", 0);
+
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = TRUE;
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on");
+	assert_true(fake->is_rcu_expedited);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = FALSE;
+	fake_set_fault(fake, "freeze", "c", -EIO);
+	assert_false(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "on off");
+	assert_false(fake->is_rcu_expedited);
+	qa_freezer_free(freezer);
+
+	/* an agent died between expediting and setting back */
+	saved->is_complete = TRUE;
+	saved->is_rcu_expedited = TRUE;
+	assert_true(qa_state_file_save(fake->statedir, saved, &error));
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = TRUE;
+	freezer = new_freezer(fake);
+	assert_string_equal(fake_calls(fake, "expedite"), "off");
+	assert_false(fake->is_rcu_expedited);
+	qa_freezer_free(freezer);
 }
 
 static void
@@ -530,6 +625,60 @@ test_watchdog_stuck_fifreeze(void **state)
 	assert_non_null(strstr(error->message, "thawed automatically"));
 }
 
+/* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
+static void
+test_thaw_failure_in_a_level(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = new_freezer(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "b", "d", NULL);
+	guint count = 0;
+
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	fake_set_fault(fake, "thaw", "b", -EIO);
+	assert_false(qa_freezer_thaw(freezer, NULL, &count, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED);
+	assert_non_null(strstr(error->message, "/b'"));
+	/* d (level 1) first, then a and b together */
+	assert_true(g_str_has_prefix(fake_calls(fake, "thaw"), "d "));
+	assert_true(qa_freezer_is_any_frozen(freezer));
+	assert_true(qa_freezer_is_frozen(freezer, 250, 2));
+	assert_false(qa_freezer_is_frozen(freezer, 250, 1));
+	g_clear_error(&error);
+	fake_set_fault(fake, "thaw", "b", 0);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, 1);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+}
+
+/* a shutdown while FIFREEZE is stuck sets RCU grace periods back without waiting for it */
+static void
+test_shutdown_stuck_fifreeze_restores_rcu(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autofree gchar *result = NULL;
+	GThread *thread;
+	gint64 start;
+
+	fake->stuck = g_strdup("e");
+	freezer = new_freezer(fake);
+	thread = g_thread_new("freeze", freeze_in_thread, freezer);
+	start = g_get_monotonic_time();
+	while (fake_kernel_n_frozen(fake) < 4 && g_get_monotonic_time() - start < G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	assert_true(fake->is_rcu_expedited);
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 4);
+	assert_false(fake->is_rcu_expedited);
+	fake_release_stuck(fake);
+	result = g_thread_join(thread);
+	assert_non_null(strstr(result, "abandoned"));
+	/* set back once only */
+	assert_string_equal(fake_calls(fake, "expedite"), "on off");
+}
+
 static void
 test_shutdown(void **state)
 {
@@ -590,6 +739,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_freeze_all_order),
 	    cmocka_unit_test(test_presync_before_freeze),
+	    cmocka_unit_test(test_checkpoint_failure),
+	    cmocka_unit_test(test_expedite_rcu),
 	    cmocka_unit_test(test_freeze_twice),
 	    cmocka_unit_test(test_external_ebusy_rolls_back),
 	    cmocka_unit_test(test_eio_third_of_five),
@@ -603,6 +754,8 @@ main(void)
 	    cmocka_unit_test(test_watchdog),
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
 	    cmocka_unit_test(test_shutdown),
+	    cmocka_unit_test(test_thaw_failure_in_a_level),
+	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
 	    cmocka_unit_test(test_trim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,7 @@ test_round_trip(void **state)
 	saved->is_hook_pending = TRUE;
 	saved->frozen_at = 1700000000123456;
 	saved->deadline = 987654321;
+	saved->is_rcu_expedited = TRUE;
 	g_ptr_array_add(saved->filesystems, qa_state_fs_new(8, 1, "ext4", plain));
 	g_ptr_array_add(saved->filesystems, qa_state_fs_new(0, 42, "btrfs", odd));
 	assert_true(qa_state_file_save(dir, saved, &error));
@@ -43,6 +44,7 @@ test_round_trip(void **state)
 	assert_true(loaded->frozen_at == saved->frozen_at);
 	assert_true(loaded->deadline == saved->deadline);
 	assert_int_equal(loaded->auto_thawed_at, 0);
+	assert_true(loaded->is_rcu_expedited);
 	assert_int_equal(loaded->filesystems->len, 2);
 	fs = g_ptr_array_index(loaded->filesystems, 1);
 	assert_int_equal(fs->major, 0);
@@ -56,6 +58,9 @@ test_round_trip(void **state)
 	assert_null(g_dir_read_name(listing));
 	g_ptr_array_set_size(saved->filesystems, 0);
 	saved->is_hook_pending = FALSE;
+	/* setting the kernel back is owed even with nothing frozen */
+	assert_false(qa_state_is_empty(saved));
+	saved->is_rcu_expedited = FALSE;
 	assert_true(qa_state_is_empty(saved));
 	assert_true(qa_state_file_save(dir, saved, &error));
 	assert_false(g_file_test(path, G_FILE_TEST_EXISTS));

@@ -1,0 +1,235 @@
+#include "freezer-select.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "qa-error.h"
+
+void
+qa_freeze_select_confine(const QaRoots *roots, GPtrArray *filesystems)
+{
+	for (guint i = filesystems->len; i > 0; i--) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i - 1);
+		for (guint j = fs->mountpoints->len; j > 0; j--) {
+			const gchar *mp = g_ptr_array_index(fs->mountpoints, j - 1);
+			if (!qa_roots_is_confined_path(roots, mp))
+				g_ptr_array_remove_index(fs->mountpoints, j - 1);
+		}
+		if (fs->mountpoints->len == 0)
+			g_ptr_array_remove_index(filesystems, i - 1);
+	}
+}
+
+static const gchar *
+qa_freeze_select_excluded_by(const QaFreezeSelect *select, QaFilesystem *fs)
+{
+	const gchar *const *types = select->exclude_types;
+	const gchar *const *mountpoints = select->exclude_mountpoints;
+
+	for (guint i = 0; types != NULL && types[i] != NULL; i++) {
+		if (g_pattern_match_simple(types[i], fs->fstype))
+			return types[i];
+	}
+	for (guint i = 0; mountpoints != NULL && mountpoints[i] != NULL; i++) {
+		for (guint j = 0; j < fs->mountpoints->len; j++) {
+			const gchar *mp = g_ptr_array_index(fs->mountpoints, j);
+			if (g_pattern_match_simple(mountpoints[i], mp))
+				return mountpoints[i];
+		}
+	}
+	return NULL;
+}
+
+/* the filesystem mounted at @path; the last match wins, as the last mount hides earlier ones */
+static QaFilesystem *
+qa_freeze_select_lookup(GPtrArray *filesystems, const gchar *path)
+{
+	QaFilesystem *found = NULL;
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		for (guint j = 0; j < fs->mountpoints->len; j++) {
+			if (g_strcmp0(g_ptr_array_index(fs->mountpoints, j), path) == 0)
+				found = fs;
+		}
+	}
+	return found;
+}
+
+static QaFilesystem *
+qa_freeze_select_resolve(const QaFreezeSelect *select,
+			 GPtrArray *filesystems,
+			 const gchar *name,
+			 GError **error)
+{
+	QaFilesystem *fs;
+	g_autofree gchar *canonical = NULL;
+
+	if (!g_path_is_absolute(name)) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_INVALID,
+			    "'%s' is not an absolute path; expected a mountpoint such as '/' or "
+			    "'/var'.",
+			    name);
+		return NULL;
+	}
+	/* the exact name first: resolving a path walks directories that may be frozen */
+	fs = qa_freeze_select_lookup(filesystems, name);
+	if (fs != NULL)
+		return fs;
+	canonical = realpath(name, NULL);
+	if (canonical == NULL) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_NOT_FOUND,
+			    "The mountpoint '%s' does not exist: %s.",
+			    name,
+			    g_strerror(errno));
+		return NULL;
+	}
+	fs = qa_freeze_select_lookup(filesystems, canonical);
+	if (fs != NULL)
+		return fs;
+	if (!qa_roots_is_confined_path(select->roots, canonical)) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_NOT_FOUND,
+			    "'%s' is outside '%s', the only directory whose mounts this agent may "
+			    "freeze.",
+			    name,
+			    select->roots->confine);
+		return NULL;
+	}
+	g_set_error(
+	    error,
+	    QA_SYSTEM_ERROR,
+	    QA_SYSTEM_ERROR_NOT_FOUND,
+	    "'%s' is not a mountpoint; expected the mountpoint of a filesystem, as listed by "
+	    "guest-get-fsinfo.",
+	    name);
+	return NULL;
+}
+
+static gboolean
+qa_freeze_select_check(const QaFreezeSelect *select,
+		       QaFilesystem *fs,
+		       const gchar *name,
+		       GError **error)
+{
+	return select->check == NULL || select->check(fs, name, select->check_data, error);
+}
+
+/* one name of a list: everything that makes it unfreezable is an error naming it */
+static QaFilesystem *
+qa_freeze_select_one(const QaFreezeSelect *select,
+		     GPtrArray *filesystems,
+		     const gchar *name,
+		     GError **error)
+{
+	QaFilesystem *fs = qa_freeze_select_resolve(select, filesystems, name, error);
+	const gchar *pattern;
+
+	if (fs == NULL)
+		return NULL;
+	pattern = qa_freeze_select_excluded_by(select, fs);
+	if (pattern != NULL) {
+		g_set_error(
+		    error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_INVALID,
+		    "'%s' (%s) is excluded from freezing by the configuration pattern '%s'.",
+		    name,
+		    fs->fstype,
+		    pattern);
+		return NULL;
+	}
+	if (!fs->is_block_backed) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_UNSUPPORTED,
+			    "'%s' cannot be frozen: its filesystem (%s from '%s') has no block "
+			    "device.",
+			    name,
+			    fs->fstype,
+			    fs->source != NULL ? fs->source : "?");
+		return NULL;
+	}
+	if (!qa_freeze_select_check(select, fs, name, error))
+		return NULL;
+	return fs;
+}
+
+GPtrArray *
+qa_freeze_select(const QaFreezeSelect *select,
+		 GPtrArray *filesystems,
+		 GPtrArray *names,
+		 GError **error)
+{
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+
+	for (guint i = 0; names != NULL && i < names->len; i++) {
+		QaFilesystem *fs =
+		    qa_freeze_select_one(select, filesystems, g_ptr_array_index(names, i), error);
+		if (fs == NULL)
+			return NULL;
+		/* aliases (bind mounts) of one filesystem freeze it once */
+		if (!g_ptr_array_find(selected, fs, NULL))
+			g_ptr_array_add(selected, fs);
+	}
+	for (guint i = 0; names == NULL && i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		const gchar *mp = g_ptr_array_index(fs->mountpoints, 0);
+		const gchar *pattern = qa_freeze_select_excluded_by(select, fs);
+
+		if (pattern != NULL) {
+			g_info("not freezing mountpoint=%s fstype=%s: excluded by pattern=%s",
+			       mp,
+			       fs->fstype,
+			       pattern);
+			continue;
+		}
+		if (!fs->is_block_backed) {
+			g_info("not freezing mountpoint=%s fstype=%s: no block device",
+			       mp,
+			       fs->fstype);
+			continue;
+		}
+		if (!qa_freeze_select_check(select, fs, mp, error))
+			return NULL;
+		g_ptr_array_add(selected, fs);
+	}
+	return g_steal_pointer(&selected);
+}
+
+gboolean
+qa_freeze_select_check_statedir(const gchar *statedir, GPtrArray *selected, GError **error)
+{
+	struct stat st;
+
+	if (stat(statedir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "Refusing to freeze: the state directory '%s' is missing; expected a "
+			    "writable directory on a tmpfs.",
+			    statedir);
+		return FALSE;
+	}
+	for (guint i = 0; i < selected->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(selected, i);
+		if (major(st.st_dev) == fs->major && minor(st.st_dev) == fs->minor) {
+			g_set_error(error,
+				    QA_SYSTEM_ERROR,
+				    QA_SYSTEM_ERROR_INVALID,
+				    "Refusing to freeze '%s': the state directory '%s' is on it; "
+				    "expected the state directory on a tmpfs.",
+				    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
+				    statedir);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}

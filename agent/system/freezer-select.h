@@ -1,0 +1,38 @@
+/* Choosing what a freeze freezes: private to the freezer (freezer.c), pure apart from realpath()
+ * and stat() on names the caller gave, so that it is tested without freezing anything.
+ *
+ * Nothing here touches the frozen set: the caller passes @check, which refuses a filesystem it
+ * already holds, so that a list is refused at its first bad name whatever the reason. */
+#pragma once
+
+#include <glib.h>
+
+#include "mounts.h"
+#include "roots.h"
+
+typedef struct {
+	const QaRoots *roots;
+	const gchar *const *exclude_mountpoints; /* NULL or glob patterns */
+	const gchar *const *exclude_types;	 /* likewise, of filesystem types */
+	/* refuses @fs, named @name in the request or the table, with @error; NULL: no check */
+	gboolean (*check)(QaFilesystem *fs, const gchar *name, gpointer data, GError **error);
+	gpointer check_data;
+} QaFreezeSelect;
+
+/* Drops the mountpoints outside the confinement from @filesystems (GPtrArray of QaFilesystem),
+ * and the filesystems left with none: "all" never means more, even when a loader returns more. */
+void
+qa_freeze_select_confine(const QaRoots *roots, GPtrArray *filesystems);
+
+/* The filesystems to freeze, borrowed from @filesystems, each once. @names: GPtrArray of gchar *
+ * mountpoints, every one of which must be freezable; NULL: every filesystem that is not excluded
+ * and has a block device. */
+GPtrArray *
+qa_freeze_select(const QaFreezeSelect *select,
+		 GPtrArray *filesystems,
+		 GPtrArray *names,
+		 GError **error);
+
+/* The state file must stay writable while everything @selected is frozen. */
+gboolean
+qa_freeze_select_check_statedir(const gchar *statedir, GPtrArray *selected, GError **error);
