@@ -137,11 +137,11 @@ static const struct {
      1,
      "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=NVME0001 dev=/dev/nvme0n1p1",
      0},
-    /* lsi53c895a behind a pcie-pci-bridge, a driver QEMU's agent would need by name */
+    /* lsi53c895a behind a pcie-pci-bridge: scsi-id=1 is libvirt's lsilogic unit 1, target 0 */
     {"debian12-q35-synthetic",
      8,
      48,
-     "scsi pci=0000:02:01.0 bus=0 target=1 unit=0 serial=LSI10 dev=/dev/sdd",
+     "scsi pci=0000:02:01.0 bus=0 target=0 unit=1 serial=LSI10 dev=/dev/sdd",
      0},
     /* LVM spanning two disks: both, once each */
     {"debian12-q35-synthetic",
