@@ -11,6 +11,7 @@
 #   /nvme    ext4 on the NVMe namespace
 #   /scsi    btrfs on virtio-scsi target 0 LUN 0
 #   /hba     ext4 on the disk behind the megasas HBA
+#   /lsi, /pvscsi, /sas  ext4 on the disks behind lsi53c895a, pvscsi and mptsas1068
 #   /scratch tmpfs
 set -euo pipefail
 exec 2>&1
@@ -135,11 +136,24 @@ hba=$(dev_by_serial QA-MEGASAS)
 mkfs_once ext4 "$hba" -q -L qa-hba -U 0a0a0a0a-0000-4000-8000-0000000000c1
 mount_once "$hba" /hba
 
+# --- one disk on each of the other SCSI HBAs: /lsi, /pvscsi, /sas ----------------------------
+lsi=$(dev_by_serial QA-LSI)
+mkfs_once ext4 "$lsi" -q -L qa-lsi -U 0a0a0a0a-0000-4000-8000-0000000000c2
+mount_once "$lsi" /lsi
+
+pvscsi=$(dev_by_serial QA-PVSCSI)
+mkfs_once ext4 "$pvscsi" -q -L qa-pvscsi -U 0a0a0a0a-0000-4000-8000-0000000000c3
+mount_once "$pvscsi" /pvscsi
+
+sas=$(dev_by_serial QA-MPTSAS)
+mkfs_once ext4 "$sas" -q -L qa-sas -U 0a0a0a0a-0000-4000-8000-0000000000c4
+mount_once "$sas" /sas
+
 # --- tmpfs: /scratch --------------------------------------------------------------------------
 mount_once qa-scratch /scratch -t tmpfs -o size=64M
 
 # Something to find in each filesystem (and to check in host-side snapshots later).
-for m in /data /lvm /raid /nvme /scsi /hba /loop /scratch; do
+for m in /data /lvm /raid /nvme /scsi /hba /lsi /pvscsi /sas /loop /scratch; do
 	[ -f "$m/qa-provisioned" ] || echo "$m" >"$m/qa-provisioned"
 done
 sync
