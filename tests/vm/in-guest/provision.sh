@@ -123,31 +123,19 @@ fi
 mkfs_once ext4 /dev/md/qa-raid -q -L qa-raid -U 0a0a0a0a-0000-4000-8000-0000000000a1
 mount_once /dev/md/qa-raid /raid
 
-# --- the single disks: /nvme, /scsi, /hba ----------------------------------------------------
-nvme=$(dev_by_serial QA-NVME)
-mkfs_once ext4 "$nvme" -q -L qa-nvme -U 0a0a0a0a-0000-4000-8000-0000000000e1
-mount_once "$nvme" /nvme
-
-scsi00=$(dev_by_serial QA-SCSI-T0L0)
-mkfs_once btrfs "$scsi00" -q -L qa-scsi -U 0a0a0a0a-0000-4000-8000-0000000000b1
-mount_once "$scsi00" /scsi
-
-hba=$(dev_by_serial QA-MEGASAS)
-mkfs_once ext4 "$hba" -q -L qa-hba -U 0a0a0a0a-0000-4000-8000-0000000000c1
-mount_once "$hba" /hba
-
-# --- one disk on each of the other SCSI HBAs: /lsi, /pvscsi, /sas ----------------------------
-lsi=$(dev_by_serial QA-LSI)
-mkfs_once ext4 "$lsi" -q -L qa-lsi -U 0a0a0a0a-0000-4000-8000-0000000000c2
-mount_once "$lsi" /lsi
-
-pvscsi=$(dev_by_serial QA-PVSCSI)
-mkfs_once ext4 "$pvscsi" -q -L qa-pvscsi -U 0a0a0a0a-0000-4000-8000-0000000000c3
-mount_once "$pvscsi" /pvscsi
-
-sas=$(dev_by_serial QA-MPTSAS)
-mkfs_once ext4 "$sas" -q -L qa-sas -U 0a0a0a0a-0000-4000-8000-0000000000c4
-mount_once "$sas" /sas
+# --- the single disks: /nvme, /scsi, and one disk on each other SCSI host adapter ----------------
+single_disk() { # serial fstype label uuid mountpoint
+	local dev
+	dev=$(dev_by_serial "$1")
+	mkfs_once "$2" "$dev" -q -L "$3" -U "$4"
+	mount_once "$dev" "$5"
+}
+single_disk QA-NVME ext4 qa-nvme 0a0a0a0a-0000-4000-8000-0000000000e1 /nvme
+single_disk QA-SCSI-T0L0 btrfs qa-scsi 0a0a0a0a-0000-4000-8000-0000000000b1 /scsi
+single_disk QA-MEGASAS ext4 qa-hba 0a0a0a0a-0000-4000-8000-0000000000c1 /hba
+single_disk QA-LSI ext4 qa-lsi 0a0a0a0a-0000-4000-8000-0000000000c2 /lsi
+single_disk QA-PVSCSI ext4 qa-pvscsi 0a0a0a0a-0000-4000-8000-0000000000c3 /pvscsi
+single_disk QA-MPTSAS ext4 qa-sas 0a0a0a0a-0000-4000-8000-0000000000c4 /sas
 
 # --- tmpfs: /scratch --------------------------------------------------------------------------
 mount_once qa-scratch /scratch -t tmpfs -o size=64M
