@@ -9,14 +9,21 @@
  * target= unit=> (what `virsh domfsinfo` matches against):
  * - virtio-blk: bus-type virtio, pci = the virtio device's PCI function, bus/target/unit 0.
  * - SCSI (virtio-scsi, lsi53c895a, megasas, pvscsi, mptsas1068, ...): bus-type scsi, pci = the
- *   host adapter's function, bus = channel, target = SCSI id, unit = LUN, taken unchanged from
- *   the kernel's H:C:T:L. virtio-scsi numbers exactly as QEMU's channel/scsi-id/lun (so
- *   scsi-id=2,lun=3 is target 2 unit 3). Where a driver numbers channels differently from the
- *   controller QEMU emulates, the channel is translated back (qa_blockdev_scsi_channel_offsets):
- *   megaraid_sas shows the disks of QEMU's megasas, which are logical drives to it, on channels
- *   from 2 (MEGASAS_MAX_PD_CHANNELS) up, so guest channel 2 is the host's bus 0 (proven in the
- *   debian12-qemu-q35 capture: scsi-id=1 on megasas-gen2 is H:C:T:L 13:2:1:0). Other adapters
- *   are taken unchanged until a real guest shows otherwise (tests/fixtures/README.md).
+ *   host adapter's function, bus = channel, target = SCSI id, unit = LUN from the kernel's
+ *   H:C:T:L, except where the kernel numbers differently from what libvirt configured (each
+ *   proven in the debian12-qemu-q35 capture, tests/fixtures/README.md):
+ *   - virtio-scsi and pvscsi (vmw_pvscsi) number exactly as QEMU's channel/scsi-id/lun
+ *     (virtio-scsi scsi-id=2,lun=3 is 12:0:2:3, pvscsi scsi-id=4 is 15:0:4:0).
+ *   - megaraid_sas shows the disks of QEMU's megasas, which are logical drives to it, on
+ *     channels from 2 (MEGASAS_MAX_PD_CHANNELS) up, so guest channel 2 is the host's bus 0
+ *     (scsi-id=1 is 13:2:1:0; qa_blockdev_scsi_numbering).
+ *   - sym53c8xx (QEMU's lsi53c895a): the kernel's target is the SCSI id, but libvirt's
+ *     'lsilogic' model puts the SCSI id in <address unit=> and requires target 0, and QEMU's
+ *     agent reports it so: target 0, unit = SCSI id (scsi-id=3 is 14:0:3:0, unit 3).
+ *   - A target below a SAS end device (mptsas with QEMU's mptsas1068): the SAS transport class
+ *     numbers targets in discovery order, so the target is the end device's phy_identifier,
+ *     the adapter phy it is attached to, which QEMU's mptsas1068 makes the scsi-id (scsi-id=5,
+ *     lun=1 alone on its adapter is 16:0:0:1 below end_device-16:0 with phy_identifier 5).
  * - SATA (AHCI, any ATA port under a PCI function that is not an IDE controller): bus-type sata,
  *   unit = the AHCI port, bus/target 0. libata gives every port its own SCSI host, numbered
  *   across all controllers, so neither host nor target number is the port; the port is the
@@ -48,6 +55,7 @@ typedef struct {
 	guint lun;
 	gchar *scsi_driver; /* proc_name of the SCSI host above the disk */
 	gint ata_port;	    /* port_no attribute, counting from 1; -1 when no ATA port was passed */
+	gint sas_phy;	    /* phy_identifier of the SAS end device above the disk, or -1 */
 	gboolean is_virtio;
 	gboolean is_usb;
 	gboolean is_xen;
@@ -90,27 +98,43 @@ qa_blockdev_walk_pci(const gchar *dir, const gchar *name, QaBlockdevWalk *walk)
 	return TRUE;
 }
 
-/* Drivers whose channel numbers are not the ones libvirt and QEMU configured: guest channels
- * from @first_channel up are the host's buses from 0 up. */
+/* SCSI host drivers whose disks the kernel numbers differently from the libvirt <address> that
+ * configured them (proc_name of the SCSI host; its PCI function is the controller either way) */
 static const struct {
 	const gchar *driver;
+	/* guest channels from here up are the host's buses from 0 up */
 	guint first_channel;
-} qa_blockdev_scsi_channel_offsets[] = {
+	/* the host's unit is the SCSI id and its target 0 */
+	gboolean id_is_unit;
+} qa_blockdev_scsi_numbering[] = {
     /* logical drives start at MEGASAS_MAX_PD_CHANNELS; QEMU's megasas presents its disks so */
-    {"megaraid_sas", 2},
+    {"megaraid_sas", 2, FALSE},
+    /* QEMU's lsi53c895a: libvirt's 'lsilogic' model passes <address unit=> as scsi-id and
+     * requires target 0 (QEMU's own agent reports sym53c8xx disks the same way) */
+    {"sym53c8xx", 0, TRUE},
 };
 
-static guint
-qa_blockdev_scsi_bus(const QaBlockdevWalk *walk)
+static void
+qa_blockdev_scsi_address(const QaBlockdevWalk *walk, QaDiskAddress *address)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(qa_blockdev_scsi_channel_offsets); i++) {
-		guint first = qa_blockdev_scsi_channel_offsets[i].first_channel;
+	address->bus = (gint)walk->channel;
+	/* the SAS transport class hands out target numbers in discovery order; the phy the end
+	 * device is attached to is what the adapter was configured with */
+	address->target = walk->sas_phy >= 0 ? walk->sas_phy : (gint)walk->target;
+	address->unit = (gint)walk->lun;
+	for (guint i = 0; i < G_N_ELEMENTS(qa_blockdev_scsi_numbering); i++) {
+		guint first = qa_blockdev_scsi_numbering[i].first_channel;
 
-		if (g_strcmp0(walk->scsi_driver, qa_blockdev_scsi_channel_offsets[i].driver) == 0 &&
-		    walk->channel >= first)
-			return walk->channel - first;
+		if (g_strcmp0(walk->scsi_driver, qa_blockdev_scsi_numbering[i].driver) != 0)
+			continue;
+		if (walk->channel >= first)
+			address->bus = (gint)(walk->channel - first);
+		if (qa_blockdev_scsi_numbering[i].id_is_unit) {
+			address->target = 0;
+			address->unit = (gint)walk->target;
+		}
+		return;
 	}
-	return walk->channel;
 }
 
 static void
@@ -153,6 +177,19 @@ qa_blockdev_walk_ata(const gchar *dir, const gchar *name, QaBlockdevWalk *walk)
 		walk->ata_port = (gint)port_no;
 }
 
+static void
+qa_blockdev_walk_sas(const gchar *dir, const gchar *name, QaBlockdevWalk *walk)
+{
+	g_autofree gchar *sas_dir = g_build_filename(dir, "sas_device", name, NULL);
+	guint64 phy = 0;
+
+	/* only the end device the disk's own target hangs off */
+	if (!walk->has_hctl || walk->sas_phy >= 0)
+		return;
+	if (qa_sysfs_read_uint(sas_dir, "phy_identifier", &phy) && phy <= G_MAXINT)
+		walk->sas_phy = (gint)phy;
+}
+
 /* notes what @dir is; TRUE when it is the PCI function that ends the walk */
 static gboolean
 qa_blockdev_walk_classify(const gchar *dir, QaBlockdevWalk *walk)
@@ -164,6 +201,8 @@ qa_blockdev_walk_classify(const gchar *dir, QaBlockdevWalk *walk)
 		return qa_blockdev_walk_pci(dir, name, walk);
 	if (g_strcmp0(subsystem, "scsi") == 0)
 		qa_blockdev_walk_scsi(dir, name, walk);
+	else if (g_str_has_prefix(name, "end_device-"))
+		qa_blockdev_walk_sas(dir, name, walk);
 	else if (g_str_has_prefix(name, "ata"))
 		qa_blockdev_walk_ata(dir, name, walk);
 	else if (g_strcmp0(subsystem, "virtio") == 0)
@@ -253,9 +292,7 @@ qa_blockdev_address_from_walk(const QaBlockdevWalk *walk)
 		address->unit = walk->ata_port - 1;
 	} else if (walk->has_hctl) {
 		address->bus_type = walk->is_usb ? QA_BLOCKDEV_BUS_USB : QA_BLOCKDEV_BUS_SCSI;
-		address->bus = (gint)qa_blockdev_scsi_bus(walk);
-		address->target = (gint)walk->target;
-		address->unit = (gint)walk->lun;
+		qa_blockdev_scsi_address(walk, address);
 	} else if (walk->is_virtio) {
 		address->bus_type = QA_BLOCKDEV_BUS_VIRTIO;
 	} else if (walk->is_xen) {
@@ -336,7 +373,7 @@ qa_blockdev_address_resolve_multipath(const gchar *sys,
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
 
 	for (guint i = 0; i < controllers->len; i++) {
-		g_auto(QaBlockdevWalk) walk = {.ata_port = -1};
+		g_auto(QaBlockdevWalk) walk = {.ata_port = -1, .sas_phy = -1};
 		QaDiskAddress *address;
 
 		qa_blockdev_walk_up(sys, g_ptr_array_index(controllers, i), &walk);
@@ -362,7 +399,7 @@ qa_blockdev_resolve_address(const gchar *sys, const gchar *disk_syspath, GError 
 	g_autofree gchar *virtual = g_build_filename(sys, "devices", "virtual", NULL);
 	g_autoptr(GPtrArray) addresses =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
-	g_auto(QaBlockdevWalk) walk = {.ata_port = -1};
+	g_auto(QaBlockdevWalk) walk = {.ata_port = -1, .sas_phy = -1};
 	QaDiskAddress *address;
 
 	qa_blockdev_walk_up(sys, parent, &walk);

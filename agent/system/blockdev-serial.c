@@ -1,12 +1,14 @@
 /* Disk serial numbers.
  *
  * The serial reported is the one the host configured (serial= on the QEMU device): udev's
- * ID_SERIAL_SHORT where udev has it (SCSI, SATA, NVMe: the bare serial), else ID_SERIAL
- * (virtio-blk, where udev sets only that, to the bare serial), else the disk's sysfs serial
+ * ID_SCSI_SERIAL for SCSI disks (the unit serial number, VPD page 0x80), else ID_SERIAL_SHORT
+ * where udev has it (SATA, NVMe, SCSI: the bare serial), else ID_SERIAL (virtio-blk, where udev
+ * sets only that, to the bare serial), else the disk's sysfs serial
  * attribute (virtio-blk) or its parent device's (the NVMe controller). QEMU's agent reports
  * ID_SERIAL instead, which for SCSI and SATA disks carries vendor and model in front
  * ("0QEMU_QEMU_HARDDISK_<serial>", "QEMU_HARDDISK_<serial>"), so the host cannot compare it with
- * what it configured.
+ * what it configured. A SCSI disk with a WWN (QEMU's wwn=, libvirt's <wwn>; mptsas needs one)
+ * has the WWN in ID_SERIAL_SHORT, which is why ID_SCSI_SERIAL comes first.
  *
  * With roots->use_udev FALSE (fixture tests) the udev properties come from
  * <sys>/../udev/b<MAJ>:<MIN>, the udevadm dump tests/fixtures/capture.sh writes. */
@@ -16,18 +18,23 @@
 #include "blockdev-private.h"
 #include "sysfs.h"
 
+/* udev properties holding the serial, best first */
+static const gchar *const qa_blockdev_serial_keys[] = {
+    "ID_SCSI_SERIAL",
+    "ID_SERIAL_SHORT",
+    "ID_SERIAL",
+};
+
 static gchar *
 qa_blockdev_serial_from_properties(const gchar *text)
 {
-	gchar *serial = qa_sysfs_lookup_key(text, "ID_SERIAL_SHORT");
+	for (guint i = 0; i < G_N_ELEMENTS(qa_blockdev_serial_keys); i++) {
+		gchar *serial = qa_sysfs_lookup_key(text, qa_blockdev_serial_keys[i]);
 
-	if (serial != NULL && serial[0] != '\0')
-		return serial;
-	g_free(serial);
-	serial = qa_sysfs_lookup_key(text, "ID_SERIAL");
-	if (serial != NULL && serial[0] != '\0')
-		return serial;
-	g_free(serial);
+		if (serial != NULL && serial[0] != '\0')
+			return serial;
+		g_free(serial);
+	}
 	return NULL;
 }
 
@@ -47,15 +54,15 @@ static gchar *
 qa_blockdev_serial_from_udev(struct udev *ctx, guint major, guint minor)
 {
 	g_autoptr(udev_device) device = NULL;
-	const gchar *keys[] = {"ID_SERIAL_SHORT", "ID_SERIAL"};
 
 	if (ctx == NULL)
 		return NULL;
 	device = udev_device_new_from_devnum(ctx, 'b', makedev(major, minor));
 	if (device == NULL)
 		return NULL;
-	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
-		const gchar *value = udev_device_get_property_value(device, keys[i]);
+	for (guint i = 0; i < G_N_ELEMENTS(qa_blockdev_serial_keys); i++) {
+		const gchar *value =
+		    udev_device_get_property_value(device, qa_blockdev_serial_keys[i]);
 		if (value != NULL && value[0] != '\0')
 			return g_strdup(value);
 	}

@@ -95,6 +95,25 @@ static const struct {
      48,
      "scsi pci=0000:00:05.0 bus=0 target=1 unit=0 serial=QA-MEGASAS dev=/dev/sdd",
      0},
+    /* lsi53c895a, scsi-id=3: H:C:T:L 14:0:3:0; libvirt's lsilogic writes it target 0 unit 3 */
+    {"debian12-qemu-q35",
+     8,
+     64,
+     "scsi pci=0000:00:0c.0 bus=0 target=0 unit=3 serial=QA-LSI dev=/dev/sde",
+     0},
+    /* pvscsi, scsi-id=4: H:C:T:L 15:0:4:0, numbered as configured */
+    {"debian12-qemu-q35",
+     8,
+     80,
+     "scsi pci=0000:00:0d.0 bus=0 target=4 unit=0 serial=QA-PVSCSI dev=/dev/sdf",
+     0},
+    /* mptsas1068, scsi-id=5,lun=1 with a WWN: H:C:T:L 16:0:0:1 below an end device on phy 5;
+     * the serial is the configured one, not the WWN udev puts in ID_SERIAL_SHORT */
+    {"debian12-qemu-q35",
+     8,
+     96,
+     "scsi pci=0000:00:0e.0 bus=0 target=5 unit=1 serial=QA-MPTSAS dev=/dev/sdg",
+     0},
     /* MD RAID1 over two virtio-blk disks */
     {"debian12-qemu-q35",
      9,
@@ -137,11 +156,11 @@ static const struct {
      1,
      "nvme pci=0000:01:00.0 bus=0 target=0 unit=0 serial=NVME0001 dev=/dev/nvme0n1p1",
      0},
-    /* lsi53c895a behind a pcie-pci-bridge, a driver QEMU's agent would need by name */
+    /* lsi53c895a behind a pcie-pci-bridge: scsi-id=1 is libvirt's lsilogic unit 1, target 0 */
     {"debian12-q35-synthetic",
      8,
      48,
-     "scsi pci=0000:02:01.0 bus=0 target=1 unit=0 serial=LSI10 dev=/dev/sdd",
+     "scsi pci=0000:02:01.0 bus=0 target=0 unit=1 serial=LSI10 dev=/dev/sdd",
      0},
     /* LVM spanning two disks: both, once each */
     {"debian12-q35-synthetic",

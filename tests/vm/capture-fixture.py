@@ -56,8 +56,8 @@ btrfs member UUIDs, random on Debian 12 and not settable) is dropped.
 ## What the host configured (expected addresses)
 
 `pci` is the controller's guest PCI address; bus/target/unit are what `guest-get-fsinfo` should
-report and what libvirt matches (SCSI: bus = channel, target = SCSI id, unit = LUN; SATA: unit =
-AHCI port).
+report and what libvirt matches (SCSI: bus = channel, target = SCSI id, unit = LUN, except on
+libvirt's `lsilogic`: target 0, unit = SCSI id; SATA: unit = AHCI port).
 
 | serial | bus | pci | bus | target | unit | mounted at |
 | --- | --- | --- | --- | --- | --- | --- |
@@ -69,6 +69,14 @@ AHCI port).
 - The megasas disk (`scsi-id=1,lun=0` on the command line) appears as HCTL `13:2:1:0`: the
   megaraid_sas driver puts JBOD/system physical disks on channel 2, so the channel the guest sees
   is not the one the host configured (bus 0).
+- The lsi53c895a disk (`scsi-id=3`) is HCTL `14:0:3:0` (driver sym53c8xx). libvirt's `lsilogic`
+  model writes that disk as `target='0' unit='3'` (it passes unit= as scsi-id), so the reported
+  address is target 0 unit 3.
+- The pvscsi disk (`scsi-id=4`) is HCTL `15:0:4:0` (vmw_pvscsi), numbered as configured.
+- The mptsas1068 disk (`scsi-id=5,lun=1`, with a `wwn`: mptsas ignores SAS address 0) is HCTL
+  `16:0:0:1` under `host16/port-16:0/end_device-16:0`: the SAS transport class numbers targets
+  in discovery order; `end_device-16:0/sas_device/end_device-16:0/phy_identifier` is `5`, the
+  adapter phy QEMU attached scsi-id 5 to.
 - SATA port 2 of the AHCI controller at 00:06.0 is `ata3`, `host2`, HCTL `2:0:0:0`;
   `/sys/class/ata_port/ata3/port_no` is `3` (libata counts ports of a host from 1). The q35
   chipset's built-in AHCI at 00:1f.2 also registers six ports (ata7..ata12).

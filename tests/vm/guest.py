@@ -66,10 +66,16 @@ CONTROLLERS = [
     ("ahci0", "ich9-ahci", 0x06, ""),
     ("rp0", "pcie-root-port", 0x07, ",chassis=1,port=0x10"),
     ("vser0", "virtio-serial-pci", 0x0A, ""),
+    ("lsi0", "lsi53c895a", 0x0C, ""),
+    ("pvscsi0", "pvscsi", 0x0D, ""),
+    ("sas0", "mptsas1068", 0x0E, ""),
 ]
 
 # The scratch disks. "expect" is what guest-get-fsinfo should report for the disk (pci is the
-# controller's guest PCI address domain:bus:slot.function); "mount" is where provisioning puts it.
+# controller's guest PCI address domain:bus:slot.function), which is libvirt's <address> for it;
+# "kernel" is the target and LUN the guest kernel shows (H:C:T:L) where they are not expect's
+# target and unit; "mount" is where provisioning puts it.
+# lsi53c895a and pvscsi take LUN 0 only (QEMU refuses lun=1: "bad scsi device lun").
 TOPOLOGY = [
     dict(id="root", serial="QA-ROOT", bus="virtio", slot=0x02, size=None,
          expect=dict(pci="0000:00:02.0", bus_type="virtio", bus=0, target=0, unit=0),
@@ -101,6 +107,20 @@ TOPOLOGY = [
     dict(id="raidb", serial="QA-RAID-B", bus="virtio", slot=0x09, size="128M",
          expect=dict(pci="0000:00:09.0", bus_type="virtio", bus=0, target=0, unit=0),
          mount="/raid (MD RAID1 with raida)"),
+    # libvirt's 'lsilogic' puts its disks' unit in QEMU's scsi-id (its target must be 0)
+    dict(id="lsi", serial="QA-LSI", bus="scsi", controller="lsi0", scsi_id=3, lun=0,
+         size="64M", kernel=dict(target=3, lun=0),
+         expect=dict(pci="0000:00:0c.0", bus_type="scsi", bus=0, target=0, unit=3),
+         mount="/lsi"),
+    dict(id="pvscsi", serial="QA-PVSCSI", bus="scsi", controller="pvscsi0", scsi_id=4, lun=0,
+         size="64M",
+         expect=dict(pci="0000:00:0d.0", bus_type="scsi", bus=0, target=4, unit=0),
+         mount="/pvscsi"),
+    # Linux's mptsas ignores a SAS end device whose address (scsi-hd's wwn) is 0
+    dict(id="sas", serial="QA-MPTSAS", bus="scsi", controller="sas0", scsi_id=5, lun=1,
+         size="64M", wwn=0x5000c50015ea7051, kernel=dict(target=0, lun=1),
+         expect=dict(pci="0000:00:0e.0", bus_type="scsi", bus=0, target=5, unit=1),
+         mount="/sas"),
 ]
 RNG_SLOT = 0x0B
 
@@ -302,8 +322,9 @@ class Guest:
             if d["bus"] == "virtio":
                 cmd += ["-device", f"virtio-blk-pci,bus=pcie.0,addr=0x{d['slot']:x},{drive},{serial}"]
             elif d["bus"] == "scsi":
+                wwn = f",wwn=0x{d['wwn']:016x}" if "wwn" in d else ""
                 cmd += ["-device", f"scsi-hd,bus={d['controller']}.0,channel=0,"
-                                   f"scsi-id={d['scsi_id']},lun={d['lun']},{drive},{serial}"]
+                                   f"scsi-id={d['scsi_id']},lun={d['lun']},{drive},{serial}{wwn}"]
             elif d["bus"] == "sata":
                 cmd += ["-device", f"ide-hd,bus={d['controller']}.{d['port']},{drive},{serial}"]
             elif d["bus"] == "nvme":

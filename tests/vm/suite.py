@@ -97,7 +97,8 @@ def say(msg):
 
 # ---- checks ---------------------------------------------------------------------------------
 
-EXPECTED_MOUNTS = ["/data", "/bind", "/loop", "/lvm", "/raid", "/nvme", "/scsi", "/hba", "/scratch"]
+EXPECTED_MOUNTS = ["/data", "/bind", "/loop", "/lvm", "/raid", "/nvme", "/scsi", "/hba", "/lsi",
+                   "/pvscsi", "/sas", "/scratch"]
 
 
 @check("harness")
@@ -131,9 +132,10 @@ def check_harness(ctx):
             problems.append(f"{d['serial']}: expected under PCI {exp['pci']}, sysfs path {path}")
         if d["bus"] == "scsi":
             t, lun = hctl.split(":")[2:4] if hctl.count(":") == 3 else ("?", "?")
-            if (t, lun) != (str(exp["target"]), str(exp["unit"])):
-                problems.append(f"{d['serial']}: expected target {exp['target']} LUN "
-                                f"{exp['unit']}, HCTL {hctl}")
+            kern = d.get("kernel", dict(target=exp["target"], lun=exp["unit"]))
+            if (t, lun) != (str(kern["target"]), str(kern["lun"])):
+                problems.append(f"{d['serial']}: expected target {kern['target']} LUN "
+                                f"{kern['lun']}, HCTL {hctl}")
         if d["bus"] == "sata":
             m = re.search(r"/(ata\d+)/", path)
             port = ctx.run(f"cat /sys/class/ata_port/{m.group(1)}/port_no").strip() if m else "?"
@@ -163,7 +165,7 @@ def check_harness(ctx):
 MOUNT_DISKS = {
     "/": ["root"], "/data": ["data"], "/bind": ["data"], "/loop": ["data"],
     "/lvm": ["scsi23", "sata2"], "/raid": ["raida", "raidb"], "/nvme": ["nvme"],
-    "/scsi": ["scsi00"], "/hba": ["hba"],
+    "/scsi": ["scsi00"], "/hba": ["hba"], "/lsi": ["lsi"], "/pvscsi": ["pvscsi"], "/sas": ["sas"],
 }
 # Disks whose filesystems sit on a partition: `dev` is then the partition's node.
 PARTITION_OF = {"data": 1}
@@ -1137,7 +1139,8 @@ def check_hotplug_port(ctx):
 # The libvirt disk targets in domain.xml.in, by TOPOLOGY id. NVMe is passed through with
 # <qemu:commandline>: libvirt does not know it, so /nvme has no target.
 LIBVIRT_TARGETS = {"root": "vda", "data": "vdb", "raida": "vdc", "raidb": "vdd",
-                   "scsi00": "sda", "scsi23": "sdb", "hba": "sdc", "sata2": "sdd", "nvme": None}
+                   "scsi00": "sda", "scsi23": "sdb", "hba": "sdc", "sata2": "sdd", "nvme": None,
+                   "lsi": "sde", "pvscsi": "sdf", "sas": "sdg"}
 
 
 def libvirt_expected_targets(mp):
@@ -1248,7 +1251,7 @@ def check_libvirt(ctx):
         want = f"libvirt {token}\n" * 4096
         overlay = lg.path("disk-data.lv-snap.qcow2")
         specs = ["--diskspec", f"vdb,snapshot=external,file={overlay}"]
-        for t in ("vda", "vdc", "vdd", "sda", "sdb", "sdc", "sdd"):
+        for t in sorted(t for t in LIBVIRT_TARGETS.values() if t and t != "vdb"):
             specs += ["--diskspec", f"{t},snapshot=no"]
         t0 = time.monotonic()
         out = lvdomain.virsh("snapshot-create-as", dom, "qa-quiesced", "--disk-only",

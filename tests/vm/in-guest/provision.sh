@@ -11,6 +11,7 @@
 #   /nvme    ext4 on the NVMe namespace
 #   /scsi    btrfs on virtio-scsi target 0 LUN 0
 #   /hba     ext4 on the disk behind the megasas HBA
+#   /lsi, /pvscsi, /sas  ext4 on the disks behind lsi53c895a, pvscsi and mptsas1068
 #   /scratch tmpfs
 set -euo pipefail
 exec 2>&1
@@ -122,24 +123,25 @@ fi
 mkfs_once ext4 /dev/md/qa-raid -q -L qa-raid -U 0a0a0a0a-0000-4000-8000-0000000000a1
 mount_once /dev/md/qa-raid /raid
 
-# --- the single disks: /nvme, /scsi, /hba ----------------------------------------------------
-nvme=$(dev_by_serial QA-NVME)
-mkfs_once ext4 "$nvme" -q -L qa-nvme -U 0a0a0a0a-0000-4000-8000-0000000000e1
-mount_once "$nvme" /nvme
-
-scsi00=$(dev_by_serial QA-SCSI-T0L0)
-mkfs_once btrfs "$scsi00" -q -L qa-scsi -U 0a0a0a0a-0000-4000-8000-0000000000b1
-mount_once "$scsi00" /scsi
-
-hba=$(dev_by_serial QA-MEGASAS)
-mkfs_once ext4 "$hba" -q -L qa-hba -U 0a0a0a0a-0000-4000-8000-0000000000c1
-mount_once "$hba" /hba
+# --- the single disks: /nvme, /scsi, and one disk on each other SCSI host adapter ----------------
+single_disk() { # serial fstype label uuid mountpoint
+	local dev
+	dev=$(dev_by_serial "$1")
+	mkfs_once "$2" "$dev" -q -L "$3" -U "$4"
+	mount_once "$dev" "$5"
+}
+single_disk QA-NVME ext4 qa-nvme 0a0a0a0a-0000-4000-8000-0000000000e1 /nvme
+single_disk QA-SCSI-T0L0 btrfs qa-scsi 0a0a0a0a-0000-4000-8000-0000000000b1 /scsi
+single_disk QA-MEGASAS ext4 qa-hba 0a0a0a0a-0000-4000-8000-0000000000c1 /hba
+single_disk QA-LSI ext4 qa-lsi 0a0a0a0a-0000-4000-8000-0000000000c2 /lsi
+single_disk QA-PVSCSI ext4 qa-pvscsi 0a0a0a0a-0000-4000-8000-0000000000c3 /pvscsi
+single_disk QA-MPTSAS ext4 qa-sas 0a0a0a0a-0000-4000-8000-0000000000c4 /sas
 
 # --- tmpfs: /scratch --------------------------------------------------------------------------
 mount_once qa-scratch /scratch -t tmpfs -o size=64M
 
 # Something to find in each filesystem (and to check in host-side snapshots later).
-for m in /data /lvm /raid /nvme /scsi /hba /loop /scratch; do
+for m in /data /lvm /raid /nvme /scsi /hba /lsi /pvscsi /sas /loop /scratch; do
 	[ -f "$m/qa-provisioned" ] || echo "$m" >"$m/qa-provisioned"
 done
 sync
