@@ -243,12 +243,21 @@ qa_channel_port_wait_for_device(QaChannel *channel)
 	qa_channel_port_start_retry(channel);
 }
 
-/* the host closed its end of a virtio-serial port: keep the port, wait for the next host */
+/* The host closed its end of a virtio-serial port: keep the port, wait for the next host.
+ *
+ * The hang-up that brought us here was sampled when the main loop polled, and the next host
+ * may have connected since: a host that closes and reconnects at once (libvirt after a
+ * timeout, a tool that opens one connection per command) makes the driver report both changes
+ * before the agent looks. Their SIGIOs coalesce and the check they trigger sees "connected", as
+ * it was before, so no notification is left to announce the new host. The port's state now is
+ * the truth: the departed host is still ended here (its replies are dropped, the session
+ * starts over), and a host already back is taken at once instead of waited for forever. */
 void
 qa_channel_port_hangup(QaChannel *channel)
 {
 	qa_channel_set_connected(channel, FALSE);
-	if (channel->sigio_source == NULL)
+	qa_channel_port_check(channel);
+	if (channel->sigio_source == NULL && !channel->connected)
 		qa_channel_port_start_retry(channel);
 }
 
