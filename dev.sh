@@ -229,8 +229,16 @@ cmd_test() {
       --agent-file packaging/udev/99-quiesce-agent.rules:/etc/udev/rules.d/99-quiesce-agent.rules \
       2>&1 | tee build-test/vm.log || true
     count_summary build-test/vm.log "the QEMU guest suite"
-    # packaging/check-deb-vm.py (the .deb in the guest) stays opt-in until the restart with /
-    # frozen that it catches answering nothing is fixed (see its execute_after_restart)
+    log "the .deb in the QEMU guest: install over qemu-guest-agent, sandbox, restart, upgrade, purge"
+    local deb
+    deb=$(ls build-test/deb/quiesce-agent_*_amd64.deb 2>/dev/null | head -1)
+    if [ -n "$deb" ]; then
+      python3 packaging/check-deb-vm.py "$deb" 2>&1 | tee build-test/deb-vm.log || true
+      count_summary build-test/deb-vm.log "the in-guest package check"
+    else
+      echo "no .deb was built: the in-guest package check cannot run"
+      failed=$((failed + 1))
+    fi
   fi
 
   echo
