@@ -158,6 +158,16 @@ class FsfreezeTest(unittest.TestCase):
         self.assertRegex(log, r"thawed mountpoint=\S+ fithaw_ms=[\d.]+")
         self.assertNotIn("checkpoint mountpoint", log)
 
+    def test_rcu_left_alone_when_configured(self):
+        """fsfreeze-expedite-rcu=false: the freeze says it left RCU grace periods alone."""
+        with self.start("--fsfreeze-expedite-rcu=false") as agent:
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]}),
+                             1)
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+            c.close()
+            self.assertRegex(agent.log_text(), r"froze count=1 .* rcu=off\n")
+
     def test_no_nesting(self):
         c = self.client
         self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]}), 1)
