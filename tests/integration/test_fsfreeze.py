@@ -104,8 +104,14 @@ class FsfreezeTest(unittest.TestCase):
         return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
 
     def assert_blocked(self, proc):
-        time.sleep(0.5)
-        self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+        """Waits until the writer is seen waiting for a frozen filesystem in the kernel: no
+        sleep decides it, so a slow machine only makes it slower."""
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while not qalib.waits_for_freeze(proc.pid):
+            self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+            self.assertLess(time.monotonic(), deadline, "the writer neither finished nor "
+                            "waited for a frozen filesystem")
+            time.sleep(0.01)
 
     def assert_completes(self, proc):
         self.assertEqual(proc.wait(timeout=15), 0)
