@@ -16,6 +16,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	    .auto_thaw_ms = config->fsfreeze_timeout * 1000,
 	    .exclude_mountpoints = config->fsfreeze_exclude_mountpoints,
 	    .exclude_types = config->fsfreeze_exclude_types,
+	    .expedites_rcu = config->fsfreeze_expedite_rcu,
 	    .log_hold = qa_log_hold,
 	    .log_release = qa_log_release,
 	};

@@ -16,6 +16,7 @@ qa_config_new_default(void)
 	config->method = g_strdup(qa_channel_get_methods()[0].name);
 	config->statedir = g_strdup(QA_DEFAULT_STATEDIR);
 	config->fsfreeze_hook_timeout = 60;
+	config->fsfreeze_expedite_rcu = TRUE;
 	return config;
 }
 
@@ -162,6 +163,8 @@ qa_config_set(QaConfig *config, const gchar *key, const gchar *value, GError **e
 		qa_config_replace_list(&config->fsfreeze_exclude_mountpoints, value);
 	} else if (g_strcmp0(key, "fsfreeze-exclude-types") == 0) {
 		qa_config_replace_list(&config->fsfreeze_exclude_types, value);
+	} else if (g_strcmp0(key, "fsfreeze-expedite-rcu") == 0) {
+		return qa_config_parse_bool(key, value, &config->fsfreeze_expedite_rcu, error);
 	} else if (g_strcmp0(key, "confine-mounts") == 0) {
 		qa_config_replace_str(&config->confine_mounts, value);
 	} else if (g_strcmp0(key, "mountinfo") == 0) {
@@ -356,6 +359,14 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 	     cb,
 	     "Glob patterns of filesystem types that freezing everything leaves alone",
 	     "LIST"},
+	    {"fsfreeze-expedite-rcu",
+	     0,
+	     flags,
+	     G_OPTION_ARG_CALLBACK,
+	     cb,
+	     "Expedite the kernel's RCU grace periods while filesystems are being frozen "
+	     "(default true)",
+	     "BOOL"},
 	    {"confine-mounts",
 	     0,
 	     flags,
@@ -477,6 +488,8 @@ qa_config_to_data(const QaConfig *config)
 	qa_config_put_list(
 	    keyfile, "fsfreeze-exclude-mountpoints", config->fsfreeze_exclude_mountpoints);
 	qa_config_put_list(keyfile, "fsfreeze-exclude-types", config->fsfreeze_exclude_types);
+	g_key_file_set_boolean(
+	    keyfile, QA_GROUP, "fsfreeze-expedite-rcu", config->fsfreeze_expedite_rcu);
 	qa_config_put_str(keyfile, "confine-mounts", config->confine_mounts);
 	qa_config_put_str(keyfile, "mountinfo", config->mountinfo);
 	return g_key_file_to_data(keyfile, NULL, NULL);

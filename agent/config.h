@@ -20,6 +20,8 @@ typedef struct {
 	guint fsfreeze_hook_timeout; /* seconds a hook may run */
 	gchar **fsfreeze_exclude_mountpoints; /* glob patterns freeze-all leaves alone */
 	gchar **fsfreeze_exclude_types;	      /* glob patterns of filesystem types, likewise */
+	/* Linux: expedite RCU grace periods (/sys/kernel/rcu_expedited) for the FIFREEZE calls */
+	gboolean fsfreeze_expedite_rcu;
 	gchar *confine_mounts; /* only mounts at or below this directory exist (tests) */
 	gchar *mountinfo;      /* mount table to read instead of /proc/self/mountinfo (tests) */
 } QaConfig;

@@ -52,6 +52,7 @@ struct _QaFreezer {
 	guint auto_thaw_ms;
 	GStrv exclude_mountpoints;
 	GStrv exclude_types;
+	gboolean expedites_rcu;
 	QaFreezerOps ops;
 	gpointer ops_data;
 	void (*log_hold)(void);
@@ -105,7 +106,7 @@ typedef struct {
 	gint64 frozen;	     /* every FIFREEZE returned */
 	gint64 saved;	     /* the state file records the frozen set */
 	gint64 dirty_kib[3]; /* Dirty + Writeback at begun, flushed, frozen; -1: unknown */
-	gint was_expedited;  /* of ops.expedite_rcu() */
+	const gchar *rcu;    /* what was done about RCU grace periods, for the log */
 } QaFreezeTimes;
 
 /* the kernel ------------------------------------------------------------------------------- */
@@ -148,7 +149,8 @@ qa_freezer_kernel_checkpoint(gint fd,
 
 /* FIFREEZE waits for an RCU grace period for each of its three freeze levels (the superblock's
  * percpu rwsems), with writers blocked during two of them: tens of ms on a busy machine, most
- * of what FIFREEZE costs once the data is flushed. Expedited grace periods take microseconds. */
+ * of what FIFREEZE costs once the data is flushed. Expedited grace periods take microseconds.
+ * Writes only when the knob reads otherwise, so setting it back to normal leaves a 0 alone. */
 static gint
 qa_freezer_kernel_expedite_rcu(const QaRoots *roots, gboolean is_expedited, gpointer user_data)
 {
@@ -1003,15 +1005,17 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	return TRUE;
 }
 
-/* Expedites RCU grace periods for the FIFREEZE calls when they are not already. The debt is
- * recorded in the state file before the kernel is told, so that an agent killed in between
- * leaves its successor to set them back: at worst to the kernel's default, never stuck
- * expedited. Returns what ops.expedite_rcu() returned. */
-static gint
+/* Expedites RCU grace periods for the FIFREEZE calls when they are not already and the admin
+ * lets the agent (fsfreeze-expedite-rcu). The debt is recorded in the state file before the
+ * kernel is told, so that an agent killed in between leaves its successor to set them back: at
+ * worst to the kernel's default, never stuck expedited. Returns what was done, for the log. */
+static const gchar *
 qa_freezer_expedite_rcu(QaFreezer *self)
 {
 	gint was;
 
+	if (!self->expedites_rcu)
+		return "off";
 	g_mutex_lock(&self->lock);
 	self->is_rcu_expedited = TRUE;
 	qa_freezer_save_or_warn_locked(self);
@@ -1023,15 +1027,23 @@ qa_freezer_expedite_rcu(QaFreezer *self)
 		self->is_rcu_expedited = FALSE;
 		g_mutex_unlock(&self->lock);
 	}
-	if (was < 0)
+	if (was < 0) {
 		g_info("RCU grace periods stay normal, FIFREEZE waits for them: %s",
 		       g_strerror(-was));
-	return was;
+		return "unavailable";
+	}
+	return was == 0 ? "expedited" : "already-expedited";
 }
 
 /* Sets RCU grace periods back if this agent expedited them: after the FIFREEZE calls, or on
  * shutdown while a freeze may be stuck in one. Whichever thread comes first does it, once. The
- * next save records it. */
+ * next save records it.
+ *
+ * Only what the agent did is undone: nothing is written unless this agent found the knob at 0
+ * and set it to 1, and then only while it still reads 1 (ops.expedite_rcu() reads first). A 1
+ * that someone else writes during the milliseconds of the FIFREEZE calls (or, when the agent
+ * was killed in them, before its successor starts) cannot be told from the agent's and is set
+ * back to 0. */
 static void
 qa_freezer_restore_rcu(QaFreezer *self)
 {
@@ -1073,9 +1085,6 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	g_autofree gchar *dirty_begun = qa_freezer_format_kib(t->dirty_kib[0]);
 	g_autofree gchar *dirty_flushed = qa_freezer_format_kib(t->dirty_kib[1]);
 	g_autofree gchar *dirty_frozen = qa_freezer_format_kib(t->dirty_kib[2]);
-	const gchar *rcu = t->was_expedited == 0  ? "expedited"
-			   : t->was_expedited > 0 ? "already-expedited"
-						  : "unavailable";
 
 	g_message("froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
 		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f dirty_kib=%s,%s,%s rcu=%s",
@@ -1090,7 +1099,7 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 		  dirty_begun,
 		  dirty_flushed,
 		  dirty_frozen,
-		  rcu);
+		  t->rcu);
 }
 
 static gboolean
@@ -1115,7 +1124,7 @@ qa_freezer_freeze_opened(QaFreezer *self,
 	times->dirty_kib[1] = qa_freezer_read_dirty_kib(self->roots);
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
-	times->was_expedited = qa_freezer_expedite_rcu(self);
+	times->rcu = qa_freezer_expedite_rcu(self);
 	failed = qa_freezer_freeze_levels(self, levels, is_list, done);
 	qa_freezer_restore_rcu(self);
 	times->frozen = g_get_monotonic_time();
@@ -1440,6 +1449,8 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 			    "cannot read the mount table, using recorded mountpoints only: %s",
 			    error_local->message);
 	}
+	/* even when this agent may not expedite them itself: the knob reads 1 because of the
+	 * earlier agent, and leaving it so would speed up every grace period from now on */
 	if (state->is_rcu_expedited) {
 		gint ret = self->ops.expedite_rcu(self->roots, FALSE, self->ops_data);
 		g_warning("an earlier agent stopped while RCU grace periods were expedited for "
@@ -1497,6 +1508,7 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	self->auto_thaw_ms = options->auto_thaw_ms;
 	self->exclude_mountpoints = g_strdupv(options->exclude_mountpoints);
 	self->exclude_types = g_strdupv(options->exclude_types);
+	self->expedites_rcu = options->expedites_rcu;
 	self->ops_data = options->ops_data;
 	self->log_hold = options->log_hold;
 	self->log_release = options->log_release;

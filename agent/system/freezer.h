@@ -65,7 +65,10 @@ typedef struct {
 	guint auto_thaw_ms;	     /* 0: no watchdog (QGA's behaviour) */
 	gchar **exclude_mountpoints; /* NULL or glob patterns; copied */
 	gchar **exclude_types;	     /* likewise, of filesystem types */
-	const QaFreezerOps *ops;     /* NULL: the kernel */
+	/* expedite RCU grace periods for the FIFREEZE calls (fsfreeze-expedite-rcu); FALSE: the
+	 * knob is neither read nor written, except to settle what an earlier agent left owed */
+	gboolean expedites_rcu;
+	const QaFreezerOps *ops; /* NULL: the kernel */
 	gpointer ops_data;
 	/* called before the first FIFREEZE and after the last thaw, so that nothing is written to a
 	 * log file that may sit on a frozen filesystem; NULL: nothing */

@@ -309,6 +309,26 @@ class LoopMounts:
         return False
 
 
+# where a task waits when it asks a frozen filesystem for write access: sb_start_write() and
+# mnt_want_write() take the superblock's percpu rwsem, which FIFREEZE holds for writing (6.x
+# shows percpu_rwsem_wait; older kernels wait in __percpu_down_read or __sb_start_write)
+FREEZE_WAITS = ("percpu_rwsem_wait", "__percpu_down_read", "__sb_start_write")
+
+
+def waits_for_freeze(pid):
+    """Whether process PID is blocked in the kernel waiting for a frozen filesystem to thaw
+    (its stack needs root, as freezing does)."""
+    for name in ("wchan", "stack"):
+        try:
+            with open(f"/proc/{pid}/{name}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if any(w in text for w in FREEZE_WAITS):
+            return True
+    return False
+
+
 def needs_root(test):
     import unittest
     return unittest.skipUnless(os.geteuid() == 0, "needs root for loop mounts")(test)

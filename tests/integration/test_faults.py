@@ -36,28 +36,56 @@ def write_hook(directory, body):
 
 
 class Probe:
-    """Whether the kernel holds a filesystem frozen, seen from outside the agent: a new file
-    cannot be created on a frozen filesystem, so a writer that has not finished after a moment
-    is blocked. A blocked writer finishes once the filesystem is thawed."""
+    """Whether the kernel holds a filesystem frozen, seen from outside the agent: a child creates
+    a file on it. It is frozen when the child is seen waiting for the filesystem's freeze in the
+    kernel (/proc/PID/wchan or /proc/PID/stack), thawed when the child finishes. No time limit
+    decides the answer: a machine under load only makes the answer slower. A writer that does
+    neither (blocked elsewhere, e.g. behind a frozen filesystem its image is stored on) fails the
+    test once the safety timeout passes. A blocked writer finishes once the filesystem is thawed.
+
+    Only for states that do not change while they are probed: nothing may freeze or thaw them
+    meanwhile. Never probes with FIFREEZE itself (freezing an image whose backing filesystem is
+    frozen can hang)."""
 
     def __init__(self):
         self.n = 0
         self.pending = []
 
-    def frozen(self, mountpoints, wait=0.4):
-        procs = []
+    @staticmethod
+    def describe(pid):
+        try:
+            with open(f"/proc/{pid}/stack") as f:
+                return f.read()
+        except OSError as e:
+            return str(e)
+
+    def frozen(self, mountpoints, timeout=120):
+        procs = {}
         for mp in mountpoints:
             self.n += 1
             path = os.path.join(mp, f".probe-{os.getpid()}-{self.n}")
-            procs.append(subprocess.Popen(["sh", "-c", f"echo x > '{path}' && rm -f '{path}'"]))
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.02)
-        result = {mp for mp, p in zip(mountpoints, procs) if p.poll() is None}
-        self.pending += [p for p in procs if p.poll() is None]
+            procs[mp] = subprocess.Popen(["sh", "-c", f"echo x > '{path}' && rm -f '{path}'"])
+        result = set()
+        deadline = time.monotonic() + timeout
+        while procs:
+            for mp, p in list(procs.items()):
+                if qalib.waits_for_freeze(p.pid):
+                    result.add(mp)
+                    self.pending.append(p)
+                    del procs[mp]
+                elif p.poll() is not None:
+                    if p.returncode != 0:
+                        raise AssertionError(f"probe of {mp} failed: exit {p.returncode}")
+                    del procs[mp]
+            if procs and time.monotonic() > deadline:
+                stuck = {mp: self.describe(p.pid) for mp, p in procs.items()}
+                self.pending += procs.values()
+                raise AssertionError(f"probe writers neither finished nor waited for a freeze "
+                                     f"within {timeout} s: {stuck}")
+            time.sleep(0.01)
         return result
 
-    def finish(self, timeout=15):
+    def finish(self, timeout=60):
         for p in self.pending:
             p.wait(timeout=timeout)
         self.pending = []
@@ -264,7 +292,7 @@ class FreezeFaultTest(unittest.TestCase):
                 time.sleep(delay_ms / 1000)
                 agent.stop(signal.SIGKILL)
                 c.close()
-                frozen_at_kill = self.probe.frozen(self.all, wait=0.2)
+                frozen_at_kill = self.probe.frozen(self.all)
                 os.unlink(agent.sock)
                 agent.start()
                 c = agent.client()

@@ -104,8 +104,14 @@ class FsfreezeTest(unittest.TestCase):
         return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
 
     def assert_blocked(self, proc):
-        time.sleep(0.5)
-        self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+        """Waits until the writer is seen waiting for a frozen filesystem in the kernel: no
+        sleep decides it, so a slow machine only makes it slower."""
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while not qalib.waits_for_freeze(proc.pid):
+            self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+            self.assertLess(time.monotonic(), deadline, "the writer neither finished nor "
+                            "waited for a frozen filesystem")
+            time.sleep(0.01)
 
     def assert_completes(self, proc):
         self.assertEqual(proc.wait(timeout=15), 0)
@@ -157,6 +163,16 @@ class FsfreezeTest(unittest.TestCase):
                               r"rcu=(expedited|already-expedited|unavailable)")
         self.assertRegex(log, r"thawed mountpoint=\S+ fithaw_ms=[\d.]+")
         self.assertNotIn("checkpoint mountpoint", log)
+
+    def test_rcu_left_alone_when_configured(self):
+        """fsfreeze-expedite-rcu=false: the freeze says it left RCU grace periods alone."""
+        with self.start("--fsfreeze-expedite-rcu=false") as agent:
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]}),
+                             1)
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+            c.close()
+            self.assertRegex(agent.log_text(), r"froze count=1 .* rcu=off\n")
 
     def test_no_nesting(self):
         c = self.client

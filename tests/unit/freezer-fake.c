@@ -217,6 +217,7 @@ fake_new(const FakeFs *table, guint n_table)
 	fake->options.roots = fake->roots;
 	fake->options.statedir = fake->statedir;
 	fake->options.hook_timeout_ms = 5000;
+	fake->options.expedites_rcu = TRUE; /* the agent's default */
 	fake->options.ops = &fake->ops;
 	fake->options.ops_data = fake;
 	return fake;

@@ -109,7 +109,8 @@ new_freezer(void)
 	QaFreezerOptions options = {
 	    .roots = roots,
 	    .statedir = statedir,
-	    .auto_thaw_ms = 8000, /* the safety net: nothing here stays frozen longer */
+	    .auto_thaw_ms = 8000,  /* the safety net: nothing here stays frozen longer */
+	    .expedites_rcu = TRUE, /* the agent's default */
 	    .ops = &ops,
 	};
 	g_autoptr(GError) error = NULL;

@@ -196,6 +196,26 @@ test_checkpoint_failure(void **state)
 	assert_int_equal(count, 3);
 }
 
+/* an agent died between expediting RCU grace periods and setting them back: the next one sets
+ * them back as it starts, once */
+static QaFreezer *
+new_freezer_after_rcu_debt(Fake *fake)
+{
+	g_autoptr(QaState) saved = qa_state_new();
+	g_autoptr(GError) error = NULL;
+	QaFreezer *freezer;
+
+	saved->is_complete = TRUE;
+	saved->is_rcu_expedited = TRUE;
+	assert_true(qa_state_file_save(fake->statedir, saved, &error));
+	fake_clear_calls(fake);
+	fake->is_rcu_expedited = TRUE;
+	freezer = new_freezer(fake);
+	assert_string_equal(fake_calls(fake, "expedite"), "off");
+	assert_false(fake->is_rcu_expedited);
+	return freezer;
+}
+
 /* RCU grace periods: left alone when they cannot be set or are expedited already, set back
  * after a failed freeze, and set back by the next agent when one died before doing it */
 static void
@@ -204,7 +224,6 @@ test_expedite_rcu(void **state)
 	g_autoptr(Fake) fake = new_fake();
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "c", NULL);
-	g_autoptr(QaState) saved = qa_state_new();
 	QaFreezer *freezer = new_freezer(fake);
 	guint count = 0;
 
@@ -229,15 +248,38 @@ test_expedite_rcu(void **state)
 	assert_false(fake->is_rcu_expedited);
 	qa_freezer_free(freezer);
 
-	/* an agent died between expediting and setting back */
-	saved->is_complete = TRUE;
-	saved->is_rcu_expedited = TRUE;
-	assert_true(qa_state_file_save(fake->statedir, saved, &error));
-	fake_clear_calls(fake);
-	fake->is_rcu_expedited = TRUE;
+	qa_freezer_free(new_freezer_after_rcu_debt(fake));
+}
+
+/* fsfreeze-expedite-rcu=false: no freeze, failed freeze, thaw or shutdown touches the knob;
+ * only a debt an earlier agent recorded is still settled, once */
+static void
+test_expedite_rcu_off(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "c", NULL);
+	QaFreezer *freezer;
+	guint count = 0;
+
+	fake->options.expedites_rcu = FALSE;
 	freezer = new_freezer(fake);
-	assert_string_equal(fake_calls(fake, "expedite"), "off");
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	fake_set_fault(fake, "freeze", "c", -EIO);
+	assert_false(qa_freezer_freeze(freezer, names, &count, &error));
+	g_clear_error(&error);
+	fake_set_fault(fake, "freeze", "c", 0);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 2);
+	assert_string_equal(fake_calls(fake, "expedite"), "");
 	assert_false(fake->is_rcu_expedited);
+	qa_freezer_free(freezer);
+
+	freezer = new_freezer_after_rcu_debt(fake);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_string_equal(fake_calls(fake, "expedite"), "off");
 	qa_freezer_free(freezer);
 }
 
@@ -741,6 +783,7 @@ main(void)
 	    cmocka_unit_test(test_presync_before_freeze),
 	    cmocka_unit_test(test_checkpoint_failure),
 	    cmocka_unit_test(test_expedite_rcu),
+	    cmocka_unit_test(test_expedite_rcu_off),
 	    cmocka_unit_test(test_freeze_twice),
 	    cmocka_unit_test(test_external_ebusy_rolls_back),
 	    cmocka_unit_test(test_eio_third_of_five),
