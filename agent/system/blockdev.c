@@ -139,11 +139,11 @@ static gchar *
 qa_blockdev_read_backing_file(const gchar *syspath)
 {
 	g_autofree gchar *path = g_build_filename(syspath, "loop", "backing_file", NULL);
-	g_autofree gchar *text = NULL;
-	gsize len;
-
+	gsize len = 0;
 	/* not qa_sysfs_read_attr(): a file name may end in spaces; only the newline goes */
-	if (!g_file_get_contents(path, &text, &len, NULL) || len == 0)
+	g_autofree gchar *text = qa_sysfs_read_file(path, &len);
+
+	if (text == NULL || len == 0)
 		return NULL;
 	if (text[len - 1] == '\n')
 		text[--len] = '\0';
@@ -194,7 +194,8 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 	g_autofree gchar *slaves = NULL;
 	g_autoptr(QaBlockdev) dev = g_new0(QaBlockdev, 1);
 
-	dev->syspath = qa_sysfs_realpath(link, error);
+	/* <sys>/dev/block is canonical (model->sys is), so the link resolves by name */
+	dev->syspath = qa_sysfs_resolve_link(link, error);
 	if (dev->syspath == NULL) {
 		g_prefix_error(error, "no block device %u:%u: ", major, minor);
 		return NULL;
@@ -203,7 +204,8 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 	dev->minor = minor;
 	dev->name = g_path_get_basename(dev->syspath);
 	uevent_path = g_build_filename(dev->syspath, "uevent", NULL);
-	if (g_file_get_contents(uevent_path, &uevent, NULL, NULL))
+	uevent = qa_sysfs_read_file(uevent_path, NULL);
+	if (uevent != NULL)
 		devname = qa_sysfs_lookup_key(uevent, "DEVNAME");
 	/* without uevent, the kernel name is the node name ('!' stands for '/' in sysfs) */
 	if (devname == NULL || devname[0] == '\0' || strstr(devname, "..") != NULL) {
