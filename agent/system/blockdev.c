@@ -213,11 +213,16 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 		devname = g_strdelimit(g_strdup(dev->name), "!", '/');
 	}
 	dev->node = g_build_filename(model->roots->dev, devname, NULL);
-	if (!qa_sysfs_read_uint(dev->syspath, "size", &dev->size))
-		dev->size = 0;
-	slaves = g_build_filename(dev->syspath, "slaves", NULL);
-	dev->slaves = qa_blockdev_list_dir(slaves);
 	qa_blockdev_classify(model, dev);
+	/* Only stacked devices have slaves: a physical disk, a partition or a loop device never
+	 * does, and listing their empty (or missing) slaves directory was five syscalls each. */
+	if (dev->kind == QA_BLOCKDEV_KIND_DM || dev->kind == QA_BLOCKDEV_KIND_MD ||
+	    dev->kind == QA_BLOCKDEV_KIND_VIRTUAL) {
+		slaves = g_build_filename(dev->syspath, "slaves", NULL);
+		dev->slaves = qa_blockdev_list_dir(slaves);
+	} else {
+		dev->slaves = g_ptr_array_new_with_free_func(g_free);
+	}
 	return g_steal_pointer(&dev);
 }
 
@@ -247,6 +252,7 @@ qa_blockdev_model_new(const QaRoots *roots, GPtrArray *mounts)
 	model->disks =
 	    g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, qa_blockdev_ptr_array_unref);
 	model->visiting = g_hash_table_new(g_direct_hash, g_direct_equal);
+	model->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	model->empty = g_ptr_array_new();
 	return model;
 }
@@ -263,6 +269,7 @@ qa_blockdev_model_free(QaBlockdevModel *model)
 	g_hash_table_unref(model->addresses);
 	g_hash_table_unref(model->disks);
 	g_hash_table_unref(model->visiting);
+	g_hash_table_unref(model->sources);
 	if (model->btrfs != NULL)
 		g_hash_table_unref(model->btrfs);
 	g_ptr_array_unref(model->empty);
@@ -540,11 +547,14 @@ qa_blockdev_model_get_loops(QaBlockdevModel *model, guint major, guint minor)
 static gboolean
 qa_blockdev_is_listed(const QaBlockdev *dev)
 {
+	guint64 size = 0;
+
 	if (dev->kind == QA_BLOCKDEV_KIND_DISK || dev->kind == QA_BLOCKDEV_KIND_PARTITION)
 		return TRUE;
 	if (dev->kind == QA_BLOCKDEV_KIND_LOOP && dev->loop_backing_file == NULL)
 		return FALSE;
-	return dev->size > 0;
+	/* read here, not with the device: guest-get-fsinfo never needs it */
+	return qa_sysfs_read_uint(dev->syspath, "size", &size) && size > 0;
 }
 
 GPtrArray *
