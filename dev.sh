@@ -10,7 +10,7 @@ top=$PWD
 # Debian 12 packages, by what needs them. Everything the project uses is installed here: a fresh
 # machine (and CI) has nothing else.
 build_pkgs=(gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
-  libmount-dev libcmocka-dev scdoc)
+  libmount-dev libudev-dev libcmocka-dev scdoc)
 test_pkgs=(socat util-linux e2fsprogs xfsprogs btrfs-progs lvm2 mdadm valgrind clang
   libclang-rt-14-dev)
 vm_pkgs=(qemu-system-x86 qemu-utils debootstrap)

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(qemu-guest-agent gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
-  libmount-dev libcmocka-dev util-linux e2fsprogs)
+  libmount-dev libudev-dev libcmocka-dev util-linux e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
