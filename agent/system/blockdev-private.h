@@ -1,6 +1,8 @@
 /* Shared between the blockdev*.c files only. */
 #pragma once
 
+#include <libudev.h>
+
 #include "blockdev.h"
 
 /* deeper stacks than this (loop in dm in loop in ...) are treated as cycles */
@@ -10,6 +12,7 @@ struct _QaBlockdevModel {
 	QaRoots *roots;
 	gchar *sys;	       /* canonical roots->sys, the prefix of every syspath */
 	GPtrArray *mounts;     /* borrowed, nullable: where loop backing files live */
+	struct udev *udev;     /* NULL when roots->use_udev is FALSE */
 	GHashTable *devices;   /* devnum key -> QaBlockdev, or NULL when known not to exist */
 	GHashTable *names;     /* kernel name -> devnum key */
 	GHashTable *addresses; /* devnum key -> GPtrArray of QaDiskAddress: a disk's own */
@@ -30,4 +33,4 @@ void
 qa_blockdev_merge(GPtrArray *dst, GPtrArray *src, const gchar *dev);
 
 gchar *
-qa_blockdev_serial_lookup(const QaRoots *roots, const QaBlockdev *disk);
+qa_blockdev_serial_lookup(const QaRoots *roots, struct udev *ctx, const QaBlockdev *disk);

@@ -8,18 +8,10 @@
  * ("0QEMU_QEMU_HARDDISK_<serial>", "QEMU_HARDDISK_<serial>"), so the host cannot compare it with
  * what it configured.
  *
- * udev's properties of a device are read from its entry in udev's database,
- * /run/udev/data/b<MAJ>:<MIN>, whose "E:KEY=VALUE" lines are where libudev itself takes them
- * from (a kernel uevent never carries ID_SERIAL*). That is one open() and read() per disk, where
- * udev_device_new_from_devnum() first verifies the device's sysfs path component by component
- * (two syscalls each, a dozen components deep) and seeds hash tables from getrandom(): three
- * quarters of the syscalls of a disk's serial, and a third of a whole guest-get-fsinfo in a
- * guest with a dozen disks. A device udev has not processed has no entry, hence no udev serial,
- * as with libudev.
- *
- * With roots->use_udev FALSE (fixture tests) the properties come from
- * <sys>/../udev/b<MAJ>:<MIN>, the udevadm dump tests/fixtures/capture.sh writes; both formats
- * are parsed by the same qa_sysfs_lookup_key(). */
+ * With roots->use_udev FALSE (fixture tests) the udev properties come from
+ * <sys>/../udev/b<MAJ>:<MIN>, the udevadm dump tests/fixtures/capture.sh writes. */
+#include <sys/sysmacros.h>
+
 #include "autocleanups.h"
 #include "blockdev-private.h"
 #include "sysfs.h"
@@ -39,26 +31,44 @@ qa_blockdev_serial_from_properties(const gchar *text)
 	return NULL;
 }
 
-/* where udev keeps the properties of block devices: the same in systemd's udev and eudev */
-#define QA_BLOCKDEV_UDEV_DATA "/run/udev/data"
-
 static gchar *
-qa_blockdev_serial_from_udev(const QaRoots *roots, guint major, guint minor)
+qa_blockdev_serial_from_fixture(const QaRoots *roots, guint major, guint minor)
 {
 	g_autofree gchar *name = g_strdup_printf("b%u:%u", major, minor);
-	g_autofree gchar *path = roots->use_udev
-				     ? g_build_filename(QA_BLOCKDEV_UDEV_DATA, name, NULL)
-				     : g_build_filename(roots->sys, "..", "udev", name, NULL);
+	g_autofree gchar *path = g_build_filename(roots->sys, "..", "udev", name, NULL);
 	g_autofree gchar *text = qa_sysfs_read_file(path, NULL);
 
 	return qa_blockdev_serial_from_properties(text);
 }
 
-gchar *
-qa_blockdev_serial_lookup(const QaRoots *roots, const QaBlockdev *disk)
+static gchar *
+qa_blockdev_serial_from_udev(struct udev *ctx, guint major, guint minor)
 {
-	gchar *serial = qa_blockdev_serial_from_udev(roots, disk->major, disk->minor);
+	g_autoptr(udev_device) device = NULL;
+	const gchar *keys[] = {"ID_SERIAL_SHORT", "ID_SERIAL"};
 
+	if (ctx == NULL)
+		return NULL;
+	device = udev_device_new_from_devnum(ctx, 'b', makedev(major, minor));
+	if (device == NULL)
+		return NULL;
+	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+		const gchar *value = udev_device_get_property_value(device, keys[i]);
+		if (value != NULL && value[0] != '\0')
+			return g_strdup(value);
+	}
+	return NULL;
+}
+
+gchar *
+qa_blockdev_serial_lookup(const QaRoots *roots, struct udev *ctx, const QaBlockdev *disk)
+{
+	gchar *serial;
+
+	if (roots->use_udev)
+		serial = qa_blockdev_serial_from_udev(ctx, disk->major, disk->minor);
+	else
+		serial = qa_blockdev_serial_from_fixture(roots, disk->major, disk->minor);
 	if (serial != NULL)
 		return serial;
 	serial = qa_sysfs_read_attr(disk->syspath, "serial");

@@ -244,6 +244,8 @@ qa_blockdev_model_new(const QaRoots *roots, GPtrArray *mounts)
 	if (model->sys == NULL)
 		model->sys = g_strdup(roots->sys);
 	model->mounts = mounts;
+	if (roots->use_udev)
+		model->udev = udev_new();
 	model->devices = g_hash_table_new_full(
 	    g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)qa_blockdev_free);
 	model->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -264,6 +266,8 @@ qa_blockdev_model_free(QaBlockdevModel *model)
 		return;
 	qa_roots_free(model->roots);
 	g_free(model->sys);
+	if (model->udev != NULL)
+		udev_unref(model->udev);
 	g_hash_table_unref(model->devices);
 	g_hash_table_unref(model->names);
 	g_hash_table_unref(model->addresses);
@@ -358,7 +362,7 @@ qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk)
 		addresses = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
 		g_ptr_array_add(addresses, qa_disk_address_new());
 	}
-	serial = qa_blockdev_serial_lookup(model->roots, disk);
+	serial = qa_blockdev_serial_lookup(model->roots, model->udev, disk);
 	for (guint i = 0; i < addresses->len; i++) {
 		QaDiskAddress *address = g_ptr_array_index(addresses, i);
 		address->serial = g_strdup(serial);

@@ -11,7 +11,7 @@ typedef struct {
 	gchar *dev;	  /* "/dev" */
 	gchar *mountinfo; /* the mount table to read; default <proc>/self/mountinfo */
 	gchar *confine;	  /* when set, only mounts at or below this directory exist for the agent */
-	gboolean use_udev; /* serials from udev's database (FALSE in fixture tests: their dump) */
+	gboolean use_udev; /* ask libudev for serials (FALSE in fixture tests) */
 } QaRoots;
 
 QaRoots *
