@@ -244,7 +244,7 @@ static gchar *
 qa_blockdev_address_parent(const gchar *syspath)
 {
 	g_autofree gchar *link = g_build_filename(syspath, "device", NULL);
-	g_autofree gchar *parent = qa_sysfs_realpath(link, NULL);
+	g_autofree gchar *parent = qa_sysfs_resolve_link(link, NULL);
 
 	if (parent != NULL)
 		return g_steal_pointer(&parent);
@@ -349,7 +349,7 @@ qa_blockdev_address_nvme_controllers(const gchar *subsys_dir, const gchar *syspa
 		if (sscanf(entry, "nvme%u%n", &instance, &consumed) != 1 ||
 		    entry[consumed] != '\0' || !g_file_test(link, G_FILE_TEST_IS_SYMLINK))
 			continue;
-		ctrl = qa_sysfs_realpath(link, NULL);
+		ctrl = qa_sysfs_resolve_link(link, NULL);
 		if (ctrl == NULL)
 			continue;
 		if (qa_blockdev_address_nvme_has_path(ctrl, head))

@@ -111,6 +111,30 @@ qa_blockdev_append_devnum(GArray *devnums, const QaBlockdev *dev)
 	g_array_append_val(devnums, devnum);
 }
 
+/* the device a btrfs mount's source names, looked up once per model: a request asks for every
+ * mount's device and again for its disks */
+static gboolean
+qa_blockdev_model_lookup_source(QaBlockdevModel *model,
+				const gchar *source,
+				guint *out_major,
+				guint *out_minor)
+{
+	gpointer key = NULL;
+
+	if (source == NULL)
+		return FALSE;
+	if (!g_hash_table_lookup_extended(model->sources, source, NULL, &key)) {
+		if (qa_blockdev_lookup_source(model->roots, source, out_major, out_minor))
+			key = qa_blockdev_key(*out_major, *out_minor);
+		g_hash_table_insert(model->sources, g_strdup(source), key);
+	}
+	if (key == NULL)
+		return FALSE;
+	*out_major = major(GPOINTER_TO_SIZE(key));
+	*out_minor = minor(GPOINTER_TO_SIZE(key));
+	return TRUE;
+}
+
 const QaBlockdev *
 qa_blockdev_model_get_mount_device(QaBlockdevModel *model, const QaMount *mount)
 {
@@ -119,7 +143,7 @@ qa_blockdev_model_get_mount_device(QaBlockdevModel *model, const QaMount *mount)
 
 	/* btrfs superblocks have anonymous device numbers: the source names the device */
 	if (g_strcmp0(mount->fstype, "btrfs") == 0 &&
-	    !qa_blockdev_lookup_source(model->roots, mount->source, &major, &minor))
+	    !qa_blockdev_model_lookup_source(model, mount->source, &major, &minor))
 		return NULL;
 	if (major == 0)
 		return NULL;

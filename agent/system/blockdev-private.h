@@ -19,6 +19,7 @@ struct _QaBlockdevModel {
 	GHashTable *disks;     /* devnum key -> GPtrArray of QaDiskAddress: all disks under it */
 	GHashTable *visiting;  /* devnum keys being resolved (cycle guard) */
 	GHashTable *btrfs;     /* kernel name -> GPtrArray of kernel names in its filesystem */
+	GHashTable *sources;   /* btrfs mount source -> devnum key, or NULL when not a device */
 	GPtrArray *empty;
 	guint depth;
 };

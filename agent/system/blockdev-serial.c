@@ -43,10 +43,8 @@ qa_blockdev_serial_from_fixture(const QaRoots *roots, guint major, guint minor)
 {
 	g_autofree gchar *name = g_strdup_printf("b%u:%u", major, minor);
 	g_autofree gchar *path = g_build_filename(roots->sys, "..", "udev", name, NULL);
-	g_autofree gchar *text = NULL;
+	g_autofree gchar *text = qa_sysfs_read_file(path, NULL);
 
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return NULL;
 	return qa_blockdev_serial_from_properties(text);
 }
 

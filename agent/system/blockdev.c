@@ -139,11 +139,11 @@ static gchar *
 qa_blockdev_read_backing_file(const gchar *syspath)
 {
 	g_autofree gchar *path = g_build_filename(syspath, "loop", "backing_file", NULL);
-	g_autofree gchar *text = NULL;
-	gsize len;
-
+	gsize len = 0;
 	/* not qa_sysfs_read_attr(): a file name may end in spaces; only the newline goes */
-	if (!g_file_get_contents(path, &text, &len, NULL) || len == 0)
+	g_autofree gchar *text = qa_sysfs_read_file(path, &len);
+
+	if (text == NULL || len == 0)
 		return NULL;
 	if (text[len - 1] == '\n')
 		text[--len] = '\0';
@@ -194,7 +194,8 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 	g_autofree gchar *slaves = NULL;
 	g_autoptr(QaBlockdev) dev = g_new0(QaBlockdev, 1);
 
-	dev->syspath = qa_sysfs_realpath(link, error);
+	/* <sys>/dev/block is canonical (model->sys is), so the link resolves by name */
+	dev->syspath = qa_sysfs_resolve_link(link, error);
 	if (dev->syspath == NULL) {
 		g_prefix_error(error, "no block device %u:%u: ", major, minor);
 		return NULL;
@@ -203,7 +204,8 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 	dev->minor = minor;
 	dev->name = g_path_get_basename(dev->syspath);
 	uevent_path = g_build_filename(dev->syspath, "uevent", NULL);
-	if (g_file_get_contents(uevent_path, &uevent, NULL, NULL))
+	uevent = qa_sysfs_read_file(uevent_path, NULL);
+	if (uevent != NULL)
 		devname = qa_sysfs_lookup_key(uevent, "DEVNAME");
 	/* without uevent, the kernel name is the node name ('!' stands for '/' in sysfs) */
 	if (devname == NULL || devname[0] == '\0' || strstr(devname, "..") != NULL) {
@@ -211,11 +213,16 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 		devname = g_strdelimit(g_strdup(dev->name), "!", '/');
 	}
 	dev->node = g_build_filename(model->roots->dev, devname, NULL);
-	if (!qa_sysfs_read_uint(dev->syspath, "size", &dev->size))
-		dev->size = 0;
-	slaves = g_build_filename(dev->syspath, "slaves", NULL);
-	dev->slaves = qa_blockdev_list_dir(slaves);
 	qa_blockdev_classify(model, dev);
+	/* Only stacked devices have slaves: a physical disk, a partition or a loop device never
+	 * does, and listing their empty (or missing) slaves directory was five syscalls each. */
+	if (dev->kind == QA_BLOCKDEV_KIND_DM || dev->kind == QA_BLOCKDEV_KIND_MD ||
+	    dev->kind == QA_BLOCKDEV_KIND_VIRTUAL) {
+		slaves = g_build_filename(dev->syspath, "slaves", NULL);
+		dev->slaves = qa_blockdev_list_dir(slaves);
+	} else {
+		dev->slaves = g_ptr_array_new_with_free_func(g_free);
+	}
 	return g_steal_pointer(&dev);
 }
 
@@ -247,6 +254,7 @@ qa_blockdev_model_new(const QaRoots *roots, GPtrArray *mounts)
 	model->disks =
 	    g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, qa_blockdev_ptr_array_unref);
 	model->visiting = g_hash_table_new(g_direct_hash, g_direct_equal);
+	model->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	model->empty = g_ptr_array_new();
 	return model;
 }
@@ -265,6 +273,7 @@ qa_blockdev_model_free(QaBlockdevModel *model)
 	g_hash_table_unref(model->addresses);
 	g_hash_table_unref(model->disks);
 	g_hash_table_unref(model->visiting);
+	g_hash_table_unref(model->sources);
 	if (model->btrfs != NULL)
 		g_hash_table_unref(model->btrfs);
 	g_ptr_array_unref(model->empty);
@@ -542,11 +551,14 @@ qa_blockdev_model_get_loops(QaBlockdevModel *model, guint major, guint minor)
 static gboolean
 qa_blockdev_is_listed(const QaBlockdev *dev)
 {
+	guint64 size = 0;
+
 	if (dev->kind == QA_BLOCKDEV_KIND_DISK || dev->kind == QA_BLOCKDEV_KIND_PARTITION)
 		return TRUE;
 	if (dev->kind == QA_BLOCKDEV_KIND_LOOP && dev->loop_backing_file == NULL)
 		return FALSE;
-	return dev->size > 0;
+	/* read here, not with the device: guest-get-fsinfo never needs it */
+	return qa_sysfs_read_uint(dev->syspath, "size", &size) && size > 0;
 }
 
 GPtrArray *

@@ -62,9 +62,9 @@ typedef struct {
 	gchar *node;	/* device node: <roots->dev>/<DEVNAME> */
 	gchar *syspath; /* canonical sysfs directory */
 	QaBlockdevKind kind;
-	guint64 size;		  /* in 512-byte sectors */
 	gchar *parent;		  /* partitions: kernel name of the disk; else NULL */
-	GPtrArray *slaves;	  /* of gchar *: kernel names of what a dm/md device is built on */
+	GPtrArray *slaves;	  /* of gchar *: kernel names of what a dm/md device is built on;
+				   * empty for disks, partitions and loop devices */
 	gchar *dm_name;		  /* device-mapper name, or NULL */
 	gchar *loop_backing_file; /* loop devices: the backing file, " (deleted)" removed */
 } QaBlockdev;

@@ -4,6 +4,10 @@
 
 #include <glib.h>
 
+/* the whole content of @path, NUL-terminated, its length in @out_len (nullable); NULL when it
+ * cannot be read. One open() and, for anything up to a page, one read(). */
+gchar *
+qa_sysfs_read_file(const gchar *path, gsize *out_len);
 /* the attribute @name of @dir, whitespace-trimmed; NULL when absent, unreadable or empty */
 gchar *
 qa_sysfs_read_attr(const gchar *dir, const gchar *name);
@@ -16,6 +20,14 @@ qa_sysfs_link_name(const gchar *dir, const gchar *name);
 /* the canonical path of @path (symlinks resolved); NULL with @error when it does not exist */
 gchar *
 qa_sysfs_realpath(const gchar *path, GError **error);
+/* What @path leads to, following links by name: a link's target is read and its ".." taken off
+ * the link's own directory, as the kernel writes sysfs links (relative to the link's canonical
+ * directory, through real directories only), so for a sysfs @path whose directory is canonical
+ * the result is what realpath() gives, with one readlink() per link and one to see that the end
+ * is not a link, where realpath() checks every component (a dozen or more deep in
+ * /sys/devices). NULL with @error when it does not exist or links loop. */
+gchar *
+qa_sysfs_resolve_link(const gchar *path, GError **error);
 /* the value of KEY in a KEY=VALUE file (uevent, udev property dumps); NULL when absent */
 gchar *
 qa_sysfs_lookup_key(const gchar *text, const gchar *key);

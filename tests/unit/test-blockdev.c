@@ -11,10 +11,16 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "blockdev.h"
 #include "fixture-roots.h"
 #include "mounts.h"
 #include "qa-error.h"
+#include "sysfs.h"
 
 static gchar *
 test_join_disks(GPtrArray *disks)
@@ -346,6 +352,125 @@ test_blockdev_mount_disks(void **state)
 	    got, "virtio pci=0000:00:02.0 bus=0 target=0 unit=0 serial=overlayblk dev=/dev/vda");
 }
 
+/* @link resolves by name to what realpath() gives, on a canonical path */
+static void
+test_assert_resolves_as_realpath(const gchar *link)
+{
+	g_autofree gchar *real = realpath(link, NULL);
+	g_autofree gchar *got = qa_sysfs_resolve_link(link, NULL);
+
+	if (real == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_string_equal(got, real);
+}
+
+/* every device link of every captured tree (<sys>/dev/block/M:M, then each device's
+ * "device" link) resolves as realpath() resolves it */
+static void
+test_sysfs_resolve_link_fixtures(void **state)
+{
+	const gchar *fixtures = g_getenv("QA_FIXTURES");
+	g_autofree gchar *top = realpath(fixtures != NULL ? fixtures : ".", NULL);
+	g_autoptr(GDir) dir = g_dir_open(top, 0, NULL);
+	const gchar *fixture;
+	guint checked = 0;
+
+	assert_non_null(dir);
+	while ((fixture = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *block =
+		    g_build_filename(top, fixture, "sys", "dev", "block", NULL);
+		g_autoptr(GDir) links = g_dir_open(block, 0, NULL);
+		const gchar *entry;
+
+		while (links != NULL && (entry = g_dir_read_name(links)) != NULL) {
+			g_autofree gchar *link = g_build_filename(block, entry, NULL);
+			g_autofree gchar *syspath = qa_sysfs_resolve_link(link, NULL);
+			g_autofree gchar *device = NULL;
+
+			test_assert_resolves_as_realpath(link);
+			if (syspath == NULL)
+				continue;
+			device = g_build_filename(syspath, "device", NULL);
+			test_assert_resolves_as_realpath(device);
+			checked++;
+		}
+	}
+	assert_true(checked > 20);
+}
+
+/* a missing target is NOT_FOUND, links in a loop fail, a link to a link is followed, a path
+ * that is no link is itself */
+static void
+test_sysfs_resolve_link_edges(void **state)
+{
+	g_autofree gchar *tmp = g_dir_make_tmp("qa-sysfs-XXXXXX", NULL);
+	g_autofree gchar *a = g_build_filename(tmp, "a", NULL);
+	g_autofree gchar *b = g_build_filename(tmp, "b", NULL);
+	g_autofree gchar *b2 = g_build_filename(tmp, "b2", NULL);
+	g_autofree gchar *d = g_build_filename(tmp, "d", NULL);
+	g_autofree gchar *dir = g_build_filename(d, "e", NULL);
+	g_autofree gchar *chain = g_build_filename(d, "chain", NULL);
+	g_autofree gchar *dangling = g_build_filename(tmp, "dangling", NULL);
+	g_autofree gchar *got_chain = NULL;
+	g_autofree gchar *got_dir = NULL;
+	g_autoptr(GError) error = NULL;
+
+	assert_int_equal(g_mkdir_with_parents(dir, 0755), 0);
+	assert_int_equal(symlink("b", a), 0);
+	assert_int_equal(symlink("a", b), 0);
+	assert_int_equal(symlink("../b2", chain), 0);
+	assert_int_equal(symlink("d/e", b2), 0);
+	assert_int_equal(symlink("nothing", dangling), 0);
+
+	assert_null(qa_sysfs_resolve_link(a, &error));
+	assert_non_null(error);
+	g_clear_error(&error);
+	assert_null(qa_sysfs_resolve_link(dangling, &error));
+	assert_true(g_error_matches(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND));
+	got_chain = qa_sysfs_resolve_link(chain, NULL);
+	assert_string_equal(got_chain, dir);
+	test_assert_resolves_as_realpath(chain);
+	got_dir = qa_sysfs_resolve_link(dir, NULL);
+	assert_string_equal(got_dir, dir);
+
+	assert_int_equal(g_unlink(a) | g_unlink(b) | g_unlink(b2) | g_unlink(chain), 0);
+	assert_int_equal(g_unlink(dangling) | g_rmdir(dir) | g_rmdir(d) | g_rmdir(tmp), 0);
+}
+
+/* a file of several pages is read whole; an attribute's whitespace goes */
+static void
+test_sysfs_read_file(void **state)
+{
+	g_autofree gchar *tmp = g_dir_make_tmp("qa-sysfs-XXXXXX", NULL);
+	g_autofree gchar *big = g_build_filename(tmp, "big", NULL);
+	g_autofree gchar *attr = g_build_filename(tmp, "attr", NULL);
+	g_autofree gchar *missing = g_build_filename(tmp, "missing", NULL);
+	g_autofree gchar *content = g_strnfill(3 * 4096 + 17, 'x');
+	g_autofree gchar *got = NULL;
+	g_autofree gchar *value = NULL;
+	gsize len = 0;
+
+	for (gsize pages = 0; pages < 2; pages++) {
+		/* exactly a page, then three pages and a bit */
+		gsize size = pages == 0 ? 4096 : strlen(content);
+		g_free(got);
+		assert_true(g_file_set_contents(big, content, (gssize)size, NULL));
+		got = qa_sysfs_read_file(big, &len);
+		assert_non_null(got);
+		assert_int_equal(len, size);
+		assert_int_equal(strlen(got), size);
+	}
+	assert_true(g_file_set_contents(attr, " 0x010400\n", -1, NULL));
+	value = qa_sysfs_read_attr(tmp, "attr");
+	assert_string_equal(value, "0x010400");
+	assert_null(qa_sysfs_read_file(missing, NULL));
+
+	assert_int_equal(g_unlink(big) | g_unlink(attr) | g_rmdir(tmp), 0);
+}
+
 int
 main(void)
 {
@@ -354,6 +479,9 @@ main(void)
 	    cmocka_unit_test(test_blockdev_resolve_oneshot),
 	    cmocka_unit_test(test_blockdev_list),
 	    cmocka_unit_test(test_blockdev_mount_disks),
+	    cmocka_unit_test(test_sysfs_resolve_link_fixtures),
+	    cmocka_unit_test(test_sysfs_resolve_link_edges),
+	    cmocka_unit_test(test_sysfs_read_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
