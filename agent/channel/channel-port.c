@@ -6,13 +6,19 @@
  * polled in a loop. The virtio console driver sends SIGIO to the owner of a port opened with
  * O_ASYNC whenever the host side connects or disconnects; SIGIO is blocked in every thread and
  * read from a signalfd in the main loop, so the agent sleeps until the host comes. A slow timer
- * is only the fallback where that notification cannot be set up. */
+ * is only the fallback where that notification cannot be set up.
+ *
+ * The device path is watched (inotify, through GFileMonitor) for as long as the port is in use.
+ * A hot-unplugged port looks like a host that left: the driver sends SIGIO and poll() reports
+ * POLLHUP from then on (Linux 6.1), so only the device path's removal tells the agent to close
+ * the dead descriptor. Its creation tells it that the port is back. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -26,6 +32,8 @@ static void
 qa_channel_port_wait_for_device(QaChannel *channel);
 static void
 qa_channel_port_start_retry(QaChannel *channel);
+static void
+qa_channel_port_watch_path(QaChannel *channel);
 
 static gboolean
 qa_channel_port_host_has_hung_up(gint fd)
@@ -182,9 +190,9 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 		return FALSE;
 	}
 	channel->fd = fd;
-	g_clear_object(&channel->monitor);
 	qa_channel_port_stop_retry(channel);
 	if (channel->kind == QA_CHANNEL_SERIAL) {
+		g_clear_object(&channel->monitor);
 		if (isatty(fd) && !qa_channel_port_set_raw(fd, error)) {
 			g_prefix_error(error, "'%s': ", channel->path);
 			close(fd);
@@ -203,8 +211,22 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 		qa_channel_port_start_retry(channel);
 	}
 	g_message("opened channel=%s", channel->description);
+	qa_channel_port_watch_path(channel);
 	qa_channel_port_check(channel);
 	return TRUE;
+}
+
+static gboolean
+qa_channel_port_path_is_ours(QaChannel *channel)
+{
+	struct stat by_path;
+	struct stat by_fd;
+
+	if (stat(channel->path, &by_path) < 0)
+		return errno != ENOENT;
+	if (fstat(channel->fd, &by_fd) < 0)
+		return TRUE;
+	return by_path.st_rdev == by_fd.st_rdev;
 }
 
 static void
@@ -214,6 +236,13 @@ qa_channel_port_changed_cb(
 	QaChannel *channel = user_data;
 	g_autoptr(GError) error_local = NULL;
 
+	if (event == G_FILE_MONITOR_EVENT_DELETED && channel->fd >= 0) {
+		/* udev also replaces the link in place (rename): only a path that is gone or names
+		 * another device means that the port is */
+		if (!qa_channel_port_path_is_ours(channel))
+			qa_channel_port_lost(channel);
+		return;
+	}
 	if (event != G_FILE_MONITOR_EVENT_CREATED || channel->fd >= 0)
 		return;
 	if (!qa_channel_port_open(channel, &error_local))
@@ -223,22 +252,26 @@ qa_channel_port_changed_cb(
 }
 
 static void
-qa_channel_port_wait_for_device(QaChannel *channel)
+qa_channel_port_watch_path(QaChannel *channel)
 {
-	g_autoptr(GFile) file = g_file_new_for_path(channel->path);
+	g_autoptr(GFile) file = NULL;
 	g_autoptr(GError) error_local = NULL;
 
-	if (channel->monitor == NULL) {
-		channel->monitor =
-		    g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error_local);
-		if (channel->monitor != NULL)
-			g_signal_connect(channel->monitor,
-					 "changed",
-					 G_CALLBACK(qa_channel_port_changed_cb),
-					 channel);
-		else
-			g_debug("cannot watch %s: %s", channel->path, error_local->message);
-	}
+	if (channel->monitor != NULL)
+		return;
+	file = g_file_new_for_path(channel->path);
+	channel->monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error_local);
+	if (channel->monitor != NULL)
+		g_signal_connect(
+		    channel->monitor, "changed", G_CALLBACK(qa_channel_port_changed_cb), channel);
+	else
+		g_debug("cannot watch %s: %s", channel->path, error_local->message);
+}
+
+static void
+qa_channel_port_wait_for_device(QaChannel *channel)
+{
+	qa_channel_port_watch_path(channel);
 	/* inotify can miss a device node made before the watch existed */
 	qa_channel_port_start_retry(channel);
 }

@@ -33,7 +33,7 @@ struct _QaChannel {
 	gint sigio_fd; /* signalfd for SIGIO: the port driver's "host (dis)connected" */
 	GSource *sigio_source;
 	GSource *retry_source; /* fallback timer when SIGIO is unavailable or the port vanished */
-	GFileMonitor *monitor; /* waits for a hot-unplugged port to come back */
+	GFileMonitor *monitor; /* a port's device path: its removal and its return */
 };
 
 GSource *

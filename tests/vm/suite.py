@@ -754,35 +754,43 @@ def check_reconnect(ctx):
         raise CheckFailed("\n".join(problems))
 
 
-@check("idle_no_spin")
-def check_idle_no_spin(ctx):
-    """With no host connected the agent sleeps: CPU time and wake-ups over 10 s."""
-    ctx.need_agent()
-    pid = agent_pid(ctx)
-    # no host connection is open here (every check closes its own). CPU: utime+stime of the
-    # process (reaped threads included); wake-ups: voluntary context switches summed over the
-    # threads alive at both ends of the window.
+IDLE_CPU_S, IDLE_WAKEUPS = 0.5, 50  # bounds for an agent with nothing to do, over 10 s
+
+
+def assert_idle(ctx, pid, what, seconds=10):
+    """The guest process `pid` sleeps: its CPU time (utime+stime, reaped threads included) and
+    voluntary context switches (summed over the threads alive at both ends of the window) over
+    `seconds` stay under IDLE_CPU_S and IDLE_WAKEUPS. Records the numbers as a note."""
     snap = (f"p={pid}; sed 's/.*) //' /proc/$p/stat | awk '{{print \"cpu\", $12 + $13}}'; "
             "for t in /proc/$p/task/*; do echo \"tid ${t##*/} "
             "$(awk '/^voluntary_ctxt_switches/ {print $2}' $t/status)\"; done")
-    out = ctx.run(f"{snap}; echo ==; sleep 10; {snap}; echo hz $(getconf CLK_TCK)", timeout=60)
+    out = ctx.run(f"{snap}; echo ==; sleep {seconds}; {snap}; echo hz $(getconf CLK_TCK)",
+                  timeout=seconds + 50)
     before, after = out.split("==")
+
     def parse(text):
         cpu = int(re.search(r"^cpu (\d+)", text, re.M).group(1))
         return cpu, {tid: int(v) for tid, v in re.findall(r"^tid (\d+) (\d+)", text, re.M)}
     c0, t0 = parse(before)
     c1, t1 = parse(after)
     hz = int(re.search(r"^hz (\d+)", after, re.M).group(1))
-    threads = len(t1)
     cpu = (c1 - c0) / hz
     wakeups = sum(t1[tid] - t0[tid] for tid in t1 if tid in t0)
     if set(t0) != set(t1):
         say(f"   threads changed during the window: {sorted(t0)} -> {sorted(t1)}")
-    ctx.note(f"idle, no host: agent CPU {cpu:.2f}s and {wakeups} voluntary context switches "
-             f"in 10s ({threads} threads)")
-    if cpu >= 0.5 or wakeups >= 50:
-        raise CheckFailed(f"the agent is not idle without a host: CPU {cpu:.2f}s, "
-                          f"{wakeups} wake-ups in 10s")
+    ctx.note(f"{what}: agent CPU {cpu:.2f}s and {wakeups} voluntary context switches "
+             f"in {seconds}s ({len(t1)} threads)")
+    if cpu >= IDLE_CPU_S or wakeups >= IDLE_WAKEUPS:
+        raise CheckFailed(f"the agent is not idle ({what}): CPU {cpu:.2f}s, "
+                          f"{wakeups} wake-ups in {seconds}s")
+
+
+@check("idle_no_spin")
+def check_idle_no_spin(ctx):
+    """With no host connected the agent sleeps: CPU time and wake-ups over 10 s."""
+    ctx.need_agent()
+    # no host connection is open here (every check closes its own)
+    assert_idle(ctx, agent_pid(ctx), "idle, no host")
 
 
 def data_partition_offset(image):
@@ -1081,6 +1089,20 @@ def wait_agent_back(ctx, old_pid, a=None, timeout=60):
     return time.monotonic() - t0, a
 
 
+def after_hotplug(ctx, conn, writer):
+    """Whatever a hot-plug check left: its host connection closed, the port plugged back,
+    everything thawed, its writer stopped."""
+    if conn is not None:
+        conn.close()
+    if ctx.guest.run(f"test -c {PORT_NODE}")[0] != 0:
+        try:
+            plug_agent_port(ctx)
+        except (vm.GuestError, CheckFailed) as e:
+            say(f"   (plugging the port back failed: {e})")
+    ensure_thawed(ctx)
+    writer.stop()
+
+
 @check("hotplug_port")
 def check_hotplug_port(ctx):
     """Port hot-unplugged (also while frozen): the unit stops and thaws; plugged back, it answers.
@@ -1089,7 +1111,6 @@ def check_hotplug_port(ctx):
     (SIGTERM, which thaws whatever it froze), and the udev rule starts it again when the port
     comes back. QEMU's chardev outlives the port device, so the host's connection survives."""
     ctx.need_agent()
-    g = ctx.guest
     unit = ctx.agent_unit
     # 1. idle: no host connected
     with ctx.agent() as a:
@@ -1146,15 +1167,120 @@ def check_hotplug_port(ctx):
                  f"on {'the same' if a.sock is host_sock else 'a new'} host connection; "
                  f"status thawed")
     finally:
-        if a is not None:
-            a.close()
-        if g.run(f"test -c {PORT_NODE}")[0] != 0:
-            try:
-                plug_agent_port(ctx)
-            except (vm.GuestError, CheckFailed) as e:
-                say(f"   (plugging the port back failed: {e})")
-        ensure_thawed(ctx)
-        w.stop()
+        after_hotplug(ctx, a, w)
+
+
+HOTPLUG_AGENT_UNIT = "qa-hotplug-agent"  # the agent, not bound to its port (hotplug_reopen)
+
+
+@check("hotplug_reopen")
+def check_hotplug_reopen(ctx):
+    """Not bound to its port, the agent outlives an unplug, sleeps, and reopens the port itself.
+
+    Idle while the port is gone, the same process answers once it is back, also with /data
+    frozen across the unplug (it stays frozen until the host thaws it).
+
+    The packaged unit is stopped when its port goes away (hotplug_port); an agent run by other
+    means must itself wait for the port (an inotify watch on the device path, a slow retry as
+    the fallback) and reopen it. Here the same binary runs as a transient unit, and the packaged
+    unit, which udev would start when the port comes back, is held off by a runtime drop-in."""
+    ctx.need_agent()
+    g = ctx.guest
+    unit, own = ctx.agent_unit, HOTPLUG_AGENT_UNIT
+    block = f"/run/systemd/system/{unit}.d/qa-hotplug-reopen.conf"
+    w = Writer(ctx, "/data/writer-reopen.log", "reopen")
+    packaged = agent_pid(ctx)
+    start = int(ctx.run("date +%s").strip())
+    a = None
+
+    def own_pid():
+        return ctx.run(f"systemctl show -P MainPID {own}").strip()
+
+    def assert_same_agent(pid, when):
+        now = own_pid()
+        if now != pid or g.run(f"kill -0 {pid}")[0] != 0:
+            raise CheckFailed(f"{when}: the agent {pid} is gone (MainPID of {own} now {now})")
+
+    def lost_and_idle(pid, what):
+        # the agent notices the port going away, stays alive and sleeps. Noticed = the dead
+        # port's descriptor closed (its log lines are held while anything is frozen)
+        gone = unplug_agent_port(ctx)
+        noticed = wait_guest(ctx, f"! ls -l /proc/{pid}/fd | grep -q 'vport.*(deleted)'",
+                             "the agent did not close its unplugged port", timeout=30)
+        assert_same_agent(pid, "after device_del")
+        assert_idle(ctx, pid, f"port unplugged, {what}")
+        return gone, noticed
+
+    def reopened(pid, conn):
+        # the same process answers on the port plugged back; returns seconds from device_add
+        t0 = time.monotonic()
+        plug_agent_port(ctx)
+        try:
+            conn.wait_ready(30)
+        except TimeoutError as e:
+            raise CheckFailed(f"after device_add: {e}") from None
+        back = time.monotonic() - t0
+        assert_same_agent(pid, "after device_add")
+        return back
+
+    try:
+        # udev starts the packaged unit whenever the port appears: a failing condition keeps it
+        # from taking the port from the agent under test
+        g.put(b"[Unit]\nConditionPathExists=/nonexistent/qa-hotplug-reopen\n", block)
+        ctx.run(f"systemctl daemon-reload && systemctl stop {unit}")
+        # no auto-thaw: what keeps /data frozen across the unplug is the agent alone
+        g.start_service(own, f"-p Type=notify {ctx.agent_bin} -v --fsfreeze-timeout=0")
+        pid = own_pid()
+
+        # 1. no host connected: the port is out of the agent's poll set, and an unplugged port
+        # reports only a hang-up, so the removal of its device path is what the agent sees
+        with ctx.agent() as a0:
+            a0.call("guest-ping")
+        gone, noticed = lost_and_idle(pid, "no host")
+        a = AgentConn(g.agent_socket, connect=False)
+        back = reopened(pid, a)
+        a.call("guest-ping")
+        a.close()
+        journal = ctx.run(f"journalctl --no-pager -o cat -u {own} --since=@{start}")
+        if "lost channel" not in journal:
+            raise CheckFailed("the agent did not log the loss of its port")
+        ctx.note(f"hotplug, agent not bound to the port: device_del -> node gone {gone:.1f}s, "
+                 f"the agent closed the dead port {noticed:.1f}s later; device_add -> the same "
+                 f"agent {pid} answered guest-sync after {back:.1f}s")
+
+        # 2. /data frozen and the host connected when the port goes away
+        w.start()
+        a = ctx.agent()
+        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+            raise CheckFailed("freeze-list /data did not return 1")
+        w.assert_blocked(2)
+        host_sock = a.sock
+        gone, noticed = lost_and_idle(pid, "/data frozen, host connected")
+        w.assert_blocked(1)
+        back = reopened(pid, a)
+        if a.call("guest-fsfreeze-status") != "frozen":
+            raise CheckFailed("after the port came back, guest-fsfreeze-status is not 'frozen'")
+        if frozen_mounts(a) != ["/bind", "/data"]:
+            raise CheckFailed(f"after the port came back, frozen: {frozen_mounts(a)}")
+        if a.call("guest-fsfreeze-thaw") != 1:
+            raise CheckFailed("thaw after the port came back did not return 1")
+        w.wait_progress()
+        ctx.note(f"hotplug while /data frozen, agent not bound: closed the dead port "
+                 f"{noticed:.1f}s after the node went away; device_add -> guest-sync answered "
+                 f"after {back:.1f}s on {'the same' if a.sock is host_sock else 'a new'} host "
+                 f"connection, still frozen, thaw = 1")
+    except (CheckFailed, AgentError, TimeoutError) as e:
+        journal = g.run(f"journalctl --no-pager -o short-monotonic -u {own} --since=@{start} "
+                        f"| tail -40")[1]
+        raise CheckFailed(f"{e}\n--- {own} journal ---\n{journal}") from None
+    finally:
+        after_hotplug(ctx, a, w)
+        try:
+            g.run(f"systemctl stop {own}; systemctl reset-failed {own} 2>/dev/null; "
+                  f"rm -f {block}; systemctl daemon-reload; systemctl start {unit}", timeout=120)
+            wait_new_pid(ctx, packaged)
+        except (vm.GuestError, CheckFailed) as e:
+            say(f"   (restoring {unit} failed: {e})")
 
 
 # ---- real libvirt (last: it powers the harness guest off and boots the disks under libvirtd) --
