@@ -171,8 +171,11 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 	gint fd = open(channel->path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0 && errno == ENOENT) {
-		/* not plugged in (yet): wait for it instead of failing the service */
-		g_message("waiting for channel=%s to appear", channel->description);
+		/* not plugged in (yet): wait for it instead of failing the service; said once, not
+		 * at every retry of a long unplug */
+		if (!channel->is_port_absent)
+			g_message("waiting for channel=%s to appear", channel->description);
+		channel->is_port_absent = TRUE;
 		qa_channel_port_wait_for_device(channel);
 		return TRUE;
 	}
@@ -190,6 +193,7 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 		return FALSE;
 	}
 	channel->fd = fd;
+	channel->is_port_absent = FALSE;
 	qa_channel_port_stop_retry(channel);
 	if (channel->kind == QA_CHANNEL_SERIAL) {
 		g_clear_object(&channel->monitor);

@@ -33,6 +33,7 @@ struct _QaChannel {
 	gint sigio_fd; /* signalfd for SIGIO: the port driver's "host (dis)connected" */
 	GSource *sigio_source;
 	GSource *retry_source; /* fallback timer when SIGIO is unavailable or the port vanished */
+	gboolean is_port_absent; /* said once that the port is missing, until it is opened */
 	GFileMonitor *monitor; /* a port's device path: its removal and its return */
 };
 
