@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include "blockdev.h"
 #include "freezer.h"
 #include "log.h"
 #include "mounts.h"
@@ -24,6 +25,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->config = config;
 	agent->roots = roots;
 	agent->mount_table = qa_mount_table_new();
+	agent->serials = qa_serial_cache_new();
 	/* reads the state file: a restarted agent learns what its predecessor left frozen */
 	agent->freezer = qa_freezer_new(&options, error);
 	if (agent->freezer == NULL) {
@@ -40,6 +42,7 @@ qa_agent_free(QaAgent *agent)
 		return;
 	qa_freezer_free(agent->freezer);
 	qa_mount_table_free(agent->mount_table);
+	qa_serial_cache_free(agent->serials);
 	qa_roots_free(agent->roots);
 	g_free(agent);
 }

@@ -14,6 +14,7 @@
 typedef struct _QaAgent QaAgent;
 typedef struct _QaFreezer QaFreezer;
 typedef struct _QaMountTable QaMountTable;
+typedef struct _QaSerialCache QaSerialCache;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
@@ -22,6 +23,9 @@ struct _QaAgent {
 	/* main thread only: the mount table guest-get-fsinfo last read, reparsed only when it
 	 * changed (the freezer, on the worker thread, reads its own); NULL on Windows */
 	QaMountTable *mount_table;
+	/* main thread only: serials of disks guest-get-fsinfo and guest-get-disks looked up
+	 * before (see blockdev.h); NULL on Windows */
+	QaSerialCache *serials;
 };
 
 /* takes @roots; fails when the freezer cannot start */

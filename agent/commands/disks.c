@@ -48,8 +48,11 @@ gboolean
 qa_cmd_guest_get_disks(QaAgent *agent, GPtrArray **out_ret, GError **error)
 {
 	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(agent->roots, NULL);
-	g_autoptr(GPtrArray) devices = qa_blockdev_model_list(model);
+	g_autoptr(GPtrArray) devices = NULL;
 	g_autoptr(GPtrArray) infos = qa_guest_disk_info_list_new();
+
+	qa_blockdev_model_set_serial_cache(model, agent->serials);
+	devices = qa_blockdev_model_list(model);
 
 	for (guint i = 0; i < devices->len; i++)
 		g_ptr_array_add(

@@ -176,6 +176,7 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 	if (mounts == NULL)
 		return FALSE;
 	model = qa_blockdev_model_new(agent->roots, mounts);
+	qa_blockdev_model_set_serial_cache(model, agent->serials);
 	for (guint i = mounts->len; i > 0; i--) {
 		const QaMount *mount = g_ptr_array_index(mounts, i - 1);
 		const QaBlockdev *dev = qa_blockdev_model_get_mount_device(model, mount);

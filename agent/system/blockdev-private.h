@@ -13,6 +13,7 @@ struct _QaBlockdevModel {
 	gchar *sys;	       /* canonical roots->sys, the prefix of every syspath */
 	GPtrArray *mounts;     /* borrowed, nullable: where loop backing files live */
 	struct udev *udev;     /* NULL when roots->use_udev is FALSE */
+	QaSerialCache *serials; /* borrowed, nullable */
 	GHashTable *devices;   /* devnum key -> QaBlockdev, or NULL when known not to exist */
 	GHashTable *names;     /* kernel name -> devnum key */
 	GHashTable *addresses; /* devnum key -> GPtrArray of QaDiskAddress: a disk's own */
@@ -33,4 +34,7 @@ void
 qa_blockdev_merge(GPtrArray *dst, GPtrArray *src, const gchar *dev);
 
 gchar *
-qa_blockdev_serial_lookup(const QaRoots *roots, struct udev *ctx, const QaBlockdev *disk);
+qa_blockdev_serial_lookup(const QaRoots *roots,
+			  struct udev *ctx,
+			  QaSerialCache *cache,
+			  const QaBlockdev *disk);

@@ -341,6 +341,12 @@ qa_blockdev_model_lookup_name(QaBlockdevModel *model, const gchar *name, GError 
 	return qa_blockdev_model_lookup(model, major, minor, error);
 }
 
+void
+qa_blockdev_model_set_serial_cache(QaBlockdevModel *model, QaSerialCache *cache)
+{
+	model->serials = cache;
+}
+
 GPtrArray *
 qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk)
 {
@@ -362,7 +368,7 @@ qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk)
 		addresses = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
 		g_ptr_array_add(addresses, qa_disk_address_new());
 	}
-	serial = qa_blockdev_serial_lookup(model->roots, model->udev, disk);
+	serial = qa_blockdev_serial_lookup(model->roots, model->udev, model->serials, disk);
 	for (guint i = 0; i < addresses->len; i++) {
 		QaDiskAddress *address = g_ptr_array_index(addresses, i);
 		address->serial = g_strdup(serial);

@@ -142,5 +142,24 @@ qa_blockdev_model_get_loops(QaBlockdevModel *model, guint major, guint minor);
 GPtrArray *
 qa_blockdev_resolve(const QaRoots *roots, guint major, guint minor, GError **error);
 
+/* Serials of disks looked up before, kept for the agent's lifetime: a lookup through libudev
+ * costs dozens of syscalls per disk (it verifies the whole sysfs path), which in a guest is most
+ * of what guest-get-fsinfo spends per disk, and a disk's serial cannot change while it stays
+ * attached. Entries are keyed by the disk's numbers and its diskseq (sysfs, Linux 5.15+), which
+ * the kernel gives anew at every attach and media change, so a disk plugged in again under the
+ * same numbers is looked up again; disks without diskseq are looked up every time, and only
+ * answers of udev about a device it has finished processing are kept. Not thread-safe: the
+ * agent uses one on the main thread only. */
+typedef struct _QaSerialCache QaSerialCache;
+
+QaSerialCache *
+qa_serial_cache_new(void);
+void
+qa_serial_cache_free(QaSerialCache *cache);
+/* @cache (borrowed, nullable) serves and keeps the serials @model looks up */
+void
+qa_blockdev_model_set_serial_cache(QaBlockdevModel *model, QaSerialCache *cache);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaDiskAddress, qa_disk_address_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevModel, qa_blockdev_model_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaSerialCache, qa_serial_cache_free)

@@ -287,6 +287,79 @@ test_blockdev_resolve_oneshot(void **state)
 	assert_null(none);
 }
 
+/* the serial of the disk at 8:16 of a copy of debian12-q35-synthetic, through @cache */
+static gchar *
+test_serial_through_cache(const gchar *base, QaSerialCache *cache)
+{
+	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
+	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
+	g_autoptr(QaRoots) roots = qa_roots_new(proc, sys, "/dev", FALSE);
+	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
+	const QaBlockdev *disk = qa_blockdev_model_lookup(model, 8, 16, NULL);
+	GPtrArray *addresses;
+
+	assert_non_null(disk);
+	qa_blockdev_model_set_serial_cache(model, cache);
+	addresses = qa_blockdev_model_get_address(model, disk);
+	assert_non_null(addresses);
+	return g_strdup(((QaDiskAddress *)g_ptr_array_index(addresses, 0))->serial);
+}
+
+static void
+test_write_diskseq(const gchar *base, const gchar *diskseq)
+{
+	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
+	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
+	g_autoptr(QaRoots) roots = qa_roots_new(proc, sys, "/dev", FALSE);
+	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
+	const QaBlockdev *disk = qa_blockdev_model_lookup(model, 8, 16, NULL);
+	g_autofree gchar *path = g_build_filename(disk->syspath, "diskseq", NULL);
+
+	assert_true(g_file_set_contents(path, diskseq, -1, NULL));
+}
+
+/* A serial is kept per diskseq: the same attachment is not looked up again, a new attachment
+ * under the same numbers is, and a disk without diskseq is looked up every time. */
+static void
+test_serial_cache(void **state)
+{
+	const gchar *fixtures = g_getenv("QA_FIXTURES");
+	g_autofree gchar *src =
+	    g_build_filename(fixtures != NULL ? fixtures : ".", "debian12-q35-synthetic", NULL);
+	g_autofree gchar *base = g_dir_make_tmp("qa-serial-XXXXXX", NULL);
+	g_autofree gchar *udev = g_build_filename(base, "udev", "b8:16", NULL);
+	g_autofree gchar *copy = g_strdup_printf("cp -a '%s/.' '%s'", src, base);
+	g_autofree gchar *rm = g_strdup_printf("rm -rf '%s'", base);
+	g_autoptr(QaSerialCache) cache = qa_serial_cache_new();
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *unkept = NULL;
+	g_autofree gchar *kept = NULL;
+	g_autofree gchar *again = NULL;
+	gint status = -1;
+
+	assert_non_null(base);
+	assert_true(g_spawn_command_line_sync(copy, NULL, NULL, &status, NULL) && status == 0);
+	/* without diskseq nothing is kept: a changed answer shows at once */
+	first = test_serial_through_cache(base, cache);
+	assert_string_equal(first, "SCSI23");
+	assert_true(g_file_set_contents(udev, "ID_SERIAL_SHORT=RENAMED\n", -1, NULL));
+	unkept = test_serial_through_cache(base, cache);
+	assert_string_equal(unkept, "RENAMED");
+	/* with diskseq the first answer is kept for that attachment */
+	test_write_diskseq(base, "7\n");
+	g_clear_pointer(&first, g_free);
+	first = test_serial_through_cache(base, cache);
+	assert_string_equal(first, "RENAMED");
+	assert_true(g_file_set_contents(udev, "ID_SERIAL_SHORT=OTHER\n", -1, NULL));
+	kept = test_serial_through_cache(base, cache);
+	assert_string_equal(kept, "RENAMED");
+	/* a new attachment is looked up again */
+	test_write_diskseq(base, "8\n");
+	again = test_serial_through_cache(base, cache);
+	assert_string_equal(again, "OTHER");
+	assert_true(g_spawn_command_line_sync(rm, NULL, NULL, &status, NULL) && status == 0);
+}
+
 static const struct {
 	const gchar *fixture;
 	const gchar *expected; /* name:kind:parent-or-slaves:alias, "|" between devices */
@@ -477,6 +550,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_blockdev_resolve),
 	    cmocka_unit_test(test_blockdev_resolve_oneshot),
+	    cmocka_unit_test(test_serial_cache),
 	    cmocka_unit_test(test_blockdev_list),
 	    cmocka_unit_test(test_blockdev_mount_disks),
 	    cmocka_unit_test(test_sysfs_resolve_link_fixtures),
