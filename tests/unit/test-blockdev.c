@@ -287,14 +287,22 @@ test_blockdev_resolve_oneshot(void **state)
 	assert_null(none);
 }
 
-/* the serial of the disk at 8:16 of a copy of debian12-q35-synthetic, through @cache */
-static gchar *
-test_serial_through_cache(const gchar *base, QaSerialCache *cache)
+/* a model of the fixture copy at @base (the model keeps its own copy of the roots) */
+static QaBlockdevModel *
+test_model_of_copy(const gchar *base)
 {
 	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
 	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
 	g_autoptr(QaRoots) roots = qa_roots_new(proc, sys, "/dev", FALSE);
-	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
+
+	return qa_blockdev_model_new(roots, NULL);
+}
+
+/* the serial of the disk at 8:16 of a copy of debian12-q35-synthetic, through @cache */
+static gchar *
+test_serial_through_cache(const gchar *base, QaSerialCache *cache)
+{
+	g_autoptr(QaBlockdevModel) model = test_model_of_copy(base);
 	const QaBlockdev *disk = qa_blockdev_model_lookup(model, 8, 16, NULL);
 	GPtrArray *addresses;
 
@@ -308,10 +316,7 @@ test_serial_through_cache(const gchar *base, QaSerialCache *cache)
 static void
 test_write_diskseq(const gchar *base, const gchar *diskseq)
 {
-	g_autofree gchar *proc = g_build_filename(base, "proc", NULL);
-	g_autofree gchar *sys = g_build_filename(base, "sys", NULL);
-	g_autoptr(QaRoots) roots = qa_roots_new(proc, sys, "/dev", FALSE);
-	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, NULL);
+	g_autoptr(QaBlockdevModel) model = test_model_of_copy(base);
 	const QaBlockdev *disk = qa_blockdev_model_lookup(model, 8, 16, NULL);
 	g_autofree gchar *path = g_build_filename(disk->syspath, "diskseq", NULL);
 
@@ -319,7 +324,23 @@ test_write_diskseq(const gchar *base, const gchar *diskseq)
 }
 
 /* A serial is kept per diskseq: the same attachment is not looked up again, a new attachment
- * under the same numbers is, and a disk without diskseq is looked up every time. */
+ * under the same numbers is, and a disk without diskseq is looked up every time. Each step
+ * first writes udev's answer and the disk's diskseq (NULL: left as they are), then asks. */
+static const struct {
+	const gchar *udev;
+	const gchar *diskseq;
+	const gchar *expected;
+} serial_cache_steps[] = {
+    {NULL, NULL, "SCSI23"},
+    /* without diskseq nothing is kept: a changed answer shows at once */
+    {"ID_SERIAL_SHORT=RENAMED\n", NULL, "RENAMED"},
+    /* with diskseq the first answer is kept for that attachment */
+    {NULL, "7\n", "RENAMED"},
+    {"ID_SERIAL_SHORT=OTHER\n", NULL, "RENAMED"},
+    /* a new attachment is looked up again */
+    {NULL, "8\n", "OTHER"},
+};
+
 static void
 test_serial_cache(void **state)
 {
@@ -331,32 +352,22 @@ test_serial_cache(void **state)
 	g_autofree gchar *copy = g_strdup_printf("cp -a '%s/.' '%s'", src, base);
 	g_autofree gchar *rm = g_strdup_printf("rm -rf '%s'", base);
 	g_autoptr(QaSerialCache) cache = qa_serial_cache_new();
-	g_autofree gchar *first = NULL;
-	g_autofree gchar *unkept = NULL;
-	g_autofree gchar *kept = NULL;
-	g_autofree gchar *again = NULL;
 	gint status = -1;
 
 	assert_non_null(base);
 	assert_true(g_spawn_command_line_sync(copy, NULL, NULL, &status, NULL) && status == 0);
-	/* without diskseq nothing is kept: a changed answer shows at once */
-	first = test_serial_through_cache(base, cache);
-	assert_string_equal(first, "SCSI23");
-	assert_true(g_file_set_contents(udev, "ID_SERIAL_SHORT=RENAMED\n", -1, NULL));
-	unkept = test_serial_through_cache(base, cache);
-	assert_string_equal(unkept, "RENAMED");
-	/* with diskseq the first answer is kept for that attachment */
-	test_write_diskseq(base, "7\n");
-	g_clear_pointer(&first, g_free);
-	first = test_serial_through_cache(base, cache);
-	assert_string_equal(first, "RENAMED");
-	assert_true(g_file_set_contents(udev, "ID_SERIAL_SHORT=OTHER\n", -1, NULL));
-	kept = test_serial_through_cache(base, cache);
-	assert_string_equal(kept, "RENAMED");
-	/* a new attachment is looked up again */
-	test_write_diskseq(base, "8\n");
-	again = test_serial_through_cache(base, cache);
-	assert_string_equal(again, "OTHER");
+	for (guint i = 0; i < G_N_ELEMENTS(serial_cache_steps); i++) {
+		g_autofree gchar *got = NULL;
+
+		if (serial_cache_steps[i].udev != NULL)
+			assert_true(
+			    g_file_set_contents(udev, serial_cache_steps[i].udev, -1, NULL));
+		if (serial_cache_steps[i].diskseq != NULL)
+			test_write_diskseq(base, serial_cache_steps[i].diskseq);
+		got = test_serial_through_cache(base, cache);
+		g_test_message("step %u", i);
+		assert_string_equal(got, serial_cache_steps[i].expected);
+	}
 	assert_true(g_spawn_command_line_sync(rm, NULL, NULL, &status, NULL) && status == 0);
 }
 
