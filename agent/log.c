@@ -163,6 +163,15 @@ qa_log_init(gboolean verbose)
 	}
 }
 
+/* the log goes to @fd from now on; the caller holds the lock */
+static void
+qa_log_use_fd_locked(gint fd)
+{
+	if (qa_log.fd != STDERR_FILENO)
+		close(qa_log.fd);
+	qa_log.fd = fd;
+}
+
 gboolean
 qa_log_set_file(const gchar *path, GError **error)
 {
@@ -171,9 +180,7 @@ qa_log_set_file(const gchar *path, GError **error)
 	if (fd < 0)
 		return FALSE;
 	g_mutex_lock(&qa_log.lock);
-	if (qa_log.fd != STDERR_FILENO)
-		close(qa_log.fd);
-	qa_log.fd = fd;
+	qa_log_use_fd_locked(fd);
 	g_mutex_unlock(&qa_log.lock);
 	return TRUE;
 }
@@ -218,9 +225,14 @@ qa_log_release(void)
 			gint fd = qa_platform_open_log(reopen, &error_local);
 
 			if (fd >= 0) {
-				if (qa_log.fd != STDERR_FILENO)
-					close(qa_log.fd);
-				qa_log.fd = fd;
+				qa_log_use_fd_locked(fd);
+			} else {
+				/* said where the log still goes, as a reopen outside a freeze says it */
+				g_autofree gchar *note = g_strdup_printf(
+				    "quiesce-agent: cannot reopen the log file, still writing to the old "
+				    "one: %s\n",
+				    error_local->message);
+				qa_log_write_all(qa_log.fd, note, strlen(note));
 			}
 		}
 		if (qa_log.dropped > 0) {

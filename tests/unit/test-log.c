@@ -98,6 +98,27 @@ test_log_reopen_while_held(void **state)
 	g_rmdir(dir);
 }
 
+/* a reopen that fails at the release says so in the log it keeps writing to */
+static void
+test_log_reopen_failing_at_release(void **state)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("qa-log-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "log", NULL);
+	g_autofree gchar *unopenable = g_build_filename(dir, "missing", "log", NULL);
+	g_autofree gchar *text = NULL;
+
+	assert_true(qa_log_set_file(path, NULL));
+	qa_log_hold();
+	g_message("while frozen");
+	assert_true(qa_log_reopen(unopenable, NULL));
+	qa_log_release();
+	text = read_log(path);
+	assert_non_null(strstr(text, "cannot reopen the log file, still writing to the old one"));
+	assert_non_null(strstr(text, "while frozen"));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -105,6 +126,7 @@ main(void)
 	    cmocka_unit_test(test_log_hold_and_release),
 	    cmocka_unit_test(test_log_hold_is_bounded),
 	    cmocka_unit_test(test_log_reopen_while_held),
+	    cmocka_unit_test(test_log_reopen_failing_at_release),
 	};
 
 	qa_log_init(FALSE);
