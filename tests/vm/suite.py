@@ -295,6 +295,12 @@ class Writer:
             pass
 
 
+def freeze_data(a):
+    """freeze-list /data on connection @a; it must freeze exactly that one filesystem"""
+    if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
+        raise CheckFailed("freeze-list /data did not return 1")
+
+
 def ensure_thawed(ctx):
     """After a freezing check, whatever happened: thaw through the agent, then with fsfreeze -u
     in the guest (each mountpoint; EINVAL for the ones not frozen is ignored)."""
@@ -547,8 +553,7 @@ def check_freeze_list_and_nesting(ctx):
     w.start()
     try:
         with ctx.agent() as a:
-            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-                raise CheckFailed("freeze-list /data did not return 1")
+            freeze_data(a)
             w.assert_blocked(2)
             if frozen_mounts(a) != ["/bind", "/data"]:
                 raise CheckFailed(f"after freeze-list /data, frozen: {frozen_mounts(a)}")
@@ -735,8 +740,7 @@ def check_reconnect(ctx):
     # while frozen
     try:
         a = ctx.agent()
-        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-            raise CheckFailed("freeze-list /data did not return 1")
+        freeze_data(a)
         a.close()
         time.sleep(1)
         b = ctx.agent("delimited")
@@ -838,8 +842,7 @@ def check_snapshot_contains_data(ctx):
     snap = g.path("snapshot-data.raw")
     try:
         with ctx.agent() as a:
-            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-                raise CheckFailed("freeze-list /data did not return 1")
+            freeze_data(a)
             try:
                 # raw with cache=writeback: QEMU writes through to the file (the host's page
                 # cache) and keeps no data of its own, so the file is the guest's disk
@@ -881,8 +884,7 @@ def check_sigkill_while_frozen(ctx):
     w.start()
     try:
         with ctx.agent() as a:
-            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-                raise CheckFailed("freeze-list /data did not return 1")
+            freeze_data(a)
         w.assert_blocked(2)
         old = agent_pid(ctx)
         ctx.run(f"kill -9 {old}")
@@ -926,8 +928,7 @@ def check_auto_thaw(ctx):
         wait_new_pid(ctx, old)
         w.start()
         with ctx.agent() as a:
-            if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-                raise CheckFailed("freeze-list /data did not return 1")
+            freeze_data(a)
         # the host is gone now (connection closed, nothing sends a thaw)
         w.assert_blocked(1)
         t0 = time.monotonic()
@@ -1133,8 +1134,7 @@ def check_hotplug_port(ctx):
     a = None
     try:
         a = ctx.agent()
-        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-            raise CheckFailed("freeze-list /data did not return 1")
+        freeze_data(a)
         w.assert_blocked(2)
         old = agent_pid(ctx)
         since = int(ctx.run("date +%s").strip())
@@ -1251,8 +1251,7 @@ def check_hotplug_reopen(ctx):
         # 2. /data frozen and the host connected when the port goes away
         w.start()
         a = ctx.agent()
-        if a.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/data"]}) != 1:
-            raise CheckFailed("freeze-list /data did not return 1")
+        freeze_data(a)
         w.assert_blocked(2)
         host_sock = a.sock
         gone, noticed = lost_and_idle(pid, "/data frozen, host connected")
