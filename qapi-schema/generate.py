@@ -472,7 +472,7 @@ def gen_source(schema):
 
 
 def gen_marshal(schema, cmd, snake, camel):
-    out = [f"static GString *\nqa_marshal_{snake}(QaAgent *agent, JsonObject *args, "
+    out = [f"static GString *\nqa_marshal_{snake}(QaAgent *agent, const QaJson *args, "
            "GError **error)\n{"]
     call = ["agent"]
     if cmd["members"]:

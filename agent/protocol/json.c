@@ -7,6 +7,131 @@
 
 #include "qa-error.h"
 
+/* objects up to this size are searched member by member; larger ones get an index, so that a
+ * request of a million members is refused for its duplicate keys in linear time */
+#define QA_JSON_INDEX_FROM 16
+
+static QaJson *
+qa_json_new(QaJsonType type)
+{
+	QaJson *value = g_new0(QaJson, 1);
+
+	value->type = type;
+	return value;
+}
+
+QaJson *
+qa_json_new_integer(gint64 integer)
+{
+	QaJson *value = qa_json_new(QA_JSON_INTEGER);
+
+	value->integer = integer;
+	return value;
+}
+
+static QaJson *
+qa_json_new_string_take(gchar *str)
+{
+	QaJson *value = qa_json_new(QA_JSON_STRING);
+
+	value->string = str;
+	return value;
+}
+
+QaJson *
+qa_json_new_string(const gchar *str)
+{
+	return qa_json_new_string_take(g_strdup(str));
+}
+
+static void
+qa_json_member_clear(gpointer data)
+{
+	QaJsonMember *member = data;
+
+	g_free(member->name);
+	qa_json_free(member->value);
+}
+
+static QaJson *
+qa_json_new_object(void)
+{
+	QaJson *value = qa_json_new(QA_JSON_OBJECT);
+
+	value->object.members = g_array_new(FALSE, FALSE, sizeof(QaJsonMember));
+	g_array_set_clear_func(value->object.members, qa_json_member_clear);
+	return value;
+}
+
+static QaJson *
+qa_json_new_array(void)
+{
+	QaJson *value = qa_json_new(QA_JSON_ARRAY);
+
+	value->elements = g_ptr_array_new_with_free_func((GDestroyNotify)qa_json_free);
+	return value;
+}
+
+void
+qa_json_free(QaJson *value)
+{
+	if (value == NULL)
+		return;
+	switch (value->type) {
+	case QA_JSON_STRING:
+		g_free(value->string);
+		break;
+	case QA_JSON_ARRAY:
+		g_ptr_array_unref(value->elements);
+		break;
+	case QA_JSON_OBJECT:
+		g_clear_pointer(&value->object.index, g_hash_table_unref);
+		g_array_unref(value->object.members);
+		break;
+	default:
+		break;
+	}
+	g_free(value);
+}
+
+QaJson *
+qa_json_object_get(const QaJson *object, const gchar *name)
+{
+	GArray *members = object->object.members;
+
+	if (object->object.index != NULL) {
+		guint pos = GPOINTER_TO_UINT(g_hash_table_lookup(object->object.index, name));
+
+		return pos == 0 ? NULL : g_array_index(members, QaJsonMember, pos - 1).value;
+	}
+	for (guint i = 0; i < members->len; i++) {
+		if (strcmp(g_array_index(members, QaJsonMember, i).name, name) == 0)
+			return g_array_index(members, QaJsonMember, i).value;
+	}
+	return NULL;
+}
+
+/* takes @name and @member */
+static void
+qa_json_object_add(QaJson *object, gchar *name, QaJson *member)
+{
+	GArray *members = object->object.members;
+	QaJsonMember entry = {name, member};
+
+	g_array_append_val(members, entry);
+	if (object->object.index == NULL && members->len >= QA_JSON_INDEX_FROM) {
+		/* the names are owned by the members; the index only points at them */
+		object->object.index = g_hash_table_new(g_str_hash, g_str_equal);
+		for (guint i = 0; i + 1 < members->len; i++)
+			g_hash_table_insert(object->object.index,
+					    g_array_index(members, QaJsonMember, i).name,
+					    GUINT_TO_POINTER(i + 1));
+	}
+	if (object->object.index != NULL)
+		g_hash_table_insert(object->object.index, name, GUINT_TO_POINTER(members->len));
+}
+
+
 typedef struct {
 	const gchar *text;
 	gsize len;
@@ -15,7 +140,7 @@ typedef struct {
 	guint max_depth;
 } QaJsonReader;
 
-static JsonNode *
+static QaJson *
 qa_json_read_value(QaJsonReader *r, GError **error);
 
 static gboolean
@@ -141,13 +266,13 @@ qa_json_read_string(QaJsonReader *r, GError **error)
 	return NULL;
 }
 
-static JsonNode *
+static QaJson *
 qa_json_read_number(QaJsonReader *r, GError **error)
 {
 	gsize begin = r->pos;
 	gboolean is_integer = TRUE;
 	g_autofree gchar *token = NULL;
-	JsonNode *node;
+	QaJson *node;
 
 	if (r->pos < r->len && r->text[r->pos] == '-')
 		r->pos++;
@@ -183,18 +308,16 @@ qa_json_read_number(QaJsonReader *r, GError **error)
 			r->pos++;
 	}
 	token = g_strndup(r->text + begin, r->pos - begin);
-	node = json_node_new(JSON_NODE_VALUE);
 	if (is_integer) {
 		gint64 value;
 
 		errno = 0;
 		value = g_ascii_strtoll(token, NULL, 10);
-		if (errno == 0) {
-			json_node_set_int(node, value);
-			return node;
-		}
+		if (errno == 0)
+			return qa_json_new_integer(value);
 	}
-	json_node_set_double(node, g_ascii_strtod(token, NULL));
+	node = qa_json_new(QA_JSON_DOUBLE);
+	node->number = g_ascii_strtod(token, NULL);
 	return node;
 }
 
@@ -214,11 +337,10 @@ qa_json_enter(QaJsonReader *r, GError **error)
 	return TRUE;
 }
 
-static JsonNode *
+static QaJson *
 qa_json_read_object(QaJsonReader *r, GError **error)
 {
-	g_autoptr(JsonObject) object = json_object_new();
-	JsonNode *node;
+	g_autoptr(QaJson) object = qa_json_new_object();
 
 	if (!qa_json_enter(r, error))
 		return NULL;
@@ -227,7 +349,7 @@ qa_json_read_object(QaJsonReader *r, GError **error)
 	} else {
 		for (;;) {
 			g_autofree gchar *key = NULL;
-			JsonNode *member;
+			QaJson *member;
 
 			qa_json_skip_space(r);
 			if (r->pos >= r->len ||
@@ -238,7 +360,7 @@ qa_json_read_object(QaJsonReader *r, GError **error)
 			key = qa_json_read_string(r, error);
 			if (key == NULL)
 				return NULL;
-			if (json_object_has_member(object, key)) {
+			if (qa_json_object_get(object, key) != NULL) {
 				g_set_error(error,
 					    QA_PROTOCOL_ERROR,
 					    QA_PROTOCOL_ERROR_PARSE,
@@ -255,7 +377,7 @@ qa_json_read_object(QaJsonReader *r, GError **error)
 			member = qa_json_read_value(r, error);
 			if (member == NULL)
 				return NULL;
-			json_object_set_member(object, key, member);
+			qa_json_object_add(object, g_steal_pointer(&key), member);
 			qa_json_skip_space(r);
 			if (r->pos < r->len && r->text[r->pos] == ',') {
 				r->pos++;
@@ -270,16 +392,13 @@ qa_json_read_object(QaJsonReader *r, GError **error)
 		}
 	}
 	r->depth--;
-	node = json_node_new(JSON_NODE_OBJECT);
-	json_node_take_object(node, g_steal_pointer(&object));
-	return node;
+	return g_steal_pointer(&object);
 }
 
-static JsonNode *
+static QaJson *
 qa_json_read_array(QaJsonReader *r, GError **error)
 {
-	g_autoptr(JsonArray) array = json_array_new();
-	JsonNode *node;
+	g_autoptr(QaJson) array = qa_json_new_array();
 
 	if (!qa_json_enter(r, error))
 		return NULL;
@@ -287,11 +406,11 @@ qa_json_read_array(QaJsonReader *r, GError **error)
 		r->pos++;
 	} else {
 		for (;;) {
-			JsonNode *element = qa_json_read_value(r, error);
+			QaJson *element = qa_json_read_value(r, error);
 
 			if (element == NULL)
 				return NULL;
-			json_array_add_element(array, element);
+			g_ptr_array_add(array->elements, element);
 			qa_json_skip_space(r);
 			if (r->pos < r->len && r->text[r->pos] == ',') {
 				r->pos++;
@@ -306,12 +425,10 @@ qa_json_read_array(QaJsonReader *r, GError **error)
 		}
 	}
 	r->depth--;
-	node = json_node_new(JSON_NODE_ARRAY);
-	json_node_take_array(node, g_steal_pointer(&array));
-	return node;
+	return g_steal_pointer(&array);
 }
 
-static JsonNode *
+static QaJson *
 qa_json_read_literal(QaJsonReader *r, GError **error)
 {
 	static const struct {
@@ -321,22 +438,22 @@ qa_json_read_literal(QaJsonReader *r, GError **error)
 
 	for (guint i = 0; i < G_N_ELEMENTS(literals); i++) {
 		gsize n = strlen(literals[i].word);
-		JsonNode *node;
+		QaJson *node;
 
 		if (r->len - r->pos < n || memcmp(r->text + r->pos, literals[i].word, n) != 0)
 			continue;
 		r->pos += n;
 		if (literals[i].value < 0)
-			return json_node_new(JSON_NODE_NULL);
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_boolean(node, literals[i].value == 1);
+			return qa_json_new(QA_JSON_NULL);
+		node = qa_json_new(QA_JSON_BOOLEAN);
+		node->boolean = literals[i].value == 1;
 		return node;
 	}
 	qa_json_fail(r, error, "a value");
 	return NULL;
 }
 
-static JsonNode *
+static QaJson *
 qa_json_read_value(QaJsonReader *r, GError **error)
 {
 	gchar c;
@@ -353,26 +470,20 @@ qa_json_read_value(QaJsonReader *r, GError **error)
 		return qa_json_read_array(r, error);
 	if (c == '"' || c == '\'') {
 		gchar *str = qa_json_read_string(r, error);
-		JsonNode *node;
 
-		if (str == NULL)
-			return NULL;
-		node = json_node_new(JSON_NODE_VALUE);
-		json_node_set_string(node, str);
-		g_free(str);
-		return node;
+		return str == NULL ? NULL : qa_json_new_string_take(str);
 	}
 	if (c == '-' || g_ascii_isdigit(c))
 		return qa_json_read_number(r, error);
 	return qa_json_read_literal(r, error);
 }
 
-JsonNode *
+QaJson *
 qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error)
 {
 	QaJsonReader r = {text, len, 0, 0, max_depth};
 	const gchar *bad = NULL;
-	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(QaJson) node = NULL;
 
 	/* rejects invalid and overlong sequences, surrogates and NUL bytes in one pass */
 	if (!g_utf8_validate_len(text, len, &bad)) {
@@ -400,30 +511,25 @@ qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error)
 /* ---------------------------------------------------------------------------------------- */
 
 const gchar *
-qa_json_describe(JsonNode *node)
+qa_json_describe(const QaJson *value)
 {
-	switch (JSON_NODE_TYPE(node)) {
-	case JSON_NODE_OBJECT:
+	switch (value->type) {
+	case QA_JSON_OBJECT:
 		return "an object";
-	case JSON_NODE_ARRAY:
+	case QA_JSON_ARRAY:
 		return "an array";
-	case JSON_NODE_NULL:
+	case QA_JSON_NULL:
 		return "null";
-	case JSON_NODE_VALUE:
-		break;
-	}
-	switch (json_node_get_value_type(node)) {
-	case G_TYPE_STRING:
+	case QA_JSON_STRING:
 		return "a string";
-	case G_TYPE_BOOLEAN:
+	case QA_JSON_BOOLEAN:
 		return "a boolean";
-	case G_TYPE_INT64:
+	case QA_JSON_INTEGER:
 		return "an integer";
-	case G_TYPE_DOUBLE:
+	case QA_JSON_DOUBLE:
 		return "a number that is not a 64-bit integer";
-	default:
-		return "a value of unknown type";
 	}
+	return "a value of unknown type";
 }
 
 static void
@@ -495,76 +601,53 @@ qa_json_write_string(GString *out, const gchar *str)
 	g_string_append_c(out, '"');
 }
 
-static void
-qa_json_write_value(GString *out, JsonNode *node)
-{
-	switch (json_node_get_value_type(node)) {
-	case G_TYPE_STRING:
-		qa_json_write_string(out, json_node_get_string(node));
-		break;
-	case G_TYPE_INT64:
-		g_string_append_printf(out, "%" G_GINT64_FORMAT, json_node_get_int(node));
-		break;
-	case G_TYPE_BOOLEAN:
-		g_string_append(out, json_node_get_boolean(node) ? "true" : "false");
-		break;
-	case G_TYPE_DOUBLE: {
-		gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
-		gdouble d = json_node_get_double(node);
-
-		if (!isfinite(d)) {
-			g_string_append(out, "null"); /* JSON has no infinities */
-			break;
-		}
-		g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), d));
-		break;
-	}
-	default:
-		g_string_append(out, "null");
-	}
-}
-
 void
-qa_json_write(GString *out, JsonNode *node)
+qa_json_write(GString *out, const QaJson *value)
 {
-	switch (JSON_NODE_TYPE(node)) {
-	case JSON_NODE_OBJECT: {
-		JsonObjectIter iter;
-		const gchar *key;
-		JsonNode *member;
-		gboolean first = TRUE;
-
+	switch (value->type) {
+	case QA_JSON_OBJECT:
 		g_string_append_c(out, '{');
-		json_object_iter_init_ordered(&iter, json_node_get_object(node));
-		while (json_object_iter_next_ordered(&iter, &key, &member)) {
-			if (!first)
+		for (guint i = 0; i < qa_json_object_size(value); i++) {
+			const QaJsonMember *member = qa_json_object_member(value, i);
+
+			if (i > 0)
 				g_string_append_c(out, ',');
-			first = FALSE;
-			qa_json_write_string(out, key);
+			qa_json_write_string(out, member->name);
 			g_string_append_c(out, ':');
-			qa_json_write(out, member);
+			qa_json_write(out, member->value);
 		}
 		g_string_append_c(out, '}');
 		break;
-	}
-	case JSON_NODE_ARRAY: {
-		JsonArray *array = json_node_get_array(node);
-		guint n = json_array_get_length(array);
-
+	case QA_JSON_ARRAY:
 		g_string_append_c(out, '[');
-		for (guint i = 0; i < n; i++) {
+		for (guint i = 0; i < value->elements->len; i++) {
 			if (i > 0)
 				g_string_append_c(out, ',');
-			qa_json_write(out, json_array_get_element(array, i));
+			qa_json_write(out, g_ptr_array_index(value->elements, i));
 		}
 		g_string_append_c(out, ']');
 		break;
-	}
-	case JSON_NODE_NULL:
-		g_string_append(out, "null");
+	case QA_JSON_STRING:
+		qa_json_write_string(out, value->string);
 		break;
-	case JSON_NODE_VALUE:
-		qa_json_write_value(out, node);
+	case QA_JSON_INTEGER:
+		g_string_append_printf(out, "%" G_GINT64_FORMAT, value->integer);
+		break;
+	case QA_JSON_BOOLEAN:
+		g_string_append(out, value->boolean ? "true" : "false");
+		break;
+	case QA_JSON_DOUBLE: {
+		gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+		if (!isfinite(value->number)) {
+			g_string_append(out, "null"); /* JSON has no infinities */
+			break;
+		}
+		g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), value->number));
+		break;
+	}
+	case QA_JSON_NULL:
+		g_string_append(out, "null");
 		break;
 	}
 }

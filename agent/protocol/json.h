@@ -1,28 +1,87 @@
-/* JSON text <-> json-glib trees, the way the guest-agent protocol needs it.
+/* JSON text <-> a value tree of the agent's own, the way the guest-agent protocol needs it.
  *
- * json-glib 1.6's own parser silently wraps integers out of the 64-bit range, keeps the last of
- * duplicate keys and accepts comments and trailing garbage; a request that means something else
- * than it says must be refused instead, so requests are read by this strict parser. It accepts
- * RFC 8259 JSON plus the one extension QEMU's agent accepts and admins type: single-quoted
- * strings. Integers that do not fit in 64 bits are read as doubles, so schema validation can
- * say they are out of range. */
+ * The agent reads requests and writes replies itself, strictly: a request that means something
+ * else than it says (an integer out of the 64-bit range, a key given twice, a comment, trailing
+ * garbage) must be refused, not quietly reinterpreted. The reader accepts RFC 8259 JSON plus the
+ * one extension QEMU's agent accepts and admins type: single-quoted strings. Integers that do not
+ * fit in 64 bits are read as doubles, so schema validation can say they are out of range.
+ *
+ * The tree is plain data, owned by whoever parsed it and read from one thread at a time; it
+ * needs no type system, so the agent links no object system and loads none at start-up. */
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <string.h>
 
-JsonNode *
+typedef enum {
+	QA_JSON_NULL,
+	QA_JSON_BOOLEAN,
+	QA_JSON_INTEGER,
+	QA_JSON_DOUBLE, /* also an integer too large for 64 bits */
+	QA_JSON_STRING,
+	QA_JSON_ARRAY,
+	QA_JSON_OBJECT,
+} QaJsonType;
+
+typedef struct _QaJson QaJson;
+
+typedef struct {
+	gchar *name;
+	QaJson *value;
+} QaJsonMember;
+
+struct _QaJson {
+	QaJsonType type;
+	union {
+		gboolean boolean;
+		gint64 integer;
+		gdouble number;
+		gchar *string;
+		GPtrArray *elements; /* of QaJson, owned */
+		struct {
+			GArray *members;   /* of QaJsonMember in text order, owned */
+			GHashTable *index; /* name -> position + 1, once an object is large */
+		} object;
+	};
+};
+
+void
+qa_json_free(QaJson *value);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaJson, qa_json_free)
+
+QaJson *
+qa_json_new_integer(gint64 integer);
+/* copies @str */
+QaJson *
+qa_json_new_string(const gchar *str);
+
+/* the member of @object called @name, or NULL */
+QaJson *
+qa_json_object_get(const QaJson *object, const gchar *name);
+
+static inline guint
+qa_json_object_size(const QaJson *object)
+{
+	return object->object.members->len;
+}
+
+static inline const QaJsonMember *
+qa_json_object_member(const QaJson *object, guint i)
+{
+	return &g_array_index(object->object.members, QaJsonMember, i);
+}
+
+QaJson *
 qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error);
 
 /* what a value is, for error messages: "an object", "a string", "a number that is not a 64-bit
  * integer", ... */
 const gchar *
-qa_json_describe(JsonNode *node);
+qa_json_describe(const QaJson *value);
 
 /* compact, ASCII only: every non-ASCII character is written as \uXXXX */
 void
-qa_json_write(GString *out, JsonNode *node);
+qa_json_write(GString *out, const QaJson *value);
 /* @str as a JSON string, the way qa_json_write() writes strings */
 void
 qa_json_write_string(GString *out, const gchar *str);

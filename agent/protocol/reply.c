@@ -16,8 +16,7 @@ qa_reply_error_class(const GError *error)
 }
 
 static GString *
-qa_reply_encode(
-    const gchar *key, JsonNode *value, const GString *text, JsonNode *id, gboolean delimited)
+qa_reply_line_begin(const gchar *key, gboolean delimited)
 {
 	GString *line = g_string_sized_new(128);
 
@@ -26,10 +25,12 @@ qa_reply_encode(
 	g_string_append(line, "{\"");
 	g_string_append(line, key);
 	g_string_append(line, "\":");
-	if (text != NULL)
-		g_string_append_len(line, text->str, text->len);
-	else
-		qa_json_write(line, value);
+	return line;
+}
+
+static GString *
+qa_reply_line_end(GString *line, const QaJson *id)
+{
 	if (id != NULL) {
 		g_string_append(line, ",\"id\":");
 		qa_json_write(line, id);
@@ -39,25 +40,23 @@ qa_reply_encode(
 }
 
 GString *
-qa_reply_encode_return(JsonNode *value, JsonNode *id, gboolean delimited)
+qa_reply_encode_return_text(const GString *value, const QaJson *id, gboolean delimited)
 {
-	return qa_reply_encode("return", value, NULL, id, delimited);
+	GString *line = qa_reply_line_begin("return", delimited);
+
+	g_string_append_len(line, value->str, value->len);
+	return qa_reply_line_end(line, id);
 }
 
 GString *
-qa_reply_encode_return_text(const GString *value, JsonNode *id, gboolean delimited)
+qa_reply_encode_error(const GError *error, const QaJson *id)
 {
-	return qa_reply_encode("return", NULL, value, id, delimited);
-}
+	GString *line = qa_reply_line_begin("error", FALSE);
 
-GString *
-qa_reply_encode_error(const GError *error, JsonNode *id)
-{
-	g_autoptr(JsonObject) object = json_object_new();
-	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
-
-	json_object_set_string_member(object, "class", qa_reply_error_class(error));
-	json_object_set_string_member(object, "desc", error->message);
-	json_node_set_object(node, object);
-	return qa_reply_encode("error", node, NULL, id, FALSE);
+	g_string_append(line, "{\"class\":");
+	qa_json_write_string(line, qa_reply_error_class(error));
+	g_string_append(line, ",\"desc\":");
+	qa_json_write_string(line, error->message);
+	g_string_append_c(line, '}');
+	return qa_reply_line_end(line, id);
 }

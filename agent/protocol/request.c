@@ -9,23 +9,16 @@ qa_request_free(QaRequest *request)
 	if (request == NULL)
 		return;
 	g_free(request->execute);
-	if (request->arguments != NULL)
-		json_object_unref(request->arguments);
-	if (request->id != NULL)
-		json_node_unref(request->id);
+	qa_json_free(request->tree);
 	g_clear_error(&request->error);
 	g_free(request);
 }
 
 static gboolean
-qa_request_check_members(JsonObject *object, GError **error)
+qa_request_check_members(const QaJson *object, GError **error)
 {
-	JsonObjectIter iter;
-	const gchar *key;
-	JsonNode *node;
-
-	json_object_iter_init_ordered(&iter, object);
-	while (json_object_iter_next_ordered(&iter, &key, &node)) {
+	for (guint i = 0; i < qa_json_object_size(object); i++) {
+		const gchar *key = qa_json_object_member(object, i)->name;
 		g_autofree gchar *shown = NULL;
 
 		if (g_strcmp0(key, "execute") == 0 || g_strcmp0(key, "arguments") == 0 ||
@@ -44,13 +37,12 @@ qa_request_check_members(JsonObject *object, GError **error)
 }
 
 static gboolean
-qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
+qa_request_decode(QaRequest *request, const QaJson *root, GError **error)
 {
-	JsonObject *object;
-	JsonNode *execute;
-	JsonNode *arguments;
+	const QaJson *execute;
+	const QaJson *arguments;
 
-	if (!JSON_NODE_HOLDS_OBJECT(root)) {
+	if (root->type != QA_JSON_OBJECT) {
 		g_set_error(
 		    error,
 		    QA_PROTOCOL_ERROR,
@@ -60,11 +52,9 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 		    qa_json_describe(root));
 		return FALSE;
 	}
-	object = json_node_get_object(root);
 	/* take the id first: even a request that is wrong otherwise gets its id back */
-	if (json_object_has_member(object, "id"))
-		request->id = json_node_copy(json_object_get_member(object, "id"));
-	execute = json_object_get_member(object, "execute");
+	request->id = qa_json_object_get(root, "id");
+	execute = qa_json_object_get(root, "execute");
 	if (execute == NULL) {
 		g_set_error_literal(error,
 				    QA_PROTOCOL_ERROR,
@@ -73,7 +63,7 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 				    "{\"execute\": COMMAND, \"arguments\": {...}}");
 		return FALSE;
 	}
-	if (!JSON_NODE_HOLDS_VALUE(execute) || json_node_get_value_type(execute) != G_TYPE_STRING) {
+	if (execute->type != QA_JSON_STRING) {
 		g_set_error(error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_INVALID_REQUEST,
@@ -81,8 +71,8 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 			    qa_json_describe(execute));
 		return FALSE;
 	}
-	arguments = json_object_get_member(object, "arguments");
-	if (arguments != NULL && !JSON_NODE_HOLDS_OBJECT(arguments)) {
+	arguments = qa_json_object_get(root, "arguments");
+	if (arguments != NULL && arguments->type != QA_JSON_OBJECT) {
 		g_set_error(error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_INVALID_REQUEST,
@@ -90,11 +80,10 @@ qa_request_decode(QaRequest *request, JsonNode *root, GError **error)
 			    qa_json_describe(arguments));
 		return FALSE;
 	}
-	if (!qa_request_check_members(object, error))
+	if (!qa_request_check_members(root, error))
 		return FALSE;
-	if (arguments != NULL)
-		request->arguments = json_object_ref(json_node_get_object(arguments));
-	request->execute = g_strdup(json_node_get_string(execute));
+	request->arguments = arguments;
+	request->execute = g_strdup(execute->string);
 	return TRUE;
 }
 
@@ -103,11 +92,11 @@ QaRequest *
 qa_request_new_from_text(const gchar *text, gsize len, guint max_depth)
 {
 	g_autoptr(QaRequest) request = g_new0(QaRequest, 1);
-	g_autoptr(JsonNode) root = qa_json_parse(text, len, max_depth, &request->error);
 
-	if (root == NULL)
+	request->tree = qa_json_parse(text, len, max_depth, &request->error);
+	if (request->tree == NULL)
 		return g_steal_pointer(&request);
-	if (!qa_request_decode(request, root, &request->error))
+	if (!qa_request_decode(request, request->tree, &request->error))
 		g_clear_pointer(&request->execute, g_free);
 	return g_steal_pointer(&request);
 }

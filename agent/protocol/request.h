@@ -2,13 +2,14 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "json.h"
 
 typedef struct {
-	gchar *execute;	       /* NULL when the text is not a valid request */
-	JsonObject *arguments; /* NULL when absent */
-	JsonNode *id;	       /* copied into the reply; NULL when absent or unreadable */
-	GError *error;	       /* why the text is not a valid request, else NULL */
+	gchar *execute;		 /* NULL when the text is not a valid request */
+	const QaJson *arguments; /* an object within @tree; NULL when absent */
+	const QaJson *id;	 /* within @tree, copied into the reply; NULL when absent */
+	GError *error;		 /* why the text is not a valid request, else NULL */
+	QaJson *tree;		 /* the request as parsed; NULL when it is not JSON */
 } QaRequest;
 
 QaRequest *

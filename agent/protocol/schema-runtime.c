@@ -36,7 +36,7 @@ qa_schema_kind_describe(const QaTypeDesc *type)
 
 static gboolean
 qa_schema_value_parse(const QaTypeDesc *type,
-		      JsonNode *node,
+		      const QaJson *node,
 		      gpointer dest,
 		      const gchar *command,
 		      const gchar *path,
@@ -44,7 +44,7 @@ qa_schema_value_parse(const QaTypeDesc *type,
 
 static void
 qa_schema_set_type_error(
-    const QaTypeDesc *type, JsonNode *node, const gchar *command, const gchar *path, GError **error)
+    const QaTypeDesc *type, const QaJson *node, const gchar *command, const gchar *path, GError **error)
 {
 	g_set_error(error,
 		    QA_PROTOCOL_ERROR,
@@ -57,21 +57,14 @@ qa_schema_set_type_error(
 }
 
 static gboolean
-qa_schema_is_value_of(JsonNode *node, GType gtype)
-{
-	return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == gtype;
-}
-
-static gboolean
 qa_schema_list_parse(const QaTypeDesc *type,
-		     JsonNode *node,
+		     const QaJson *node,
 		     gpointer dest,
 		     const gchar *command,
 		     const gchar *path,
 		     GError **error)
 {
-	JsonArray *array = json_node_get_array(node);
-	guint n = json_array_get_length(array);
+	guint n = node->elements->len;
 	GDestroyNotify free_func =
 	    type->element->kind == QA_KIND_STR ? g_free : type->element->free_func;
 	g_autoptr(GPtrArray) list = g_ptr_array_new_full(n, free_func);
@@ -81,7 +74,7 @@ qa_schema_list_parse(const QaTypeDesc *type,
 		gpointer elem = NULL;
 
 		if (!qa_schema_value_parse(type->element,
-					   json_array_get_element(array, i),
+					   g_ptr_array_index(node->elements, i),
 					   &elem,
 					   command,
 					   elem_path,
@@ -95,13 +88,13 @@ qa_schema_list_parse(const QaTypeDesc *type,
 
 static gboolean
 qa_schema_enum_parse(const QaTypeDesc *type,
-		     JsonNode *node,
+		     const QaJson *node,
 		     gpointer dest,
 		     const gchar *command,
 		     const gchar *path,
 		     GError **error)
 {
-	const gchar *str = json_node_get_string(node);
+	const gchar *str = node->string;
 	g_autofree gchar *allowed = g_strjoinv(", ", (gchar **)type->enum_values);
 
 	for (guint i = 0; type->enum_values[i] != NULL; i++) {
@@ -123,7 +116,7 @@ qa_schema_enum_parse(const QaTypeDesc *type,
 
 static gboolean
 qa_schema_members_parse(const QaTypeDesc *type,
-			JsonObject *object,
+			const QaJson *object,
 			guint8 *base,
 			const gchar *command,
 			const gchar *prefix,
@@ -131,7 +124,7 @@ qa_schema_members_parse(const QaTypeDesc *type,
 
 static gboolean
 qa_schema_value_parse(const QaTypeDesc *type,
-		      JsonNode *node,
+		      const QaJson *node,
 		      gpointer dest,
 		      const gchar *command,
 		      const gchar *path,
@@ -139,42 +132,42 @@ qa_schema_value_parse(const QaTypeDesc *type,
 {
 	switch (type->kind) {
 	case QA_KIND_STR:
-		if (!qa_schema_is_value_of(node, G_TYPE_STRING))
+		if (node->type != QA_JSON_STRING)
 			break;
-		*(gchar **)dest = g_strdup(json_node_get_string(node));
+		*(gchar **)dest = g_strdup(node->string);
 		return TRUE;
 	case QA_KIND_INT:
-		if (!qa_schema_is_value_of(node, G_TYPE_INT64))
+		if (node->type != QA_JSON_INTEGER)
 			break;
-		*(gint64 *)dest = json_node_get_int(node);
+		*(gint64 *)dest = node->integer;
 		return TRUE;
 	case QA_KIND_UINT64:
-		if (!qa_schema_is_value_of(node, G_TYPE_INT64) || json_node_get_int(node) < 0)
+		if (node->type != QA_JSON_INTEGER || node->integer < 0)
 			break;
-		*(guint64 *)dest = (guint64)json_node_get_int(node);
+		*(guint64 *)dest = (guint64)node->integer;
 		return TRUE;
 	case QA_KIND_BOOL:
-		if (!qa_schema_is_value_of(node, G_TYPE_BOOLEAN))
+		if (node->type != QA_JSON_BOOLEAN)
 			break;
-		*(gboolean *)dest = json_node_get_boolean(node);
+		*(gboolean *)dest = node->boolean;
 		return TRUE;
 	case QA_KIND_ENUM:
-		if (!qa_schema_is_value_of(node, G_TYPE_STRING))
+		if (node->type != QA_JSON_STRING)
 			break;
 		return qa_schema_enum_parse(type, node, dest, command, path, error);
 	case QA_KIND_LIST:
-		if (!JSON_NODE_HOLDS_ARRAY(node))
+		if (node->type != QA_JSON_ARRAY)
 			break;
 		return qa_schema_list_parse(type, node, dest, command, path, error);
 	case QA_KIND_STRUCT: {
 		g_autofree guint8 *value = NULL;
 		g_autofree gchar *prefix = g_strconcat(path, ".", NULL);
 
-		if (!JSON_NODE_HOLDS_OBJECT(node))
+		if (node->type != QA_JSON_OBJECT)
 			break;
 		value = g_malloc0(type->size);
 		if (!qa_schema_members_parse(
-			type, json_node_get_object(node), value, command, prefix, error)) {
+			type, node, value, command, prefix, error)) {
 			qa_schema_struct_free(type, g_steal_pointer(&value));
 			return FALSE;
 		}
@@ -203,19 +196,15 @@ qa_schema_member_names(const QaTypeDesc *type)
 
 static gboolean
 qa_schema_members_parse(const QaTypeDesc *type,
-			JsonObject *object,
+			const QaJson *object,
 			guint8 *base,
 			const gchar *command,
 			const gchar *prefix,
 			GError **error)
 {
-	JsonObjectIter iter;
-	const gchar *key;
-	JsonNode *node;
-
 	/* unknown members first: a typo is the likeliest mistake, and naming it helps most */
-	json_object_iter_init_ordered(&iter, object);
-	while (json_object_iter_next_ordered(&iter, &key, &node)) {
+	for (guint i = 0; object != NULL && i < qa_json_object_size(object); i++) {
+		const gchar *key = qa_json_object_member(object, i)->name;
 		const QaMemberDesc *m = type->members;
 
 		while (m->name != NULL && g_strcmp0(m->name, key) != 0)
@@ -236,8 +225,8 @@ qa_schema_members_parse(const QaTypeDesc *type,
 	}
 	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
 		g_autofree gchar *path = g_strconcat(prefix, m->name, NULL);
+		const QaJson *node = object != NULL ? qa_json_object_get(object, m->name) : NULL;
 
-		node = json_object_get_member(object, m->name);
 		if (node == NULL) {
 			if (m->optional)
 				continue;
@@ -251,7 +240,7 @@ qa_schema_members_parse(const QaTypeDesc *type,
 			return FALSE;
 		}
 		/* QGA treats an optional member given as null like an absent one */
-		if (m->optional && JSON_NODE_HOLDS_NULL(node))
+		if (m->optional && node->type == QA_JSON_NULL)
 			continue;
 		if (!qa_schema_value_parse(m->type, node, base + m->offset, command, path, error))
 			return FALSE;
@@ -262,14 +251,14 @@ qa_schema_members_parse(const QaTypeDesc *type,
 }
 
 gpointer
-qa_schema_args_parse(const QaTypeDesc *type, const gchar *command, JsonObject *args, GError **error)
+qa_schema_args_parse(const QaTypeDesc *type,
+		     const gchar *command,
+		     const QaJson *args,
+		     GError **error)
 {
 	g_autofree guint8 *value = g_malloc0(type->size);
-	g_autoptr(JsonObject) empty = NULL;
 
 	g_return_val_if_fail(type->kind == QA_KIND_STRUCT, NULL);
-	if (args == NULL)
-		args = empty = json_object_new();
 	if (!qa_schema_members_parse(type, args, value, command, "", error)) {
 		qa_schema_struct_free(type, g_steal_pointer(&value));
 		return NULL;
@@ -278,19 +267,16 @@ qa_schema_args_parse(const QaTypeDesc *type, const gchar *command, JsonObject *a
 }
 
 gboolean
-qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **error)
+qa_schema_args_check_empty(const gchar *command, const QaJson *args, GError **error)
 {
-	g_autoptr(GList) names = NULL;
-
-	if (args == NULL || json_object_get_size(args) == 0)
+	if (args == NULL || qa_json_object_size(args) == 0)
 		return TRUE;
-	names = json_object_get_members(args);
 	g_set_error(error,
 		    QA_PROTOCOL_ERROR,
 		    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
 		    "Command '%s' has no argument '%s'; it takes none",
 		    command,
-		    (const gchar *)names->data);
+		    qa_json_object_member(args, 0)->name);
 	return FALSE;
 }
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "json.h"
 
 typedef enum {
 	QA_KIND_STR,
@@ -38,7 +38,8 @@ struct _QaTypeDesc {
 
 typedef struct _QaAgent QaAgent;
 /* returns the reply's return value as JSON text */
-typedef GString *(*QaMarshalFunc)(QaAgent *agent, JsonObject *args, GError **error);
+/* @args: the request's "arguments" object, NULL when absent */
+typedef GString *(*QaMarshalFunc)(QaAgent *agent, const QaJson *args, GError **error);
 
 typedef struct {
 	const gchar *name;
@@ -59,10 +60,10 @@ extern const QaTypeDesc qa_type_str_list;
 gpointer
 qa_schema_args_parse(const QaTypeDesc *type,
 		     const gchar *command,
-		     JsonObject *args,
+		     const QaJson *args,
 		     GError **error);
 gboolean
-qa_schema_args_check_empty(const gchar *command, JsonObject *args, GError **error);
+qa_schema_args_check_empty(const gchar *command, const QaJson *args, GError **error);
 void
 qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value);
 GString *

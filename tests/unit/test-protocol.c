@@ -20,7 +20,7 @@ static gchar *
 roundtrip(const gchar *text)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node = qa_json_parse(text, strlen(text), 64, &error);
+	g_autoptr(QaJson) node = qa_json_parse(text, strlen(text), 64, &error);
 	GString *out;
 
 	if (node == NULL)
@@ -81,20 +81,53 @@ static void
 test_json_nul_byte(void **state)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) node = qa_json_parse("\"a\0b\"", 5, 64, &error);
+	g_autoptr(QaJson) node = qa_json_parse("\"a\0b\"", 5, 64, &error);
 
 	assert_null(node);
 	assert_non_null(strstr(error->message, "byte 0x00"));
+}
+
+/* past a few members an object is indexed: text order, lookups and duplicates hold there too */
+static void
+test_json_large_object(void **state)
+{
+	g_autoptr(GString) text = g_string_new("{");
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(QaJson) node = NULL;
+	g_autoptr(QaJson) twice = NULL;
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < 100; i++)
+		g_string_append_printf(text, "%s\"m%u\":%u", i > 0 ? "," : "", 99 - i, i);
+	g_string_append_c(text, '}');
+	node = qa_json_parse(text->str, text->len, 64, &error);
+	g_assert_no_error(error);
+	assert_int_equal(qa_json_object_size(node), 100);
+	for (guint i = 0; i < 100; i++) {
+		g_autofree gchar *name = g_strdup_printf("m%u", i);
+		QaJson *member = qa_json_object_get(node, name);
+
+		assert_non_null(member);
+		assert_int_equal(member->integer, 99 - i);
+	}
+	assert_null(qa_json_object_get(node, "m100"));
+	qa_json_write(out, node);
+	assert_string_equal(out->str, text->str);
+
+	g_string_truncate(text, text->len - 1);
+	g_string_append(text, ",\"m42\":0}");
+	twice = qa_json_parse(text->str, text->len, 64, &error);
+	assert_null(twice);
+	assert_non_null(strstr(error->message, "member 'm42' appears twice"));
 }
 
 /* a path is any bytes; the reply is still valid ASCII JSON */
 static void
 test_json_write_invalid_utf8(void **state)
 {
-	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
+	g_autoptr(QaJson) node = qa_json_new_string("/mnt/a\xff\xc3\xa9");
 	g_autoptr(GString) out = g_string_new(NULL);
 
-	json_node_set_string(node, "/mnt/a\xff\xc3\xa9");
 	qa_json_write(out, node);
 	assert_string_equal(out->str, "\"/mnt/a\\ufffd\\u00e9\"");
 }
@@ -146,8 +179,8 @@ test_request_decode(void **state)
 static void
 test_reply_encode(void **state)
 {
-	g_autoptr(JsonNode) value = json_node_new(JSON_NODE_VALUE);
-	g_autoptr(JsonNode) id = json_node_new(JSON_NODE_VALUE);
+	g_autoptr(GString) value = g_string_new("42");
+	g_autoptr(QaJson) id = qa_json_new_string("r\xc3\xa9q");
 	g_autoptr(GString) plain = NULL;
 	g_autoptr(GString) delimited = NULL;
 	g_autoptr(GString) error_line = NULL;
@@ -159,11 +192,9 @@ test_reply_encode(void **state)
 	g_autoptr(GError) system = g_error_new_literal(
 	    QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_BUSY, "'/data' is frozen \"already\"");
 
-	json_node_set_int(value, 42);
-	json_node_set_string(id, "r\xc3\xa9q");
-	plain = qa_reply_encode_return(value, id, FALSE);
+	plain = qa_reply_encode_return_text(value, id, FALSE);
 	assert_string_equal(plain->str, "{\"return\":42,\"id\":\"r\\u00e9q\"}\n");
-	delimited = qa_reply_encode_return(value, NULL, TRUE);
+	delimited = qa_reply_encode_return_text(value, NULL, TRUE);
 	assert_int_equal(delimited->str[0], (gchar)0xFF);
 	assert_string_equal(delimited->str + 1, "{\"return\":42}\n");
 	error_line = qa_reply_encode_error(system, NULL);
@@ -181,7 +212,7 @@ marshal(const gchar *command, const gchar *args_json)
 {
 	const QaCommandDef *def = qa_dispatch_lookup(command);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(JsonNode) args = NULL;
+	g_autoptr(QaJson) args = NULL;
 	g_autoptr(GString) result = NULL;
 	g_autoptr(QaConfig) config = qa_config_new_default();
 	QaAgent agent = {.config = config};
@@ -190,7 +221,7 @@ marshal(const gchar *command, const gchar *args_json)
 	if (args_json != NULL)
 		args = qa_json_parse(args_json, strlen(args_json), 64, &error);
 	g_assert_no_error(error);
-	result = def->marshal(&agent, args ? json_node_get_object(args) : NULL, &error);
+	result = def->marshal(&agent, args, &error);
 	if (result == NULL)
 		return g_strdup_printf("ERROR %s", error->message);
 	return g_strndup(result->str, result->len);
@@ -269,6 +300,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_json_cases),
 	    cmocka_unit_test(test_json_nul_byte),
+	    cmocka_unit_test(test_json_large_object),
 	    cmocka_unit_test(test_json_write_invalid_utf8),
 	    cmocka_unit_test(test_json_write_string_boundaries),
 	    cmocka_unit_test(test_request_decode),
