@@ -1,7 +1,7 @@
 #include "config.h"
 #include "qa-build-config.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 #include <string.h>
 
 #include "channel.h"

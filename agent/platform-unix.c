@@ -1,6 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <gio/gio.h>
+#include <glib.h>
 
 #include "platform.h"
 
@@ -12,8 +12,8 @@ qa_platform_open_log(const gchar *path, GError **error)
 	if (fd < 0) {
 		gint saved = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    "cannot open log file '%s': %s",
 			    path,
 			    g_strerror(saved));

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gio/gio.h>
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,8 +20,8 @@ qa_service_set_errno_error(GError **error, const gchar *what, const gchar *path)
 	gint saved = errno;
 
 	g_set_error(error,
-		    G_IO_ERROR,
-		    g_io_error_from_errno(saved),
+		    G_FILE_ERROR,
+		    g_file_error_from_errno(saved),
 		    "%s '%s': %s",
 		    what,
 		    path,
@@ -73,8 +73,8 @@ qa_service_write_pidfile(const gchar *path, GError **error)
 	/* a second agent on the same pidfile would fight over the channel: refuse to start */
 	if (lockf(fd, F_TLOCK, 0) < 0) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_BUSY,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_AGAIN,
 			    "pidfile '%s' is locked: another quiesce-agent is running",
 			    path);
 		return FALSE;
@@ -112,8 +112,8 @@ qa_service_get_activated_fd(gint *out_fd, GError **error)
 	g_unsetenv("LISTEN_FDNAMES");
 	if (!g_ascii_string_to_unsigned(fds_str, 10, 0, 64, &n_fds, NULL) || n_fds != 1) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_INVALID_ARGUMENT,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
 			    "systemd passed %s sockets; the agent serves exactly one",
 			    fds_str);
 		return FALSE;

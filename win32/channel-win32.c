@@ -14,7 +14,7 @@
  *   device went away: output is dropped, the port is closed and reopened (every
  *   QA_PORT_RETRY_SECONDS while it is missing, e.g. before the driver is loaded).
  * - isa-serial: like virtio-serial, in raw 8-bit mode; a serial line has no notion of a host. */
-#include <gio/gio.h>
+#include <glib.h>
 #include <windows.h>
 
 #include "channel.h"
@@ -406,8 +406,8 @@ qa_channel_pipe_open(QaChannel *channel, GError **error)
 		g_autofree gchar *reason = g_win32_error_message((gint)code);
 
 		g_set_error(error,
-			    G_IO_ERROR,
-			    code == ERROR_ACCESS_DENIED ? G_IO_ERROR_BUSY : G_IO_ERROR_FAILED,
+			    G_FILE_ERROR,
+			    code == ERROR_ACCESS_DENIED ? G_FILE_ERROR_ACCES : G_FILE_ERROR_FAILED,
 			    code == ERROR_ACCESS_DENIED
 				? "cannot create pipe '%s': %s (another process, perhaps another "
 				  "agent, serves it)"
@@ -437,8 +437,8 @@ qa_channel_serial_set_raw(QaChannel *channel, GError **error)
 	if (!GetCommState(channel->handle, &dcb)) {
 		g_autofree gchar *reason = g_win32_error_message((gint)GetLastError());
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_FAILED,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_FAILED,
 			    "cannot read the settings of '%s': %s",
 			    channel->path,
 			    reason);
@@ -456,8 +456,8 @@ qa_channel_serial_set_raw(QaChannel *channel, GError **error)
 	if (!SetCommState(channel->handle, &dcb) || !SetCommTimeouts(channel->handle, &timeouts)) {
 		g_autofree gchar *reason = g_win32_error_message((gint)GetLastError());
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_FAILED,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_FAILED,
 			    "cannot put '%s' in raw mode: %s",
 			    channel->path,
 			    reason);
@@ -503,10 +503,10 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 	{
 		g_autofree gchar *reason = g_win32_error_message((gint)code);
 		g_set_error(error,
-			    G_IO_ERROR,
+			    G_FILE_ERROR,
 			    code == ERROR_ACCESS_DENIED || code == ERROR_SHARING_VIOLATION
-				? G_IO_ERROR_BUSY
-				: G_IO_ERROR_FAILED,
+				? G_FILE_ERROR_AGAIN
+				: G_FILE_ERROR_FAILED,
 			    code == ERROR_ACCESS_DENIED || code == ERROR_SHARING_VIOLATION
 				? "cannot open '%s': %s (another process, perhaps another guest "
 				  "agent, holds the port open)"
@@ -600,8 +600,8 @@ QaChannel *
 qa_channel_new_from_fd(gint fd, const QaChannelEvents *events, gpointer user_data, GError **error)
 {
 	g_set_error(error,
-		    G_IO_ERROR,
-		    G_IO_ERROR_NOT_SUPPORTED,
+		    G_FILE_ERROR,
+		    G_FILE_ERROR_NOSYS,
 		    "socket activation is a systemd feature; Windows has none");
 	return NULL;
 }

@@ -1,7 +1,7 @@
 /* The transports' method table, the same on both platforms: each transport (channel.c,
  * win32/channel-win32.c) lists its methods once, with their default paths, in the table
  * qa_channel_get_methods() returns; everything that looks a method up reads that table. */
-#include <gio/gio.h>
+#include <glib.h>
 
 #include "channel.h"
 
@@ -32,8 +32,8 @@ qa_channel_find_method(const gchar *name, GError **error)
 	}
 	expected = qa_channel_describe_methods();
 	g_set_error(error,
-		    G_IO_ERROR,
-		    G_IO_ERROR_INVALID_ARGUMENT,
+		    G_FILE_ERROR,
+		    G_FILE_ERROR_INVAL,
 		    "unknown method '%s'; expected %s",
 		    name,
 		    expected);

@@ -8,15 +8,19 @@
  * read from a signalfd in the main loop, so the agent sleeps until the host comes. A slow timer
  * is only the fallback where that notification cannot be set up.
  *
- * The device path is watched (inotify, through GFileMonitor) for as long as the port is in use.
- * A hot-unplugged port looks like a host that left: the driver sends SIGIO and poll() reports
- * POLLHUP from then on (Linux 6.1), so only the device path's removal tells the agent to close
- * the dead descriptor. Its creation tells it that the port is back. */
+ * The device path is watched with inotify for as long as the port is in use. A hot-unplugged
+ * port looks like a host that left: the driver sends SIGIO and poll() reports POLLHUP from then
+ * on (Linux 6.1), so only the device path's removal tells the agent to close the dead
+ * descriptor. Its creation tells it that the port is back. udev removes /dev/virtio-ports
+ * itself with the last port in it, so while a directory on the way is missing, its nearest
+ * existing ancestor is watched for it to come back. The watch is read by the main loop like
+ * every other descriptor: no thread of its own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -34,6 +38,8 @@ static void
 qa_channel_port_start_retry(QaChannel *channel);
 static void
 qa_channel_port_watch_path(QaChannel *channel);
+static void
+qa_channel_port_unwatch_path(QaChannel *channel);
 
 static gboolean
 qa_channel_port_host_has_hung_up(gint fd)
@@ -145,8 +151,8 @@ qa_channel_port_set_raw(gint fd, GError **error)
 	if (tcgetattr(fd, &tio) < 0) {
 		gint saved = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    "cannot read serial settings: %s",
 			    g_strerror(saved));
 		return FALSE;
@@ -156,8 +162,8 @@ qa_channel_port_set_raw(gint fd, GError **error)
 	if (tcsetattr(fd, TCSANOW, &tio) < 0) {
 		gint saved = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    "cannot put the serial port in raw mode: %s",
 			    g_strerror(saved));
 		return FALSE;
@@ -182,8 +188,8 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 	if (fd < 0) {
 		gint saved = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    saved == EBUSY
 				? "cannot open '%s': %s (another process, perhaps another "
 				  "guest agent, holds the port open)"
@@ -196,7 +202,7 @@ qa_channel_port_open(QaChannel *channel, GError **error)
 	channel->is_port_absent = FALSE;
 	qa_channel_port_stop_retry(channel);
 	if (channel->kind == QA_CHANNEL_SERIAL) {
-		g_clear_object(&channel->monitor);
+		qa_channel_port_unwatch_path(channel);
 		if (isatty(fd) && !qa_channel_port_set_raw(fd, error)) {
 			g_prefix_error(error, "'%s': ", channel->path);
 			close(fd);
@@ -233,43 +239,111 @@ qa_channel_port_path_is_ours(QaChannel *channel)
 	return by_path.st_rdev == by_fd.st_rdev;
 }
 
+/* A change in the watched directory that concerns the path: look at the port again. */
 static void
-qa_channel_port_changed_cb(
-    GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data)
+qa_channel_port_path_changed(QaChannel *channel)
 {
-	QaChannel *channel = user_data;
 	g_autoptr(GError) error_local = NULL;
 
-	if (event == G_FILE_MONITOR_EVENT_DELETED && channel->fd >= 0) {
+	/* first follow the path down (or up) to the directory to watch now, so that a change
+	 * made while the port is looked at below is not missed */
+	qa_channel_port_watch_path(channel);
+	if (channel->fd >= 0) {
 		/* udev also replaces the link in place (rename): only a path that is gone or names
 		 * another device means that the port is */
 		if (!qa_channel_port_path_is_ours(channel))
 			qa_channel_port_lost(channel);
 		return;
 	}
-	if (event != G_FILE_MONITOR_EVENT_CREATED || channel->fd >= 0)
-		return;
 	if (!qa_channel_port_open(channel, &error_local))
 		g_warning("channel=%s came back but cannot be opened: %s",
 			  channel->description,
 			  error_local->message);
 }
 
+static gboolean
+qa_channel_port_inotify_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	QaChannel *channel = user_data;
+	gchar buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	gboolean concerns_path = FALSE;
+	gssize n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (gchar *p = buf; p < buf + n;) {
+			const struct inotify_event *event = (const struct inotify_event *)p;
+
+			/* the entry on the way to the path, the watched directory itself going away,
+			 * or events lost to an overflow */
+			if ((event->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF |
+					    IN_MOVE_SELF)) != 0 ||
+			    (event->wd == channel->watch_wd && event->len > 0 &&
+			     g_strcmp0(event->name, channel->watched_name) == 0))
+				concerns_path = TRUE;
+			p += sizeof(struct inotify_event) + event->len;
+		}
+	}
+	if (concerns_path)
+		qa_channel_port_path_changed(channel);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+qa_channel_port_unwatch_path(QaChannel *channel)
+{
+	if (channel->inotify_source != NULL) {
+		g_source_destroy(channel->inotify_source);
+		g_clear_pointer(&channel->inotify_source, g_source_unref);
+	}
+	if (channel->inotify_fd >= 0) {
+		close(channel->inotify_fd);
+		channel->inotify_fd = -1;
+	}
+	channel->watch_wd = -1;
+	g_clear_pointer(&channel->watched_name, g_free);
+}
+
+/* Watches the directory that holds the path or, while that is missing, the nearest existing
+ * directory above it; called again at every change that concerns the path, it moves the watch
+ * to where the path's next missing piece will appear. Without a watch, the retry timer is what
+ * notices the port. */
 static void
 qa_channel_port_watch_path(QaChannel *channel)
 {
-	g_autoptr(GFile) file = NULL;
-	g_autoptr(GError) error_local = NULL;
+	const guint32 mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+			     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+	g_autofree gchar *dir = g_path_get_dirname(channel->path);
+	g_autofree gchar *name = g_path_get_basename(channel->path);
+	gint wd;
 
-	if (channel->monitor != NULL)
-		return;
-	file = g_file_new_for_path(channel->path);
-	channel->monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error_local);
-	if (channel->monitor != NULL)
-		g_signal_connect(
-		    channel->monitor, "changed", G_CALLBACK(qa_channel_port_changed_cb), channel);
-	else
-		g_debug("cannot watch %s: %s", channel->path, error_local->message);
+	if (channel->inotify_fd < 0) {
+		channel->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (channel->inotify_fd < 0) {
+			g_debug("cannot watch %s: inotify: %s", channel->path, g_strerror(errno));
+			return;
+		}
+		channel->inotify_source = qa_channel_fd_source_new(
+		    channel->inotify_fd, G_IO_IN, qa_channel_port_inotify_cb, channel);
+	}
+	while ((wd = inotify_add_watch(channel->inotify_fd, dir, mask)) < 0) {
+		g_autofree gchar *parent = g_path_get_dirname(dir);
+
+		if ((errno != ENOENT && errno != ENOTDIR) || g_strcmp0(parent, dir) == 0) {
+			g_debug("cannot watch %s: %s: %s", channel->path, dir, g_strerror(errno));
+			qa_channel_port_unwatch_path(channel);
+			return;
+		}
+		g_free(name);
+		name = g_path_get_basename(dir);
+		g_free(dir);
+		dir = g_steal_pointer(&parent);
+	}
+	/* the same directory yields the same watch; another one replaces it */
+	if (channel->watch_wd >= 0 && channel->watch_wd != wd)
+		inotify_rm_watch(channel->inotify_fd, channel->watch_wd);
+	channel->watch_wd = wd;
+	g_free(channel->watched_name);
+	channel->watched_name = g_steal_pointer(&name);
 }
 
 static void
@@ -315,7 +389,7 @@ void
 qa_channel_port_cleanup(QaChannel *channel)
 {
 	qa_channel_port_stop_retry(channel);
-	g_clear_object(&channel->monitor);
+	qa_channel_port_unwatch_path(channel);
 	if (channel->sigio_source != NULL) {
 		g_source_destroy(channel->sigio_source);
 		g_clear_pointer(&channel->sigio_source, g_source_unref);

@@ -1,7 +1,7 @@
 /* Shared between the channel core (channel.c) and the port transports (channel-port.c). */
 #pragma once
 
-#include <gio/gio.h>
+#include <glib.h>
 #include <glib-unix.h>
 
 #include "channel.h"
@@ -34,7 +34,12 @@ struct _QaChannel {
 	GSource *sigio_source;
 	GSource *retry_source; /* fallback timer when SIGIO is unavailable or the port vanished */
 	gboolean is_port_absent; /* said once that the port is missing, until it is opened */
-	GFileMonitor *monitor; /* a port's device path: its removal and its return */
+	/* a port's device path, for its removal and its return: an inotify watch on the path's
+	 * directory, or on its nearest existing ancestor while that directory is gone */
+	gint inotify_fd;
+	GSource *inotify_source;
+	gint watch_wd;	     /* -1: nothing watched */
+	gchar *watched_name; /* the entry of the watched directory on the way to the path */
 };
 
 GSource *

@@ -285,6 +285,8 @@ qa_channel_alloc(QaChannelKind kind,
 	channel->listen_fd = -1;
 	channel->fd = -1;
 	channel->sigio_fd = -1;
+	channel->inotify_fd = -1;
+	channel->watch_wd = -1;
 	channel->out = g_byte_array_new();
 	return channel;
 }
@@ -310,8 +312,8 @@ qa_channel_listen_unix(const gchar *path, GError **error)
 
 	if (strlen(tmp_path) >= sizeof(addr.sun_path)) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_FILENAME_TOO_LONG,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_NAMETOOLONG,
 			    "socket path '%s' is too long (at most %zu bytes)",
 			    path,
 			    sizeof(addr.sun_path) - 1 - (strlen(tmp_path) - strlen(path)));
@@ -322,8 +324,8 @@ qa_channel_listen_unix(const gchar *path, GError **error)
 	/* a socket left by an earlier run is replaced; anything else at @path is not ours */
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_EXISTS,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_EXIST,
 			    "cannot listen on '%s': it exists and is not a socket",
 			    path);
 		return -1;
@@ -334,8 +336,8 @@ qa_channel_listen_unix(const gchar *path, GError **error)
 		gint saved = errno;
 		unlink(tmp_path);
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    "cannot listen on unix socket '%s': %s",
 			    path,
 			    g_strerror(saved));
@@ -355,8 +357,8 @@ qa_channel_parse_vsock(const gchar *spec, struct sockaddr_vm *addr, GError **err
 	    !g_ascii_string_to_signed(parts[0], 10, -1, G_MAXUINT32, &cid, NULL) ||
 	    !g_ascii_string_to_unsigned(parts[1], 10, 0, G_MAXUINT32, &port, NULL)) {
 		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_INVALID_ARGUMENT,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
 			    "vsock address '%s' is not CID:PORT (for example -1:1024 for any CID)",
 			    spec);
 		return FALSE;
@@ -380,8 +382,8 @@ qa_channel_listen_vsock(const gchar *spec, GError **error)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0) {
 		gint saved = errno;
 		g_set_error(error,
-			    G_IO_ERROR,
-			    g_io_error_from_errno(saved),
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(saved),
 			    "cannot listen on vsock '%s': %s",
 			    spec,
 			    g_strerror(saved));

@@ -35,7 +35,7 @@ typedef struct {
  * default. Each transport defines it; channel-methods.c reads it for everyone else. */
 const QaChannelMethod *
 qa_channel_get_methods(void);
-/* the entry of @name; NULL with G_IO_ERROR_INVALID_ARGUMENT, naming the methods there are,
+/* the entry of @name; NULL with G_FILE_ERROR_INVAL, naming the methods there are,
  * when this platform has no such method */
 const QaChannelMethod *
 qa_channel_find_method(const gchar *name, GError **error);

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import tty
 import unittest
 
 import qalib
@@ -51,6 +52,64 @@ class SerialTest(unittest.TestCase):
             proc.terminate()
             self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
             os.close(master)
+            log.close()
+
+
+class PortPathTest(unittest.TestCase):
+    def wait_log(self, log_path, text, count=1):
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while True:
+            with open(log_path, "rb") as f:
+                if f.read().count(text) >= count:
+                    return
+            self.assertLess(time.monotonic(), deadline, f"no {text!r} in the log")
+            time.sleep(0.02)
+
+    def ping(self, master):
+        os.write(master, b'{"execute":"guest-ping"}\n')
+        self.assertEqual(read_reply(master), b'{"return":{}}\n')
+
+    def test_port_path_gone_and_back(self):
+        """A virtio-serial port's path is followed the way udev changes it on hot-unplug: the
+        link and its directory vanish (the dead descriptor is closed), then come back (the port
+        is opened again), in a directory that did not exist when the agent started."""
+        master, slave = os.openpty()
+        tty.setraw(slave)  # so the pty passes the agent's bytes unchanged, like a port
+        tmp = tempfile.mkdtemp()
+        ports = os.path.join(tmp, "dev", "virtio-ports")
+        port = os.path.join(ports, "org.qemu.guest_agent.0")
+        log_path = os.path.join(tmp, "log")
+        log = open(log_path, "wb")
+        proc = subprocess.Popen([qalib.AGENT, "-m", "virtio-serial", "-p", port, "-t",
+                                 os.path.join(tmp, "state"), "-v"], stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            self.wait_log(log_path, b"waiting for channel")
+            t0 = time.monotonic()
+            os.makedirs(ports)
+            os.symlink(os.ttyname(slave), port)
+            self.wait_log(log_path, b"opened channel")
+            print(f"opened {time.monotonic() - t0:.3f} s after its path appeared")
+            self.ping(master)
+
+            t0 = time.monotonic()
+            os.unlink(port)
+            os.rmdir(ports)
+            self.wait_log(log_path, b"lost channel")
+            print(f"closed {time.monotonic() - t0:.3f} s after its path went")
+
+            t0 = time.monotonic()
+            os.makedirs(ports)
+            os.symlink(os.ttyname(slave), port)
+            self.wait_log(log_path, b"opened channel", count=2)
+            print(f"opened again {time.monotonic() - t0:.3f} s after its path came back")
+            self.ping(master)
+            self.assertEqual(proc.poll(), None)
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+            os.close(master)
+            os.close(slave)
             log.close()
 
 
