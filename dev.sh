@@ -9,7 +9,7 @@ top=$PWD
 
 # Debian 12 packages, by what needs them. Everything the project uses is installed here: a fresh
 # machine (and CI) has nothing else.
-build_pkgs=(gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
+build_pkgs=(gcc pkg-config meson ninja-build python3 libglib2.0-dev
   libmount-dev libudev-dev libcmocka-dev scdoc)
 test_pkgs=(socat util-linux e2fsprogs xfsprogs btrfs-progs lvm2 mdadm valgrind clang
   libclang-rt-14-dev)
@@ -129,11 +129,11 @@ run_fuzzer() {
   rm -rf "$work"
 }
 
-# The Windows agent: static GLib and json-glib built once into a cache (win32/build-deps.sh),
+# The Windows agent: static GLib built once into a cache (win32/build-deps.sh),
 # a cross build of quiesce-agent.exe and its .msi, then its tests under wine in a scratch prefix.
 test_windows() {
   install_missing "${win32_pkgs[@]}"
-  log "Windows: static GLib and json-glib (built once, then cached)"
+  log "Windows: static GLib (built once, then cached)"
   local deps_cross
   deps_cross=$(win32/build-deps.sh --print-cross-file)
   # the dependencies' cross file is part of the build's identity: new deps, new build dir

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(qemu-guest-agent gcc pkg-config meson ninja-build python3 libglib2.0-dev libjson-glib-dev
+pkgs=(qemu-guest-agent gcc pkg-config meson ninja-build python3 libglib2.0-dev
   libmount-dev libudev-dev libcmocka-dev util-linux e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do

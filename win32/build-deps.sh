@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds static GLib and json-glib (with libffi, pcre2, zlib and proxy-libintl) for 64-bit
+# Builds static GLib (with libffi, pcre2, zlib and proxy-libintl) for 64-bit
 # Windows, once, into a cache outside the source tree keyed by the sources, the cross file and
 # this script; later runs find the cache and return at once. Prints nothing but progress on
 # stderr; with --print-cross-file prints the path of the cross file that points meson at it.
@@ -13,7 +13,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 cross=$here/cross-x86_64-w64-mingw32.ini
 glib_version=2.78.6
-json_glib_version=1.8.0
 deps_src=${QA_WIN32_DEPS:-$top/../shared/win32-deps}
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -23,7 +22,7 @@ if [ -d "$deps_src" ]; then
   key_input=$(cd "$deps_src" && sha256sum ./*.tar.xz)
 else
   mode=upstream
-  key_input="upstream glib-$glib_version json-glib-$json_glib_version"
+  key_input="upstream glib-$glib_version"
 fi
 key=$( { echo "$key_input"; cat "$cross" "$0"; } | sha256sum | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/quiesce-agent/win32-deps-$key
@@ -45,7 +44,7 @@ work=$cache/work
 rm -rf "$work" "$prefix"
 mkdir -p "$work" "$prefix"
 cat >"$deps_cross" <<INI
-# written by win32/build-deps.sh: the static GLib and json-glib for Windows
+# written by win32/build-deps.sh: the static GLib for Windows
 [properties]
 pkg_config_libdir = ['$prefix/lib/pkgconfig']
 
@@ -56,7 +55,6 @@ INI
 unpack_local() {
   local sp=$work/glib-$glib_version/subprojects
   tar -C "$work" -xf "$deps_src/glib-$glib_version.tar.xz"
-  tar -C "$work" -xf "$deps_src/json-glib-$json_glib_version.tar.xz"
   rm -rf "$sp/gvdb" && tar -C "$sp" -xf "$deps_src"/gvdb-*.tar.xz
   tar -C "$sp" -xf "$deps_src"/libffi-*.tar.xz
   tar -C "$sp" -xf "$deps_src"/pcre2-*.tar.xz
@@ -82,11 +80,9 @@ unpack_local() {
 unpack_upstream() {
   local gnome=https://download.gnome.org/sources
   curl -fsSL "$gnome/glib/${glib_version%.*}/glib-$glib_version.tar.xz" | tar -C "$work" -xJ
-  curl -fsSL "$gnome/json-glib/${json_glib_version%.*}/json-glib-$json_glib_version.tar.xz" |
-    tar -C "$work" -xJ
 }
 
-log "building static GLib $glib_version and json-glib $json_glib_version for Windows ($mode sources)"
+log "building static GLib $glib_version for Windows ($mode sources)"
 "unpack_$mode"
 
 common=(--cross-file "$cross" --cross-file "$deps_cross" --prefix "$prefix" --libdir lib
@@ -103,14 +99,6 @@ fi
   meson setup _build "${common[@]}" -Dtests=false -Dnls=disabled -Dman=false \
     -Dgtk_doc=false -Dsysprof=disabled "${sub_opts[@]}" >"$work/glib-setup.log" 2>&1 || { tail -40 "$work/glib-setup.log"; exit 1; }
   ninja -C _build install >"$work/glib-build.log" 2>&1 || { tail -40 "$work/glib-build.log"; exit 1; }
-)
-(
-  cd "$work/json-glib-$json_glib_version"
-  meson setup _build "${common[@]}" -Dintrospection=disabled -Dgtk_doc=disabled \
-    -Dman=false -Dtests=false -Dnls=disabled >"$work/json-glib-setup.log" 2>&1 ||
-    { tail -40 "$work/json-glib-setup.log"; exit 1; }
-  ninja -C _build install >"$work/json-glib-build.log" 2>&1 ||
-    { tail -40 "$work/json-glib-build.log"; exit 1; }
 )
 rm -rf "$work"
 touch "$cache/.complete"

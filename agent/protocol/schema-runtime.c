@@ -326,8 +326,8 @@ qa_schema_struct_write(GString *out, const QaTypeDesc *type, const guint8 *base)
 }
 
 /* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ...
- * Written straight to text: a reply of a thousand filesystems built as a json-glib tree first
- * spent most of its time creating and freeing hash tables. */
+ * Written straight to text: a reply of a thousand filesystems built as a tree first spent most
+ * of its time creating and freeing hash tables. */
 void
 qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value)
 {
