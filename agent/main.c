@@ -4,7 +4,9 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "config.h"
@@ -16,35 +18,67 @@
 
 typedef struct {
 	GMainLoop *loop;
-	gint signal_number;
+	const QaConfig *config;
 } QaMain;
-
-static gboolean
-qa_main_signal_cb(gpointer user_data)
-{
-	QaMain *self = user_data;
-
-	g_message("received signal, shutting down");
-	g_main_loop_quit(self->loop);
-	return G_SOURCE_CONTINUE;
-}
 
 /* SIGHUP, as daemons take it: reopen the log file (after logrotate moved it) and go on. Never
  * the default action, which would end the agent without thawing. */
-static gboolean
-qa_main_reopen_log_cb(gpointer user_data)
+static void
+qa_main_reopen_log(const QaConfig *config)
 {
-	const QaConfig *config = user_data;
 	g_autoptr(GError) error = NULL;
 
 	if (config->logfile == NULL)
-		return G_SOURCE_CONTINUE;
+		return;
 	if (!qa_log_reopen(config->logfile, &error))
 		g_warning("cannot reopen the log file, still writing to the old one: %s",
 			  error->message);
 	else
 		g_message("reopened the log file on SIGHUP");
+}
+
+static gboolean
+qa_main_signal_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	QaMain *self = user_data;
+	struct signalfd_siginfo info;
+
+	while (read(fd, &info, sizeof(info)) == sizeof(info)) {
+		if (info.ssi_signo == SIGHUP) {
+			qa_main_reopen_log(self->config);
+		} else {
+			g_message("received %s, shutting down", g_strsignal(info.ssi_signo));
+			g_main_loop_quit(self->loop);
+		}
+	}
 	return G_SOURCE_CONTINUE;
+}
+
+/* The signals that end or steer the agent, read from a signalfd in the main loop rather than
+ * through g_unix_signal_add, which starts GLib's hidden worker thread for them. main() blocks
+ * them in every thread before any exists, so one that arrives during start-up waits here. */
+static gboolean
+qa_main_watch_signals(QaMain *self, GError **error)
+{
+	sigset_t mask;
+	gint fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    g_file_error_from_errno(errno),
+			    "cannot watch SIGTERM, SIGINT and SIGHUP: signalfd: %s",
+			    g_strerror(errno));
+		return FALSE;
+	}
+	/* lives as long as the process: the loop it belongs to is never left for another */
+	g_unix_fd_add(fd, G_IO_IN, qa_main_signal_cb, self);
+	return TRUE;
 }
 
 static QaRoots *
@@ -77,14 +111,15 @@ qa_main_run(QaConfig *config, gint activated_fd)
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return EXIT_FAILURE;
 	}
-	/* after daemonizing (GLib's signal sources need its worker thread, which does not survive
-	 * fork), before anything a supervisor can see (pidfile, socket): from then on SIGTERM means
-	 * an orderly shutdown, never the default death */
+	/* before anything a supervisor can see (pidfile, socket): from then on SIGTERM means an
+	 * orderly shutdown, never the default death */
 	loop = g_main_loop_new(NULL, FALSE);
 	self.loop = loop;
-	g_unix_signal_add(SIGTERM, qa_main_signal_cb, &self);
-	g_unix_signal_add(SIGINT, qa_main_signal_cb, &self);
-	g_unix_signal_add(SIGHUP, qa_main_reopen_log_cb, (gpointer)config);
+	self.config = config;
+	if (!qa_main_watch_signals(&self, &error)) {
+		g_critical("%s", error->message);
+		return EXIT_FAILURE;
+	}
 	if (config->pidfile != NULL && !qa_service_write_pidfile(config->pidfile, &error)) {
 		g_critical("%s", error->message);
 		return EXIT_FAILURE;
@@ -128,10 +163,14 @@ main(int argc, char **argv)
 	gint exit_code;
 	sigset_t mask;
 
-	/* before any thread exists, so every thread inherits it: SIGIO is read from a signalfd
-	 * by the virtio-serial channel; a host that goes away must not kill us with SIGPIPE */
+	/* before any thread exists, so every thread inherits it: these are read from signalfds
+	 * in the main loop (SIGIO by the virtio-serial channel, the rest by qa_main_run); a host
+	 * that goes away must not kill us with SIGPIPE */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGIO);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

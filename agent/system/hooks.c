@@ -158,8 +158,14 @@ qa_hook_check(const gchar *path, GError **error)
 static void
 qa_hook_child_setup(gpointer user_data)
 {
+	sigset_t none;
+
 	/* own process group, so a timeout kills the hook's children too */
 	setsid();
+	/* the agent blocks the signals it reads from signalfds; a blocked mask survives exec, and
+	 * a hook must stay killable by SIGTERM like any program */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 static void

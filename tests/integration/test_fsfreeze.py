@@ -286,6 +286,28 @@ class FsfreezeTest(unittest.TestCase):
         finally:
             shutil.rmtree(hookdir, ignore_errors=True)
 
+    def test_hooks_run_with_no_signal_blocked(self):
+        """The agent reads its signals from signalfds, so it blocks them; a blocked mask
+        survives exec, and a hook must not inherit it (a database script would then ignore
+        the SIGTERM its own tools send)."""
+        hookdir = tempfile.mkdtemp(prefix="qa-hook-")
+        try:
+            hook = os.path.join(hookdir, "hook")
+            log = os.path.join(hookdir, "log")
+            with open(hook, "w") as f:
+                f.write(f"#!/bin/sh\ngrep ^SigBlk: /proc/self/status >> {log}\nexit 0\n")
+            os.chmod(hook, 0o755)
+            self.restart("-F", hook)
+            self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+            self.client.ok("guest-fsfreeze-thaw")
+            with open(log) as f:
+                masks = [line.split()[1] for line in f]
+            self.assertEqual(len(masks), 2)
+            for mask in masks:
+                self.assertEqual(int(mask, 16), 0, f"hook ran with signals blocked: {mask}")
+        finally:
+            shutil.rmtree(hookdir, ignore_errors=True)
+
     def restart(self, *args):
         self.client.close()
         self.agent.close()
