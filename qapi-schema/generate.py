@@ -221,6 +221,10 @@ class Member:
         self.doc = docs.get(self.name, "")
         if not self.doc:
             raise SchemaError(f"member '{self.name}' of '{owner}' is not documented")
+        # written to replies as they are, without JSON escaping (schema-runtime.c)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", self.name):
+            raise SchemaError(f"member '{self.name}' of '{owner}': names are letters, digits, "
+                              "'-' and '_'")
         self.c_name = c_ident(self.name)
 
     @property
@@ -472,8 +476,8 @@ def gen_source(schema):
 
 
 def gen_marshal(schema, cmd, snake, camel):
-    out = [f"static GString *\nqa_marshal_{snake}(QaAgent *agent, const QaJson *args, "
-           "GError **error)\n{"]
+    out = [f"static gboolean\nqa_marshal_{snake}(QaAgent *agent, const QaJson *args, "
+           "GString *out, GError **error)\n{"]
     call = ["agent"]
     if cmd["members"]:
         out.append(f"\tg_autoptr(Qa{camel}Args) typed = NULL;")
@@ -501,15 +505,16 @@ def gen_marshal(schema, cmd, snake, camel):
     if cmd["members"]:
         out.append(f'\ttyped = qa_schema_args_parse(&qa_args_type_{snake}, "{cmd["name"]}", '
                    "args, error);")
-        out.append("\tif (typed == NULL)\n\t\treturn NULL;")
+        out.append("\tif (typed == NULL)\n\t\treturn FALSE;")
     else:
         out.append(f'\tif (!qa_schema_args_check_empty("{cmd["name"]}", args, error))')
-        out.append("\t\treturn NULL;")
-    out.append(f"\tif (!qa_cmd_{snake}({', '.join(call)}))\n\t\treturn NULL;")
+        out.append("\t\treturn FALSE;")
+    out.append(f"\tif (!qa_cmd_{snake}({', '.join(call)}))\n\t\treturn FALSE;")
     if ret_desc is None:
-        out.append("\treturn qa_schema_empty_object();")
+        out.append('\tg_string_append(out, "{}");')
     else:
-        out.append(f"\treturn qa_schema_value_to_text(&{ret_desc}, &ret);")
+        out.append(f"\tqa_schema_value_write(out, &{ret_desc}, &ret);")
+    out.append("\treturn TRUE;")
     out.append("}\n")
     return out
 

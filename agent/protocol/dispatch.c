@@ -23,16 +23,21 @@ typedef struct {
 	const QaCommandDef *def;
 	QaRequest *request;
 	guint64 tag;
-	GString *result; /* the return value as JSON text */
+	GString *line; /* the reply line, written by the marshaller; NULL until it runs */
 	GError *error;
 } QaDispatchJob;
+
+static void
+qa_dispatch_free_line(GString *line)
+{
+	g_string_free(line, TRUE);
+}
 
 static void
 qa_dispatch_job_free(QaDispatchJob *job)
 {
 	qa_request_free(job->request);
-	if (job->result != NULL)
-		g_string_free(job->result, TRUE);
+	g_clear_pointer(&job->line, qa_dispatch_free_line);
 	g_clear_error(&job->error);
 	g_free(job);
 }
@@ -119,8 +124,7 @@ qa_dispatch_deliver(QaDispatcher *dispatcher, QaDispatchJob *job)
 		       job->error->message);
 		line = qa_reply_encode_error(job->error, job->request->id);
 	} else if (job->def->success_response) {
-		gboolean delimited = g_strcmp0(job->def->name, "guest-sync-delimited") == 0;
-		line = qa_reply_encode_return_text(job->result, job->request->id, delimited);
+		line = qa_reply_return_end(g_steal_pointer(&job->line), job->request->id);
 	}
 	/* called for every request, with NULL when it has no reply, so callers can count */
 	dispatcher->func(line, job->tag, dispatcher->user_data);
@@ -132,8 +136,10 @@ qa_dispatch_run(QaDispatchJob *job)
 	const gchar *name = job->def->name;
 
 	g_debug("running command=%s", name);
-	job->result =
-	    job->def->marshal(job->dispatcher->agent, job->request->arguments, &job->error);
+	job->line = qa_reply_return_begin(g_strcmp0(name, "guest-sync-delimited") == 0);
+	if (!job->def->marshal(
+		job->dispatcher->agent, job->request->arguments, job->line, &job->error))
+		g_clear_pointer(&job->line, qa_dispatch_free_line);
 }
 
 static void

@@ -40,11 +40,14 @@ qa_reply_line_end(GString *line, const QaJson *id)
 }
 
 GString *
-qa_reply_encode_return_text(const GString *value, const QaJson *id, gboolean delimited)
+qa_reply_return_begin(gboolean delimited)
 {
-	GString *line = qa_reply_line_begin("return", delimited);
+	return qa_reply_line_begin("return", delimited);
+}
 
-	g_string_append_len(line, value->str, value->len);
+GString *
+qa_reply_return_end(GString *line, const QaJson *id)
+{
 	return qa_reply_line_end(line, id);
 }
 

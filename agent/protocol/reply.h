@@ -6,9 +6,12 @@
 
 const gchar *
 qa_reply_error_class(const GError *error);
-/* @value: the return value as JSON text (written by the marshallers); @id may be NULL;
- * @delimited prefixes the line with 0xFF */
+/* A success reply is written in place: qa_reply_return_begin() starts the line (@delimited
+ * prefixes it with 0xFF), a marshaller appends the return value, qa_reply_return_end() closes
+ * it with @id (may be NULL) and gives it back. */
 GString *
-qa_reply_encode_return_text(const GString *value, const QaJson *id, gboolean delimited);
+qa_reply_return_begin(gboolean delimited);
+GString *
+qa_reply_return_end(GString *line, const QaJson *id);
 GString *
 qa_reply_encode_error(const GError *error, const QaJson *id);

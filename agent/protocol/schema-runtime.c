@@ -280,12 +280,6 @@ qa_schema_args_check_empty(const gchar *command, const QaJson *args, GError **er
 	return FALSE;
 }
 
-GString *
-qa_schema_empty_object(void)
-{
-	return g_string_new("{}");
-}
-
 /* decimal digits without printf, which costs more than the rest of an fsinfo entry */
 static void
 qa_schema_write_uint(GString *out, guint64 value, gboolean is_negative)
@@ -302,9 +296,23 @@ qa_schema_write_uint(GString *out, guint64 value, gboolean is_negative)
 	qa_json_append_len(out, buf + pos, sizeof(buf) - pos);
 }
 
+/* One reply being written. Lists shared by reference (the disks of every mount of one device in
+ * guest-get-fsinfo) are written once and copied after that: the last list written is
+ * remembered by address. The values are not changed while they are written. */
+typedef struct {
+	GString *out;
+	gconstpointer last_list;
+	gsize last_list_start;
+	gsize last_list_len;
+} QaSchemaWriter;
+
 static void
-qa_schema_struct_write(GString *out, const QaTypeDesc *type, const guint8 *base)
+qa_schema_writer_value(QaSchemaWriter *writer, const QaTypeDesc *type, gconstpointer value);
+
+static void
+qa_schema_struct_write(QaSchemaWriter *writer, const QaTypeDesc *type, const guint8 *base)
 {
+	GString *out = writer->out;
 	gboolean is_first = TRUE;
 
 	g_string_append_c(out, '{');
@@ -315,22 +323,45 @@ qa_schema_struct_write(GString *out, const QaTypeDesc *type, const guint8 *base)
 			continue;
 		if (m->optional && m->has_offset < 0 && *(const gpointer *)field == NULL)
 			continue;
-		if (!is_first)
-			g_string_append_c(out, ',');
+		/* member names need no escaping: the generator admits letters, digits, - and _ */
+		g_string_append(out, is_first ? "\"" : ",\"");
 		is_first = FALSE;
-		qa_json_write_string(out, m->name);
-		g_string_append_c(out, ':');
-		qa_schema_value_write(out, m->type, field);
+		g_string_append(out, m->name);
+		g_string_append(out, "\":");
+		qa_schema_writer_value(writer, m->type, field);
 	}
 	g_string_append_c(out, '}');
 }
 
-/* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ...
- * Written straight to text: a reply of a thousand filesystems built as a tree first spent most
- * of its time creating and freeing hash tables. */
-void
-qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value)
+static void
+qa_schema_list_write(QaSchemaWriter *writer, const QaTypeDesc *type, const GPtrArray *list)
 {
+	GString *out = writer->out;
+	gsize start = out->len;
+
+	if (list != NULL && list == writer->last_list) {
+		/* GLib copies correctly from the string's own buffer, even when it grows */
+		g_string_append_len(out, out->str + writer->last_list_start, writer->last_list_len);
+		return;
+	}
+	g_string_append_c(out, '[');
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		gpointer elem = g_ptr_array_index(list, i);
+		if (i > 0)
+			g_string_append_c(out, ',');
+		qa_schema_writer_value(writer, type->element, &elem);
+	}
+	g_string_append_c(out, ']');
+	writer->last_list = list;
+	writer->last_list_start = start;
+	writer->last_list_len = out->len - start;
+}
+
+static void
+qa_schema_writer_value(QaSchemaWriter *writer, const QaTypeDesc *type, gconstpointer value)
+{
+	GString *out = writer->out;
+
 	switch (type->kind) {
 	case QA_KIND_STR:
 		qa_json_write_string(out, *(gchar *const *)value ? *(gchar *const *)value : "");
@@ -352,32 +383,24 @@ qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value)
 		qa_json_write_string(out, type->enum_values[*(const gint *)value]);
 		return;
 	case QA_KIND_STRUCT:
-		qa_schema_struct_write(out, type, *(const guint8 *const *)value);
+		qa_schema_struct_write(writer, type, *(const guint8 *const *)value);
 		return;
-	case QA_KIND_LIST: {
-		GPtrArray *list = *(GPtrArray *const *)value;
-
-		g_string_append_c(out, '[');
-		for (guint i = 0; list != NULL && i < list->len; i++) {
-			gpointer elem = g_ptr_array_index(list, i);
-			if (i > 0)
-				g_string_append_c(out, ',');
-			qa_schema_value_write(out, type->element, &elem);
-		}
-		g_string_append_c(out, ']');
+	case QA_KIND_LIST:
+		qa_schema_list_write(writer, type, *(GPtrArray *const *)value);
 		return;
-	}
 	}
 	g_return_if_reached();
 }
 
-GString *
-qa_schema_value_to_text(const QaTypeDesc *type, gconstpointer value)
+/* @value points at the C storage of a value of @type: a gint64, a gchar *, a QaFoo *, ...
+ * Written straight to text: a reply of a thousand filesystems built as a tree first spent most
+ * of its time creating and freeing hash tables. */
+void
+qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value)
 {
-	GString *out = g_string_sized_new(256);
+	QaSchemaWriter writer = {.out = out};
 
-	qa_schema_value_write(out, type, value);
-	return out;
+	qa_schema_writer_value(&writer, type, value);
 }
 
 void

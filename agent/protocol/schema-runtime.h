@@ -37,9 +37,14 @@ struct _QaTypeDesc {
 };
 
 typedef struct _QaAgent QaAgent;
-/* returns the reply's return value as JSON text */
-/* @args: the request's "arguments" object, NULL when absent */
-typedef GString *(*QaMarshalFunc)(QaAgent *agent, const QaJson *args, GError **error);
+/* Runs the command and appends its return value as JSON text to @out, which already holds the
+ * start of the reply line: a reply of a thousand filesystems is written once, where it is sent
+ * from. @args: the request's "arguments" object, NULL when absent. On failure @out may end in a
+ * partial value, which the caller drops. */
+typedef gboolean (*QaMarshalFunc)(QaAgent *agent,
+				  const QaJson *args,
+				  GString *out,
+				  GError **error);
 
 typedef struct {
 	const gchar *name;
@@ -66,10 +71,6 @@ gboolean
 qa_schema_args_check_empty(const gchar *command, const QaJson *args, GError **error);
 void
 qa_schema_value_write(GString *out, const QaTypeDesc *type, gconstpointer value);
-GString *
-qa_schema_value_to_text(const QaTypeDesc *type, gconstpointer value);
-GString *
-qa_schema_empty_object(void);
 void
 qa_schema_struct_free(const QaTypeDesc *type, gpointer value);
 const gchar *

@@ -22,11 +22,16 @@ fuzz_is_pure(const QaCommandDef *def)
 }
 
 static void
+qa_fuzz_free_line(GString *line)
+{
+	g_string_free(line, TRUE);
+}
+
+static void
 fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 {
 	g_autoptr(QaRequest) request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GString) result = NULL;
 	g_autoptr(GString) line = NULL;
 	const QaCommandDef *def;
 
@@ -38,16 +43,18 @@ fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 	if (def == NULL)
 		return;
 	if (fuzz_is_pure(def)) {
-		result = def->marshal(agent, request->arguments, &error);
+		line = qa_reply_return_begin(FALSE);
+		if (def->marshal(agent, request->arguments, line, &error))
+			line = qa_reply_return_end(line, request->id);
 	} else if (def->args_type != NULL) {
 		gpointer args =
 		    qa_schema_args_parse(def->args_type, def->name, request->arguments, &error);
 		qa_schema_struct_free(def->args_type, args);
 	}
-	if (result != NULL)
-		line = qa_reply_encode_return_text(result, request->id, FALSE);
-	else if (error != NULL)
+	if (error != NULL) {
+		g_clear_pointer(&line, qa_fuzz_free_line);
 		line = qa_reply_encode_error(error, request->id);
+	}
 }
 
 int

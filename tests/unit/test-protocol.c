@@ -179,7 +179,6 @@ test_request_decode(void **state)
 static void
 test_reply_encode(void **state)
 {
-	g_autoptr(GString) value = g_string_new("42");
 	g_autoptr(QaJson) id = qa_json_new_string("r\xc3\xa9q");
 	g_autoptr(GString) plain = NULL;
 	g_autoptr(GString) delimited = NULL;
@@ -192,9 +191,13 @@ test_reply_encode(void **state)
 	g_autoptr(GError) system = g_error_new_literal(
 	    QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_BUSY, "'/data' is frozen \"already\"");
 
-	plain = qa_reply_encode_return_text(value, id, FALSE);
+	plain = qa_reply_return_begin(FALSE);
+	g_string_append(plain, "42");
+	plain = qa_reply_return_end(plain, id);
 	assert_string_equal(plain->str, "{\"return\":42,\"id\":\"r\\u00e9q\"}\n");
-	delimited = qa_reply_encode_return_text(value, NULL, TRUE);
+	delimited = qa_reply_return_begin(TRUE);
+	g_string_append(delimited, "42");
+	delimited = qa_reply_return_end(delimited, NULL);
 	assert_int_equal(delimited->str[0], (gchar)0xFF);
 	assert_string_equal(delimited->str + 1, "{\"return\":42}\n");
 	error_line = qa_reply_encode_error(system, NULL);
@@ -206,6 +209,57 @@ test_reply_encode(void **state)
 	assert_string_equal(qa_reply_error_class(system), "GenericError");
 }
 
+static GPtrArray *
+disk_list(const gchar *serial, guint n)
+{
+	GPtrArray *disks = qa_guest_disk_address_list_new();
+
+	for (guint i = 0; i < n; i++) {
+		QaGuestDiskAddress *disk = qa_guest_disk_address_new();
+		disk->pci_controller = qa_guest_pci_address_new();
+		disk->pci_controller->slot = 5 + i;
+		disk->unit = i;
+		disk->serial = g_strdup(serial);
+		disk->dev = g_strdup_printf("/dev/sd%c", 'a' + i);
+		g_ptr_array_add(disks, disk);
+	}
+	return disks;
+}
+
+/* Lists shared by reference are written once and copied: the text must be exactly what writing
+ * every entry on its own gives, whatever the sharing pattern. */
+static void
+test_reply_shared_lists(void **state)
+{
+	g_autoptr(GPtrArray) shared = disk_list("s\"1", 2);
+	g_autoptr(GPtrArray) same_content = disk_list("s\"1", 2);
+	g_autoptr(GPtrArray) empty = qa_guest_disk_address_list_new();
+	GPtrArray *pattern[] = {shared, shared, same_content, shared, empty, empty, NULL, shared};
+	g_autoptr(GPtrArray) infos = qa_guest_filesystem_info_list_new();
+	g_autoptr(GString) whole = g_string_new(NULL);
+	g_autoptr(GString) one_by_one = g_string_new("[");
+
+	for (guint i = 0; i < G_N_ELEMENTS(pattern); i++) {
+		QaGuestFilesystemInfo *info = qa_guest_filesystem_info_new();
+		g_autoptr(GString) alone = g_string_new(NULL);
+
+		info->name = g_strdup_printf("dm-%u", i);
+		info->mountpoint = g_strdup_printf("/m\u00e9/%u", i);
+		info->type = g_strdup("xfs");
+		if (info->disk != NULL)
+			g_ptr_array_unref(info->disk);
+		info->disk = pattern[i] != NULL ? g_ptr_array_ref(pattern[i]) : NULL;
+		g_ptr_array_add(infos, info);
+		qa_schema_value_write(alone, &qa_type_guest_filesystem_info, &info);
+		g_string_append(one_by_one, i > 0 ? "," : "");
+		g_string_append_len(one_by_one, alone->str, alone->len);
+	}
+	g_string_append_c(one_by_one, ']');
+	qa_schema_value_write(whole, &qa_type_guest_filesystem_info_list, &infos);
+	assert_string_equal(whole->str, one_by_one->str);
+	assert_non_null(strstr(whole->str, "\"serial\":\"s\\\"1\""));
+}
+
 /* argument validation against the schema, through the generated marshallers */
 static gchar *
 marshal(const gchar *command, const gchar *args_json)
@@ -213,7 +267,7 @@ marshal(const gchar *command, const gchar *args_json)
 	const QaCommandDef *def = qa_dispatch_lookup(command);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QaJson) args = NULL;
-	g_autoptr(GString) result = NULL;
+	g_autoptr(GString) result = g_string_new(NULL);
 	g_autoptr(QaConfig) config = qa_config_new_default();
 	QaAgent agent = {.config = config};
 
@@ -221,8 +275,7 @@ marshal(const gchar *command, const gchar *args_json)
 	if (args_json != NULL)
 		args = qa_json_parse(args_json, strlen(args_json), 64, &error);
 	g_assert_no_error(error);
-	result = def->marshal(&agent, args, &error);
-	if (result == NULL)
+	if (!def->marshal(&agent, args, result, &error))
 		return g_strdup_printf("ERROR %s", error->message);
 	return g_strndup(result->str, result->len);
 }
@@ -305,6 +358,7 @@ main(void)
 	    cmocka_unit_test(test_json_write_string_boundaries),
 	    cmocka_unit_test(test_request_decode),
 	    cmocka_unit_test(test_reply_encode),
+	    cmocka_unit_test(test_reply_shared_lists),
 	    cmocka_unit_test(test_marshal_cases),
 	    cmocka_unit_test(test_command_table),
 	};
