@@ -57,7 +57,7 @@ struct _QaFreezer {
 	gpointer ops_data;
 	void (*log_hold)(void);
 	void (*log_release)(void);
-	GThread *watchdog;
+	GThread *watchdog; /* from the first freeze on (or a recovered one); set under lock */
 
 	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
 	GMutex op_lock;
@@ -565,6 +565,27 @@ qa_freezer_watchdog(gpointer data)
 	return NULL;
 }
 
+/* The watchdog is started by the first freeze, before anything is frozen, not at start-up: an
+ * agent that never freezes never pays for the thread, and one that cannot start it refuses the
+ * freeze rather than hold filesystems with nothing to thaw them. It stays until the end. */
+static gboolean
+qa_freezer_start_watchdog(QaFreezer *self, GError **error)
+{
+	GThread *thread;
+
+	if (self->auto_thaw_ms == 0 || self->watchdog != NULL)
+		return TRUE;
+	thread = g_thread_try_new("qa-watchdog", qa_freezer_watchdog, self, error);
+	if (thread == NULL) {
+		g_prefix_error(error, "cannot start the auto-thaw watchdog: ");
+		return FALSE;
+	}
+	g_mutex_lock(&self->lock);
+	self->watchdog = thread;
+	g_mutex_unlock(&self->lock);
+	return TRUE;
+}
+
 static void
 qa_freezer_restore_rcu(QaFreezer *self);
 
@@ -962,6 +983,10 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_state_fs_free);
 	gboolean is_epoch_start;
 
+	if (!qa_freezer_start_watchdog(self, error)) {
+		g_prefix_error(error, "Refusing to freeze: ");
+		return FALSE;
+	}
 	for (guint i = 0; i < levels->len; i++) {
 		GPtrArray *level = g_ptr_array_index(levels, i);
 		for (guint j = 0; j < level->len; j++) {
@@ -1546,8 +1571,8 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 		g_warning("ignoring the freeze state: %s", error_local->message);
 		state = qa_state_new();
 	}
-	self->watchdog = g_thread_try_new("qa-watchdog", qa_freezer_watchdog, self, error);
-	if (self->watchdog == NULL)
+	/* filesystems an earlier agent left frozen are held under the same deadline */
+	if (state->filesystems->len > 0 && !qa_freezer_start_watchdog(self, error))
 		return NULL;
 	qa_freezer_recover(self, state);
 	return g_steal_pointer(&self);
@@ -1556,15 +1581,17 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 void
 qa_freezer_free(QaFreezer *self)
 {
+	GThread *watchdog;
+
 	if (self == NULL)
 		return;
-	if (self->watchdog != NULL) {
-		g_mutex_lock(&self->lock);
-		self->is_stopping = TRUE;
-		g_cond_signal(&self->cond);
-		g_mutex_unlock(&self->lock);
-		g_thread_join(self->watchdog);
-	}
+	g_mutex_lock(&self->lock);
+	watchdog = self->watchdog;
+	self->is_stopping = TRUE;
+	g_cond_signal(&self->cond);
+	g_mutex_unlock(&self->lock);
+	if (watchdog != NULL)
+		g_thread_join(watchdog);
 	if (self->frozen != NULL)
 		g_ptr_array_unref(self->frozen);
 	if (self->planned != NULL)

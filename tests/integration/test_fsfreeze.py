@@ -308,6 +308,24 @@ class FsfreezeTest(unittest.TestCase):
         finally:
             shutil.rmtree(hookdir, ignore_errors=True)
 
+    @unittest.skipIf(qalib.WRAPPER, "a wrapper (valgrind) runs threads of its own")
+    def test_no_thread_before_the_first_freeze(self):
+        """No hidden threads: an agent that has not frozen anything runs on its main thread
+        alone; the first freeze starts the auto-thaw watchdog, which then stays."""
+        def threads():
+            tasks = f"/proc/{self.agent.proc.pid}/task"
+            names = []
+            for tid in os.listdir(tasks):
+                with open(f"{tasks}/{tid}/comm") as f:
+                    names.append(f.read().strip())
+            return sorted(names)
+
+        self.client.ok("guest-get-fsinfo")
+        self.assertEqual(threads(), ["quiesce-agent"])
+        self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
+        self.client.ok("guest-fsfreeze-thaw")
+        self.assertIn("qa-watchdog", threads())
+
     def restart(self, *args):
         self.client.close()
         self.agent.close()
