@@ -11,6 +11,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,6 +556,41 @@ test_sysfs_read_file(void **state)
 	assert_int_equal(g_unlink(big) | g_unlink(attr) | g_rmdir(tmp), 0);
 }
 
+static gpointer
+test_write_later(gpointer data)
+{
+	gint fd = GPOINTER_TO_INT(data);
+
+	g_usleep(50000);
+	assert_int_equal(write(fd, "def", 3), 3);
+	close(fd);
+	return NULL;
+}
+
+/* A generated file (mountinfo) may give a short read before its end: it is read until read()
+ * returns 0. A pipe whose writer pauses after "abc" gives that short read. */
+static void
+test_sysfs_read_generated(void **state)
+{
+	gint fds[2];
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *got = NULL;
+	g_autoptr(GThread) writer = NULL;
+	gsize len = 0;
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "abc", 3), 3);
+	path = g_strdup_printf("/proc/self/fd/%d", fds[0]);
+	writer = g_thread_new("writer", test_write_later, GINT_TO_POINTER(fds[1]));
+	got = qa_sysfs_read_generated(path, 0, &len);
+	g_thread_join(g_steal_pointer(&writer));
+	close(fds[0]);
+	assert_string_equal(got, "abcdef");
+	assert_int_equal(len, 6);
+	assert_null(qa_sysfs_read_generated("/nonexistent/mountinfo", 0, NULL));
+	assert_int_equal(errno, ENOENT);
+}
+
 int
 main(void)
 {
@@ -567,6 +603,7 @@ main(void)
 	    cmocka_unit_test(test_sysfs_resolve_link_fixtures),
 	    cmocka_unit_test(test_sysfs_resolve_link_edges),
 	    cmocka_unit_test(test_sysfs_read_file),
+	    cmocka_unit_test(test_sysfs_read_generated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
