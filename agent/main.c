@@ -57,16 +57,22 @@ qa_main_signal_cb(gint fd, GIOCondition condition, gpointer user_data)
 /* The signals that end or steer the agent, read from a signalfd in the main loop rather than
  * through g_unix_signal_add, which starts GLib's hidden worker thread for them. main() blocks
  * them in every thread before any exists, so one that arrives during start-up waits here. */
+static void
+qa_main_steering_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}
+
 static gboolean
 qa_main_watch_signals(QaMain *self, GError **error)
 {
 	sigset_t mask;
 	gint fd;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	qa_main_steering_signals(&mask);
 	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0) {
 		g_set_error(error,
@@ -166,11 +172,8 @@ main(int argc, char **argv)
 	/* before any thread exists, so every thread inherits it: these are read from signalfds
 	 * in the main loop (SIGIO by the virtio-serial channel, the rest by qa_main_run); a host
 	 * that goes away must not kill us with SIGPIPE */
-	sigemptyset(&mask);
+	qa_main_steering_signals(&mask);
 	sigaddset(&mask, SIGIO);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -23,21 +23,16 @@ typedef struct {
 	const QaCommandDef *def;
 	QaRequest *request;
 	guint64 tag;
-	GString *line; /* the reply line, written by the marshaller; NULL until it runs */
+	GString *line; /* the reply line, written by the marshaller; dropped when it fails */
 	GError *error;
 } QaDispatchJob;
-
-static void
-qa_dispatch_free_line(GString *line)
-{
-	g_string_free(line, TRUE);
-}
 
 static void
 qa_dispatch_job_free(QaDispatchJob *job)
 {
 	qa_request_free(job->request);
-	g_clear_pointer(&job->line, qa_dispatch_free_line);
+	if (job->line != NULL)
+		g_string_free(job->line, TRUE);
 	g_clear_error(&job->error);
 	g_free(job);
 }
@@ -137,9 +132,7 @@ qa_dispatch_run(QaDispatchJob *job)
 
 	g_debug("running command=%s", name);
 	job->line = qa_reply_return_begin(g_strcmp0(name, "guest-sync-delimited") == 0);
-	if (!job->def->marshal(
-		job->dispatcher->agent, job->request->arguments, job->line, &job->error))
-		g_clear_pointer(&job->line, qa_dispatch_free_line);
+	job->def->marshal(job->dispatcher->agent, job->request->arguments, job->line, &job->error);
 }
 
 static void

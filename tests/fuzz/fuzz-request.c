@@ -22,17 +22,12 @@ fuzz_is_pure(const QaCommandDef *def)
 }
 
 static void
-qa_fuzz_free_line(GString *line)
-{
-	g_string_free(line, TRUE);
-}
-
-static void
 fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 {
 	g_autoptr(QaRequest) request = qa_request_new_from_text(text, len, QA_DISPATCH_MAX_DEPTH);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GString) line = NULL;
+	g_autoptr(GString) error_line = NULL;
 	const QaCommandDef *def;
 
 	if (request->error != NULL) {
@@ -51,10 +46,8 @@ fuzz_one_text(QaAgent *agent, const gchar *text, gsize len)
 		    qa_schema_args_parse(def->args_type, def->name, request->arguments, &error);
 		qa_schema_struct_free(def->args_type, args);
 	}
-	if (error != NULL) {
-		g_clear_pointer(&line, qa_fuzz_free_line);
-		line = qa_reply_encode_error(error, request->id);
-	}
+	if (error != NULL)
+		error_line = qa_reply_encode_error(error, request->id);
 }
 
 int
