@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "autocleanups.h"
+#include "qa-fd.h"
 
 #define QA_LISTEN_FDS_START 3
 

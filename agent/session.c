@@ -159,7 +159,7 @@ qa_session_new(
 
 	session->agent = agent;
 	session->splitter = qa_splitter_new(QA_SESSION_MAX_REQUEST, QA_DISPATCH_MAX_DEPTH);
-	session->dispatcher = qa_dispatcher_new(agent, qa_session_reply, session);
+	session->dispatcher = qa_dispatcher_new(agent, agent->config, qa_session_reply, session);
 	if (activated_fd >= 0)
 		session->channel = qa_channel_new_from_fd(activated_fd, &events, session, error);
 	else

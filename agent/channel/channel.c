@@ -2,13 +2,14 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <linux/vm_sockets.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "autocleanups.h"
+#include "qa-fd.h"
 #include "channel-private.h"
 
 static gboolean

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "autocleanups.h"
+#include "qa-fd.h"
 #include "blockdev.h"
 #include "disk-address.h"
 #include "freezer.h"

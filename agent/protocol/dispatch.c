@@ -2,14 +2,15 @@
 
 #include <string.h>
 
-#include "agent.h"
+#include "config.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "reply.h"
 #include "request.h"
 
 struct _QaDispatcher {
-	QaAgent *agent;
+	QaAgent *agent;		   /* opaque here: handed to the commands */
+	const QaConfig *config;	   /* which commands are enabled */
 	QaReplyFunc func;
 	gpointer user_data;
 	GMainContext *context;	   /* the main thread's, where replies are delivered */
@@ -184,11 +185,12 @@ qa_dispatch_start(QaDispatcher *dispatcher, QaDispatchJob *job)
 }
 
 QaDispatcher *
-qa_dispatcher_new(QaAgent *agent, QaReplyFunc func, gpointer user_data)
+qa_dispatcher_new(QaAgent *agent, const QaConfig *config, QaReplyFunc func, gpointer user_data)
 {
 	QaDispatcher *dispatcher = g_new0(QaDispatcher, 1);
 
 	dispatcher->agent = agent;
+	dispatcher->config = config;
 	dispatcher->func = func;
 	dispatcher->user_data = user_data;
 	dispatcher->context = g_main_context_ref_thread_default();
@@ -252,7 +254,7 @@ qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len
 		job->error = g_error_copy(job->request->error);
 	} else if ((job->def = qa_dispatch_lookup(job->request->execute)) == NULL) {
 		qa_dispatch_set_not_found(job->request->execute, &job->error);
-	} else if (!qa_config_is_command_enabled(dispatcher->agent->config, job->def->name)) {
+	} else if (!qa_config_is_command_enabled(dispatcher->config, job->def->name)) {
 		g_set_error(&job->error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_COMMAND_DISABLED,

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "config.h"
 #include "schema-runtime.h"
 
 typedef struct _QaDispatcher QaDispatcher;
@@ -18,7 +19,10 @@ typedef void (*QaReplyFunc)(const GString *line, guint64 tag, gpointer user_data
 #define QA_DISPATCH_MAX_DEPTH 64
 
 QaDispatcher *
-qa_dispatcher_new(QaAgent *agent, QaReplyFunc func, gpointer user_data);
+qa_dispatcher_new(QaAgent *agent,
+		  const QaConfig *config,
+		  QaReplyFunc func,
+		  gpointer user_data);
 void
 qa_dispatcher_free(QaDispatcher *dispatcher);
 void

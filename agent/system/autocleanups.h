@@ -5,7 +5,7 @@
 #include <glib.h>
 #include <libmount.h>
 #include <libudev.h>
-#include <unistd.h>
+#include "qa-fd.h"
 
 typedef struct libmnt_table libmnt_table;
 typedef struct libmnt_fs libmnt_fs;
@@ -18,24 +18,3 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(libmnt_fs, mnt_unref_fs)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(libmnt_iter, mnt_free_iter)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(udev, udev_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(udev_device, udev_device_unref)
-
-/* GLib 2.74 has no g_autofd: g_auto(QaFd) fd = open(...) closes it on scope exit. */
-typedef int QaFd;
-static inline void
-qa_fd_close(QaFd *fd)
-{
-	if (*fd >= 0) {
-		int saved = errno;
-		close(*fd);
-		errno = saved;
-	}
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QaFd, qa_fd_close)
-
-static inline int
-qa_fd_steal(QaFd *fd)
-{
-	int ret = *fd;
-	*fd = -1;
-	return ret;
-}

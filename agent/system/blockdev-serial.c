@@ -72,7 +72,7 @@ qa_blockdev_serial_from_fixture(const QaRoots *roots,
 {
 	g_autofree gchar *name = g_strdup_printf("b%u:%u", major, minor);
 	g_autofree gchar *path = g_build_filename(roots->sys, "..", "udev", name, NULL);
-	g_autofree gchar *text = qa_sysfs_read_file(path, NULL);
+	g_autofree gchar *text = qa_kernel_file_read(path, NULL);
 
 	*out_is_final = text != NULL;
 	return qa_blockdev_serial_from_properties(text);

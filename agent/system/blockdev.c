@@ -141,7 +141,7 @@ qa_blockdev_read_backing_file(const gchar *syspath)
 	g_autofree gchar *path = g_build_filename(syspath, "loop", "backing_file", NULL);
 	gsize len = 0;
 	/* not qa_sysfs_read_attr(): a file name may end in spaces; only the newline goes */
-	g_autofree gchar *text = qa_sysfs_read_file(path, &len);
+	g_autofree gchar *text = qa_kernel_file_read(path, &len);
 
 	if (text == NULL || len == 0)
 		return NULL;
@@ -204,7 +204,7 @@ qa_blockdev_load(QaBlockdevModel *model, guint major, guint minor, GError **erro
 	dev->minor = minor;
 	dev->name = g_path_get_basename(dev->syspath);
 	uevent_path = g_build_filename(dev->syspath, "uevent", NULL);
-	uevent = qa_sysfs_read_file(uevent_path, NULL);
+	uevent = qa_kernel_file_read(uevent_path, NULL);
 	if (uevent != NULL)
 		devname = qa_sysfs_lookup_key(uevent, "DEVNAME");
 	/* without uevent, the kernel name is the node name ('!' stands for '/' in sysfs) */

@@ -162,7 +162,7 @@ qa_mounts_parse(const gchar *text, GError **error)
 static gchar *
 qa_mounts_read(const QaRoots *roots, gsize size_hint, gsize *out_len, GError **error)
 {
-	gchar *text = qa_sysfs_read_generated(
+	gchar *text = qa_kernel_file_read_generated(
 	    roots->mountinfo, MAX(size_hint + size_hint / 4, 16384), out_len);
 
 	if (text == NULL)

@@ -4,16 +4,8 @@
 
 #include <glib.h>
 
-/* the whole content of @path, NUL-terminated, its length in @out_len (nullable); NULL when it
- * cannot be read. One open() and, for anything up to a page, one read(). */
-gchar *
-qa_sysfs_read_file(const gchar *path, gsize *out_len);
-/* the same for a file the kernel generates record by record (/proc/self/mountinfo), whose
- * reads come short before its end (at most a page of records each): read until read()
- * returns 0, with room for @size_hint bytes from the start so that the buffer is not grown
- * and copied on the way. NULL with errno set on failure. */
-gchar *
-qa_sysfs_read_generated(const gchar *path, gsize size_hint, gsize *out_len);
+#include "kernel-file.h"
+
 /* the attribute @name of @dir, whitespace-trimmed; NULL when absent, unreadable or empty */
 gchar *
 qa_sysfs_read_attr(const gchar *dir, const gchar *name);

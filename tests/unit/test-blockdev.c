@@ -543,7 +543,7 @@ test_sysfs_read_file(void **state)
 		gsize size = pages == 0 ? 4096 : strlen(content);
 		g_free(got);
 		assert_true(g_file_set_contents(big, content, (gssize)size, NULL));
-		got = qa_sysfs_read_file(big, &len);
+		got = qa_kernel_file_read(big, &len);
 		assert_non_null(got);
 		assert_int_equal(len, size);
 		assert_int_equal(strlen(got), size);
@@ -551,7 +551,7 @@ test_sysfs_read_file(void **state)
 	assert_true(g_file_set_contents(attr, " 0x010400\n", -1, NULL));
 	value = qa_sysfs_read_attr(tmp, "attr");
 	assert_string_equal(value, "0x010400");
-	assert_null(qa_sysfs_read_file(missing, NULL));
+	assert_null(qa_kernel_file_read(missing, NULL));
 
 	assert_int_equal(g_unlink(big) | g_unlink(attr) | g_rmdir(tmp), 0);
 }
@@ -582,12 +582,12 @@ test_sysfs_read_generated(void **state)
 	assert_int_equal(write(fds[1], "abc", 3), 3);
 	path = g_strdup_printf("/proc/self/fd/%d", fds[0]);
 	writer = g_thread_new("writer", test_write_later, GINT_TO_POINTER(fds[1]));
-	got = qa_sysfs_read_generated(path, 0, &len);
+	got = qa_kernel_file_read_generated(path, 0, &len);
 	g_thread_join(g_steal_pointer(&writer));
 	close(fds[0]);
 	assert_string_equal(got, "abcdef");
 	assert_int_equal(len, 6);
-	assert_null(qa_sysfs_read_generated("/nonexistent/mountinfo", 0, NULL));
+	assert_null(qa_kernel_file_read_generated("/nonexistent/mountinfo", 0, NULL));
 	assert_int_equal(errno, ENOENT);
 }
 
