@@ -1,9 +1,11 @@
 #include "agent.h"
 
 #include "blockdev.h"
+#include "file-handles.h"
 #include "freezer.h"
 #include "log.h"
 #include "mounts.h"
+#include "process.h"
 
 QaAgent *
 qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
@@ -26,6 +28,8 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->roots = roots;
 	agent->mount_table = qa_mount_table_new();
 	agent->serials = qa_serial_cache_new();
+	agent->processes = qa_process_table_new();
+	agent->files = qa_file_handles_new();
 	/* reads the state file: a restarted agent learns what its predecessor left frozen */
 	agent->freezer = qa_freezer_new(&options, error);
 	if (agent->freezer == NULL) {
@@ -43,6 +47,8 @@ qa_agent_free(QaAgent *agent)
 	qa_freezer_free(agent->freezer);
 	qa_mount_table_free(agent->mount_table);
 	qa_serial_cache_free(agent->serials);
+	qa_process_table_free(agent->processes);
+	qa_file_handles_free(agent->files);
 	qa_roots_free(agent->roots);
 	g_free(agent);
 }

@@ -3,6 +3,8 @@
  *   worker command (guest-get-fsinfo among them, the one user of mount_table);
  * - worker commands (schema key 'worker') run one at a time on the dispatcher's worker thread;
  *   they may read config and roots (immutable) and use the freezer, which locks itself;
+ * - commands marked 'blocking' run one at a time on the dispatcher's system thread; they may
+ *   read config and roots, use the freezer's thread-safe calls, and own what is marked so below;
  * - the auto-thaw watchdog thread touches only the freezer. */
 #pragma once
 
@@ -15,6 +17,8 @@ typedef struct _QaAgent QaAgent;
 typedef struct _QaFreezer QaFreezer;
 typedef struct _QaMountTable QaMountTable;
 typedef struct _QaSerialCache QaSerialCache;
+typedef struct _QaProcessTable QaProcessTable;
+typedef struct _QaFileHandles QaFileHandles;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
@@ -26,6 +30,13 @@ struct _QaAgent {
 	/* main thread only: serials of disks guest-get-fsinfo and guest-get-disks looked up
 	 * before (see blockdev.h); NULL on Windows */
 	QaSerialCache *serials;
+	/* processes guest-exec started: spawned on the system thread, watched, read and reaped on
+	 * the main thread, reported by guest-exec-status on the main thread; locks itself. It
+	 * belongs to the agent, not to a host connection: a process outlives a host that leaves */
+	QaProcessTable *processes;
+	/* guest-file-* handles: used on the system thread only (every file command is
+	 * 'blocking'); NULL on Windows */
+	QaFileHandles *files;
 };
 
 /* takes @roots; fails when the freezer cannot start */

@@ -24,12 +24,15 @@ BUILTINS = {
     "int": ("gint64", "qa_type_int", "an integer"),
     "uint64": ("guint64", "qa_type_uint64", "a non-negative integer"),
     "bool": ("gboolean", "qa_type_bool", "a boolean"),
+    "number": ("gdouble", "qa_type_number", "a number"),
 }
 
-KNOWN_COMMAND_KEYS = {"command", "data", "returns", "worker", "allow-oob", "features",
-                      "success-response"}
-KNOWN_STRUCT_KEYS = {"struct", "data", "features"}
-KNOWN_ENUM_KEYS = {"enum", "data", "features"}
+KNOWN_COMMAND_KEYS = {"command", "data", "returns", "worker", "blocking", "allow-oob",
+                      "features", "success-response", "if"}
+KNOWN_STRUCT_KEYS = {"struct", "data", "features", "if"}
+KNOWN_ENUM_KEYS = {"enum", "data", "features", "if"}
+KNOWN_ALTERNATE_KEYS = {"alternate", "data", "features", "if"}
+KNOWN_UNION_KEYS = {"union", "base", "discriminator", "data", "features", "if"}
 
 
 class SchemaError(Exception):
@@ -233,18 +236,29 @@ class Member:
 
 
 class Schema:
-    def __init__(self, defs):
+    def __init__(self, defs, platform):
         self.enums = OrderedDict()
         self.structs = OrderedDict()
         self.commands = OrderedDict()
+        self.alternates = OrderedDict()
+        self.unions = OrderedDict()
         self.sections = []  # (title, [names]) in file order, for the docs
         for expr, doc, line in defs:
+            cond = expr.get("if")
+            if cond is not None and cond not in ("linux", "windows"):
+                raise SchemaError(f"line {line}: 'if' is 'linux' or 'windows', not {cond!r}")
+            if cond is not None and cond != platform:
+                continue
             if "command" in expr:
                 self.add_command(expr, doc)
             elif "struct" in expr:
                 self.add_struct(expr, doc)
             elif "enum" in expr:
                 self.add_enum(expr, doc)
+            elif "alternate" in expr:
+                self.add_alternate(expr, doc)
+            elif "union" in expr:
+                self.add_union(expr, doc)
             else:
                 raise SchemaError(f"line {line}: unknown definition {list(expr)}")
         self.check()
@@ -268,6 +282,33 @@ class Schema:
         self.structs[name] = dict(name=name, members=members, doc=body,
                                   features=expr.get("features", []))
 
+    def add_alternate(self, expr, doc):
+        unknown = set(expr) - KNOWN_ALTERNATE_KEYS
+        if unknown:
+            raise SchemaError(f"alternate '{expr['alternate']}': unknown keys {sorted(unknown)}")
+        name = expr["alternate"]
+        body, member_docs, _ = parse_doc(doc, name)
+        branches = [Member(name, k, v, member_docs) for k, v in expr["data"].items()]
+        for b in branches:
+            if b.optional or b.is_list:
+                raise SchemaError(f"alternate '{name}': branch '{b.name}' must be a plain type")
+        self.alternates[name] = dict(name=name, members=branches, doc=body,
+                                     features=expr.get("features", []))
+
+    def add_union(self, expr, doc):
+        unknown = set(expr) - KNOWN_UNION_KEYS
+        if unknown:
+            raise SchemaError(f"union '{expr['union']}': unknown keys {sorted(unknown)}")
+        name = expr["union"]
+        body, member_docs, _ = parse_doc(doc, name)
+        base = [Member(name, k, v, member_docs) for k, v in expr["base"].items()]
+        disc = expr["discriminator"]
+        if not base or base[0].name != disc:
+            raise SchemaError(f"union '{name}': the discriminator must be the first base member")
+        variants = OrderedDict(expr["data"])
+        self.unions[name] = dict(name=name, members=base, variants=variants, doc=body,
+                                 discriminator=disc, features=expr.get("features", []))
+
     def add_command(self, expr, doc):
         unknown = set(expr) - KNOWN_COMMAND_KEYS
         if unknown:
@@ -281,28 +322,63 @@ class Schema:
             returns_list=isinstance(returns, list),
             returns=(returns[0] if isinstance(returns, list) else returns),
             worker=expr.get("worker", False),
+            blocking=expr.get("blocking", False),
             allow_oob=expr.get("allow-oob", False),
             success_response=expr.get("success-response", True),
             features=expr.get("features", []))
 
     def known_type(self, t):
-        return t in BUILTINS or t in self.enums or t in self.structs
+        return (t in BUILTINS or t in self.enums or t in self.structs or t in self.alternates
+                or t in self.unions)
+
+    def is_object(self, t):
+        """a type whose C value is a pointer to a generated struct"""
+        return t in self.structs or t in self.alternates or t in self.unions
 
     def check(self):
         for s in list(self.structs.values()) + list(self.commands.values()):
             for m in s["members"]:
                 if not self.known_type(m.type):
                     raise SchemaError(f"'{s['name']}' member '{m.name}': unknown type '{m.type}'")
-                if m.is_list and m.type not in ("str",) and m.type not in self.structs:
+                if m.is_list and m.type not in ("str",) and not self.is_object(m.type):
                     raise SchemaError(f"'{s['name']}' member '{m.name}': lists of '{m.type}' "
                                       "are not supported by the runtime")
         for c in self.commands.values():
             if c["returns"] and not self.known_type(c["returns"]):
                 raise SchemaError(f"command '{c['name']}': unknown return type")
+            if c["worker"] and c["blocking"]:
+                raise SchemaError(f"command '{c['name']}': 'worker' and 'blocking' exclude "
+                                  "each other")
+            for m in c["members"]:
+                if m.type in self.unions:
+                    raise SchemaError(f"command '{c['name']}': unions are for replies only")
+        for u in self.unions.values():
+            disc = u["members"][0]
+            if disc.type not in self.enums:
+                raise SchemaError(f"union '{u['name']}': the discriminator must be an enum")
+            for value, variant in u["variants"].items():
+                if value not in self.enums[disc.type]["values"]:
+                    raise SchemaError(f"union '{u['name']}': '{value}' is not a value of "
+                                      f"'{disc.type}'")
+                if variant not in self.structs:
+                    raise SchemaError(f"union '{u['name']}': variant '{variant}' is not a struct")
+        for a in self.alternates.values():
+            for b in a["members"]:
+                if not self.known_type(b.type):
+                    raise SchemaError(f"alternate '{a['name']}': unknown type '{b.type}'")
 
 
 # ---------------------------------------------------------------------------------------------
 # C generation
+
+
+def object_types(schema):
+    """(name, kind, members, union variants) of every type whose C value is a struct"""
+    out = [(n, "struct", st["members"], []) for n, st in schema.structs.items()]
+    out += [(n, "alternate", a["members"], []) for n, a in schema.alternates.items()]
+    out += [(n, "union", u["members"], union_variants(schema, u))
+            for n, u in schema.unions.items()]
+    return out
 
 
 def type_desc(schema, t):
@@ -323,7 +399,7 @@ def c_type(schema, t, is_list=False):
 
 
 def is_pointer(schema, m):
-    return m.is_list or m.type == "str" or m.type in schema.structs
+    return m.is_list or m.type == "str" or schema.is_object(m.type)
 
 
 def emit_struct_fields(schema, members, out):
@@ -338,7 +414,8 @@ def emit_struct_fields(schema, members, out):
         out.append(f"\t{ct}{m.c_name};{note}")
 
 
-def member_table(schema, cname, struct_type, members, out):
+def member_table(schema, cname, struct_type, members, out, variants=()):
+    """@variants: (enum index, wire value, variant struct) of a flat union"""
     out.append(f"static const QaMemberDesc {cname}_members[] = {{")
     for m in members:
         desc = type_desc(schema, m.type)
@@ -347,9 +424,18 @@ def member_table(schema, cname, struct_type, members, out):
         has = (f"offsetof({struct_type}, has_{m.c_name})"
                if m.optional and not is_pointer(schema, m) else "-1")
         out.append(f'\t{{ "{m.name}", &{desc}, offsetof({struct_type}, {m.c_name}), '
-                   f'{has}, {str(m.optional).upper()}, {str(m.is_extension).upper()} }},')
-    out.append("\t{ NULL, NULL, 0, -1, FALSE, FALSE },")
+                   f'{has}, {str(m.optional).upper()}, {str(m.is_extension).upper()}, -1 }},')
+    for index, value, variant in variants:
+        out.append(f'\t{{ "{value}", &{type_desc(schema, variant)}, '
+                   f'offsetof({struct_type}, u_{c_ident(value)}), -1, TRUE, FALSE, {index} }},')
+    out.append("\t{ NULL, NULL, 0, -1, FALSE, FALSE, -1 },")
     out.append("};")
+
+
+def union_variants(schema, u):
+    disc = u["members"][0]
+    values = schema.enums[disc.type]["values"]
+    return [(values.index(v), v, t) for v, t in u["variants"].items()]
 
 
 def gen_header(schema):
@@ -366,21 +452,36 @@ def gen_header(schema):
         h.append(f"extern const QaTypeDesc {type_desc(schema, e['name'])};")
         h.append(f"const gchar *\nqa_{camel_to_snake(e['name'])}_to_string(Qa{e['name']} value);")
         h.append("")
-    for s in schema.structs.values():
-        h.append(f"typedef struct _Qa{s['name']} Qa{s['name']};")
+    objects = object_types(schema)
+    for name, _kind, _members, _variants in objects:
+        h.append(f"typedef struct _Qa{name} Qa{name};")
     h.append("")
-    for s in schema.structs.values():
-        snake = camel_to_snake(s["name"])
-        h.append(f"struct _Qa{s['name']} {{")
-        emit_struct_fields(schema, s["members"], h)
+    for name, kind, members, variants in objects:
+        snake = camel_to_snake(name)
+        if kind == "alternate":
+            up = snake.upper()
+            h.append("typedef enum {")
+            for m in members:
+                h.append(f"\tQA_{up}_KIND_{m.c_name.upper()},")
+            h.append(f"}} Qa{name}Kind;")
+        h.append(f"struct _Qa{name} {{")
+        if kind == "alternate":
+            h.append(f"\tQa{name}Kind type; /* which branch holds the value */")
+            for m in members:
+                h.append(f"\t{c_type(schema, m.type)}{m.c_name};")
+        else:
+            emit_struct_fields(schema, members, h)
+        for _index, value, variant in variants:
+            h.append(f"\tQa{variant} *u_{c_ident(value)}; /* when {members[0].c_name} is "
+                     f"'{value}' */")
         h.append("};")
         h.append(f"extern const QaTypeDesc qa_type_{snake};")
         h.append(f"extern const QaTypeDesc qa_type_{snake}_list;")
-        h.append(f"Qa{s['name']} *\nqa_{snake}_new(void);")
-        h.append(f"void\nqa_{snake}_free(Qa{s['name']} *value);")
-        h.append(f"/* a GPtrArray that owns its Qa{s['name']} elements */")
+        h.append(f"Qa{name} *\nqa_{snake}_new(void);")
+        h.append(f"void\nqa_{snake}_free(Qa{name} *value);")
+        h.append(f"/* a GPtrArray that owns its Qa{name} elements */")
         h.append(f"GPtrArray *\nqa_{snake}_list_new(void);")
-        h.append(f"G_DEFINE_AUTOPTR_CLEANUP_FUNC(Qa{s['name']}, qa_{snake}_free)")
+        h.append(f"G_DEFINE_AUTOPTR_CLEANUP_FUNC(Qa{name}, qa_{snake}_free)")
         h.append("")
     for c in schema.commands.values():
         snake = c_ident(c["name"])
@@ -431,34 +532,39 @@ def gen_source(schema):
         snake = camel_to_snake(e["name"])
         vals = ", ".join(f'"{v}"' for v in e["values"])
         c.append(f"static const gchar *const qa_{snake}_values[] = {{ {vals}, NULL }};")
-        c.append(f'const QaTypeDesc qa_type_{snake} = {{ QA_KIND_ENUM, "{e["name"]}", '
-                 f'sizeof(Qa{e["name"]}), NULL, qa_{snake}_values, NULL, NULL }};')
+        c.append(f'const QaTypeDesc qa_type_{snake} = {{ .kind = QA_KIND_ENUM, '
+                 f'.name = "{e["name"]}", .size = sizeof(Qa{e["name"]}), '
+                 f'.enum_values = qa_{snake}_values }};')
         c.append(f"const gchar *\nqa_{snake}_to_string(Qa{e['name']} value)\n{{")
         c.append(f"\tg_return_val_if_fail((guint)value < G_N_ELEMENTS(qa_{snake}_values) - 1, "
                  "NULL);")
         c.append(f"\treturn qa_{snake}_values[value];\n}}\n")
-    for s in schema.structs.values():
-        snake = camel_to_snake(s["name"])
-        member_table(schema, f"qa_type_{snake}", f"Qa{s['name']}", s["members"], c)
+    for name, kind, members, variants in object_types(schema):
+        snake = camel_to_snake(name)
+        member_table(schema, f"qa_type_{snake}", f"Qa{name}", members, c, variants)
         c.append(f"GPtrArray *\nqa_{snake}_list_new(void)\n{{")
         c.append(f"\treturn g_ptr_array_new_with_free_func((GDestroyNotify)qa_{snake}_free);\n}}")
-        c.append(f'const QaTypeDesc qa_type_{snake} = {{ QA_KIND_STRUCT, "{s["name"]}", '
-                 f'sizeof(Qa{s["name"]}), NULL, NULL, qa_type_{snake}_members, '
-                 f'(GDestroyNotify)qa_{snake}_free }};')
-        c.append(f'const QaTypeDesc qa_type_{snake}_list = {{ QA_KIND_LIST, "list of '
-                 f'{s["name"]}", sizeof(GPtrArray *), &qa_type_{snake}, NULL, NULL, NULL }};')
-        c.append(f"Qa{s['name']} *\nqa_{snake}_new(void)\n{{\n"
-                 f"\treturn g_new0(Qa{s['name']}, 1);\n}}")
-        c.append(f"void\nqa_{snake}_free(Qa{s['name']} *value)\n{{\n"
+        tag = (f", .tag_offset = offsetof(Qa{name}, {members[0].c_name})"
+               if kind == "union" else "")
+        c.append(f"const QaTypeDesc qa_type_{snake} = {{ .kind = QA_KIND_{kind.upper()}, "
+                 f'.name = "{name}", .size = sizeof(Qa{name}), '
+                 f".members = qa_type_{snake}_members, "
+                 f".free_func = (GDestroyNotify)qa_{snake}_free{tag} }};")
+        c.append(f"const QaTypeDesc qa_type_{snake}_list = {{ .kind = QA_KIND_LIST, "
+                 f'.name = "list of {name}", .size = sizeof(GPtrArray *), '
+                 f".element = &qa_type_{snake} }};")
+        c.append(f"Qa{name} *\nqa_{snake}_new(void)\n{{\n"
+                 f"\treturn g_new0(Qa{name}, 1);\n}}")
+        c.append(f"void\nqa_{snake}_free(Qa{name} *value)\n{{\n"
                  f"\tqa_schema_struct_free(&qa_type_{snake}, value);\n}}\n")
     for cmd in schema.commands.values():
         snake = c_ident(cmd["name"])
         camel = command_camel(cmd["name"])
         if cmd["members"]:
             member_table(schema, f"qa_args_{snake}", f"Qa{camel}Args", cmd["members"], c)
-            c.append(f"static const QaTypeDesc qa_args_type_{snake} = {{ QA_KIND_STRUCT, "
-                     f'"arguments of {cmd["name"]}", sizeof(Qa{camel}Args), NULL, NULL, '
-                     f"qa_args_{snake}_members, NULL }};")
+            c.append(f"static const QaTypeDesc qa_args_type_{snake} = {{ "
+                     f'.kind = QA_KIND_STRUCT, .name = "arguments of {cmd["name"]}", '
+                     f".size = sizeof(Qa{camel}Args), .members = qa_args_{snake}_members }};")
             c.append(f"void\nqa_{snake}_args_free(Qa{camel}Args *args)\n{{\n"
                      f"\tqa_schema_struct_free(&qa_args_type_{snake}, args);\n}}\n")
         c.extend(gen_marshal(schema, cmd, snake, camel))
@@ -468,6 +574,7 @@ def gen_source(schema):
         args_desc = f"&qa_args_type_{snake}" if cmd["members"] else "NULL"
         c.append(f'\t{{ "{cmd["name"]}", qa_marshal_{snake}, {args_desc}, '
                  f'{str(cmd["success_response"]).upper()}, {str(cmd["worker"]).upper()}, '
+                 f'{str(cmd["blocking"]).upper()}, '
                  f'{str(cmd["allow_oob"]).upper()}, '
                  f'{str("extension" in cmd["features"]).upper()} }},')
     c.append("};")
@@ -488,7 +595,7 @@ def gen_marshal(schema, cmd, snake, camel):
         if cmd["returns_list"]:
             out.append("\tg_autoptr(GPtrArray) ret = NULL;")
             ret_desc = f"{type_desc(schema, r)}_list"
-        elif r in schema.structs:
+        elif schema.is_object(r):
             out.append(f"\tg_autoptr(Qa{r}) ret = NULL;")
             ret_desc = type_desc(schema, r)
         elif r in schema.enums:
@@ -602,10 +709,12 @@ def main():
     ap.add_argument("--header", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--docs", required=True)
+    ap.add_argument("--platform", choices=("linux", "windows"), default="linux",
+                    help="commands marked 'if' for another platform are left out")
     a = ap.parse_args()
     try:
         with open(a.schema, encoding="utf-8") as f:
-            schema = Schema(Parser(f.read(), a.schema).definitions())
+            schema = Schema(Parser(f.read(), a.schema).definitions(), a.platform)
     except SchemaError as e:
         print(f"generate.py: {e}", file=sys.stderr)
         return 1

@@ -8,19 +8,41 @@
 #include "reply.h"
 #include "request.h"
 
+/* Where a command runs. The main lane runs on the main thread, at once; the freezer lane
+ * (schema key 'worker': freeze, thaw, trim) and the system lane ('blocking': files, exec,
+ * accounts, ...) each have one thread, so commands of a lane run one at a time, in order. */
+typedef enum {
+	QA_LANE_MAIN,
+	QA_LANE_FREEZER,
+	QA_LANE_SYSTEM,
+	QA_LANE_COUNT,
+} QaLane;
+
+/* Which lanes a request of a lane waits for: the earlier requests of those lanes, running or
+ * waiting, are answered first. Nothing waits for the system lane but the system lane: a
+ * guest-file-open stuck on a dead NFS server, or a slow chpasswd, must not hold up a thaw, a
+ * status or an fsinfo. Everything waits for the freezer lane, as in QEMU's agent, so nothing
+ * a host sends after a freeze runs before the freeze is done. */
+static const guint qa_lane_waits_for[QA_LANE_COUNT] = {
+    [QA_LANE_MAIN] = 1u << QA_LANE_MAIN | 1u << QA_LANE_FREEZER,
+    [QA_LANE_FREEZER] = 1u << QA_LANE_MAIN | 1u << QA_LANE_FREEZER,
+    [QA_LANE_SYSTEM] = 1u << QA_LANE_MAIN | 1u << QA_LANE_FREEZER | 1u << QA_LANE_SYSTEM,
+};
+
 struct _QaDispatcher {
-	QaAgent *agent;		   /* opaque here: handed to the commands */
-	const QaConfig *config;	   /* which commands are enabled */
+	QaAgent *agent;		/* opaque here: handed to the commands */
+	const QaConfig *config; /* which commands are enabled */
 	QaReplyFunc func;
 	gpointer user_data;
-	GMainContext *context;	   /* the main thread's, where replies are delivered */
-	GThreadPool *worker;	   /* one thread: worker commands run one at a time, in order */
-	gboolean is_worker_active; /* a worker command runs; requests behind it wait */
-	GQueue waiting;		   /* of QaDispatchJob: requests waiting for it, in order */
+	GMainContext *context;		    /* the main thread's, where replies are delivered */
+	GThreadPool *threads[QA_LANE_COUNT]; /* one thread per lane but the main one */
+	gboolean is_busy[QA_LANE_COUNT];    /* a command of the lane runs off the main thread */
+	GQueue waiting;			    /* of QaDispatchJob: requests not started yet, in order */
 };
 
 typedef struct {
 	QaDispatcher *dispatcher;
+	QaLane lane;
 	const QaCommandDef *def;
 	QaRequest *request;
 	guint64 tag;
@@ -139,12 +161,32 @@ qa_dispatch_run(QaDispatchJob *job)
 static void
 qa_dispatch_start(QaDispatcher *dispatcher, QaDispatchJob *job);
 
-/* Runs what waited behind a worker command, in order, up to the next worker command. */
+/* Starts, in order, every waiting request that no earlier request of a lane it waits for
+ * holds up (qa_lane_waits_for). */
 static void
 qa_dispatch_drain(QaDispatcher *dispatcher)
 {
-	while (!dispatcher->is_worker_active && !g_queue_is_empty(&dispatcher->waiting))
-		qa_dispatch_start(dispatcher, g_queue_pop_head(&dispatcher->waiting));
+	guint held = 0; /* lanes with an earlier request that is still waiting */
+	GList *link = dispatcher->waiting.head;
+
+	while (link != NULL) {
+		QaDispatchJob *job = link->data;
+		GList *next = link->next;
+		guint waits_for = qa_lane_waits_for[job->lane];
+		gboolean is_free = (held & waits_for) == 0;
+
+		for (guint lane = 0; lane < QA_LANE_COUNT && is_free; lane++) {
+			if ((waits_for & (1u << lane)) != 0 && dispatcher->is_busy[lane])
+				is_free = FALSE;
+		}
+		if (is_free) {
+			g_queue_delete_link(&dispatcher->waiting, link);
+			qa_dispatch_start(dispatcher, job);
+		} else {
+			held |= 1u << job->lane;
+		}
+		link = next;
+	}
 }
 
 static gboolean
@@ -153,7 +195,7 @@ qa_dispatch_worker_done(gpointer user_data)
 	g_autoptr(QaDispatchJob) job = user_data;
 	QaDispatcher *dispatcher = job->dispatcher;
 
-	dispatcher->is_worker_active = FALSE;
+	dispatcher->is_busy[job->lane] = FALSE;
 	qa_dispatch_deliver(dispatcher, job);
 	qa_dispatch_drain(dispatcher);
 	return G_SOURCE_REMOVE;
@@ -174,9 +216,9 @@ qa_dispatch_start(QaDispatcher *dispatcher, QaDispatchJob *job)
 {
 	g_autoptr(QaDispatchJob) owned = job;
 
-	if (job->error == NULL && job->def->is_worker) {
-		dispatcher->is_worker_active = TRUE;
-		g_thread_pool_push(dispatcher->worker, g_steal_pointer(&owned), NULL);
+	if (job->lane != QA_LANE_MAIN) {
+		dispatcher->is_busy[job->lane] = TRUE;
+		g_thread_pool_push(dispatcher->threads[job->lane], g_steal_pointer(&owned), NULL);
 		return;
 	}
 	if (job->error == NULL)
@@ -194,7 +236,11 @@ qa_dispatcher_new(QaAgent *agent, const QaConfig *config, QaReplyFunc func, gpoi
 	dispatcher->func = func;
 	dispatcher->user_data = user_data;
 	dispatcher->context = g_main_context_ref_thread_default();
-	dispatcher->worker = g_thread_pool_new(qa_dispatch_worker_func, dispatcher, 1, FALSE, NULL);
+	/* threads are started by the first command of their lane: an idle agent is one thread */
+	for (guint lane = QA_LANE_MAIN + 1; lane < QA_LANE_COUNT; lane++) {
+		dispatcher->threads[lane] =
+		    g_thread_pool_new(qa_dispatch_worker_func, dispatcher, 1, FALSE, NULL);
+	}
 	return dispatcher;
 }
 
@@ -205,7 +251,8 @@ qa_dispatcher_free(QaDispatcher *dispatcher)
 		return;
 	/* waits for a running worker command: callers free the dispatcher only when it is idle,
 	 * or not at all when a worker is stuck (the process exits instead) */
-	g_thread_pool_free(dispatcher->worker, TRUE, TRUE);
+	for (guint lane = QA_LANE_MAIN + 1; lane < QA_LANE_COUNT; lane++)
+		g_thread_pool_free(dispatcher->threads[lane], TRUE, TRUE);
 	g_queue_clear_full(&dispatcher->waiting, (GDestroyNotify)qa_dispatch_job_free);
 	g_main_context_unref(dispatcher->context);
 	g_free(dispatcher);
@@ -214,7 +261,11 @@ qa_dispatcher_free(QaDispatcher *dispatcher)
 gboolean
 qa_dispatcher_is_busy(QaDispatcher *dispatcher)
 {
-	return dispatcher->is_worker_active;
+	for (guint lane = 0; lane < QA_LANE_COUNT; lane++) {
+		if (dispatcher->is_busy[lane])
+			return TRUE;
+	}
+	return FALSE;
 }
 
 guint
@@ -264,14 +315,21 @@ qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len
 	qa_dispatch_submit(dispatcher, g_steal_pointer(&job));
 }
 
-/* Takes @job: starts it now, or queues it behind the running worker command. */
+/* Takes @job: starts it now, or queues it behind the requests it must wait for. An error
+ * reply takes the main lane: it keeps its place in the order, and costs nothing to send. */
 static void
 qa_dispatch_submit(QaDispatcher *dispatcher, QaDispatchJob *job)
 {
-	if (!dispatcher->is_worker_active ||
-	    (job->error == NULL && job->def->allow_oob && !job->def->is_worker)) {
+	if (job->error == NULL && job->def->is_worker)
+		job->lane = QA_LANE_FREEZER;
+	else if (job->error == NULL && job->def->is_blocking)
+		job->lane = QA_LANE_SYSTEM;
+	else
+		job->lane = QA_LANE_MAIN;
+	if (job->lane == QA_LANE_MAIN && job->error == NULL && job->def->allow_oob) {
 		qa_dispatch_start(dispatcher, job);
 		return;
 	}
 	g_queue_push_tail(&dispatcher->waiting, job);
+	qa_dispatch_drain(dispatcher);
 }

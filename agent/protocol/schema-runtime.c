@@ -1,15 +1,19 @@
 #include "schema-runtime.h"
 
+#include <math.h>
+
 #include "json.h"
 #include "qa-error.h"
 
-const QaTypeDesc qa_type_str = {QA_KIND_STR, "str", sizeof(gchar *), NULL, NULL, NULL, NULL};
-const QaTypeDesc qa_type_int = {QA_KIND_INT, "int", sizeof(gint64), NULL, NULL, NULL, NULL};
-const QaTypeDesc qa_type_uint64 = {
-    QA_KIND_UINT64, "uint64", sizeof(guint64), NULL, NULL, NULL, NULL};
-const QaTypeDesc qa_type_bool = {QA_KIND_BOOL, "bool", sizeof(gboolean), NULL, NULL, NULL, NULL};
+#define QA_BUILTIN(kind_, name_, ctype_) {.kind = kind_, .name = name_, .size = sizeof(ctype_)}
+const QaTypeDesc qa_type_str = QA_BUILTIN(QA_KIND_STR, "str", gchar *);
+const QaTypeDesc qa_type_int = QA_BUILTIN(QA_KIND_INT, "int", gint64);
+const QaTypeDesc qa_type_uint64 = QA_BUILTIN(QA_KIND_UINT64, "uint64", guint64);
+const QaTypeDesc qa_type_bool = QA_BUILTIN(QA_KIND_BOOL, "bool", gboolean);
+const QaTypeDesc qa_type_number = QA_BUILTIN(QA_KIND_NUMBER, "number", gdouble);
 const QaTypeDesc qa_type_str_list = {
-    QA_KIND_LIST, "list of str", sizeof(GPtrArray *), &qa_type_str, NULL, NULL, NULL};
+    .kind = QA_KIND_LIST, .name = "list of str", .size = sizeof(GPtrArray *),
+    .element = &qa_type_str};
 
 /* what the value must be, as the end of the sentence "must be ..." */
 const gchar *
@@ -30,6 +34,12 @@ qa_schema_kind_describe(const QaTypeDesc *type)
 		return "an object";
 	case QA_KIND_LIST:
 		return type->element->kind == QA_KIND_STR ? "an array of strings" : "an array";
+	case QA_KIND_NUMBER:
+		return "a number";
+	case QA_KIND_ALTERNATE:
+		return "one of the forms listed in the protocol reference";
+	case QA_KIND_UNION:
+		return "an object";
 	}
 	return "a value";
 }
@@ -122,6 +132,80 @@ qa_schema_members_parse(const QaTypeDesc *type,
 			const gchar *prefix,
 			GError **error);
 
+/* whether a JSON value of @node's type can be a value of @type at all */
+static gboolean
+qa_schema_kind_accepts(const QaTypeDesc *type, const QaJson *node)
+{
+	switch (type->kind) {
+	case QA_KIND_STR:
+	case QA_KIND_ENUM:
+		return node->type == QA_JSON_STRING;
+	case QA_KIND_INT:
+	case QA_KIND_UINT64:
+		return node->type == QA_JSON_INTEGER || node->type == QA_JSON_DOUBLE;
+	case QA_KIND_NUMBER:
+		return node->type == QA_JSON_INTEGER || node->type == QA_JSON_DOUBLE;
+	case QA_KIND_BOOL:
+		return node->type == QA_JSON_BOOLEAN;
+	case QA_KIND_LIST:
+		return node->type == QA_JSON_ARRAY;
+	case QA_KIND_STRUCT:
+	case QA_KIND_UNION:
+		return node->type == QA_JSON_OBJECT;
+	case QA_KIND_ALTERNATE:
+		return FALSE;
+	}
+	return FALSE;
+}
+
+/* An alternate's branch is the one whose type the JSON value has (QAPI requires the branches
+ * to differ in that), so "whence": 0 and "whence": "set" both parse; the value itself is then
+ * checked as that branch's type. */
+static gboolean
+qa_schema_alternate_parse(const QaTypeDesc *type,
+			  const QaJson *node,
+			  gpointer dest,
+			  const gchar *command,
+			  const gchar *path,
+			  GError **error)
+{
+	g_autofree guint8 *value = NULL;
+	g_autoptr(GString) forms = g_string_new(NULL);
+	gint branch = 0;
+
+	for (const QaMemberDesc *m = type->members; m->name != NULL; m++, branch++) {
+		if (!qa_schema_kind_accepts(m->type, node)) {
+			if (forms->len > 0)
+				g_string_append(forms, " or ");
+			if (m->type->kind == QA_KIND_ENUM) {
+				g_autofree gchar *values =
+				    g_strjoinv(", ", (gchar **)m->type->enum_values);
+				g_string_append_printf(forms, "one of the strings %s", values);
+			} else {
+				g_string_append(forms, qa_schema_kind_describe(m->type));
+			}
+			continue;
+		}
+		value = g_malloc0(type->size);
+		*(gint *)value = branch;
+		if (!qa_schema_value_parse(m->type, node, value + m->offset, command, path, error)) {
+			qa_schema_struct_free(type, g_steal_pointer(&value));
+			return FALSE;
+		}
+		*(gpointer *)dest = g_steal_pointer(&value);
+		return TRUE;
+	}
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_INVALID_ARGUMENT,
+		    "Argument '%s' of command '%s' must be %s, not %s",
+		    path,
+		    command,
+		    forms->str,
+		    qa_json_describe(node));
+	return FALSE;
+}
+
 static gboolean
 qa_schema_value_parse(const QaTypeDesc *type,
 		      const QaJson *node,
@@ -159,6 +243,19 @@ qa_schema_value_parse(const QaTypeDesc *type,
 		if (node->type != QA_JSON_ARRAY)
 			break;
 		return qa_schema_list_parse(type, node, dest, command, path, error);
+	case QA_KIND_NUMBER:
+		if (node->type == QA_JSON_INTEGER)
+			*(gdouble *)dest = (gdouble)node->integer;
+		else if (node->type == QA_JSON_DOUBLE)
+			*(gdouble *)dest = node->number;
+		else
+			break;
+		return TRUE;
+	case QA_KIND_ALTERNATE:
+		return qa_schema_alternate_parse(type, node, dest, command, path, error);
+	case QA_KIND_UNION:
+		/* the schema admits unions in replies only (generate.py checks it) */
+		g_return_val_if_reached(FALSE);
 	case QA_KIND_STRUCT: {
 		g_autofree guint8 *value = NULL;
 		g_autofree gchar *prefix = g_strconcat(path, ".", NULL);
@@ -310,27 +407,63 @@ static void
 qa_schema_writer_value(QaSchemaWriter *writer, const QaTypeDesc *type, gconstpointer value);
 
 static void
+qa_schema_members_write(QaSchemaWriter *writer,
+			const QaTypeDesc *type,
+			const guint8 *base,
+			gboolean *is_first);
+
+static void
 qa_schema_struct_write(QaSchemaWriter *writer, const QaTypeDesc *type, const guint8 *base)
 {
-	GString *out = writer->out;
 	gboolean is_first = TRUE;
 
-	g_string_append_c(out, '{');
+	g_string_append_c(writer->out, '{');
+	qa_schema_members_write(writer, type, base, &is_first);
+	g_string_append_c(writer->out, '}');
+}
+
+/* A flat union's object holds its base members and, in the same object, the members of the
+ * variant its discriminator names, as QAPI writes it ({"type": "linux", "cpu": 0, ...}). */
+static void
+qa_schema_members_write(QaSchemaWriter *writer,
+			const QaTypeDesc *type,
+			const guint8 *base,
+			gboolean *is_first)
+{
+	GString *out = writer->out;
+
 	for (const QaMemberDesc *m = type->members; m->name != NULL; m++) {
 		const guint8 *field = base + m->offset;
+
+		if (m->variant >= 0) {
+			const guint8 *variant = *(const guint8 *const *)field;
+			if (m->variant == *(const gint *)(base + type->tag_offset) && variant != NULL)
+				qa_schema_members_write(writer, m->type, variant, is_first);
+			continue;
+		}
 
 		if (m->has_offset >= 0 && !*(const gboolean *)(base + m->has_offset))
 			continue;
 		if (m->optional && m->has_offset < 0 && *(const gpointer *)field == NULL)
 			continue;
 		/* member names need no escaping: the generator admits letters, digits, - and _ */
-		g_string_append(out, is_first ? "\"" : ",\"");
-		is_first = FALSE;
+		g_string_append(out, *is_first ? "\"" : ",\"");
+		*is_first = FALSE;
 		g_string_append(out, m->name);
 		g_string_append(out, "\":");
 		qa_schema_writer_value(writer, m->type, field);
 	}
-	g_string_append_c(out, '}');
+}
+
+/* QEMU writes numbers with 17 significant digits, which reads back to the same double */
+static void
+qa_schema_write_number(GString *out, gdouble value)
+{
+	gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	if (!isfinite(value))
+		value = 0; /* JSON has no infinity or NaN */
+	g_string_append(out, g_ascii_formatd(buf, sizeof(buf), "%.17g", value));
 }
 
 static void
@@ -388,6 +521,18 @@ qa_schema_writer_value(QaSchemaWriter *writer, const QaTypeDesc *type, gconstpoi
 	case QA_KIND_LIST:
 		qa_schema_list_write(writer, type, *(GPtrArray *const *)value);
 		return;
+	case QA_KIND_NUMBER:
+		qa_schema_write_number(out, *(const gdouble *)value);
+		return;
+	case QA_KIND_UNION:
+		qa_schema_struct_write(writer, type, *(const guint8 *const *)value);
+		return;
+	case QA_KIND_ALTERNATE: {
+		const guint8 *alt = *(const guint8 *const *)value;
+		const QaMemberDesc *branch = &type->members[*(const gint *)alt];
+		qa_schema_writer_value(writer, branch->type, alt + branch->offset);
+		return;
+	}
 	}
 	g_return_if_reached();
 }
@@ -418,6 +563,8 @@ qa_schema_struct_free(const QaTypeDesc *type, gpointer value)
 			g_free(*field);
 			break;
 		case QA_KIND_STRUCT:
+		case QA_KIND_UNION:
+		case QA_KIND_ALTERNATE:
 			qa_schema_struct_free(m->type, *field);
 			break;
 		case QA_KIND_LIST:

@@ -13,6 +13,9 @@ typedef enum {
 	QA_KIND_ENUM,
 	QA_KIND_STRUCT,
 	QA_KIND_LIST,
+	QA_KIND_NUMBER,	   /* gdouble */
+	QA_KIND_ALTERNATE, /* one of several types, chosen by the JSON type of the value */
+	QA_KIND_UNION,	   /* a flat union: base members, then the members of one variant */
 } QaKind;
 
 typedef struct _QaTypeDesc QaTypeDesc;
@@ -24,6 +27,9 @@ typedef struct {
 	gssize has_offset; /* offset of has_<name> for optional scalars, else -1 */
 	gboolean optional;
 	gboolean is_extension;
+	/* QA_KIND_UNION: the value of the discriminator whose variant this member is (a pointer
+	 * to the variant's struct, written flat into the union's object); -1 for a base member */
+	gint variant;
 } QaMemberDesc;
 
 struct _QaTypeDesc {
@@ -32,8 +38,11 @@ struct _QaTypeDesc {
 	gsize size;		   /* size of the C value (of the struct for QA_KIND_STRUCT) */
 	const QaTypeDesc *element; /* QA_KIND_LIST */
 	const gchar *const *enum_values; /* QA_KIND_ENUM, NULL terminated */
-	const QaMemberDesc *members;	 /* QA_KIND_STRUCT */
-	GDestroyNotify free_func;	 /* QA_KIND_STRUCT; NULL for argument structs */
+	/* QA_KIND_STRUCT and QA_KIND_UNION: the members; QA_KIND_ALTERNATE: the branches, after
+	 * a gint at offset 0 that says which branch holds the value */
+	const QaMemberDesc *members;
+	GDestroyNotify free_func; /* QA_KIND_STRUCT; NULL for argument structs */
+	gsize tag_offset;	  /* QA_KIND_UNION: offset of the discriminator (an enum) */
 };
 
 typedef struct _QaAgent QaAgent;
@@ -51,7 +60,8 @@ typedef struct {
 	QaMarshalFunc marshal;
 	const QaTypeDesc *args_type; /* NULL: the command takes no arguments */
 	gboolean success_response;
-	gboolean is_worker; /* runs off the main loop, one at a time */
+	gboolean is_worker;   /* runs on the freezer's thread, one at a time */
+	gboolean is_blocking; /* may block on the system: runs on the system thread */
 	gboolean allow_oob; /* answered at once, even ahead of a running worker command */
 	gboolean is_extension;
 } QaCommandDef;
@@ -60,6 +70,7 @@ extern const QaTypeDesc qa_type_str;
 extern const QaTypeDesc qa_type_int;
 extern const QaTypeDesc qa_type_uint64;
 extern const QaTypeDesc qa_type_bool;
+extern const QaTypeDesc qa_type_number;
 extern const QaTypeDesc qa_type_str_list;
 
 gpointer

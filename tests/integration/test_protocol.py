@@ -17,8 +17,9 @@ import generate  # noqa: E402  (the schema's own parser: one source of truth)
 
 
 def schema_commands():
+    platform = "windows" if os.environ.get("QA_TRANSPORT") == "wine-pipe" else "linux"
     with open(os.path.join(SCHEMA, "quiesce-agent.json")) as f:
-        parsed = generate.Schema(generate.Parser(f.read(), "schema").definitions())
+        parsed = generate.Schema(generate.Parser(f.read(), "schema").definitions(), platform)
     return parsed.commands
 
 

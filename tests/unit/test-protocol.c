@@ -344,7 +344,94 @@ test_command_table(void **state)
 		assert_int_equal(def->is_worker, g_strv_contains(workers, def->name));
 		assert_ptr_equal(qa_dispatch_lookup(def->name), def);
 	}
-	assert_null(qa_dispatch_lookup("guest-exec"));
+	/* a command of another platform is not in the table, nor in guest-info */
+	assert_null(qa_dispatch_lookup("guest-get-devices"));
+	assert_non_null(qa_dispatch_lookup("guest-exec"));
+	assert_true(qa_dispatch_lookup("guest-exec")->is_blocking);
+	assert_false(qa_dispatch_lookup("guest-shutdown")->success_response);
+}
+
+/* a flat union is one object: the base members, then the named variant's */
+static void
+test_union_write(void **state)
+{
+	g_autoptr(QaGuestCpuStats) stats = qa_guest_cpu_stats_new();
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	stats->type = QA_GUEST_CPU_STATS_TYPE_LINUX;
+	stats->u_linux = qa_guest_linux_cpu_stats_new();
+	stats->u_linux->cpu = 1;
+	stats->u_linux->user = 20;
+	stats->u_linux->has_steal = TRUE;
+	stats->u_linux->steal = 3;
+	qa_schema_value_write(out, &qa_type_guest_cpu_stats, &stats);
+	assert_string_equal(out->str,
+			    "{\"type\":\"linux\",\"cpu\":1,\"user\":20,\"nice\":0,"
+			    "\"system\":0,\"idle\":0,\"steal\":3}");
+}
+
+/* numbers as QEMU writes them: 17 significant digits, no locale */
+static void
+test_number_write(void **state)
+{
+	g_autoptr(QaGuestLoadAverage) load = qa_guest_load_average_new();
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	load->load1m = 0.5;
+	load->load5m = 2;
+	load->load15m = 0.1;
+	qa_schema_value_write(out, &qa_type_guest_load_average, &load);
+	assert_string_equal(out->str,
+			    "{\"load1m\":0.5,\"load5m\":2,\"load15m\":0.10000000000000001}");
+}
+
+/* an alternate takes the branch of the JSON value's type; other types are refused naming the
+ * forms it accepts */
+typedef struct {
+	QaGuestFileWhence *whence;
+} TestWhenceArgs;
+
+static const QaMemberDesc test_whence_members[] = {
+    {"whence", &qa_type_guest_file_whence, offsetof(TestWhenceArgs, whence), -1, FALSE, FALSE, -1},
+    {NULL, NULL, 0, -1, FALSE, FALSE, -1},
+};
+static const QaTypeDesc test_whence_type = {.kind = QA_KIND_STRUCT,
+					    .name = "test",
+					    .size = sizeof(TestWhenceArgs),
+					    .members = test_whence_members};
+
+static TestWhenceArgs *
+test_whence_parse(const gchar *text, GError **error)
+{
+	g_autoptr(QaJson) json = qa_json_parse(text, strlen(text), 8, NULL);
+
+	assert_non_null(json);
+	return qa_schema_args_parse(&test_whence_type, "test", json, error);
+}
+
+static void
+test_alternate_parse(void **state)
+{
+	g_autoptr(GError) error = NULL;
+	TestWhenceArgs *args = test_whence_parse("{\"whence\": 2}", &error);
+
+	assert_non_null(args);
+	assert_int_equal(args->whence->type, QA_GUEST_FILE_WHENCE_KIND_VALUE);
+	assert_int_equal(args->whence->value, 2);
+	qa_schema_struct_free(&test_whence_type, args);
+
+	args = test_whence_parse("{\"whence\": \"end\"}", &error);
+	assert_non_null(args);
+	assert_int_equal(args->whence->type, QA_GUEST_FILE_WHENCE_KIND_NAME);
+	assert_int_equal(args->whence->name, QA_QGA_SEEK_END);
+	qa_schema_struct_free(&test_whence_type, args);
+
+	assert_null(test_whence_parse("{\"whence\": \"middle\"}", &error));
+	assert_non_null(strstr(error->message, "set, cur, end"));
+	g_clear_error(&error);
+	assert_null(test_whence_parse("{\"whence\": true}", &error));
+	assert_non_null(strstr(error->message, "must be an integer"));
+	assert_non_null(strstr(error->message, "one of the strings set, cur, end"));
 }
 
 int
@@ -361,6 +448,9 @@ main(void)
 	    cmocka_unit_test(test_reply_shared_lists),
 	    cmocka_unit_test(test_marshal_cases),
 	    cmocka_unit_test(test_command_table),
+	    cmocka_unit_test(test_union_write),
+	    cmocka_unit_test(test_number_write),
+	    cmocka_unit_test(test_alternate_parse),
 	};
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
 }

@@ -1,0 +1,4 @@
+/* placeholder: filled by the family's implementation */
+#pragma once
+
+#include <glib.h>
