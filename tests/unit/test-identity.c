@@ -1,0 +1,23 @@
+/* Unit tests of system/identity.c (placeholder until the family lands). */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "identity.h"
+
+static void
+test_placeholder(void **state)
+{
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_placeholder),
+	};
+	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
+}
