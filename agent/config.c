@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "channel.h"
-#include "dispatch.h"
+#include "qa-schema.h"
 
 #define QA_GROUP "general"
 
@@ -60,6 +60,18 @@ qa_config_split_list(const gchar *value)
 			g_strv_builder_add(builder, parts[i]);
 	}
 	return g_strv_builder_end(builder);
+}
+
+static gboolean
+qa_config_check_method(const gchar *value, GError **error)
+{
+	g_autoptr(GError) unknown = NULL;
+
+	if (qa_channel_find_method(value, &unknown) != NULL)
+		return TRUE;
+	g_set_error_literal(
+	    error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, unknown->message);
+	return FALSE;
 }
 
 static void
@@ -122,62 +134,161 @@ qa_config_parse_bool(const gchar *key, const gchar *value, gboolean *out, GError
 	return FALSE;
 }
 
-/* One setter for the file and the command line, so both spell every key the same way. */
-static gboolean
-qa_config_set(QaConfig *config, const gchar *key, const gchar *value, GError **error)
-{
-	if (g_strcmp0(key, "method") == 0) {
-		g_autoptr(GError) unknown = NULL;
+/* Every key, once: its type, where it lives in QaConfig, and how the command line spells it.
+ * The file, the command line and --dump-conf all read this table, so a key can never be known
+ * to one of them and not the others. */
+const QaConfigKey qa_config_keys[] = {
+    {"method",
+     'm',
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, method),
+     "METHOD",
+     NULL /* from the channel's table, see config-cli.c */},
+    {"path",
+     'p',
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, path),
+     "PATH",
+     "Device or socket path; CID:PORT for vsock-listen"},
+    {"logfile",
+     'l',
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, logfile),
+     "FILE",
+     "Log to FILE instead of stderr"},
+    {"pidfile",
+     'f',
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, pidfile),
+     "FILE",
+     "Write the process id to FILE"},
+    {"fsfreeze-hook",
+     'F',
+     QA_CONFIG_HOOK,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_hook),
+     "PATH",
+     "Run PATH with 'freeze' before freezing and 'thaw' after thawing (default " QA_DEFAULT_HOOK
+     ")"},
+    {"statedir",
+     't',
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, statedir),
+     "DIR",
+     "State directory, on a tmpfs (default " QA_DEFAULT_STATEDIR ")"},
+    {"verbose", 'v', QA_CONFIG_FLAG, G_STRUCT_OFFSET(QaConfig, verbose), NULL, "Log every command"},
+    {"daemonize",
+     'd',
+     QA_CONFIG_FLAG,
+     G_STRUCT_OFFSET(QaConfig, daemonize),
+     NULL,
+     "Run in the background"},
+    {"block-rpcs",
+     'b',
+     QA_CONFIG_LIST,
+     G_STRUCT_OFFSET(QaConfig, block_rpcs),
+     "LIST",
+     "Disable these commands (separated by , or ;; glob patterns allowed)"},
+    {"allow-rpcs",
+     'a',
+     QA_CONFIG_LIST,
+     G_STRUCT_OFFSET(QaConfig, allow_rpcs),
+     "LIST",
+     "Enable only these commands (separated by , or ;; glob patterns allowed)"},
+    {"fsfreeze-timeout",
+     0,
+     QA_CONFIG_SECONDS,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_timeout),
+     "SECONDS",
+     "Thaw automatically when no thaw arrives within SECONDS (0: never)"},
+    {"fsfreeze-hook-timeout",
+     0,
+     QA_CONFIG_SECONDS,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_hook_timeout),
+     "SECONDS",
+     "Kill a freeze hook that runs longer than SECONDS (default 60)"},
+    {"fsfreeze-exclude-mountpoints",
+     0,
+     QA_CONFIG_LIST,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_exclude_mountpoints),
+     "LIST",
+     "Glob patterns of mountpoints that freezing everything leaves alone"},
+    {"fsfreeze-exclude-types",
+     0,
+     QA_CONFIG_LIST,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_exclude_types),
+     "LIST",
+     "Glob patterns of filesystem types that freezing everything leaves alone"},
+    {"fsfreeze-expedite-rcu",
+     0,
+     QA_CONFIG_BOOL,
+     G_STRUCT_OFFSET(QaConfig, fsfreeze_expedite_rcu),
+     "BOOL",
+     "Expedite the kernel's RCU grace periods while filesystems are being frozen (default "
+     "true)"},
+    {"confine-mounts",
+     0,
+     QA_CONFIG_STR,
+     G_STRUCT_OFFSET(QaConfig, confine_mounts),
+     "DIR",
+     "Consider only mounts at or below DIR (for tests)"},
+    {"mountinfo",
+     0,
+     QA_CONFIG_STR | QA_CONFIG_HIDDEN,
+     G_STRUCT_OFFSET(QaConfig, mountinfo),
+     "FILE",
+     "Read the mount table from FILE (for tests)"},
+    {NULL, 0, 0, 0, NULL, NULL},
+};
 
-		if (qa_channel_find_method(value, &unknown) == NULL) {
-			g_set_error_literal(error,
-					    G_KEY_FILE_ERROR,
-					    G_KEY_FILE_ERROR_INVALID_VALUE,
-					    unknown->message);
-			return FALSE;
-		}
-		qa_config_replace_str(&config->method, value);
-	} else if (g_strcmp0(key, "path") == 0) {
-		qa_config_replace_str(&config->path, value);
-	} else if (g_strcmp0(key, "logfile") == 0) {
-		qa_config_replace_str(&config->logfile, value);
-	} else if (g_strcmp0(key, "pidfile") == 0) {
-		qa_config_replace_str(&config->pidfile, value);
-	} else if (g_strcmp0(key, "fsfreeze-hook") == 0) {
-		qa_config_replace_str(&config->fsfreeze_hook, value[0] != '\0' ? value : NULL);
-	} else if (g_strcmp0(key, "statedir") == 0) {
-		qa_config_replace_str(&config->statedir, value);
-	} else if (g_strcmp0(key, "verbose") == 0) {
-		return qa_config_parse_bool(key, value, &config->verbose, error);
-	} else if (g_strcmp0(key, "daemonize") == 0 || g_strcmp0(key, "daemon") == 0) {
-		return qa_config_parse_bool(key, value, &config->daemonize, error);
-	} else if (g_strcmp0(key, "block-rpcs") == 0) {
-		qa_config_replace_list(&config->block_rpcs, value);
-	} else if (g_strcmp0(key, "allow-rpcs") == 0) {
-		qa_config_replace_list(&config->allow_rpcs, value);
-	} else if (g_strcmp0(key, "fsfreeze-timeout") == 0) {
-		return qa_config_parse_uint(key, value, &config->fsfreeze_timeout, error);
-	} else if (g_strcmp0(key, "fsfreeze-hook-timeout") == 0) {
-		return qa_config_parse_uint(key, value, &config->fsfreeze_hook_timeout, error);
-	} else if (g_strcmp0(key, "fsfreeze-exclude-mountpoints") == 0) {
-		qa_config_replace_list(&config->fsfreeze_exclude_mountpoints, value);
-	} else if (g_strcmp0(key, "fsfreeze-exclude-types") == 0) {
-		qa_config_replace_list(&config->fsfreeze_exclude_types, value);
-	} else if (g_strcmp0(key, "fsfreeze-expedite-rcu") == 0) {
-		return qa_config_parse_bool(key, value, &config->fsfreeze_expedite_rcu, error);
-	} else if (g_strcmp0(key, "confine-mounts") == 0) {
-		qa_config_replace_str(&config->confine_mounts, value);
-	} else if (g_strcmp0(key, "mountinfo") == 0) {
-		qa_config_replace_str(&config->mountinfo, value);
-	} else {
+const QaConfigKey *
+qa_config_find_key(const gchar *name)
+{
+	/* QEMU's agent writes "daemon" in its files */
+	if (g_strcmp0(name, "daemon") == 0)
+		name = "daemonize";
+	for (const QaConfigKey *key = qa_config_keys; key->name != NULL; key++) {
+		if (g_strcmp0(key->name, name) == 0)
+			return key;
+	}
+	return NULL;
+}
+
+/* One setter for the file and the command line, so both spell every key the same way. */
+gboolean
+qa_config_set(QaConfig *config, const gchar *name, const gchar *value, GError **error)
+{
+	const QaConfigKey *key = qa_config_find_key(name);
+	gpointer field;
+
+	if (key == NULL) {
 		g_set_error(error,
 			    G_KEY_FILE_ERROR,
 			    G_KEY_FILE_ERROR_KEY_NOT_FOUND,
 			    "unknown key '%s'; quiesce-agent.conf(5) lists the keys",
-			    key);
+			    name);
 		return FALSE;
 	}
-	return TRUE;
+	field = G_STRUCT_MEMBER_P(config, key->offset);
+	switch (QA_CONFIG_TYPE(key->type)) {
+	case QA_CONFIG_STR:
+		if (g_strcmp0(key->name, "method") == 0 && !qa_config_check_method(value, error))
+			return FALSE;
+		qa_config_replace_str(field, value);
+		return TRUE;
+	case QA_CONFIG_HOOK:
+		/* an empty value means no hook at all */
+		qa_config_replace_str(field, value[0] != '\0' ? value : NULL);
+		return TRUE;
+	case QA_CONFIG_LIST:
+		qa_config_replace_list(field, value);
+		return TRUE;
+	case QA_CONFIG_FLAG:
+	case QA_CONFIG_BOOL:
+		return qa_config_parse_bool(key->name, value, field, error);
+	case QA_CONFIG_SECONDS:
+		return qa_config_parse_uint(key->name, value, field, error);
+	}
+	g_return_val_if_reached(FALSE);
 }
 
 gboolean
@@ -213,239 +324,6 @@ qa_config_load_file(QaConfig *config, const gchar *path, GError **error)
 	return TRUE;
 }
 
-typedef struct {
-	gchar *key;
-	gchar *value;
-} QaConfigOverride;
-
-static void
-qa_config_override_free(QaConfigOverride *o)
-{
-	g_free(o->key);
-	g_free(o->value);
-	g_free(o);
-}
-
-/* GOption callbacks only record the options; they are applied after the file is read */
-static gboolean
-qa_config_option_cb(const gchar *name, const gchar *value, gpointer data, GError **error)
-{
-	GPtrArray *overrides = data;
-	QaConfigOverride *o = g_new0(QaConfigOverride, 1);
-	static const struct {
-		const gchar *alias;
-		const gchar *key;
-	} shorts[] = {{"-m", "method"},
-		      {"-p", "path"},
-		      {"-l", "logfile"},
-		      {"-f", "pidfile"},
-		      {"-F", "fsfreeze-hook"},
-		      {"-t", "statedir"},
-		      {"-v", "verbose"},
-		      {"-d", "daemonize"},
-		      {"-b", "block-rpcs"},
-		      {"-a", "allow-rpcs"}};
-
-	o->key = g_strdup(g_str_has_prefix(name, "--") ? name + 2 : name);
-	for (guint i = 0; i < G_N_ELEMENTS(shorts); i++) {
-		if (g_strcmp0(name, shorts[i].alias) == 0)
-			qa_config_replace_str(&o->key, shorts[i].key);
-	}
-	if (g_strcmp0(o->key, "verbose") == 0 || g_strcmp0(o->key, "daemonize") == 0)
-		o->value = g_strdup("true");
-	else if (g_strcmp0(o->key, "fsfreeze-hook") == 0 && value == NULL)
-		o->value = g_strdup(QA_DEFAULT_HOOK);
-	else
-		o->value = g_strdup(value);
-	g_ptr_array_add(overrides, o);
-	return TRUE;
-}
-
-/* On success *out_print is NULL to run the agent, or text to print before exiting (--version,
- * --dump-conf). */
-gboolean
-qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_print, GError **error)
-{
-	g_autoptr(GPtrArray) overrides =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_config_override_free);
-	g_autofree gchar *config_file = NULL;
-	gboolean dump_conf = FALSE;
-	gboolean version = FALSE;
-	g_autofree gchar *methods = qa_channel_describe_methods();
-	g_autofree gchar *method_help = g_strdup_printf(
-	    "Transport: %s (default %s)", methods, qa_channel_get_methods()[0].name);
-	const GOptionFlags flags = G_OPTION_FLAG_NONE;
-	const GOptionFlags noarg = G_OPTION_FLAG_NO_ARG;
-	GOptionArgFunc cb = (GOptionArgFunc)qa_config_option_cb;
-	const GOptionEntry entries[] = {
-	    {"method", 'm', flags, G_OPTION_ARG_CALLBACK, cb, method_help, "METHOD"},
-	    {"path",
-	     'p',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Device or socket path; CID:PORT for vsock-listen",
-	     "PATH"},
-	    {"logfile",
-	     'l',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Log to FILE instead of stderr",
-	     "FILE"},
-	    {"pidfile",
-	     'f',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Write the process id to FILE",
-	     "FILE"},
-	    {"fsfreeze-hook",
-	     'F',
-	     G_OPTION_FLAG_OPTIONAL_ARG,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Run PATH with 'freeze' before freezing and 'thaw' after thawing "
-	     "(default " QA_DEFAULT_HOOK ")",
-	     "PATH"},
-	    {"statedir",
-	     't',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "State directory, on a tmpfs (default " QA_DEFAULT_STATEDIR ")",
-	     "DIR"},
-	    {"verbose", 'v', noarg, G_OPTION_ARG_CALLBACK, cb, "Log every command", NULL},
-	    {"daemonize", 'd', noarg, G_OPTION_ARG_CALLBACK, cb, "Run in the background", NULL},
-	    {"block-rpcs",
-	     'b',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Disable these commands (separated by , or ;)",
-	     "LIST"},
-	    {"allow-rpcs",
-	     'a',
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Enable only these commands (separated by , or ;)",
-	     "LIST"},
-	    {"fsfreeze-timeout",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Thaw automatically when no thaw arrives within SECONDS (0: never)",
-	     "SECONDS"},
-	    {"fsfreeze-hook-timeout",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Kill a freeze hook that runs longer than SECONDS (default 60)",
-	     "SECONDS"},
-	    {"fsfreeze-exclude-mountpoints",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Glob patterns of mountpoints that freezing everything leaves alone",
-	     "LIST"},
-	    {"fsfreeze-exclude-types",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Glob patterns of filesystem types that freezing everything leaves alone",
-	     "LIST"},
-	    {"fsfreeze-expedite-rcu",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Expedite the kernel's RCU grace periods while filesystems are being frozen "
-	     "(default true)",
-	     "BOOL"},
-	    {"confine-mounts",
-	     0,
-	     flags,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Consider only mounts at or below DIR (for tests)",
-	     "DIR"},
-	    {"mountinfo",
-	     0,
-	     G_OPTION_FLAG_HIDDEN,
-	     G_OPTION_ARG_CALLBACK,
-	     cb,
-	     "Read the mount table from FILE (for tests)",
-	     "FILE"},
-	    {"config",
-	     'c',
-	     flags,
-	     G_OPTION_ARG_FILENAME,
-	     &config_file,
-	     "Read FILE instead of " QA_DEFAULT_CONFIG,
-	     "FILE"},
-	    {"dump-conf",
-	     'D',
-	     flags,
-	     G_OPTION_ARG_NONE,
-	     &dump_conf,
-	     "Print the effective configuration and exit",
-	     NULL},
-	    {"version",
-	     'V',
-	     flags,
-	     G_OPTION_ARG_NONE,
-	     &version,
-	     "Print the version and exit",
-	     NULL},
-	    G_OPTION_ENTRY_NULL};
-	g_autoptr(GOptionContext) context =
-	    g_option_context_new("- guest agent for consistent virtual machine snapshots");
-	GOptionGroup *group = g_option_group_new(NULL, NULL, NULL, overrides, NULL);
-
-	g_option_group_add_entries(group, entries);
-	g_option_context_set_main_group(context, group);
-	g_option_context_set_summary(context,
-				     "Speaks the QEMU guest agent protocol on a virtio-serial port "
-				     "and freezes filesystems for host snapshots.");
-	if (!g_option_context_parse(context, argc, argv, error))
-		return FALSE;
-	if (*argc > 1) {
-		g_set_error(error,
-			    G_OPTION_ERROR,
-			    G_OPTION_ERROR_FAILED,
-			    "unexpected argument '%s'; see --help",
-			    (*argv)[1]);
-		return FALSE;
-	}
-	*out_print = NULL;
-	if (version) {
-		*out_print = g_strdup_printf("quiesce-agent %s\n", QA_VERSION);
-		return TRUE;
-	}
-	if (config_file != NULL) {
-		if (!qa_config_load_file(config, config_file, error))
-			return FALSE;
-	} else if (g_file_test(QA_DEFAULT_CONFIG, G_FILE_TEST_EXISTS)) {
-		if (!qa_config_load_file(config, QA_DEFAULT_CONFIG, error))
-			return FALSE;
-	}
-	for (guint i = 0; i < overrides->len; i++) {
-		QaConfigOverride *o = g_ptr_array_index(overrides, i);
-		if (!qa_config_set(config, o->key, o->value, error)) {
-			g_prefix_error(error, "option --%s: ", o->key);
-			return FALSE;
-		}
-	}
-	if (dump_conf)
-		*out_print = qa_config_to_data(config);
-	return TRUE;
-}
-
 static void
 qa_config_put_list(GKeyFile *keyfile, const gchar *key, gchar **list)
 {
@@ -469,42 +347,79 @@ qa_config_to_data(const QaConfig *config)
 {
 	g_autoptr(GKeyFile) keyfile = g_key_file_new();
 
-	qa_config_put_str(keyfile, "method", config->method);
-	qa_config_put_str(keyfile,
-			  "path",
-			  config->path != NULL ? config->path
-					       : qa_config_default_path(config->method));
-	qa_config_put_str(keyfile, "logfile", config->logfile);
-	qa_config_put_str(keyfile, "pidfile", config->pidfile);
-	qa_config_put_str(keyfile, "fsfreeze-hook", config->fsfreeze_hook);
-	qa_config_put_str(keyfile, "statedir", config->statedir);
-	g_key_file_set_boolean(keyfile, QA_GROUP, "verbose", config->verbose);
-	g_key_file_set_boolean(keyfile, QA_GROUP, "daemonize", config->daemonize);
-	qa_config_put_list(keyfile, "block-rpcs", config->block_rpcs);
-	qa_config_put_list(keyfile, "allow-rpcs", config->allow_rpcs);
-	g_key_file_set_uint64(keyfile, QA_GROUP, "fsfreeze-timeout", config->fsfreeze_timeout);
-	g_key_file_set_uint64(
-	    keyfile, QA_GROUP, "fsfreeze-hook-timeout", config->fsfreeze_hook_timeout);
-	qa_config_put_list(
-	    keyfile, "fsfreeze-exclude-mountpoints", config->fsfreeze_exclude_mountpoints);
-	qa_config_put_list(keyfile, "fsfreeze-exclude-types", config->fsfreeze_exclude_types);
-	g_key_file_set_boolean(
-	    keyfile, QA_GROUP, "fsfreeze-expedite-rcu", config->fsfreeze_expedite_rcu);
-	qa_config_put_str(keyfile, "confine-mounts", config->confine_mounts);
-	qa_config_put_str(keyfile, "mountinfo", config->mountinfo);
+	for (const QaConfigKey *key = qa_config_keys; key->name != NULL; key++) {
+		gconstpointer field = G_STRUCT_MEMBER_P(config, key->offset);
+
+		switch (QA_CONFIG_TYPE(key->type)) {
+		case QA_CONFIG_STR:
+		case QA_CONFIG_HOOK: {
+			const gchar *value = *(gchar *const *)field;
+			/* the path the agent will use, also when it is the method's default */
+			if (value == NULL && g_strcmp0(key->name, "path") == 0)
+				value = qa_config_default_path(config->method);
+			qa_config_put_str(keyfile, key->name, value);
+			break;
+		}
+		case QA_CONFIG_LIST:
+			qa_config_put_list(keyfile, key->name, *(gchar * *const *)field);
+			break;
+		case QA_CONFIG_FLAG:
+		case QA_CONFIG_BOOL:
+			g_key_file_set_boolean(
+			    keyfile, QA_GROUP, key->name, *(const gboolean *)field);
+			break;
+		case QA_CONFIG_SECONDS:
+			g_key_file_set_uint64(keyfile, QA_GROUP, key->name, *(const guint *)field);
+			break;
+		}
+	}
 	return g_key_file_to_data(keyfile, NULL, NULL);
 }
 
+/* whether @command is one of @patterns: names, or glob patterns such as "guest-file-*" */
+static gboolean
+qa_config_list_matches(gchar **patterns, const gchar *command)
+{
+	for (guint i = 0; patterns != NULL && patterns[i] != NULL; i++) {
+		if (g_pattern_match_simple(patterns[i], command))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* QEMU's agent's rules: an allow list denies what it does not name; the block list wins */
 gboolean
 qa_config_is_command_enabled(const QaConfig *config, const gchar *command)
 {
-	if (config->allow_rpcs != NULL &&
-	    !g_strv_contains((const gchar *const *)config->allow_rpcs, command))
+	if (config->allow_rpcs != NULL && !qa_config_list_matches(config->allow_rpcs, command))
 		return FALSE;
-	if (config->block_rpcs != NULL &&
-	    g_strv_contains((const gchar *const *)config->block_rpcs, command))
+	if (qa_config_list_matches(config->block_rpcs, command))
 		return FALSE;
 	return TRUE;
+}
+
+/* whether @pattern names at least one command of the schema, on this platform or another: a
+ * RHEL-style list naming a Windows-only command must not stop the agent, a typo must */
+static gboolean
+qa_config_pattern_is_known(const gchar *pattern)
+{
+	for (guint i = 0; i < qa_schema_n_commands; i++) {
+		if (g_pattern_match_simple(pattern, qa_schema_commands[i].name))
+			return TRUE;
+	}
+	/* QEMU's agent's Windows-only driver list, which this agent's Windows port does not
+	 * serve yet; it is in RHEL's default allow list */
+	static const gchar *const not_served[] = {"guest-get-devices", NULL};
+
+	for (guint i = 0; qa_schema_other_platform_commands[i] != NULL; i++) {
+		if (g_pattern_match_simple(pattern, qa_schema_other_platform_commands[i]))
+			return TRUE;
+	}
+	for (guint i = 0; not_served[i] != NULL; i++) {
+		if (g_pattern_match_simple(pattern, not_served[i]))
+			return TRUE;
+	}
+	return FALSE;
 }
 
 /* Checks what can only be checked once the file and the command line are merged: every name in
@@ -518,12 +433,12 @@ qa_config_validate(QaConfig *config, gboolean needs_path, GError **error)
 
 	for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
 		for (guint i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
-			if (qa_dispatch_lookup(lists[l][i]) != NULL)
+			if (qa_config_pattern_is_known(lists[l][i]))
 				continue;
 			g_set_error(error,
 				    G_OPTION_ERROR,
 				    G_OPTION_ERROR_BAD_VALUE,
-				    "%s: unknown command '%s'",
+				    "%s: '%s' names no command; guest-info lists them",
 				    names[l],
 				    lists[l][i]);
 			return FALSE;

@@ -26,6 +26,36 @@ typedef struct {
 	gchar *mountinfo;      /* mount table to read instead of /proc/self/mountinfo (tests) */
 } QaConfig;
 
+/* What a key holds; QA_CONFIG_HIDDEN may be or'ed in (test-only options, not in --help). */
+typedef enum {
+	QA_CONFIG_STR,
+	QA_CONFIG_HOOK,	   /* a path; empty means none, and "-F" alone the default hook */
+	QA_CONFIG_LIST,	   /* separated by ',' or ';' */
+	QA_CONFIG_FLAG,	   /* a boolean that the command line sets without a value */
+	QA_CONFIG_BOOL,	   /* true/false, yes/no, 1/0 */
+	QA_CONFIG_SECONDS, /* a guint */
+	QA_CONFIG_HIDDEN = 0x100,
+} QaConfigType;
+#define QA_CONFIG_TYPE(type) ((type)&0xff)
+
+typedef struct {
+	const gchar *name; /* as in the file, and the long option; NULL ends the table */
+	gchar short_name;  /* the short option, 0 for none */
+	guint type;	   /* QaConfigType */
+	glong offset;	   /* of the field in QaConfig */
+	const gchar *arg_name;
+	const gchar *help; /* NULL: written by the command line from the channel's table */
+} QaConfigKey;
+
+/* every key, in the order --dump-conf writes them */
+extern const QaConfigKey qa_config_keys[];
+
+const QaConfigKey *
+qa_config_find_key(const gchar *name);
+/* sets key @name from its text, as the file or the command line gives it */
+gboolean
+qa_config_set(QaConfig *config, const gchar *name, const gchar *value, GError **error);
+
 QaConfig *
 qa_config_new_default(void);
 void

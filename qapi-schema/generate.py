@@ -242,12 +242,15 @@ class Schema:
         self.commands = OrderedDict()
         self.alternates = OrderedDict()
         self.unions = OrderedDict()
+        self.other_platform_commands = []  # known, but compiled out on this platform
         self.sections = []  # (title, [names]) in file order, for the docs
         for expr, doc, line in defs:
             cond = expr.get("if")
             if cond is not None and cond not in ("linux", "windows"):
                 raise SchemaError(f"line {line}: 'if' is 'linux' or 'windows', not {cond!r}")
             if cond is not None and cond != platform:
+                if "command" in expr:
+                    self.other_platform_commands.append(expr["command"])
                 continue
             if "command" in expr:
                 self.add_command(expr, doc)
@@ -497,6 +500,8 @@ def gen_header(schema):
         h.append("")
     h.append("extern const QaCommandDef qa_schema_commands[];")
     h.append("extern const guint qa_schema_n_commands;")
+    h.append("/* commands of the schema that exist on another platform only (NULL-terminated) */")
+    h.append("extern const gchar *const qa_schema_other_platform_commands[];")
     h.append("")
     return "\n".join(h) + "\n"
 
@@ -579,6 +584,8 @@ def gen_source(schema):
                  f'{str("extension" in cmd["features"]).upper()} }},')
     c.append("};")
     c.append(f"const guint qa_schema_n_commands = {len(schema.commands)};")
+    others = "".join(f'"{n}", ' for n in schema.other_platform_commands)
+    c.append(f"const gchar *const qa_schema_other_platform_commands[] = {{ {others}NULL }};")
     return "\n".join(c) + "\n"
 
 

@@ -309,7 +309,7 @@ qa_dispatcher_handle_text(QaDispatcher *dispatcher, const gchar *text, gsize len
 		g_set_error(&job->error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_COMMAND_DISABLED,
-			    "Command %s has been disabled",
+			    "Command %s has been disabled: the command is not allowed",
 			    job->def->name);
 	}
 	qa_dispatch_submit(dispatcher, g_steal_pointer(&job));

@@ -273,7 +273,9 @@ class ConfigTest(unittest.TestCase):
             c = agent.client()
             r = c.execute("guest-ping")
             self.assertEqual(r["error"]["class"], "CommandNotFound")
-            self.assertEqual(r["error"]["desc"], "Command guest-ping has been disabled")
+            # qemu-ga's text, word for word
+            self.assertEqual(r["error"]["desc"],
+                             "Command guest-ping has been disabled: the command is not allowed")
             listed = {x["name"]: x["enabled"] for x in c.ok("guest-info")["supported_commands"]}
             self.assertFalse(listed["guest-ping"])
             self.assertFalse(listed["guest-get-fsinfo"])
@@ -287,6 +289,28 @@ class ConfigTest(unittest.TestCase):
             self.assertEqual(c.execute("guest-ping")["error"]["class"], "CommandNotFound")
             self.assertEqual(c.ok("guest-sync", {"id": 1}), 1)
             c.close()
+
+    def test_rhel_style_lists(self):
+        """Glob patterns, and names of commands that exist on Windows only, as RHEL's default
+        allow list has them, are accepted; the block list wins over the allow list."""
+        allow = ("guest-sync-delimited,guest-sync,guest-ping,guest-info,guest-fsfreeze-*,"
+                 "guest-get-devices,guest-*-memory-block*,guest-file-*")
+        with qalib.Agent("-a", allow, "-b", "guest-file-write") as agent:
+            c = agent.client()
+            listed = {x["name"]: x["enabled"] for x in c.ok("guest-info")["supported_commands"]}
+            self.assertTrue(listed["guest-fsfreeze-thaw"])
+            self.assertTrue(listed["guest-get-memory-block-info"])
+            self.assertTrue(listed["guest-file-read"])
+            self.assertFalse(listed["guest-file-write"])
+            self.assertFalse(listed["guest-exec"])
+            self.assertNotIn("guest-get-devices", listed)
+            c.close()
+
+    def test_list_naming_no_command_is_refused(self):
+        for bad in ("guest-pnig", "guest-nothing-*"):
+            r = self.run_agent("-m", qalib.LISTEN_METHOD, "-p", "/nonexistent/x.sock", "-b", bad)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(f"'{bad}' names no command", r.stderr)
 
     def run_agent(self, *args):
         return subprocess.run(qalib.agent_command(*args), capture_output=True, text=True,
@@ -315,7 +339,7 @@ class ConfigTest(unittest.TestCase):
             (["--no-such-option"], "Unknown option"),
             (["-m", "carrier-pigeon"], "unknown method 'carrier-pigeon'"),
             (["-c", "/nonexistent/agent.conf"], "/nonexistent/agent.conf"),
-            (["-b", "guest-pingg"], "unknown command 'guest-pingg'"),
+            (["-b", "guest-pingg"], "'guest-pingg' names no command"),
             (["--fsfreeze-timeout", "soon"], "number of seconds"),
             (["--fsfreeze-timeout", "4294968"], "from 0 to 4294967"),
             (["extra"], "unexpected argument 'extra'"),

@@ -73,11 +73,55 @@ test_fsfreeze_expedite_rcu(void **state)
 	assert_non_null(strstr(error->message, "'fsfreeze-expedite-rcu' must be true or false"));
 }
 
+/* every key of the table survives the file -> --dump-conf -> file round trip, and the command
+ * line knows every key by its long name */
+static void
+test_every_key_round_trips(void **state)
+{
+	g_autoptr(GString) text = g_string_new("[general]\n");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaConfig) config = NULL;
+	g_autoptr(QaConfig) again = NULL;
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *second = NULL;
+
+	for (const QaConfigKey *key = qa_config_keys; key->name != NULL; key++) {
+		const gchar *value = "/some/where";
+
+		switch (QA_CONFIG_TYPE(key->type)) {
+		case QA_CONFIG_FLAG:
+		case QA_CONFIG_BOOL:
+			value = "true";
+			break;
+		case QA_CONFIG_SECONDS:
+			value = "42";
+			break;
+		case QA_CONFIG_LIST:
+			value = "guest-ping,guest-sync";
+			break;
+		default:
+			if (g_strcmp0(key->name, "method") == 0)
+				value = "unix-listen";
+			break;
+		}
+		g_string_append_printf(text, "%s=%s\n", key->name, value);
+	}
+	config = parse(text->str, "--dump-conf", &first, &error);
+	g_assert_no_error(error);
+	assert_int_equal(config->fsfreeze_timeout, 42);
+	assert_true(config->daemonize);
+	assert_string_equal(config->mountinfo, "/some/where");
+	again = parse(first, "--dump-conf", &second, &error);
+	g_assert_no_error(error);
+	assert_string_equal(first, second);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fsfreeze_expedite_rcu),
+	    cmocka_unit_test(test_every_key_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
