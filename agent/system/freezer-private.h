@@ -1,0 +1,152 @@
+/* What the freezer's files share: the freezer's state, the entries of the frozen set, the jobs of
+ * one freeze call, and the functions one file calls in another. Not for use outside
+ * agent/system/freezer*.c: freezer.h and freezer-api.h are the freezer's interface.
+ *
+ * Files: freezer.c (a freeze, top-down, and the freezer's life), freezer-jobs.c (the parallel
+ * flush and FIFREEZE calls), freezer-thaw.c, freezer-watchdog.c, freezer-state.c (the frozen set
+ * and its record), freezer-recover.c, freezer-trim.c, freezer-kernel.c (the default ops). */
+#pragma once
+
+#include <glib.h>
+
+#include "freezer.h"
+#include "state-file.h"
+
+/* filesystems flushed or frozen at once; more only adds contention on the same disks */
+#define QA_FREEZER_MAX_THREADS 8
+
+/* a syncfs() that took longer than this flushed enough that writers may have dirtied more
+ * meanwhile, so another pass is worth it; a pass over a clean filesystem costs about 1 ms */
+#define QA_FREEZER_RESYNC_US (5 * 1000)
+
+/* syncfs passes per filesystem before FIFREEZE, at most */
+#define QA_FREEZER_MAX_SYNCS 4
+
+
+
+typedef struct {
+	guint major;
+	guint minor;
+	gchar *fstype;
+	GStrv mountpoints; /* [0] is the one fd is open on */
+	gint fd;	   /* kept open while frozen, so thawing needs no path lookup */
+	/* which freeze call froze it, and in which of its dependency levels: entries that share
+	 * both depend on none of each other and are thawed in parallel; serial 0: unknown (taken
+	 * over from an earlier agent), thawed alone */
+	guint serial;
+	guint level;
+} QaFrozenFs;
+
+struct _QaFreezer {
+	/* immutable after qa_freezer_new() */
+	QaRoots *roots;
+	gchar *statedir;
+	gchar *hook;
+	guint hook_timeout_ms;
+	guint auto_thaw_ms;
+	GStrv exclude_mountpoints;
+	GStrv exclude_types;
+	gboolean expedites_rcu;
+	QaFreezerOps ops;
+	gpointer ops_data;
+	void (*log_hold)(void);
+	void (*log_release)(void);
+	GThread *watchdog; /* from the first freeze on (or a recovered one); set under lock */
+
+	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
+	GMutex op_lock;
+	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
+
+	/* lock guards everything below; it is held only for memory updates and state-file writes
+	 * on the tmpfs, never across a hook or an ioctl */
+	GMutex lock;
+	GCond cond;		/* wakes the watchdog */
+	GPtrArray *frozen;	/* of QaFrozenFs, in freezing order */
+	GPtrArray *planned;	/* of QaStateFs while a freeze runs: recorded before FIFREEZE */
+	gboolean is_op_running; /* a freeze is between its first FIFREEZE and its end */
+	gboolean is_op_aborted; /* the watchdog or shutdown thawed while it ran */
+	gboolean is_hook_pending;
+	gboolean is_log_held;
+	gboolean is_stopping;
+	/* this agent expedited RCU grace periods for FIFREEZE and owes setting them back */
+	gboolean is_rcu_expedited;
+	gint64 frozen_at;      /* wall clock µs */
+	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
+	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
+};
+
+typedef struct {
+	QaFreezer *self;
+	QaFilesystem *fs;  /* borrowed from the loaded table */
+	gchar *mountpoint; /* the one fd is open on */
+	gint fd;
+	guint serial;			      /* of the freeze call */
+	guint level;			      /* index of its level in that call */
+	gint64 sync_us[QA_FREEZER_MAX_SYNCS]; /* each syncfs pass */
+	guint n_syncs;
+	gint64 checkpoint_us;
+	gint checkpoint_result;
+	gint64 freeze_us;   /* FIFREEZE, or 0 when it was not issued */
+	gint result;	    /* of FIFREEZE: 0 or a negative errno */
+	gboolean is_frozen; /* FIFREEZE succeeded and the entry was registered */
+} QaFreezeJob;
+
+/* how long each phase of one freeze took, for the log: monotonic µs */
+typedef struct {
+	gint64 start;
+	gint64 opened;	     /* filesystems loaded, selected, ordered and opened */
+	gint64 begun;	     /* freeze hook run, plan recorded */
+	gint64 flushed;	     /* syncfs passes and checkpoints done */
+	gint64 frozen;	     /* every FIFREEZE returned */
+	gint64 saved;	     /* the state file records the frozen set */
+	gint64 dirty_kib[3]; /* Dirty + Writeback at begun, flushed, frozen; -1: unknown */
+	const gchar *rcu;    /* what was done about RCU grace periods, for the log */
+} QaFreezeTimes;
+
+gint64
+qa_freezer_read_dirty_kib(const QaRoots *roots);
+void
+qa_frozen_fs_free(QaFrozenFs *entry);
+void
+qa_freeze_job_free(QaFreezeJob *job);
+gchar *
+qa_freezer_format_time(gint64 realtime_us);
+QaFrozenFs *
+qa_freezer_find_frozen_locked(QaFreezer *self, guint major, guint minor, guint *out_index);
+gboolean
+qa_freezer_save_locked(QaFreezer *self, GError **error);
+void
+qa_freezer_save_or_warn_locked(QaFreezer *self);
+void
+qa_freezer_run_parallel(GPtrArray *jobs, GFunc func);
+guint
+qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error);
+gboolean
+qa_freezer_end_epoch(QaFreezer *self, GError **error);
+guint
+qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto);
+gboolean
+qa_freezer_start_watchdog(QaFreezer *self, GError **error);
+GPtrArray *
+qa_freezer_load_filesystems(QaFreezer *self, GError **error);
+void
+qa_freezer_flush(GPtrArray *levels);
+void
+qa_freezer_freeze_job(gpointer data, gpointer user_data);
+void
+qa_freezer_log_job(QaFreezeJob *job);
+void
+qa_freezer_restore_rcu(QaFreezer *self);
+void
+qa_freezer_arm(QaFreezer *self);
+QaFrozenFs *
+qa_freezer_lookup_frozen_locked(QaFreezer *self, const gchar *path, guint *out_index);
+void
+qa_freezer_recover(QaFreezer *self, QaState *state);
+/* Dirty + Writeback of the whole system in KiB, or -1 (freezer-kernel.c) */
+gint64
+qa_freezer_read_dirty_kib(const QaRoots *roots);
+void
+qa_freezer_kernel_fill_ops(QaFreezerOps *ops);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFrozenFs, qa_frozen_fs_free)

@@ -1,0 +1,294 @@
+/* Thawing: on request (all or named), by the watchdog and at shutdown, and the end of a frozen
+ * epoch (the thaw hook). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "freezer-private.h"
+#include "hooks.h"
+#include "qa-error.h"
+
+typedef struct {
+	QaFreezer *self;
+	QaFrozenFs *entry;
+	gint result;
+	gint64 us;
+} QaThawJob;
+
+static void
+qa_freezer_thaw_job(gpointer data, gpointer user_data)
+{
+	QaThawJob *job = data;
+	QaFreezer *self = job->self;
+	gint64 start = g_get_monotonic_time();
+
+	job->result =
+	    job->entry->fd >= 0
+		? self->ops.thaw(job->entry->fd, job->entry->mountpoints[0], self->ops_data)
+		: -EBADF;
+	job->us = g_get_monotonic_time() - start;
+}
+
+static gboolean
+qa_frozen_fs_is_same_level(QaFrozenFs *a, QaFrozenFs *b)
+{
+	return a->serial != 0 && a->serial == b->serial && a->level == b->level;
+}
+
+/* FITHAW on every entry, last frozen first, the entries of one dependency level in parallel: a
+ * slow FITHAW (ext4 writes its superblock before it lets writers go) then holds only its own
+ * writers. EINVAL means someone else thawed it already: that is thawed too. Entries that fail
+ * otherwise go back into the frozen set, still held. Returns the number of filesystems this
+ * call thawed; the first failure goes to @error. */
+guint
+qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
+{
+	guint count = 0;
+	guint i = entries->len;
+
+	while (i > 0) {
+		g_autoptr(GPtrArray) group = g_ptr_array_new_with_free_func(g_free);
+		QaFrozenFs *last = g_ptr_array_index(entries, i - 1);
+
+		for (guint k = i; k > 0; k--) {
+			QaThawJob *job;
+
+			if (k < i &&
+			    !qa_frozen_fs_is_same_level(g_ptr_array_index(entries, k - 1), last))
+				break;
+			job = g_new0(QaThawJob, 1);
+			job->self = self;
+			job->entry = g_ptr_array_index(entries, k - 1);
+			g_ptr_array_add(group, job);
+		}
+		qa_freezer_run_parallel(group, qa_freezer_thaw_job);
+		/* group[j] is entries[i - 1]: stealing it moves only entries already done */
+		for (guint j = 0; j < group->len; j++, i--) {
+			QaThawJob *job = g_ptr_array_index(group, j);
+			QaFrozenFs *entry = job->entry;
+
+			if (job->result == 0) {
+				g_message("thawed mountpoint=%s fithaw_ms=%.1f",
+					  entry->mountpoints[0],
+					  job->us / 1000.0);
+				count++;
+				continue;
+			}
+			if (job->result == -EINVAL) {
+				g_warning("mountpoint=%s was thawed by someone else already",
+					  entry->mountpoints[0]);
+				continue;
+			}
+			g_warning("cannot thaw mountpoint=%s: %s",
+				  entry->mountpoints[0],
+				  g_strerror(-job->result));
+			if (error != NULL && *error == NULL)
+				g_set_error(error,
+					    QA_SYSTEM_ERROR,
+					    QA_SYSTEM_ERROR_FAILED,
+					    "Cannot thaw '%s': FITHAW failed: %s. It stays frozen; "
+					    "retry guest-fsfreeze-thaw.",
+					    entry->mountpoints[0],
+					    g_strerror(-job->result));
+			g_mutex_lock(&self->lock);
+			g_ptr_array_add(self->frozen, g_ptr_array_steal_index(entries, i - 1));
+			g_mutex_unlock(&self->lock);
+		}
+	}
+	return count;
+}
+
+/* Ends a frozen epoch once nothing is held and no freeze runs: disarms the watchdog, releases
+ * the log and runs the thaw hook if the freeze hook ran. The pending flag is taken under the
+ * lock, so whichever thread gets here first runs the thaw hook, exactly once. */
+gboolean
+qa_freezer_end_epoch(QaFreezer *self, GError **error)
+{
+	gboolean is_hook_due = FALSE;
+	gboolean is_release_due = FALSE;
+
+	g_mutex_lock(&self->lock);
+	if (self->frozen->len == 0 && !self->is_op_running) {
+		self->deadline = 0;
+		is_release_due = self->is_log_held;
+		self->is_log_held = FALSE;
+		is_hook_due = self->is_hook_pending;
+		self->is_hook_pending = FALSE;
+		qa_freezer_save_or_warn_locked(self);
+	}
+	g_mutex_unlock(&self->lock);
+
+	if (is_release_due && self->log_release != NULL)
+		self->log_release();
+	if (is_hook_due && self->hook != NULL)
+		return qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, error);
+	return TRUE;
+}
+
+/* The watchdog's and the shutdown's thaw: takes every entry without op_lock (a freeze may be
+ * stuck holding it) and tells a running freeze to roll back whatever it still freezes. */
+guint
+qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
+{
+	g_autoptr(GPtrArray) taken = NULL;
+	g_autoptr(GError) error_local = NULL;
+	guint count;
+
+	g_mutex_lock(&self->lock);
+	taken = g_steal_pointer(&self->frozen);
+	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	if (self->is_op_running)
+		self->is_op_aborted = TRUE;
+	if (is_auto && (taken->len > 0 || self->is_op_running))
+		self->auto_thawed_at = g_get_real_time();
+	self->deadline = 0;
+	g_mutex_unlock(&self->lock);
+
+	count = qa_freezer_thaw_entries(self, taken, NULL);
+	g_mutex_lock(&self->lock);
+	/* recorded only now: an agent killed before FITHAW returned must still find them in the
+	 * state file, or they would stay frozen with nobody knowing */
+	qa_freezer_save_or_warn_locked(self);
+	/* a running freeze ends the epoch itself; the hook must not wait for it if it is stuck */
+	if (self->is_op_running && self->is_hook_pending && self->frozen->len == 0) {
+		self->is_hook_pending = FALSE;
+		g_mutex_unlock(&self->lock);
+		if (self->hook != NULL &&
+		    !qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, &error_local))
+			g_warning("%s", error_local->message);
+		return count;
+	}
+	g_mutex_unlock(&self->lock);
+	if (!qa_freezer_end_epoch(self, &error_local))
+		g_warning("%s", error_local->message);
+	return count;
+}
+
+guint
+qa_freezer_thaw_for_shutdown(QaFreezer *self)
+{
+	guint count;
+
+	g_return_val_if_fail(self != NULL, 0);
+	/* a freeze stuck in FIFREEZE would never set them back; the save below records it */
+	qa_freezer_restore_rcu(self);
+	count = qa_freezer_thaw_everything(self, FALSE);
+	if (count > 0)
+		g_message("thawed for shutdown count=%u", count);
+	return count;
+}
+
+/* Takes the entries named by @names out of the frozen set, or none of them. */
+static GPtrArray *
+qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
+{
+	g_autoptr(GArray) indexes = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GPtrArray) taken =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+
+	for (guint i = 0; i < names->len; i++) {
+		const gchar *name = g_ptr_array_index(names, i);
+		g_autofree gchar *canonical = NULL;
+		guint index = 0;
+
+		if (qa_freezer_lookup_frozen_locked(self, name, &index) == NULL) {
+			canonical = realpath(name, NULL);
+			if (canonical == NULL ||
+			    qa_freezer_lookup_frozen_locked(self, canonical, &index) == NULL) {
+				g_set_error(
+				    error,
+				    QA_SYSTEM_ERROR,
+				    QA_SYSTEM_ERROR_INVALID,
+				    "'%s' is not frozen by this agent; nothing was thawed. "
+				    "guest-fsfreeze-status and guest-get-fsinfo show what is "
+				    "frozen.",
+				    name);
+				return NULL;
+			}
+		}
+		g_array_append_val(indexes, index);
+	}
+	/* steal in freezing order, so that thawing goes in reverse of it */
+	for (guint i = self->frozen->len; i > 0; i--) {
+		for (guint j = 0; j < indexes->len; j++) {
+			if (g_array_index(indexes, guint, j) == i - 1) {
+				g_ptr_array_insert(
+				    taken, 0, g_ptr_array_steal_index(self->frozen, i - 1));
+				break;
+			}
+		}
+	}
+	return g_steal_pointer(&taken);
+}
+
+/* After an auto-thaw, the next thaw must not look like a good one to the host. */
+static gboolean
+qa_freezer_check_auto_thawed_locked(QaFreezer *self, GError **error)
+{
+	g_autofree gchar *when = NULL;
+
+	if (self->auto_thawed_at == 0)
+		return TRUE;
+	when = qa_freezer_format_time(self->auto_thawed_at);
+	g_set_error(
+	    error,
+	    QA_SYSTEM_ERROR,
+	    QA_SYSTEM_ERROR_FAILED,
+	    "The filesystems were thawed automatically at %s because no "
+	    "guest-fsfreeze-thaw arrived within %u seconds; a snapshot taken after that time "
+	    "is not consistent.",
+	    when,
+	    self->auto_thaw_ms / 1000);
+	self->auto_thawed_at = 0;
+	qa_freezer_save_or_warn_locked(self);
+	return FALSE;
+}
+
+gboolean
+qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
+{
+	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
+	g_autoptr(GPtrArray) taken = NULL;
+	g_autoptr(GError) error_thaw = NULL;
+	g_autoptr(GError) error_hook = NULL;
+	gint64 start = g_get_monotonic_time();
+	guint count;
+
+	g_return_val_if_fail(self != NULL, FALSE);
+
+	g_mutex_lock(&self->lock);
+	if (!qa_freezer_check_auto_thawed_locked(self, error)) {
+		g_mutex_unlock(&self->lock);
+		return FALSE;
+	}
+	if (mountpoints != NULL) {
+		taken = qa_freezer_take_named_locked(self, mountpoints, error);
+	} else {
+		taken = g_steal_pointer(&self->frozen);
+		self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	}
+	g_mutex_unlock(&self->lock);
+	if (taken == NULL)
+		return FALSE;
+
+	count = qa_freezer_thaw_entries(self, taken, &error_thaw);
+	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
+	g_mutex_lock(&self->lock);
+	qa_freezer_save_or_warn_locked(self);
+	g_mutex_unlock(&self->lock);
+	if (!qa_freezer_end_epoch(self, &error_hook) && error_thaw == NULL) {
+		/* the filesystems are thawed, but the host must know the hook's undo failed */
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "Thawed %u filesystems, but the thaw hook failed: %s",
+			    count,
+			    error_hook->message);
+		return FALSE;
+	}
+	if (error_thaw != NULL) {
+		g_propagate_error(error, g_steal_pointer(&error_thaw));
+		return FALSE;
+	}
+	*out_count = count;
+	return TRUE;
+}
