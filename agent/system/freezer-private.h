@@ -148,5 +148,8 @@ gint64
 qa_freezer_read_dirty_kib(const QaRoots *roots);
 void
 qa_freezer_kernel_fill_ops(QaFreezerOps *ops);
+/* a mountpoint name as the mount table spells it, without touching the filesystem */
+gchar *
+qa_freezer_normalize_name(const gchar *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFrozenFs, qa_frozen_fs_free)

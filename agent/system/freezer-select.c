@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 #include <sys/sysmacros.h>
 
 #include "qa-error.h"
@@ -204,32 +207,59 @@ qa_freeze_select(const QaFreezeSelect *select,
 	return g_steal_pointer(&selected);
 }
 
+/* filesystems that keep their data in memory: writing to them can never wait for a frozen disk */
+static gboolean
+qa_freeze_select_is_memory_fs(const struct statfs *sfs)
+{
+	return sfs->f_type == TMPFS_MAGIC || sfs->f_type == RAMFS_MAGIC;
+}
+
+/* The state directory is written while filesystems are frozen: a write that waits for a frozen
+ * filesystem would never return, and then neither would the thaw. Comparing device numbers with
+ * the filesystems being frozen is not enough (btrfs reports another number to stat() than to
+ * mountinfo; an overlay or a loop device may sit on a frozen filesystem), so the directory must
+ * be on a memory filesystem, as /run is. It must also be the agent's alone: a directory, not a
+ * link, owned by the agent's user and writable by nobody else, since its file decides what a
+ * restarted agent thaws. */
 gboolean
-qa_freeze_select_check_statedir(const gchar *statedir, GPtrArray *selected, GError **error)
+qa_freeze_select_check_statedir(const gchar *statedir, GError **error)
 {
 	struct stat st;
+	struct statfs sfs;
 
-	if (stat(statedir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (lstat(statedir, &st) != 0) {
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
 			    QA_SYSTEM_ERROR_FAILED,
-			    "Refusing to freeze: the state directory '%s' is missing; expected a "
-			    "writable directory on a tmpfs.",
-			    statedir);
+			    "Refusing to freeze: the state directory '%s' is missing (%s); expected "
+			    "a directory on a tmpfs, such as /run/quiesce-agent.",
+			    statedir,
+			    g_strerror(errno));
 		return FALSE;
 	}
-	for (guint i = 0; i < selected->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(selected, i);
-		if (major(st.st_dev) == fs->major && minor(st.st_dev) == fs->minor) {
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_INVALID,
-				    "Refusing to freeze '%s': the state directory '%s' is on it; "
-				    "expected the state directory on a tmpfs.",
-				    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
-				    statedir);
-			return FALSE;
-		}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "Refusing to freeze: the state directory '%s' %s; expected a directory "
+			    "(not a link) owned by uid %u and writable by nobody else.",
+			    statedir,
+			    S_ISLNK(st.st_mode)	     ? "is a symbolic link"
+			    : !S_ISDIR(st.st_mode)   ? "is not a directory"
+			    : st.st_uid != geteuid() ? "belongs to another user"
+						     : "is writable by group or others",
+			    (guint)geteuid());
+		return FALSE;
+	}
+	if (statfs(statedir, &sfs) != 0 || !qa_freeze_select_is_memory_fs(&sfs)) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "Refusing to freeze: the state directory '%s' is not on a memory "
+			    "filesystem; the agent writes it while filesystems are frozen, so it "
+			    "must be on a tmpfs (such as /run or /dev/shm) that is never frozen.",
+			    statedir);
+		return FALSE;
 	}
 	return TRUE;
 }

@@ -1,7 +1,6 @@
 /* Thawing: on request (all or named), by the watchdog and at shutdown, and the end of a frozen
  * epoch (the thaw hook). */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "freezer-private.h"
 #include "hooks.h"
@@ -177,7 +176,18 @@ qa_freezer_thaw_for_shutdown(QaFreezer *self)
 	return count;
 }
 
-/* Takes the entries named by @names out of the frozen set, or none of them. */
+/* The name a host gave, as the mount table would spell it: "/data/", "/data/." and "//data" are
+ * "/data". Lexical only: resolving it through the filesystem (realpath) could block forever under
+ * a FUSE or NFS mount that no longer answers, and a thaw must always get through. A relative name
+ * is taken from "/", which is the agent's working directory. */
+gchar *
+qa_freezer_normalize_name(const gchar *name)
+{
+	return g_canonicalize_filename(name, "/");
+}
+
+/* Takes the entries named by @names out of the frozen set, or none of them. @names are already
+ * normalized: nothing here touches the filesystem, since the lock is held. */
 static GPtrArray *
 qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
 {
@@ -187,23 +197,17 @@ qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
 
 	for (guint i = 0; i < names->len; i++) {
 		const gchar *name = g_ptr_array_index(names, i);
-		g_autofree gchar *canonical = NULL;
 		guint index = 0;
 
 		if (qa_freezer_lookup_frozen_locked(self, name, &index) == NULL) {
-			canonical = realpath(name, NULL);
-			if (canonical == NULL ||
-			    qa_freezer_lookup_frozen_locked(self, canonical, &index) == NULL) {
-				g_set_error(
-				    error,
+			g_set_error(error,
 				    QA_SYSTEM_ERROR,
 				    QA_SYSTEM_ERROR_INVALID,
-				    "'%s' is not frozen by this agent; nothing was thawed. "
-				    "guest-fsfreeze-status and guest-get-fsinfo show what is "
-				    "frozen.",
+				    "'%s' is not a mountpoint this agent holds frozen; nothing was "
+				    "thawed. Name a mountpoint as guest-get-fsinfo reports it "
+				    "(guest-fsfreeze-status says whether anything is frozen).",
 				    name);
-				return NULL;
-			}
+			return NULL;
 		}
 		g_array_append_val(indexes, index);
 	}
@@ -253,15 +257,22 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	gint64 start = g_get_monotonic_time();
 	guint count;
 
+	g_autoptr(GPtrArray) names = NULL;
+
 	g_return_val_if_fail(self != NULL, FALSE);
 
+	for (guint i = 0; mountpoints != NULL && i < mountpoints->len; i++) {
+		if (names == NULL)
+			names = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(names, qa_freezer_normalize_name(g_ptr_array_index(mountpoints, i)));
+	}
 	g_mutex_lock(&self->lock);
 	if (!qa_freezer_check_auto_thawed_locked(self, error)) {
 		g_mutex_unlock(&self->lock);
 		return FALSE;
 	}
 	if (mountpoints != NULL) {
-		taken = qa_freezer_take_named_locked(self, mountpoints, error);
+		taken = qa_freezer_take_named_locked(self, names, error);
 	} else {
 		taken = g_steal_pointer(&self->frozen);
 		self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);

@@ -462,7 +462,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	selected = qa_freezer_select(self, filesystems, mountpoints, error);
 	if (selected == NULL)
 		return FALSE;
-	if (!qa_freeze_select_check_statedir(self->statedir, selected, error))
+	if (!qa_freeze_select_check_statedir(self->statedir, error))
 		return FALSE;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
 		return FALSE;

@@ -26,6 +26,8 @@ TIMEOUT = float(os.environ.get("QA_TIMEOUT", "20"))
 TRANSPORT = os.environ.get("QA_TRANSPORT", "unix")
 RELAY = os.environ.get("QA_RELAY", "")
 IS_WINE = TRANSPORT == "wine-pipe"
+# where agents keep their state: a memory filesystem on Linux, as the freezer requires
+STATE_ROOT = "/dev/shm" if not IS_WINE and os.path.isdir("/dev/shm") else None
 # the method a test uses for a client-per-connection channel
 LISTEN_METHOD = "pipe" if IS_WINE else "unix-listen"
 
@@ -55,7 +57,8 @@ class Agent:
         if not AGENT:
             raise RuntimeError("QA_AGENT must name the agent binary")
         self.tmp = tempfile.mkdtemp(prefix="qa-test-")
-        self.statedir = os.path.join(self.tmp, "state")
+        # the agent wants its state on a memory filesystem; /tmp need not be one
+        self.statedir = tempfile.mkdtemp(prefix="qa-state-", dir=STATE_ROOT)
         self.logpath = os.path.join(self.tmp, "agent.log")
         self.relay = None
         if IS_WINE:
@@ -165,6 +168,7 @@ class Agent:
             rc = self.stop()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            shutil.rmtree(self.statedir, ignore_errors=True)
         return rc
 
     def __enter__(self):
@@ -174,6 +178,7 @@ class Agent:
         rc = self.stop()
         text = self.log_text()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.statedir, ignore_errors=True)
         if exc[0] is None:
             # sanitizer builds report at exit; a clean run exits 0 with no report
             if "Sanitizer" in text or "runtime error:" in text:

@@ -4,6 +4,7 @@ arguments that look like globs or shell. Freezes touch only loop-mounted images 
 with the agent confined to their directory and a short auto-thaw (see test_fsfreeze.py).
 """
 
+import ctypes
 import json
 import os
 import shutil
@@ -225,6 +226,57 @@ class FreezeFaultTest(unittest.TestCase):
             subprocess.run(["umount", ro])
             os.rmdir(ro)
 
+    def test_thaw_naming_a_path_under_a_dead_fuse_mount(self):
+        """A thaw naming a path under a FUSE mount whose daemon never answers is refused at once:
+        names are not resolved through the filesystem (realpath() there blocks forever), so the
+        thaw, status, ping and the watchdog never wait on it."""
+        fuse_dir = tempfile.mkdtemp(prefix="qa-dead-fuse-")
+        fd = os.open("/dev/fuse", os.O_RDWR)
+        libc = ctypes.CDLL(None, use_errno=True)
+        opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+        if libc.mount(b"qa-dead-fuse", fuse_dir.encode(), b"fuse", 0, opts) != 0:
+            os.close(fd)
+            os.rmdir(fuse_dir)
+            self.skipTest(f"cannot mount FUSE: {os.strerror(ctypes.get_errno())}")
+        try:
+            with self.start() as agent:
+                c = agent.client()
+                self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.a]}), 1)
+                name = os.path.join(fuse_dir, "sub", "..", "x")
+                r = c.execute("guest-fsfreeze-thaw", {"mountpoints": [name]})
+                self.assertIn("is not a mountpoint this agent holds frozen", r["error"]["desc"])
+                self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+                self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+                self.assertEqual(self.probe.frozen(self.all), set())
+                c.close()
+        finally:
+            subprocess.run(["umount", "-l", fuse_dir])
+            os.close(fd)
+            os.rmdir(fuse_dir)
+
+    def test_state_directory_must_be_private_and_in_memory(self):
+        """A state directory on a disk filesystem (which may be frozen, or sit on one that is),
+        a symbolic link or a directory others may write is refused before anything freezes."""
+        on_disk = tempfile.mkdtemp(prefix="qa-disk-state-", dir=self.mounts.root)
+        private = tempfile.mkdtemp(prefix="qa-state-", dir=qalib.STATE_ROOT)
+        link = os.path.join(tempfile.mkdtemp(prefix="qa-link-", dir=qalib.STATE_ROOT), "state")
+        os.symlink(private, link)
+        open_dir = tempfile.mkdtemp(prefix="qa-open-state-", dir=qalib.STATE_ROOT)
+        os.chmod(open_dir, 0o777)
+        cases = [(on_disk, "not on a memory filesystem"), (link, "is a symbolic link"),
+                 (open_dir, "writable by group or others")]
+        try:
+            for statedir, text in cases:
+                with self.start("-t", statedir) as agent:
+                    c = agent.client()
+                    r = c.execute("guest-fsfreeze-freeze-list", {"mountpoints": [self.a]})
+                    self.assertIn(text, r["error"]["desc"], statedir)
+                    self.assertEqual(self.probe.frozen(self.all), set())
+                    c.close()
+        finally:
+            for d in (on_disk, private, os.path.dirname(link), open_dir):
+                shutil.rmtree(d, ignore_errors=True)
+
     def test_literal_mountpoint_names(self):
         """Names are looked up as they are: no globbing, no shell, no ~ or $VAR expansion."""
         names = ["x*", "x?", "[xa]", "$(touch pwned)", "`touch pwned2`", "~", "$HOME",
@@ -276,7 +328,7 @@ class FreezeFaultTest(unittest.TestCase):
         them), for N from 0 to past the end of the freeze, restart it on the same state
         directory: what the kernel holds frozen is exactly what the agent reports, and a thaw
         leaves nothing frozen."""
-        statedir = tempfile.mkdtemp(prefix="qa-kill-state-")
+        statedir = tempfile.mkdtemp(prefix="qa-kill-state-", dir=qalib.STATE_ROOT)
         outcomes = {}
         agent = None
         # the agent starts in ~10 ms and freezes these in ~50-300 ms, depending on the machine

@@ -212,8 +212,10 @@ class FsfreezeTest(unittest.TestCase):
         c = self.client
         c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a"), self.mp("b")]})
         desc = self.error("guest-fsfreeze-thaw", {"mountpoints": [self.mp("c")]})
-        self.assertIn("not frozen by this agent", desc)
-        self.assertEqual(c.ok("guest-fsfreeze-thaw", {"mountpoints": [self.mp("a-bind")]}), 1)
+        self.assertIn("is not a mountpoint this agent holds frozen", desc)
+        # names are compared as the mount table spells them, after lexical clean-up only
+        self.assertEqual(c.ok("guest-fsfreeze-thaw",
+                              {"mountpoints": [self.mp("a-bind") + "//./"]}), 1)
         self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
         self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
 

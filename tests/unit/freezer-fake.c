@@ -186,7 +186,9 @@ fake_new(const FakeFs *table, guint n_table)
 
 	fake->dir = g_dir_make_tmp("qa-freezer-XXXXXX", NULL);
 	g_assert_nonnull(fake->dir);
-	fake->statedir = g_build_filename(fake->dir, "state", NULL);
+	/* the freezer wants its state on a memory filesystem, which /tmp need not be */
+	fake->statedir = g_strdup("/dev/shm/qa-freezer-state-XXXXXX");
+	g_assert_nonnull(g_mkdtemp_full(fake->statedir, 0700));
 	fake->table = table;
 	fake->n_table = n_table;
 	for (guint i = 0; i < n_table; i++) {
@@ -230,7 +232,7 @@ fake_free(Fake *fake)
 
 	if (fake == NULL)
 		return;
-	cmd = g_strdup_printf("rm -rf '%s'", fake->dir);
+	cmd = g_strdup_printf("rm -rf '%s' '%s'", fake->dir, fake->statedir);
 	g_assert_cmpint(system(cmd), ==, 0);
 	g_free(fake->dir);
 	g_free(fake->statedir);
