@@ -157,6 +157,15 @@ qa_freezer_open_checked(
 	return qa_fd_steal(&fd);
 }
 
+static gboolean
+qa_freezer_kernel_save_state(const gchar *statedir,
+			     const QaState *state,
+			     gpointer user_data,
+			     GError **error)
+{
+	return qa_state_file_save(statedir, state, error);
+}
+
 /* the kernel's calls where the options left an op NULL */
 void
 qa_freezer_kernel_fill_ops(QaFreezerOps *ops)
@@ -179,4 +188,6 @@ qa_freezer_kernel_fill_ops(QaFreezerOps *ops)
 		ops->load_filesystems = qa_freezer_kernel_load_filesystems;
 	if (ops->freeze_levels == NULL)
 		ops->freeze_levels = qa_freezer_kernel_freeze_levels;
+	if (ops->save_state == NULL)
+		ops->save_state = qa_freezer_kernel_save_state;
 }

@@ -73,6 +73,12 @@ struct _QaFreezer {
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
+	guint64 n_records;     /* records of this state taken (qa_freezer_record_locked) */
+
+	/* serialises writes of the state file, which happen with lock released: a write never
+	 * holds what the watchdog, status or the shutdown thaw need */
+	GMutex write_lock;
+	guint64 written_generation; /* under write_lock: the record the file holds */
 };
 
 typedef struct {
@@ -113,10 +119,12 @@ gchar *
 qa_freezer_format_time(gint64 realtime_us);
 QaFrozenFs *
 qa_freezer_find_frozen_locked(QaFreezer *self, guint major, guint minor, guint *out_index);
+QaState *
+qa_freezer_record_locked(QaFreezer *self);
 gboolean
-qa_freezer_save_locked(QaFreezer *self, GError **error);
+qa_freezer_write_record(QaFreezer *self, QaState *record, GError **error);
 void
-qa_freezer_save_or_warn_locked(QaFreezer *self);
+qa_freezer_write_record_or_warn(QaFreezer *self, QaState *record);
 void
 qa_freezer_run_parallel(GPtrArray *jobs, GFunc func);
 guint

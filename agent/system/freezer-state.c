@@ -74,20 +74,37 @@ qa_freezer_state_locked(QaFreezer *self)
 	return g_steal_pointer(&state);
 }
 
-gboolean
-qa_freezer_save_locked(QaFreezer *self, GError **error)
+/* A record of the state as it is now, to write once the lock is released. */
+QaState *
+qa_freezer_record_locked(QaFreezer *self)
 {
-	g_autoptr(QaState) state = qa_freezer_state_locked(self);
-	return qa_state_file_save(self->statedir, state, error);
+	QaState *state = qa_freezer_state_locked(self);
+
+	state->generation = ++self->n_records;
+	return state;
+}
+
+/* Writes @record unless a later one is in the file already. Called without lock. */
+gboolean
+qa_freezer_write_record(QaFreezer *self, QaState *record, GError **error)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->write_lock);
+
+	if (record->generation <= self->written_generation)
+		return TRUE;
+	if (!self->ops.save_state(self->statedir, record, self->ops_data, error))
+		return FALSE;
+	self->written_generation = record->generation;
+	return TRUE;
 }
 
 /* for paths where failing to persist changes nothing that could still be undone */
 void
-qa_freezer_save_or_warn_locked(QaFreezer *self)
+qa_freezer_write_record_or_warn(QaFreezer *self, QaState *record)
 {
 	g_autoptr(GError) error_local = NULL;
 
-	if (!qa_freezer_save_locked(self, &error_local))
+	if (!qa_freezer_write_record(self, record, &error_local))
 		g_warning("cannot persist freeze state, ignoring: %s", error_local->message);
 }
 

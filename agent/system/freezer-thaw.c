@@ -104,6 +104,7 @@ qa_freezer_end_epoch(QaFreezer *self, GError **error)
 {
 	gboolean is_hook_due = FALSE;
 	gboolean is_release_due = FALSE;
+	g_autoptr(QaState) record = NULL;
 
 	g_mutex_lock(&self->lock);
 	if (self->frozen->len == 0 && !self->is_op_running) {
@@ -112,9 +113,11 @@ qa_freezer_end_epoch(QaFreezer *self, GError **error)
 		self->is_log_held = FALSE;
 		is_hook_due = self->is_hook_pending;
 		self->is_hook_pending = FALSE;
-		qa_freezer_save_or_warn_locked(self);
+		record = qa_freezer_record_locked(self);
 	}
 	g_mutex_unlock(&self->lock);
+	if (record != NULL)
+		qa_freezer_write_record_or_warn(self, record);
 
 	if (is_release_due && self->log_release != NULL)
 		self->log_release();
@@ -130,6 +133,7 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 {
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_local = NULL;
+	g_autoptr(QaState) record = NULL;
 	guint count;
 
 	g_mutex_lock(&self->lock);
@@ -146,17 +150,19 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 	g_mutex_lock(&self->lock);
 	/* recorded only now: an agent killed before FITHAW returned must still find them in the
 	 * state file, or they would stay frozen with nobody knowing */
-	qa_freezer_save_or_warn_locked(self);
+	record = qa_freezer_record_locked(self);
 	/* a running freeze ends the epoch itself; the hook must not wait for it if it is stuck */
 	if (self->is_op_running && self->is_hook_pending && self->frozen->len == 0) {
 		self->is_hook_pending = FALSE;
 		g_mutex_unlock(&self->lock);
+		qa_freezer_write_record_or_warn(self, record);
 		if (self->hook != NULL &&
 		    !qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, &error_local))
 			g_warning("%s", error_local->message);
 		return count;
 	}
 	g_mutex_unlock(&self->lock);
+	qa_freezer_write_record_or_warn(self, record);
 	if (!qa_freezer_end_epoch(self, &error_local))
 		g_warning("%s", error_local->message);
 	return count;
@@ -242,8 +248,8 @@ qa_freezer_check_auto_thawed_locked(QaFreezer *self, GError **error)
 	    "is not consistent.",
 	    when,
 	    self->auto_thaw_ms / 1000);
+	/* reported once; the caller records that */
 	self->auto_thawed_at = 0;
-	qa_freezer_save_or_warn_locked(self);
 	return FALSE;
 }
 
@@ -258,6 +264,7 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	guint count;
 
 	g_autoptr(GPtrArray) names = NULL;
+	g_autoptr(QaState) record = NULL;
 
 	g_return_val_if_fail(self != NULL, FALSE);
 
@@ -268,7 +275,9 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	}
 	g_mutex_lock(&self->lock);
 	if (!qa_freezer_check_auto_thawed_locked(self, error)) {
+		record = qa_freezer_record_locked(self);
 		g_mutex_unlock(&self->lock);
+		qa_freezer_write_record_or_warn(self, record);
 		return FALSE;
 	}
 	if (mountpoints != NULL) {
@@ -284,8 +293,10 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	count = qa_freezer_thaw_entries(self, taken, &error_thaw);
 	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
 	g_mutex_lock(&self->lock);
-	qa_freezer_save_or_warn_locked(self);
+	g_clear_pointer(&record, qa_state_free);
+	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
+	qa_freezer_write_record_or_warn(self, record);
 	if (!qa_freezer_end_epoch(self, &error_hook) && error_thaw == NULL) {
 		/* the filesystems are thawed, but the host must know the hook's undo failed */
 		g_set_error(error,

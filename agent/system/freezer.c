@@ -250,6 +250,7 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 {
 	g_autoptr(GPtrArray) planned =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_state_fs_free);
+	g_autoptr(QaState) record = NULL;
 	gboolean is_epoch_start;
 
 	if (!qa_freezer_start_watchdog(self, error)) {
@@ -287,15 +288,15 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	g_mutex_lock(&self->lock);
 	self->planned = g_steal_pointer(&planned);
 	self->frozen_at = g_get_real_time();
-	if (!qa_freezer_save_locked(self, error)) {
-		g_mutex_unlock(&self->lock);
-		g_prefix_error(error, "Refusing to freeze: ");
-		return FALSE;
-	}
+	record = qa_freezer_record_locked(self);
 	if (!self->is_log_held && self->log_hold != NULL)
 		self->log_hold();
 	self->is_log_held = TRUE;
 	g_mutex_unlock(&self->lock);
+	if (!qa_freezer_write_record(self, record, error)) {
+		g_prefix_error(error, "Refusing to freeze: ");
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -306,14 +307,16 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 static const gchar *
 qa_freezer_expedite_rcu(QaFreezer *self)
 {
+	g_autoptr(QaState) record = NULL;
 	gint was;
 
 	if (!self->expedites_rcu)
 		return "off";
 	g_mutex_lock(&self->lock);
 	self->is_rcu_expedited = TRUE;
-	qa_freezer_save_or_warn_locked(self);
+	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
+	qa_freezer_write_record_or_warn(self, record);
 	was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
 	if (was != 0) {
 		/* already expedited by someone else, or not possible: nothing is owed */
@@ -395,6 +398,7 @@ qa_freezer_freeze_opened(QaFreezer *self,
 {
 	g_autoptr(GPtrArray) done = g_ptr_array_new();
 	g_autoptr(GError) error_local = NULL;
+	g_autoptr(QaState) record = NULL;
 	QaFreezeJob *failed;
 	gboolean is_saved;
 
@@ -422,10 +426,12 @@ qa_freezer_freeze_opened(QaFreezer *self,
 	}
 
 	g_mutex_lock(&self->lock);
-	self->is_op_running = FALSE;
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
-	is_saved = qa_freezer_save_locked(self, error);
+	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
+	/* still running while the record is written, so that a watchdog or shutdown thaw during
+	 * the write tells this call it was abandoned */
+	is_saved = qa_freezer_write_record(self, record, error);
 	times->saved = g_get_monotonic_time();
 	if (!is_saved) {
 		/* a freeze the next agent would not know about must not outlive this call */
@@ -433,6 +439,11 @@ qa_freezer_freeze_opened(QaFreezer *self,
 		g_prefix_error(error, "Thawed again: ");
 		return qa_freezer_fail(self, error);
 	}
+	if (qa_freezer_is_aborted(self, error))
+		return qa_freezer_fail(self, error);
+	g_mutex_lock(&self->lock);
+	self->is_op_running = FALSE;
+	g_mutex_unlock(&self->lock);
 	qa_freezer_log_times(times, done->len, levels->len);
 	/* a freeze that froze nothing ends its epoch now: the thaw hook runs */
 	if (!qa_freezer_end_epoch(self, error))
@@ -502,6 +513,7 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	qa_freezer_kernel_fill_ops(&self->ops);
 	g_mutex_init(&self->op_lock);
 	g_mutex_init(&self->lock);
+	g_mutex_init(&self->write_lock);
 	g_cond_init(&self->cond);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
 
@@ -541,6 +553,7 @@ qa_freezer_free(QaFreezer *self)
 		g_ptr_array_unref(self->planned);
 	g_mutex_clear(&self->op_lock);
 	g_mutex_clear(&self->lock);
+	g_mutex_clear(&self->write_lock);
 	g_cond_clear(&self->cond);
 	qa_roots_free(self->roots);
 	g_free(self->statedir);

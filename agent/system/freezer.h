@@ -20,6 +20,7 @@
 #include "freezer-api.h"
 #include "mounts.h"
 #include "roots.h"
+#include "state-file.h"
 
 /* The system calls, behind pointers so that tests inject faults. Each returns 0 or a negative
  * errno; @mountpoint only names @fd. NULL members use the kernel (or mounts.c and
@@ -55,6 +56,11 @@ typedef struct {
 	/* sets the kernel's RCU grace periods to expedited (TRUE) or normal; returns whether they
 	 * were expedited before (0 or 1) or a negative errno */
 	gint (*expedite_rcu)(const QaRoots *roots, gboolean is_expedited, gpointer user_data);
+	/* writes the state file (qa_state_file_save()); never called with the freezer's lock held */
+	gboolean (*save_state)(const gchar *statedir,
+			       const QaState *state,
+			       gpointer user_data,
+			       GError **error);
 } QaFreezerOps;
 
 typedef struct {

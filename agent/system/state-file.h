@@ -26,6 +26,9 @@ typedef struct {
 	 * them back yet */
 	gboolean is_rcu_expedited;
 	GPtrArray *filesystems; /* of QaStateFs, in the order they were frozen */
+	/* not written: which of the freezer's records of its state this is, so that a record
+	 * taken earlier never replaces a later one in the file */
+	guint64 generation;
 } QaState;
 
 QaStateFs *

@@ -132,6 +132,23 @@ fake_trim(
 	return 0;
 }
 
+/* the real write (not a kernel call: not in fake->calls); while fake->stuck is "save", a
+ * write of a complete frozen set (the end of a freeze) blocks until released */
+static gboolean
+fake_save_state(const gchar *statedir, const QaState *state, gpointer data, GError **error)
+{
+	Fake *fake = data;
+
+	g_mutex_lock(&fake->lock);
+	if (g_strcmp0(fake->stuck, "save") == 0 && state->is_complete &&
+	    state->filesystems->len > 0) {
+		while (!fake->is_stuck_released)
+			g_cond_wait(&fake->cond, &fake->lock);
+	}
+	g_mutex_unlock(&fake->lock);
+	return qa_state_file_save(statedir, state, error);
+}
+
 static GPtrArray *
 fake_load_filesystems(const QaRoots *roots, gpointer data, GError **error)
 {
@@ -216,6 +233,7 @@ fake_new(const FakeFs *table, guint n_table)
 	fake->ops.expedite_rcu = fake_expedite_rcu;
 	fake->ops.load_filesystems = fake_load_filesystems;
 	fake->ops.freeze_levels = fake_freeze_levels;
+	fake->ops.save_state = fake_save_state;
 	fake->options.roots = fake->roots;
 	fake->options.statedir = fake->statedir;
 	fake->options.hook_timeout_ms = 5000;

@@ -25,6 +25,7 @@
 #include "qa-error.h"
 
 static gchar *dir;	   /* everything this test creates lives here */
+static gchar *statedir;	   /* the freezer's state: on a memory filesystem, as it requires */
 static GPtrArray *mounted; /* mountpoints, in mount order */
 static GPtrArray *freezes; /* mountpoints in FIFREEZE order, recorded by the ops below */
 static gboolean is_presync = TRUE;
@@ -105,7 +106,6 @@ new_freezer(void)
 {
 	static QaFreezerOps ops = {.freeze = record_freeze, .sync = maybe_sync};
 	g_autoptr(QaRoots) roots = qa_roots_new_default();
-	g_autofree gchar *statedir = path("state");
 	QaFreezerOptions options = {
 	    .roots = roots,
 	    .statedir = statedir,
@@ -152,6 +152,8 @@ static int
 setup(void **state)
 {
 	dir = g_dir_make_tmp("qa-freeze-real-XXXXXX", NULL);
+	statedir = g_strdup("/dev/shm/qa-freeze-real-state-XXXXXX");
+	g_assert_nonnull(g_mkdtemp_full(statedir, 0700));
 	mounted = g_ptr_array_new_with_free_func(g_free);
 	freezes = g_ptr_array_new_with_free_func(g_free);
 	if (!make_fs("ext4", dir, "ext4", 300) || !make_fs("xfs", dir, "xfs", 300) ||
@@ -173,7 +175,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", dir);
+	g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s' '%s'", dir, statedir);
 
 	cleanup();
 	sh(cmd);

@@ -667,6 +667,40 @@ test_watchdog_stuck_fifreeze(void **state)
 	assert_non_null(strstr(error->message, "thawed automatically"));
 }
 
+/* The state file is written with the freezer's lock released: a write that never returns (a
+ * state directory on a filesystem that froze) leaves status and the watchdog working, and the
+ * watchdog thaws what the stuck freeze froze. */
+static void
+test_stuck_state_write_blocks_nothing(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autofree gchar *result = NULL;
+	GThread *thread;
+	gint64 start;
+
+	fake->options.auto_thaw_ms = 300;
+	/* the freeze's last write (the frozen set, complete) never returns until released */
+	fake->stuck = g_strdup("save");
+	freezer = new_freezer(fake);
+	thread = g_thread_new("freeze", freeze_in_thread, freezer);
+	start = g_get_monotonic_time();
+	while (fake_kernel_n_frozen(fake) < 5 && g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	assert_int_equal(fake_kernel_n_frozen(fake), 5);
+	/* status takes the lock the write used to hold; then the watchdog thaws */
+	while ((fake_kernel_n_frozen(fake) > 0 || qa_freezer_is_any_frozen(freezer)) &&
+	       g_get_monotonic_time() - start < 10 * G_USEC_PER_SEC)
+		g_usleep(20 * 1000);
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	fake_release_stuck(fake);
+	/* and the freeze does not claim a success the watchdog undid */
+	result = g_thread_join(thread);
+	assert_non_null(strstr(result, "abandoned"));
+	assert_false(qa_freezer_is_any_frozen(freezer));
+}
+
 /* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
 static void
 test_thaw_failure_in_a_level(void **state)
@@ -796,6 +830,7 @@ main(void)
 	    cmocka_unit_test(test_statedir),
 	    cmocka_unit_test(test_watchdog),
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
+	    cmocka_unit_test(test_stuck_state_write_blocks_nothing),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_thaw_failure_in_a_level),
 	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
