@@ -27,7 +27,18 @@ qa_freezer_reopen(QaFreezer *self, QaStateFs *fs, GPtrArray *filesystems)
 	for (guint i = 0; now != NULL && i < now->mountpoints->len && entry->fd < 0; i++) {
 		const gchar *mp = g_ptr_array_index(now->mountpoints, i);
 		entry->fd = self->ops.open(mp, fs->major, fs->minor, fs->fstype, self->ops_data);
-		if (entry->fd >= 0) {
+		if (entry->fd >= 0 && entry->mountpoints[0] == NULL) {
+			/* a damaged state file lost the names: the table has them */
+			GStrvBuilder *names = g_strv_builder_new();
+
+			for (guint j = 0; j < now->mountpoints->len; j++)
+				g_strv_builder_add(names, g_ptr_array_index(now->mountpoints, j));
+			g_strfreev(entry->mountpoints);
+			entry->mountpoints = g_strv_builder_end(names);
+			g_strv_builder_unref(names);
+			if (entry->fstype == NULL)
+				entry->fstype = g_strdup(now->fstype);
+		} else if (entry->fd >= 0) {
 			g_free(entry->mountpoints[0]);
 			entry->mountpoints[0] = g_strdup(mp);
 		}
@@ -37,7 +48,7 @@ qa_freezer_reopen(QaFreezer *self, QaStateFs *fs, GPtrArray *filesystems)
 			  "mounted, forgetting it",
 			  fs->major,
 			  fs->minor,
-			  fs->mountpoints[0]);
+			  fs->mountpoints[0] != NULL ? fs->mountpoints[0] : "(unknown)");
 		return NULL;
 	}
 	return g_steal_pointer(&entry);
@@ -51,6 +62,11 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 	g_autoptr(GPtrArray) filesystems = NULL;
 	g_autoptr(GError) error_local = NULL;
 
+	if (state->damage != NULL)
+		g_warning("the freeze state an earlier agent left is damaged (%s); anything may be "
+			  "frozen: thawing the %u filesystems it still identifies",
+			  state->damage,
+			  state->filesystems->len);
 	if (state->filesystems->len > 0) {
 		filesystems = qa_freezer_load_filesystems(self, &error_local);
 		if (filesystems == NULL)
@@ -88,9 +104,10 @@ qa_freezer_recover(QaFreezer *self, QaState *state)
 	}
 	g_mutex_unlock(&self->lock);
 
-	if (!state->is_complete) {
+	if (!state->is_complete || state->damage != NULL) {
 		g_warning(
-		    "an earlier agent stopped in the middle of a freeze, thawing what it froze");
+		    "an earlier agent stopped in the middle of a freeze, or its record is damaged: "
+		    "thawing what it froze");
 		qa_freezer_thaw_everything(self, FALSE);
 		return;
 	}

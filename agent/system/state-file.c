@@ -2,12 +2,9 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
-#include <stdio.h>
+#include <string.h>
 
 #include "qa-error.h"
-
-#define QA_STATE_GROUP "freezer"
-#define QA_STATE_VERSION 1
 
 QaStateFs *
 qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *const *mountpoints)
@@ -49,12 +46,14 @@ qa_state_copy(const QaState *state)
 	copy->deadline = state->deadline;
 	copy->auto_thawed_at = state->auto_thawed_at;
 	copy->is_rcu_expedited = state->is_rcu_expedited;
+	copy->damage = g_strdup(state->damage);
 	for (guint i = 0; i < state->filesystems->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
-		g_ptr_array_add(
-		    copy->filesystems,
-		    qa_state_fs_new(
-			fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints));
+		QaStateFs *fs_copy = qa_state_fs_new(
+		    fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints);
+		fs_copy->serial = fs->serial;
+		fs_copy->frozen_at = fs->frozen_at;
+		g_ptr_array_add(copy->filesystems, fs_copy);
 	}
 	return copy;
 }
@@ -65,6 +64,7 @@ qa_state_free(QaState *state)
 	if (state == NULL)
 		return;
 	g_ptr_array_unref(state->filesystems);
+	g_free(state->damage);
 	g_free(state);
 }
 
@@ -75,124 +75,285 @@ qa_state_is_empty(const QaState *state)
 	       state->auto_thawed_at == 0 && !state->is_rcu_expedited;
 }
 
-static gchar *
-qa_state_fs_group(const QaStateFs *fs)
+/* The file, version 2: one "KEY VALUE..." line each, values percent-encoded so that any byte of a
+ * mountpoint survives (mountpoints need not be UTF-8, and may hold spaces and newlines):
+ *
+ *   quiesce-agent-state 2
+ *   complete 1
+ *   hook-pending 0
+ *   frozen-at 1733212345000000
+ *   deadline 4242000000
+ *   auto-thawed-at 0
+ *   rcu-expedited 0
+ *   fs 8:1 type=ext4 serial=3 since=1733212345000000 mp=/data mp=/srv/data%20copy
+ *
+ * Read line by line: a damaged line loses only what it held, and a filesystem whose device
+ * numbers can still be read is kept, so that its successor can find it in the mount table and
+ * thaw it. Unknown keys are skipped, so a later agent may add some. Version 1, the key file an
+ * earlier agent wrote, is still read. */
+#define QA_STATE_MAGIC "quiesce-agent-state"
+#define QA_STATE_VERSION 2
+
+static void
+qa_state_append_encoded(GString *out, const gchar *value)
 {
-	return g_strdup_printf("fs %u:%u", fs->major, fs->minor);
+	for (const guchar *p = (const guchar *)value; *p != '\0'; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '%')
+			g_string_append_c(out, (gchar)*p);
+		else
+			g_string_append_printf(out, "%%%02X", *p);
+	}
+}
+
+/* NULL when @text is not a valid encoding (a stray '%', or one that encodes a NUL) */
+static gchar *
+qa_state_decode(const gchar *text)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	for (const gchar *p = text; *p != '\0'; p++) {
+		gint hi, lo;
+
+		if (*p != '%') {
+			g_string_append_c(out, *p);
+			continue;
+		}
+		hi = g_ascii_xdigit_value(p[1]);
+		lo = hi >= 0 ? g_ascii_xdigit_value(p[2]) : -1;
+		if (lo < 0 || (hi == 0 && lo == 0))
+			return NULL;
+		g_string_append_c(out, (gchar)(hi * 16 + lo));
+		p += 2;
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 gchar *
 qa_state_file_to_data(const QaState *state)
 {
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+	GString *out = g_string_new(NULL);
 
-	g_key_file_set_integer(kf, QA_STATE_GROUP, "version", QA_STATE_VERSION);
-	g_key_file_set_boolean(kf, QA_STATE_GROUP, "complete", state->is_complete);
-	g_key_file_set_boolean(kf, QA_STATE_GROUP, "hook-pending", state->is_hook_pending);
-	g_key_file_set_int64(kf, QA_STATE_GROUP, "frozen-at", state->frozen_at);
-	g_key_file_set_int64(kf, QA_STATE_GROUP, "deadline", state->deadline);
-	g_key_file_set_int64(kf, QA_STATE_GROUP, "auto-thawed-at", state->auto_thawed_at);
-	g_key_file_set_boolean(kf, QA_STATE_GROUP, "rcu-expedited", state->is_rcu_expedited);
+	g_string_append_printf(out, "%s %d\n", QA_STATE_MAGIC, QA_STATE_VERSION);
+	g_string_append_printf(out, "complete %d\n", state->is_complete ? 1 : 0);
+	g_string_append_printf(out, "hook-pending %d\n", state->is_hook_pending ? 1 : 0);
+	g_string_append_printf(out, "frozen-at %" G_GINT64_FORMAT "\n", state->frozen_at);
+	g_string_append_printf(out, "deadline %" G_GINT64_FORMAT "\n", state->deadline);
+	g_string_append_printf(out, "auto-thawed-at %" G_GINT64_FORMAT "\n", state->auto_thawed_at);
+	g_string_append_printf(out, "rcu-expedited %d\n", state->is_rcu_expedited ? 1 : 0);
 	for (guint i = 0; i < state->filesystems->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
-		g_autofree gchar *group = qa_state_fs_group(fs);
 
-		g_ptr_array_add(ids, g_strdup_printf("%u:%u", fs->major, fs->minor));
-		g_key_file_set_string(kf, group, "fstype", fs->fstype != NULL ? fs->fstype : "");
-		g_key_file_set_string_list(kf,
-					   group,
-					   "mountpoints",
-					   (const gchar *const *)fs->mountpoints,
-					   g_strv_length(fs->mountpoints));
+		g_string_append_printf(out, "fs %u:%u type=", fs->major, fs->minor);
+		qa_state_append_encoded(out, fs->fstype != NULL ? fs->fstype : "");
+		g_string_append_printf(
+		    out, " serial=%u since=%" G_GINT64_FORMAT, fs->serial, fs->frozen_at);
+		for (guint j = 0; fs->mountpoints[j] != NULL; j++) {
+			g_string_append(out, " mp=");
+			qa_state_append_encoded(out, fs->mountpoints[j]);
+		}
+		g_string_append_c(out, '\n');
 	}
-	g_ptr_array_add(ids, NULL);
-	g_key_file_set_string_list(
-	    kf, QA_STATE_GROUP, "filesystems", (const gchar *const *)ids->pdata, ids->len - 1);
-	return g_key_file_to_data(kf, NULL, NULL);
+	return g_string_free(out, FALSE);
 }
 
-static QaStateFs *
-qa_state_fs_parse(GKeyFile *kf, const gchar *id, GError **error)
+static void
+qa_state_note_damage(QaState *state, guint lineno, const gchar *what)
 {
-	guint major = 0;
-	guint minor = 0;
-	g_autofree gchar *group = g_strdup_printf("fs %s", id);
-	g_autofree gchar *fstype = NULL;
-	g_auto(GStrv) mountpoints = NULL;
+	g_autofree gchar *line = g_strdup_printf("line %u: %s", lineno, what);
 
-	if (sscanf(id, "%u:%u", &major, &minor) != 2) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_PARSE,
-			    "The filesystem id '%s' is not MAJOR:MINOR.",
-			    id);
-		return NULL;
+	if (state->damage == NULL) {
+		state->damage = g_steal_pointer(&line);
+		return;
 	}
-	fstype = g_key_file_get_string(kf, group, "fstype", error);
-	if (fstype == NULL)
-		return NULL;
-	mountpoints = g_key_file_get_string_list(kf, group, "mountpoints", NULL, error);
-	if (mountpoints == NULL)
-		return NULL;
-	if (mountpoints[0] == NULL || !g_path_is_absolute(mountpoints[0])) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_PARSE,
-			    "The filesystem %s has no absolute mountpoint.",
-			    id);
-		return NULL;
+	if (strlen(state->damage) < 512) {
+		gchar *joined = g_strconcat(state->damage, "; ", line, NULL);
+		g_free(state->damage);
+		state->damage = joined;
 	}
-	return qa_state_fs_new(major, minor, fstype, (const gchar *const *)mountpoints);
 }
 
-QaState *
-qa_state_file_parse(const gchar *data, GError **error)
+static gboolean
+qa_state_parse_devnum(const gchar *text, guint *out_major, guint *out_minor)
+{
+	guint64 major, minor;
+	const gchar *colon = strchr(text, ':');
+	g_autofree gchar *head = NULL;
+
+	if (colon == NULL)
+		return FALSE;
+	head = g_strndup(text, colon - text);
+	if (!g_ascii_string_to_unsigned(head, 10, 0, G_MAXUINT32, &major, NULL) ||
+	    !g_ascii_string_to_unsigned(colon + 1, 10, 0, G_MAXUINT32, &minor, NULL))
+		return FALSE;
+	*out_major = (guint)major;
+	*out_minor = (guint)minor;
+	return TRUE;
+}
+
+/* "fs MAJ:MIN key=value...": the device numbers alone are enough to keep the entry */
+static void
+qa_state_parse_fs(QaState *state, gchar **words, guint lineno)
+{
+	g_autoptr(GStrvBuilder) mountpoints = g_strv_builder_new();
+	g_auto(GStrv) mps = NULL;
+	g_autofree gchar *fstype = NULL;
+	guint major = 0, minor = 0;
+	guint64 serial = 0;
+	gint64 since = 0;
+	QaStateFs *fs;
+
+	if (words[1] == NULL || !qa_state_parse_devnum(words[1], &major, &minor)) {
+		qa_state_note_damage(state, lineno, "a filesystem without device numbers");
+		return;
+	}
+	for (guint i = 2; words[i] != NULL; i++) {
+		const gchar *eq = strchr(words[i], '=');
+		g_autofree gchar *value = eq != NULL ? qa_state_decode(eq + 1) : NULL;
+
+		if (value == NULL) {
+			qa_state_note_damage(state, lineno, "an undecodable value");
+			continue;
+		}
+		if (g_str_has_prefix(words[i], "type=")) {
+			g_free(fstype);
+			fstype = g_steal_pointer(&value);
+		} else if (g_str_has_prefix(words[i], "mp=") && g_path_is_absolute(value)) {
+			g_strv_builder_add(mountpoints, value);
+		} else if (g_str_has_prefix(words[i], "serial=")) {
+			g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT, &serial, NULL);
+		} else if (g_str_has_prefix(words[i], "since=")) {
+			g_ascii_string_to_signed(value, 10, 0, G_MAXINT64, &since, NULL);
+		}
+	}
+	mps = g_strv_builder_end(mountpoints);
+	if (mps[0] == NULL)
+		qa_state_note_damage(state, lineno, "a filesystem without a mountpoint");
+	fs = qa_state_fs_new(major, minor, fstype, (const gchar *const *)mps);
+	fs->serial = (guint)serial;
+	fs->frozen_at = since;
+	g_ptr_array_add(state->filesystems, fs);
+}
+
+static gint64
+qa_state_parse_int(QaState *state, const gchar *text, guint lineno)
+{
+	gint64 value = 0;
+
+	if (text == NULL ||
+	    !g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, &value, NULL))
+		qa_state_note_damage(state, lineno, "a number that is not one");
+	return value;
+}
+
+static void
+qa_state_parse_line(QaState *state, const gchar *line, guint lineno)
+{
+	g_auto(GStrv) words = g_strsplit(line, " ", -1);
+	const gchar *key = words[0];
+
+	if (g_strcmp0(key, "fs") == 0)
+		qa_state_parse_fs(state, words, lineno);
+	else if (g_strcmp0(key, "complete") == 0)
+		state->is_complete = qa_state_parse_int(state, words[1], lineno) != 0;
+	else if (g_strcmp0(key, "hook-pending") == 0)
+		state->is_hook_pending = qa_state_parse_int(state, words[1], lineno) != 0;
+	else if (g_strcmp0(key, "frozen-at") == 0)
+		state->frozen_at = qa_state_parse_int(state, words[1], lineno);
+	else if (g_strcmp0(key, "deadline") == 0)
+		state->deadline = qa_state_parse_int(state, words[1], lineno);
+	else if (g_strcmp0(key, "auto-thawed-at") == 0)
+		state->auto_thawed_at = qa_state_parse_int(state, words[1], lineno);
+	else if (g_strcmp0(key, "rcu-expedited") == 0)
+		state->is_rcu_expedited = qa_state_parse_int(state, words[1], lineno) != 0;
+}
+
+/* Version 1 (a GLib key file): what an earlier agent left. A file GLib cannot read whole (a
+ * mountpoint that was not UTF-8) still gives up its "[fs MAJ:MIN]" groups. */
+static QaState *
+qa_state_file_parse_v1(const gchar *data)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(QaState) state = qa_state_new();
-	g_autoptr(GError) error_local = NULL;
-	g_auto(GStrv) ids = NULL;
-	gint version;
+	g_auto(GStrv) lines = NULL;
 
-	if (!g_key_file_load_from_data(kf, data, -1, G_KEY_FILE_NONE, &error_local)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_PARSE,
-			    "The freeze state is not a key file: %s.",
-			    error_local->message);
-		return NULL;
-	}
-	version = g_key_file_get_integer(kf, QA_STATE_GROUP, "version", NULL);
-	if (version != QA_STATE_VERSION) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_PARSE,
-			    "The freeze state has version %d; expected %d.",
-			    version,
-			    QA_STATE_VERSION);
-		return NULL;
-	}
-	/* a missing key reads as FALSE/0: the safe default for each of them */
-	state->is_complete = g_key_file_get_boolean(kf, QA_STATE_GROUP, "complete", NULL);
-	state->is_hook_pending = g_key_file_get_boolean(kf, QA_STATE_GROUP, "hook-pending", NULL);
-	state->frozen_at = g_key_file_get_int64(kf, QA_STATE_GROUP, "frozen-at", NULL);
-	state->deadline = g_key_file_get_int64(kf, QA_STATE_GROUP, "deadline", NULL);
-	state->auto_thawed_at = g_key_file_get_int64(kf, QA_STATE_GROUP, "auto-thawed-at", NULL);
-	state->is_rcu_expedited = g_key_file_get_boolean(kf, QA_STATE_GROUP, "rcu-expedited", NULL);
-	ids = g_key_file_get_string_list(kf, QA_STATE_GROUP, "filesystems", NULL, NULL);
-	for (guint i = 0; ids != NULL && ids[i] != NULL; i++) {
-		QaStateFs *fs = qa_state_fs_parse(kf, ids[i], &error_local);
-		if (fs == NULL) {
-			g_set_error(error,
-				    QA_SYSTEM_ERROR,
-				    QA_SYSTEM_ERROR_PARSE,
-				    "The freeze state entry '%s' is invalid: %s",
-				    ids[i],
-				    error_local->message);
-			return NULL;
+	if (g_key_file_load_from_data(kf, data, -1, G_KEY_FILE_NONE, NULL)) {
+		g_auto(GStrv) ids =
+		    g_key_file_get_string_list(kf, "freezer", "filesystems", NULL, NULL);
+
+		state->is_complete = g_key_file_get_boolean(kf, "freezer", "complete", NULL);
+		state->is_hook_pending =
+		    g_key_file_get_boolean(kf, "freezer", "hook-pending", NULL);
+		state->frozen_at = g_key_file_get_int64(kf, "freezer", "frozen-at", NULL);
+		state->deadline = g_key_file_get_int64(kf, "freezer", "deadline", NULL);
+		state->auto_thawed_at = g_key_file_get_int64(kf, "freezer", "auto-thawed-at", NULL);
+		state->is_rcu_expedited =
+		    g_key_file_get_boolean(kf, "freezer", "rcu-expedited", NULL);
+		for (guint i = 0; ids != NULL && ids[i] != NULL; i++) {
+			g_autofree gchar *group = g_strdup_printf("fs %s", ids[i]);
+			g_autofree gchar *fstype = g_key_file_get_string(kf, group, "fstype", NULL);
+			g_auto(GStrv) mps =
+			    g_key_file_get_string_list(kf, group, "mountpoints", NULL, NULL);
+			guint major, minor;
+			const gchar *none[] = {NULL};
+
+			if (!qa_state_parse_devnum(ids[i], &major, &minor)) {
+				qa_state_note_damage(
+				    state, 0, "a filesystem without device numbers");
+				continue;
+			}
+			g_ptr_array_add(
+			    state->filesystems,
+			    qa_state_fs_new(major,
+					    minor,
+					    fstype,
+					    mps != NULL ? (const gchar *const *)mps : none));
 		}
-		g_ptr_array_add(state->filesystems, fs);
+		return g_steal_pointer(&state);
+	}
+	qa_state_note_damage(state, 0, "an unreadable version 1 file");
+	/* every filesystem named in it may be frozen: keep what can be identified */
+	state->is_complete = TRUE;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		guint major, minor;
+		const gchar *none[] = {NULL};
+		g_autofree gchar *id = NULL;
+
+		if (!g_str_has_prefix(lines[i], "[fs ") || !g_str_has_suffix(lines[i], "]"))
+			continue;
+		id = g_strndup(lines[i] + 4, strlen(lines[i]) - 5);
+		if (qa_state_parse_devnum(id, &major, &minor))
+			g_ptr_array_add(state->filesystems,
+					qa_state_fs_new(major, minor, NULL, none));
+	}
+	return g_steal_pointer(&state);
+}
+
+/* Never fails: what cannot be read is said in state->damage, and what can is kept. */
+QaState *
+qa_state_file_parse(const gchar *data, gsize len)
+{
+	g_autoptr(QaState) state = qa_state_new();
+	g_auto(GStrv) lines = NULL;
+	gint64 version = 0;
+
+	if (memchr(data, '\0', len) != NULL)
+		qa_state_note_damage(state, 0, "a NUL byte, where the file was cut");
+	if (g_str_has_prefix(data, "[freezer]") || g_str_has_prefix(data, "["))
+		return qa_state_file_parse_v1(data);
+	lines = g_strsplit(data, "\n", -1);
+	if (lines[0] == NULL || !g_str_has_prefix(lines[0], QA_STATE_MAGIC " ")) {
+		qa_state_note_damage(state, 1, "not a freeze state (no '" QA_STATE_MAGIC "' line)");
+	} else {
+		version = qa_state_parse_int(state, lines[0] + strlen(QA_STATE_MAGIC " "), 1);
+		if (version != QA_STATE_VERSION)
+			qa_state_note_damage(state, 1, "an unknown version");
+	}
+	/* what is not said explicitly is the safe way: a freeze that may be half done */
+	state->is_complete = FALSE;
+	for (guint i = 1; lines[i] != NULL; i++) {
+		if (lines[i][0] != '\0')
+			qa_state_parse_line(state, lines[i], i + 1);
 	}
 	return g_steal_pointer(&state);
 }
@@ -203,9 +364,10 @@ qa_state_file_load(const gchar *statedir, GError **error)
 	g_autofree gchar *path = g_build_filename(statedir, QA_STATE_FILE_NAME, NULL);
 	g_autofree gchar *data = NULL;
 	g_autoptr(GError) error_local = NULL;
+	gsize len = 0;
 	QaState *state;
 
-	if (!g_file_get_contents(path, &data, NULL, &error_local)) {
+	if (!g_file_get_contents(path, &data, &len, &error_local)) {
 		if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return qa_state_new();
 		g_set_error(error,
@@ -215,9 +377,12 @@ qa_state_file_load(const gchar *statedir, GError **error)
 			    error_local->message);
 		return NULL;
 	}
-	state = qa_state_file_parse(data, error);
-	if (state == NULL)
-		g_prefix_error(error, "%s: ", path);
+	state = qa_state_file_parse(data, len);
+	if (state->damage != NULL) {
+		gchar *where = g_strdup_printf("%s: %s", path, state->damage);
+		g_free(state->damage);
+		state->damage = where;
+	}
 	return state;
 }
 

@@ -11,7 +11,10 @@ typedef struct {
 	guint major; /* the superblock's device number */
 	guint minor;
 	gchar *fstype;
-	GStrv mountpoints; /* every mountpoint at freeze time; [0] is the one that was frozen */
+	GStrv mountpoints; /* every mountpoint at freeze time; [0] is the one that was frozen;
+			    * empty when a damaged file lost them */
+	guint serial;	   /* the freeze call that froze it (0: unknown) */
+	gint64 frozen_at;  /* wall clock µs of that call; 0: unknown */
 } QaStateFs;
 
 typedef struct {
@@ -26,6 +29,9 @@ typedef struct {
 	 * them back yet */
 	gboolean is_rcu_expedited;
 	GPtrArray *filesystems; /* of QaStateFs, in the order they were frozen */
+	/* what could not be read of the file, NULL when it was read whole: then anything may be
+	 * frozen, beyond the filesystems that could be identified */
+	gchar *damage;
 	/* not written: which of the freezer's records of its state this is, so that a record
 	 * taken earlier never replaces a later one in the file */
 	guint64 generation;
@@ -45,13 +51,14 @@ qa_state_free(QaState *state);
 gboolean
 qa_state_is_empty(const QaState *state);
 
-/* pure: state <-> key file text */
+/* pure: state <-> the file's text (see state-file.c); parsing never fails, it says what it could
+ * not read in ->damage and keeps what it could */
 gchar *
 qa_state_file_to_data(const QaState *state);
 QaState *
-qa_state_file_parse(const gchar *data, GError **error);
+qa_state_file_parse(const gchar *data, gsize len);
 
-/* an absent file is an empty state */
+/* an absent file is an empty state; NULL only when the file exists and cannot be read at all */
 QaState *
 qa_state_file_load(const gchar *statedir, GError **error);
 /* replaces the file atomically (temporary file + rename); an empty state removes it */

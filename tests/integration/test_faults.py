@@ -373,5 +373,56 @@ class FreezeFaultTest(unittest.TestCase):
             shutil.rmtree(statedir, ignore_errors=True)
 
 
+class OddNamesTest(unittest.TestCase):
+    """A mountpoint that is not UTF-8 (a name from a Latin-1 era script) is recorded byte for
+    byte: an agent killed while it is frozen is succeeded by one that still knows, reports
+    "frozen" and thaws it. (The previous state file refused such a name, and the successor
+    reported "thawed" while the filesystem stayed frozen.)"""
+
+    def setUp(self):
+        reason = can_run_root()
+        if reason:
+            self.skipTest(reason)
+        self.root = tempfile.mkdtemp(prefix="qa-oddname-")
+        self.image = os.path.join(self.root, "img")
+        with open(self.image, "wb") as f:
+            f.truncate(32 * 1024 * 1024)
+        subprocess.run(["mkfs.ext4", "-q", self.image], check=True)
+        self.mp = os.fsencode(self.root) + b"/caf\xe9 100%"
+        os.mkdir(self.mp)
+        subprocess.run(["mount", "-o", "loop", self.image, self.mp], check=True)
+
+    def tearDown(self):
+        subprocess.run([b"fsfreeze", b"--unfreeze", self.mp], stderr=subprocess.DEVNULL)
+        subprocess.run([b"umount", self.mp])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def writer(self):
+        path = self.mp + b"/file"
+        return subprocess.Popen([b"sh", b"-c", b"echo x > '" + path + b"'"])
+
+    def test_killed_agent_successor_thaws_a_non_utf8_mountpoint(self):
+        agent = qalib.Agent(f"--confine-mounts={self.root}", f"--fsfreeze-timeout={AUTO_THAW}")
+        try:
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-freeze"), 1)
+            c.close()
+            agent.stop(signal.SIGKILL)
+            os.unlink(agent.sock)
+            agent.start()
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+            w = self.writer()
+            deadline = time.monotonic() + 60
+            while not qalib.waits_for_freeze(w.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertTrue(qalib.waits_for_freeze(w.pid), "the filesystem is not frozen")
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+            self.assertEqual(w.wait(timeout=60), 0)
+            c.close()
+        finally:
+            agent.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
