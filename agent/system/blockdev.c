@@ -5,7 +5,10 @@
  * affects only the entries built on it: a disk whose address cannot be resolved is reported with
  * bus-type unknown, a device that cannot be read contributes no disk. Nothing fails the whole
  * model. */
+#include <fcntl.h>
+#include <linux/loop.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 
 #include "autocleanups.h"
@@ -152,6 +155,18 @@ qa_blockdev_read_backing_file(const gchar *syspath)
 	return text[0] == '/' ? g_steal_pointer(&text) : NULL;
 }
 
+/* the device of the backing file's filesystem, from the loop driver itself */
+static guint64
+qa_blockdev_read_backing_dev(const gchar *node)
+{
+	struct loop_info64 info = {0};
+	g_auto(QaFd) fd = open(node, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) != 0)
+		return 0;
+	return info.lo_device;
+}
+
 static void
 qa_blockdev_classify(QaBlockdevModel *model, QaBlockdev *dev)
 {
@@ -176,6 +191,8 @@ qa_blockdev_classify(QaBlockdevModel *model, QaBlockdev *dev)
 		    g_str_has_prefix(dev->syspath, virtual))) {
 		dev->kind = QA_BLOCKDEV_KIND_LOOP;
 		dev->loop_backing_file = qa_blockdev_read_backing_file(dev->syspath);
+		if (dev->loop_backing_file != NULL)
+			dev->loop_backing_dev = qa_blockdev_read_backing_dev(dev->node);
 	} else if (g_str_has_prefix(dev->syspath, virtual) &&
 		   !g_str_has_prefix(dev->syspath, subsys)) {
 		dev->kind = QA_BLOCKDEV_KIND_VIRTUAL;

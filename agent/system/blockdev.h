@@ -67,6 +67,10 @@ typedef struct {
 				   * empty for disks, partitions and loop devices */
 	gchar *dm_name;		  /* device-mapper name, or NULL */
 	gchar *loop_backing_file; /* loop devices: the backing file, " (deleted)" removed */
+	/* loop devices: the device number of the filesystem holding the backing file, as the
+	 * kernel has it (st_dev of the inode, LOOP_GET_STATUS64), which holds even when the
+	 * file's path is no longer a visible mount; 0 when unknown (no device node) */
+	guint64 loop_backing_dev;
 } QaBlockdev;
 
 typedef struct _QaBlockdevModel QaBlockdevModel;

@@ -11,6 +11,8 @@ qa_freeze_job_free(QaFreezeJob *job)
 	if (job->fd >= 0)
 		close(job->fd);
 	g_free(job->mountpoint);
+	if (job->stored_on != NULL)
+		g_array_unref(job->stored_on);
 	g_free(job);
 }
 
@@ -141,6 +143,7 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 	entry->fd = qa_fd_steal(&job->fd);
 	entry->serial = job->serial;
 	entry->level = job->level;
+	entry->stored_on = job->stored_on != NULL ? g_array_ref(job->stored_on) : NULL;
 	g_ptr_array_add(self->frozen, entry);
 	job->is_frozen = TRUE;
 	g_mutex_unlock(&self->lock);

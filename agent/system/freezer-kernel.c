@@ -157,6 +157,15 @@ qa_freezer_open_checked(
 	return qa_fd_steal(&fd);
 }
 
+static GPtrArray *
+qa_freezer_kernel_depends_on(const QaRoots *roots,
+			     GPtrArray *filesystems,
+			     gpointer user_data,
+			     GError **error)
+{
+	return qa_storage_graph_dependencies(roots, filesystems, error);
+}
+
 static gboolean
 qa_freezer_kernel_save_state(const gchar *statedir,
 			     const QaState *state,
@@ -188,6 +197,8 @@ qa_freezer_kernel_fill_ops(QaFreezerOps *ops)
 		ops->load_filesystems = qa_freezer_kernel_load_filesystems;
 	if (ops->freeze_levels == NULL)
 		ops->freeze_levels = qa_freezer_kernel_freeze_levels;
+	if (ops->depends_on == NULL)
+		ops->depends_on = qa_freezer_kernel_depends_on;
 	if (ops->save_state == NULL)
 		ops->save_state = qa_freezer_kernel_save_state;
 }

@@ -35,6 +35,9 @@ typedef struct {
 	 * over from an earlier agent), thawed alone */
 	guint serial;
 	guint level;
+	/* the filesystems it is stored on, directly or not (loop devices' backing files), as
+	 * makedev() numbers: thawing it while one of them stays frozen would hang in FITHAW */
+	GArray *stored_on;
 } QaFrozenFs;
 
 struct _QaFreezer {
@@ -94,6 +97,7 @@ typedef struct {
 	gint checkpoint_result;
 	gint64 freeze_us;   /* FIFREEZE, or 0 when it was not issued */
 	gint result;	    /* of FIFREEZE: 0 or a negative errno */
+	GArray *stored_on;  /* see QaFrozenFs; owned */
 	gboolean is_frozen; /* FIFREEZE succeeded and the entry was registered */
 } QaFreezeJob;
 

@@ -16,6 +16,8 @@ qa_frozen_fs_free(QaFrozenFs *entry)
 		close(entry->fd);
 	g_free(entry->fstype);
 	g_strfreev(entry->mountpoints);
+	if (entry->stored_on != NULL)
+		g_array_unref(entry->stored_on);
 	g_free(entry);
 }
 

@@ -1,6 +1,7 @@
 /* Thawing: on request (all or named), by the watchdog and at shutdown, and the end of a frozen
  * epoch (the thaw hook). */
 #include <errno.h>
+#include <sys/sysmacros.h>
 
 #include "freezer-private.h"
 #include "hooks.h"
@@ -192,6 +193,42 @@ qa_freezer_normalize_name(const gchar *name)
 	return g_canonicalize_filename(name, "/");
 }
 
+/* A filesystem stored on another (a loop image's filesystem on the one holding the image) cannot
+ * be thawed while that other one stays frozen: FITHAW writes its superblock through the loop
+ * device, which waits for the frozen one forever. */
+static gboolean
+qa_freezer_check_thaw_order_locked(QaFreezer *self, GArray *indexes, GError **error)
+{
+	for (guint i = 0; i < indexes->len; i++) {
+		QaFrozenFs *entry =
+		    g_ptr_array_index(self->frozen, g_array_index(indexes, guint, i));
+
+		for (guint j = 0; entry->stored_on != NULL && j < entry->stored_on->len; j++) {
+			guint64 devnum = g_array_index(entry->stored_on, guint64, j);
+			guint below = 0;
+			gboolean is_thawed_too = FALSE;
+			QaFrozenFs *holder = qa_freezer_find_frozen_locked(
+			    self, major(devnum), minor(devnum), &below);
+
+			for (guint k = 0; k < indexes->len && !is_thawed_too; k++)
+				is_thawed_too = g_array_index(indexes, guint, k) == below;
+			if (holder == NULL || is_thawed_too)
+				continue;
+			g_set_error(
+			    error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_INVALID,
+			    "Cannot thaw '%s' alone: it is stored (through a loop device) on "
+			    "'%s', which stays frozen, and thawing it would wait for that "
+			    "filesystem forever. Nothing was thawed; thaw both in one call.",
+			    entry->mountpoints[0],
+			    holder->mountpoints[0]);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 /* Takes the entries named by @names out of the frozen set, or none of them. @names are already
  * normalized: nothing here touches the filesystem, since the lock is held. */
 static GPtrArray *
@@ -217,6 +254,8 @@ qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
 		}
 		g_array_append_val(indexes, index);
 	}
+	if (!qa_freezer_check_thaw_order_locked(self, indexes, error))
+		return NULL;
 	/* steal in freezing order, so that thawing goes in reverse of it */
 	for (guint i = self->frozen->len; i > 0; i--) {
 		for (guint j = 0; j < indexes->len; j++) {
@@ -271,7 +310,8 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	for (guint i = 0; mountpoints != NULL && i < mountpoints->len; i++) {
 		if (names == NULL)
 			names = g_ptr_array_new_with_free_func(g_free);
-		g_ptr_array_add(names, qa_freezer_normalize_name(g_ptr_array_index(mountpoints, i)));
+		g_ptr_array_add(names,
+				qa_freezer_normalize_name(g_ptr_array_index(mountpoints, i)));
 	}
 	g_mutex_lock(&self->lock);
 	if (!qa_freezer_check_auto_thawed_locked(self, error)) {

@@ -3,6 +3,7 @@
  * freezer-private.h. */
 #include <errno.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "freezer-private.h"
 #include "freezer-select.h"
@@ -452,6 +453,81 @@ qa_freezer_freeze_opened(QaFreezer *self,
 	return TRUE;
 }
 
+/* every filesystem @index is stored on, directly or through others: their indexes */
+static void
+qa_freezer_collect_stored_on(GPtrArray *depends, guint index, GArray *out, gboolean *seen)
+{
+	GArray *direct = g_ptr_array_index(depends, index);
+
+	for (guint i = 0; i < direct->len; i++) {
+		guint below = g_array_index(direct, guint, i);
+		if (seen[below])
+			continue;
+		seen[below] = TRUE;
+		g_array_append_val(out, below);
+		qa_freezer_collect_stored_on(depends, below, out, seen);
+	}
+}
+
+/* What each selected filesystem is stored on (GHashTable of QaFilesystem -> GArray of makedev()
+ * numbers), refusing, before anything runs, a filesystem stored on one this agent holds frozen
+ * since an earlier call: flushing it would wait for the frozen one forever. */
+static GHashTable *
+qa_freezer_plan_storage(QaFreezer *self,
+			GPtrArray *filesystems,
+			GPtrArray *selected,
+			GError **error)
+{
+	g_autoptr(GHashTable) plan =
+	    g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
+	g_autoptr(GPtrArray) depends =
+	    self->ops.depends_on(self->roots, filesystems, self->ops_data, error);
+
+	if (depends == NULL)
+		return NULL;
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		g_autoptr(GArray) below = g_array_new(FALSE, FALSE, sizeof(guint));
+		g_autofree gboolean *seen = g_new0(gboolean, filesystems->len);
+		GArray *devnums = g_array_new(FALSE, FALSE, sizeof(guint64));
+
+		if (!g_ptr_array_find(selected, fs, NULL)) {
+			g_array_unref(devnums);
+			continue;
+		}
+		seen[i] = TRUE;
+		qa_freezer_collect_stored_on(depends, i, below, seen);
+		g_hash_table_insert(plan, fs, devnums);
+		for (guint j = 0; j < below->len; j++) {
+			QaFilesystem *holder =
+			    g_ptr_array_index(filesystems, g_array_index(below, guint, j));
+			guint64 devnum = makedev(holder->major, holder->minor);
+			gboolean is_held;
+
+			g_array_append_val(devnums, devnum);
+			g_mutex_lock(&self->lock);
+			is_held = qa_freezer_find_frozen_locked(
+				      self, holder->major, holder->minor, NULL) != NULL;
+			g_mutex_unlock(&self->lock);
+			if (!is_held)
+				continue;
+			g_set_error(
+			    error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_BUSY,
+			    "Cannot freeze '%s': it is stored (through a loop device) on '%s', "
+			    "which this agent holds frozen, so flushing it would wait forever. "
+			    "Nothing was frozen. Thaw '%s' first, then freeze both, in one call "
+			    "or this one first.",
+			    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
+			    (const gchar *)g_ptr_array_index(holder->mountpoints, 0),
+			    (const gchar *)g_ptr_array_index(holder->mountpoints, 0));
+			return NULL;
+		}
+	}
+	return g_steal_pointer(&plan);
+}
+
 gboolean
 qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
 {
@@ -460,6 +536,7 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 	g_autoptr(GPtrArray) selected = NULL;
 	g_autoptr(GPtrArray) levels = NULL;
 	g_autoptr(GPtrArray) jobs = NULL;
+	g_autoptr(GHashTable) storage = NULL;
 	gboolean is_list = mountpoints != NULL;
 	QaFreezeTimes times = {.start = g_get_monotonic_time()};
 
@@ -477,12 +554,23 @@ qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GEr
 		return FALSE;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
 		return FALSE;
+	storage = qa_freezer_plan_storage(self, filesystems, selected, error);
+	if (storage == NULL)
+		return FALSE;
 	levels = self->ops.freeze_levels(self->roots, selected, self->ops_data, error);
 	if (levels == NULL)
 		return FALSE;
 	jobs = qa_freezer_open_levels(self, levels, is_list, error);
 	if (jobs == NULL)
 		return FALSE;
+	for (guint i = 0; i < jobs->len; i++) {
+		GPtrArray *level = g_ptr_array_index(jobs, i);
+		for (guint j = 0; j < level->len; j++) {
+			QaFreezeJob *job = g_ptr_array_index(level, j);
+			GArray *devnums = g_hash_table_lookup(storage, job->fs);
+			job->stored_on = devnums != NULL ? g_array_ref(devnums) : NULL;
+		}
+	}
 	times.opened = g_get_monotonic_time();
 	return qa_freezer_freeze_opened(self, jobs, is_list, &times, out_count, error);
 }

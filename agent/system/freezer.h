@@ -56,6 +56,11 @@ typedef struct {
 	/* sets the kernel's RCU grace periods to expedited (TRUE) or normal; returns whether they
 	 * were expedited before (0 or 1) or a negative errno */
 	gint (*expedite_rcu)(const QaRoots *roots, gboolean is_expedited, gpointer user_data);
+	/* what each filesystem of @filesystems is stored on, as qa_storage_graph_dependencies() */
+	GPtrArray *(*depends_on)(const QaRoots *roots,
+				 GPtrArray *filesystems,
+				 gpointer user_data,
+				 GError **error);
 	/* writes the state file (qa_state_file_save()); never called with the freezer's lock held */
 	gboolean (*save_state)(const gchar *statedir,
 			       const QaState *state,

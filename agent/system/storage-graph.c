@@ -44,6 +44,20 @@ qa_storage_graph_mounts(GPtrArray *filesystems)
 	return mounts;
 }
 
+/* the filesystem that holds @loop's backing file: found by the device number the loop driver
+ * reports for the file (which needs no visible path), else by the file's path */
+static const QaMount *
+qa_storage_graph_find_backing(const QaBlockdev *loop, GPtrArray *mounts)
+{
+	for (guint i = 0; loop->loop_backing_dev != 0 && i < mounts->len; i++) {
+		const QaMount *mount = g_ptr_array_index(mounts, i);
+		if (makedev(mount->major, mount->minor) == loop->loop_backing_dev)
+			return mount;
+	}
+	/* btrfs gives its files another device number than its superblock's */
+	return qa_mounts_find_holding(mounts, loop->loop_backing_file);
+}
+
 /* the filesystems that hold the backing files of loop devices under filesystem @index */
 static GArray *
 qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
@@ -66,8 +80,7 @@ qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
 		    qa_blockdev_model_get_loops(model, major(devnum), minor(devnum));
 		for (guint j = 0; j < loops->len; j++) {
 			const QaBlockdev *loop = g_ptr_array_index(loops, j);
-			const QaMount *holder =
-			    qa_mounts_find_holding(mounts, loop->loop_backing_file);
+			const QaMount *holder = qa_storage_graph_find_backing(loop, mounts);
 			guint holder_index;
 			if (holder == NULL || holder->mount_id == (gint)index)
 				continue;
@@ -145,4 +158,16 @@ qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GEr
 		g_ptr_array_add(levels, members);
 	}
 	return g_steal_pointer(&levels);
+}
+
+GPtrArray *
+qa_storage_graph_dependencies(const QaRoots *roots, GPtrArray *filesystems, GError **error)
+{
+	g_autoptr(GPtrArray) mounts = qa_storage_graph_mounts(filesystems);
+	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
+	GPtrArray *holders = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+
+	for (guint i = 0; i < filesystems->len; i++)
+		g_ptr_array_add(holders, qa_storage_graph_holders(model, mounts, i));
+	return holders;
 }

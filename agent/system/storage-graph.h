@@ -13,3 +13,9 @@
  * depends on another, so a level may be frozen in parallel. */
 GPtrArray *
 qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GError **error);
+
+/* Per filesystem of @filesystems (same index): a GArray of guint, the indexes of the
+ * filesystems it is stored on, through the backing files of the loop devices under it (found
+ * by the kernel's device number for the file, so also when its path is not a visible mount). */
+GPtrArray *
+qa_storage_graph_dependencies(const QaRoots *roots, GPtrArray *filesystems, GError **error);

@@ -254,6 +254,25 @@ class FreezeFaultTest(unittest.TestCase):
             os.close(fd)
             os.rmdir(fuse_dir)
 
+    def test_dependencies_hold_across_calls(self):
+        """inner's image is on outer: inner is not frozen after outer was (its flush would wait
+        on outer forever), and not thawed while outer stays frozen (its FITHAW would)."""
+        with self.start() as agent:
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.outer]}), 1)
+            r = c.execute("guest-fsfreeze-freeze-list", {"mountpoints": [self.inner]})
+            self.assertIn(f"'{self.outer}', which this agent holds frozen", r["error"]["desc"])
+            self.assertEqual(self.probe.frozen([self.inner, self.a]), set())
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+            both = [self.outer, self.inner]
+            self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": both}), 2)
+            r = c.execute("guest-fsfreeze-thaw", {"mountpoints": [self.inner]})
+            self.assertIn(f"'{self.outer}', which stays frozen", r["error"]["desc"])
+            self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 2)
+            self.assertEqual(self.probe.frozen(self.all), set())
+            c.close()
+
     def test_state_directory_must_be_private_and_in_memory(self):
         """A state directory on a disk filesystem (which may be frozen, or sit on one that is),
         a symbolic link or a directory others may write is refused before anything freezes."""
@@ -371,6 +390,49 @@ class FreezeFaultTest(unittest.TestCase):
             if agent is not None:
                 agent.close()
             shutil.rmtree(statedir, ignore_errors=True)
+
+
+class HiddenBackingFileTest(unittest.TestCase):
+    """An image attached through a path that is no longer visible (a bind mount of the host's
+    directory, lazily unmounted since) is still known to live on the filesystem holding it: the
+    loop driver's device number for the file says so, and freezing everything puts the image's
+    filesystem a level before its host's. (Matching the file's path against the mountpoints put
+    both in one level, frozen in parallel.)"""
+
+    def setUp(self):
+        reason = can_run_root()
+        if reason:
+            self.skipTest(reason)
+        self.mounts = qalib.LoopMounts()
+        try:
+            self.host = self.mounts.add("ext4", "host", size_mb=64)
+            sub = os.path.join(self.host, "sub")
+            os.mkdir(sub)
+            self.elsewhere = tempfile.mkdtemp(prefix="qa-elsewhere-")
+            subprocess.run(["mount", "--bind", sub, self.elsewhere], check=True)
+            self.img = self.mounts.add("ext4", "img", size_mb=16, image_dir=self.elsewhere)
+            subprocess.run(["umount", "-l", self.elsewhere], check=True)
+        except Exception:
+            self.mounts.close()
+            raise
+
+    def tearDown(self):
+        for mp in (self.img, self.host):
+            subprocess.run(["fsfreeze", "--unfreeze", mp], stderr=subprocess.DEVNULL)
+        self.mounts.close()
+        os.rmdir(self.elsewhere)
+
+    def test_freeze_all_orders_by_the_kernel_backing_device(self):
+        with qalib.Agent(f"--confine-mounts={self.mounts.root}",
+                         f"--fsfreeze-timeout={AUTO_THAW}") as agent:
+            c = agent.client()
+            self.assertEqual(c.ok("guest-fsfreeze-freeze"), 2)
+            self.assertEqual(c.ok("guest-fsfreeze-thaw"), 2)
+            log = agent.log_text()
+            self.assertIn("froze count=2 levels=2", log)
+            self.assertLess(log.index(f"froze mountpoint={self.img}"),
+                            log.index(f"froze mountpoint={self.host}"))
+            c.close()
 
 
 class OddNamesTest(unittest.TestCase):

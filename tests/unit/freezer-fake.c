@@ -175,6 +175,29 @@ fake_load_filesystems(const QaRoots *roots, gpointer data, GError **error)
 	return filesystems;
 }
 
+/* what each filesystem is stored on, from the table's stored_on names */
+static GPtrArray *
+fake_depends_on(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GError **error)
+{
+	Fake *fake = data;
+	GPtrArray *depends = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		GArray *below = g_array_new(FALSE, FALSE, sizeof(guint));
+		const gchar *stored_on =
+		    fs->major == 250 ? fake->table[fs->minor - 1].stored_on : NULL;
+
+		for (guint j = 0; stored_on != NULL && j < filesystems->len; j++) {
+			QaFilesystem *other = g_ptr_array_index(filesystems, j);
+			if (g_strcmp0(other->source, stored_on) == 0)
+				g_array_append_val(below, j);
+		}
+		g_ptr_array_add(depends, below);
+	}
+	return depends;
+}
+
 static GPtrArray *
 fake_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GError **error)
 {
@@ -234,6 +257,7 @@ fake_new(const FakeFs *table, guint n_table)
 	fake->ops.load_filesystems = fake_load_filesystems;
 	fake->ops.freeze_levels = fake_freeze_levels;
 	fake->ops.save_state = fake_save_state;
+	fake->ops.depends_on = fake_depends_on;
 	fake->options.roots = fake->roots;
 	fake->options.statedir = fake->statedir;
 	fake->options.hook_timeout_ms = 5000;

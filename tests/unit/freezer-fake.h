@@ -12,6 +12,7 @@ typedef struct {
 	const gchar *fstype;
 	guint level; /* freeze level the fake storage graph puts it in */
 	gboolean is_block_backed;
+	const gchar *stored_on; /* the name of the filesystem its loop device's file is on */
 } FakeFs;
 
 typedef struct {

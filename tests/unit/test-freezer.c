@@ -22,12 +22,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
 
 /* a..e in three levels: e depends on nothing frozen after it, a and b are frozen first */
 static const FakeFs five[] = {
-    {"a", NULL, "ext4", 0, TRUE},
-    {"b", "b-bind", "xfs", 0, TRUE},
-    {"c", NULL, "btrfs", 1, TRUE},
-    {"d", NULL, "ext4", 1, TRUE},
-    {"e", NULL, "ext4", 2, TRUE},
-    {"tmp", NULL, "tmpfs", 0, FALSE},
+    {"a", NULL, "ext4", 0, TRUE, NULL},
+    {"b", "b-bind", "xfs", 0, TRUE, NULL},
+    {"c", NULL, "btrfs", 1, TRUE, NULL},
+    {"d", NULL, "ext4", 1, TRUE, NULL},
+    {"e", NULL, "ext4", 2, TRUE, NULL},
+    {"tmp", NULL, "tmpfs", 0, FALSE, NULL},
+};
+
+/* "img" is an image stored on "host", loop-mounted: it is frozen first and thawed last */
+static const FakeFs stacked[] = {
+    {"img", NULL, "ext4", 0, TRUE, "host"},
+    {"host", NULL, "ext4", 1, TRUE, NULL},
+    {"other", NULL, "xfs", 0, TRUE, NULL},
 };
 
 static guint n_log_hold;
@@ -685,7 +692,8 @@ test_stuck_state_write_blocks_nothing(void **state)
 	freezer = new_freezer(fake);
 	thread = g_thread_new("freeze", freeze_in_thread, freezer);
 	start = g_get_monotonic_time();
-	while (fake_kernel_n_frozen(fake) < 5 && g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+	while (fake_kernel_n_frozen(fake) < 5 &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
 		g_usleep(10 * 1000);
 	assert_int_equal(fake_kernel_n_frozen(fake), 5);
 	/* status takes the lock the write used to hold; then the watchdog thaws */
@@ -699,6 +707,48 @@ test_stuck_state_write_blocks_nothing(void **state)
 	result = g_thread_join(thread);
 	assert_non_null(strstr(result, "abandoned"));
 	assert_false(qa_freezer_is_any_frozen(freezer));
+}
+
+/* Dependencies hold across calls: a filesystem stored on one frozen by an earlier call is not
+ * frozen (its flush would wait forever), and one is never thawed while what it is stored on
+ * stays frozen (its FITHAW would). */
+static void
+test_stacked_across_calls(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(stacked, G_N_ELEMENTS(stacked));
+	g_autoptr(QaFreezer) freezer = new_freezer(fake);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) host = fake_paths(fake, "host", NULL);
+	g_autoptr(GPtrArray) img = fake_paths(fake, "img", NULL);
+	g_autoptr(GPtrArray) both = fake_paths(fake, "img", "host", NULL);
+	guint count = 0;
+
+	assert_true(qa_freezer_freeze(freezer, host, &count, &error));
+	fake_clear_calls(fake);
+	assert_false(qa_freezer_freeze(freezer, img, &count, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_BUSY);
+	assert_non_null(strstr(error->message, "/host', which this agent holds frozen"));
+	assert_string_equal(fake_calls(fake, "sync"), "");
+	assert_string_equal(fake_calls(fake, "freeze"), "");
+	g_clear_error(&error);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+
+	/* frozen together in the right order, the image cannot be thawed alone */
+	assert_true(qa_freezer_freeze(freezer, both, &count, &error));
+	assert_int_equal(count, 2);
+	fake_clear_calls(fake);
+	assert_false(qa_freezer_thaw(freezer, img, &count, &error));
+	assert_non_null(strstr(error->message, "Cannot thaw '"));
+	assert_non_null(strstr(error->message, "/host', which stays frozen"));
+	assert_string_equal(fake_calls(fake, "thaw"), "");
+	assert_int_equal(fake_kernel_n_frozen(fake), 2);
+	g_clear_error(&error);
+	/* the other way round is fine: the image's filesystem goes on waiting, nothing hangs */
+	assert_true(qa_freezer_thaw(freezer, host, &count, &error));
+	assert_int_equal(count, 1);
+	assert_true(qa_freezer_thaw(freezer, img, &count, &error));
+	assert_int_equal(count, 1);
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
 }
 
 /* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
@@ -831,6 +881,7 @@ main(void)
 	    cmocka_unit_test(test_watchdog),
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
 	    cmocka_unit_test(test_stuck_state_write_blocks_nothing),
+	    cmocka_unit_test(test_stacked_across_calls),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_thaw_failure_in_a_level),
 	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
