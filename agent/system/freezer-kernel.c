@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -137,23 +139,35 @@ qa_freezer_kernel_freeze_levels(const QaRoots *roots,
 }
 
 /* Opens a mountpoint for the ioctls and checks that it still is the filesystem the table named:
- * the table may be stale by the time it is used. Returns the fd or a negative errno (-ESTALE for
- * another filesystem). */
-static gint
+ * the table may be stale by the time it is used, and a directory may have replaced the mount or a
+ * symbolic link the mountpoint. The descriptor must be the root of a mount (not a directory a
+ * mount was taken off, nor what a link leads to) of the expected filesystem: its device, or for
+ * btrfs, which reports a device of its own for every subvolume, its filesystem type. Returns the
+ * fd or a negative errno (-ESTALE for another filesystem). */
+gint
 qa_freezer_open_checked(
     const gchar *mountpoint, guint major, guint minor, const gchar *fstype, gpointer user_data)
 {
-	struct stat st;
-	g_auto(QaFd) fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct statx stx = {0};
+	g_auto(QaFd) fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
+		return errno == ELOOP || errno == ENOTDIR ? -ESTALE : -errno;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) != 0)
 		return -errno;
-	if (fstat(fd, &st) != 0)
-		return -errno;
-	/* btrfs reports a device of its own for every subvolume, not the superblock's */
-	if ((major(st.st_dev) != major || minor(st.st_dev) != minor) &&
-	    g_strcmp0(fstype, "btrfs") != 0)
+	/* kernels before 5.8 do not say whether a directory is a mount's root */
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0)
 		return -ESTALE;
+	if (g_strcmp0(fstype, "btrfs") == 0) {
+		struct statfs sfs;
+		if (fstatfs(fd, &sfs) != 0)
+			return -errno;
+		if (sfs.f_type != BTRFS_SUPER_MAGIC)
+			return -ESTALE;
+	} else if (stx.stx_dev_major != major || stx.stx_dev_minor != minor) {
+		return -ESTALE;
+	}
 	return qa_fd_steal(&fd);
 }
 

@@ -160,6 +160,10 @@ gint64
 qa_freezer_read_dirty_kib(const QaRoots *roots);
 void
 qa_freezer_kernel_fill_ops(QaFreezerOps *ops);
+/* the kernel's ops.open (freezer-kernel.c) */
+gint
+qa_freezer_open_checked(
+    const gchar *mountpoint, guint major, guint minor, const gchar *fstype, gpointer user_data);
 /* a mountpoint name as the mount table spells it, without touching the filesystem */
 gchar *
 qa_freezer_normalize_name(const gchar *name);

@@ -86,8 +86,10 @@ qa_freezer_open_job(QaFreezer *self, QaFilesystem *fs, GError **error)
 		    QA_SYSTEM_ERROR_FAILED,
 		    "Cannot open '%s' to freeze it: %s.",
 		    (const gchar *)g_ptr_array_index(fs->mountpoints, 0),
-		    first_error == -ESTALE ? "another filesystem is mounted there now"
-					   : g_strerror(-first_error));
+		    first_error == -ESTALE
+			? "it is no longer that filesystem's mountpoint (unmounted, replaced by a "
+			  "link, or another filesystem is mounted there)"
+			: g_strerror(-first_error));
 	return NULL;
 }
 

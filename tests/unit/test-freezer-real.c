@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 /* clang-format on */
 
-#include "freezer.h"
+#include "freezer-private.h"
 #include "qa-error.h"
 
 static gchar *dir;	   /* everything this test creates lives here */
@@ -313,10 +315,35 @@ test_measure_presync(void **state)
 	is_presync = TRUE;
 }
 
+/* The descriptor the ioctls go to is the root of a mount of the expected filesystem: not a plain
+ * directory where the mount was (for btrfs, whose device the check cannot compare, that was the
+ * filesystem of the directory's parent: the host's), and not what a symbolic link leads to. */
+static void
+test_open_checks_the_mount(void **state)
+{
+	g_autofree gchar *plain = path("plain-dir");
+	g_autofree gchar *ext4 = path("ext4");
+	g_autofree gchar *link = path("link-to-ext4");
+	struct stat st;
+	gint fd;
+
+	assert_int_equal(g_mkdir(plain, 0700), 0);
+	assert_int_equal(stat(ext4, &st), 0);
+	assert_int_equal(symlink(ext4, link), 0);
+	assert_int_equal(qa_freezer_open_checked(plain, 0, 0, "btrfs", NULL), -ESTALE);
+	assert_int_equal(
+	    qa_freezer_open_checked(link, major(st.st_dev), minor(st.st_dev), "ext4", NULL),
+	    -ESTALE);
+	fd = qa_freezer_open_checked(ext4, major(st.st_dev), minor(st.st_dev), "ext4", NULL);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_open_checks_the_mount),
 	    cmocka_unit_test(test_writer_blocks),
 	    cmocka_unit_test(test_loop_order),
 	    cmocka_unit_test(test_external_freeze),
