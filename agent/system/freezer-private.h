@@ -21,6 +21,9 @@
 
 /* syncfs passes per filesystem before FIFREEZE, at most */
 #define QA_FREEZER_MAX_SYNCS 4
+/* how long the shutdown thaw waits for a freeze in progress to end (its FIFREEZE calls to
+ * return and be undone, its hook to finish), when the options do not say */
+#define QA_FREEZER_SHUTDOWN_WAIT_MS (10 * 1000)
 
 
 
@@ -47,6 +50,7 @@ struct _QaFreezer {
 	gchar *hook;
 	guint hook_timeout_ms;
 	guint auto_thaw_ms;
+	guint shutdown_wait_ms;
 	GStrv exclude_mountpoints;
 	GStrv exclude_types;
 	gboolean expedites_rcu;
@@ -64,6 +68,7 @@ struct _QaFreezer {
 	 * on the tmpfs, never across a hook or an ioctl */
 	GMutex lock;
 	GCond cond;		/* wakes the watchdog */
+	GCond idle_cond;	/* a freeze ended: is_op_running went FALSE */
 	GPtrArray *frozen;	/* of QaFrozenFs, in freezing order */
 	GPtrArray *planned;	/* of QaStateFs while a freeze runs: recorded before FIFREEZE */
 	gboolean is_op_running; /* a freeze is between its first FIFREEZE and its end */

@@ -169,6 +169,20 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 	return count;
 }
 
+/* TRUE when no freeze is in progress, waiting up to @timeout_ms for the one that is */
+static gboolean
+qa_freezer_wait_idle(QaFreezer *self, guint timeout_ms)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	while (self->is_op_running) {
+		if (!g_cond_wait_until(&self->idle_cond, &self->lock, deadline))
+			break;
+	}
+	return !self->is_op_running;
+}
+
 guint
 qa_freezer_thaw_for_shutdown(QaFreezer *self)
 {
@@ -178,6 +192,14 @@ qa_freezer_thaw_for_shutdown(QaFreezer *self)
 	/* a freeze stuck in FIFREEZE would never set them back; the save below records it */
 	qa_freezer_restore_rcu(self);
 	count = qa_freezer_thaw_everything(self, FALSE);
+	/* A freeze in progress has been told it is abandoned: FIFREEZE calls still in the kernel
+	 * undo themselves when they return. Exiting before that would leave what they froze frozen
+	 * until the next agent starts, so the shutdown waits for the freeze to end, bounded: a
+	 * FIFREEZE that never returns is recorded in the state file for the next agent. */
+	if (!qa_freezer_wait_idle(self, self->shutdown_wait_ms))
+		g_warning("a freeze is still in progress after %u ms; what it froze is recorded "
+			  "for the next agent to thaw",
+			  self->shutdown_wait_ms);
 	if (count > 0)
 		g_message("thawed for shutdown count=%u", count);
 	return count;

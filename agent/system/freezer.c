@@ -240,6 +240,7 @@ qa_freezer_fail(QaFreezer *self, GError **error)
 
 	g_mutex_lock(&self->lock);
 	self->is_op_running = FALSE;
+	g_cond_broadcast(&self->idle_cond);
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
 	g_mutex_unlock(&self->lock);
 	if (!qa_freezer_end_epoch(self, &error_hook))
@@ -278,13 +279,18 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	g_mutex_unlock(&self->lock);
 
 	if (is_epoch_start && self->hook != NULL) {
-		gboolean ret =
-		    qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, error);
-		/* whatever the hook did, its "thaw" is owed from now on */
+		g_autoptr(QaState) owed = NULL;
+
+		/* whatever the hook does, its "thaw" is owed from the moment it starts: recorded
+		 * first, so that a shutdown or a successor while it runs still runs the thaw */
 		g_mutex_lock(&self->lock);
 		self->is_hook_pending = TRUE;
+		owed = qa_freezer_record_locked(self);
 		g_mutex_unlock(&self->lock);
-		if (!ret)
+		qa_freezer_write_record_or_warn(self, owed);
+		if (!qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, error))
+			return FALSE;
+		if (qa_freezer_is_aborted(self, error))
 			return FALSE;
 	}
 
@@ -446,6 +452,7 @@ qa_freezer_freeze_opened(QaFreezer *self,
 		return qa_freezer_fail(self, error);
 	g_mutex_lock(&self->lock);
 	self->is_op_running = FALSE;
+	g_cond_broadcast(&self->idle_cond);
 	g_mutex_unlock(&self->lock);
 	qa_freezer_log_times(times, done->len, levels->len);
 	/* a freeze that froze nothing ends its epoch now: the thaw hook runs */
@@ -592,6 +599,8 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	self->hook = g_strdup(options->hook);
 	self->hook_timeout_ms = options->hook_timeout_ms;
 	self->auto_thaw_ms = options->auto_thaw_ms;
+	self->shutdown_wait_ms =
+	    options->shutdown_wait_ms != 0 ? options->shutdown_wait_ms : QA_FREEZER_SHUTDOWN_WAIT_MS;
 	self->exclude_mountpoints = g_strdupv(options->exclude_mountpoints);
 	self->exclude_types = g_strdupv(options->exclude_types);
 	self->expedites_rcu = options->expedites_rcu;
@@ -605,6 +614,7 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	g_mutex_init(&self->lock);
 	g_mutex_init(&self->write_lock);
 	g_cond_init(&self->cond);
+	g_cond_init(&self->idle_cond);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
 
 	/* a missing state directory is not fatal: freezing refuses until it exists */
@@ -645,6 +655,7 @@ qa_freezer_free(QaFreezer *self)
 	g_mutex_clear(&self->lock);
 	g_mutex_clear(&self->write_lock);
 	g_cond_clear(&self->cond);
+	g_cond_clear(&self->idle_cond);
 	qa_roots_free(self->roots);
 	g_free(self->statedir);
 	g_free(self->hook);

@@ -74,6 +74,7 @@ typedef struct {
 	const gchar *hook;	     /* NULL: no hook */
 	guint hook_timeout_ms;	     /* 0: wait forever */
 	guint auto_thaw_ms;	     /* 0: no watchdog (QGA's behaviour) */
+	guint shutdown_wait_ms;	     /* 0: QA_FREEZER_SHUTDOWN_WAIT_MS (see freezer-thaw.c) */
 	gchar **exclude_mountpoints; /* NULL or glob patterns; copied */
 	gchar **exclude_types;	     /* likewise, of filesystem types */
 	/* expedite RCU grace periods for the FIFREEZE calls (fsfreeze-expedite-rcu); FALSE: the

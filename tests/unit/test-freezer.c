@@ -751,6 +751,45 @@ test_stacked_across_calls(void **state)
 	assert_int_equal(fake_kernel_n_frozen(fake), 0);
 }
 
+static gpointer
+release_later(gpointer data)
+{
+	g_usleep(300 * 1000);
+	fake_release_stuck(data);
+	return NULL;
+}
+
+/* A shutdown while a FIFREEZE is in the kernel waits for it to return and be undone, so that
+ * the process does not exit leaving it frozen until the next agent starts. */
+static void
+test_shutdown_waits_for_a_freeze_in_progress(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autofree gchar *result = NULL;
+	GThread *thread;
+	GThread *releaser;
+	gint64 start;
+
+	fake->stuck = g_strdup("e");
+	fake->options.shutdown_wait_ms = 30 * 1000;
+	freezer = new_freezer(fake);
+	thread = g_thread_new("freeze", freeze_in_thread, freezer);
+	start = g_get_monotonic_time();
+	while (fake_kernel_n_frozen(fake) < 4 && g_get_monotonic_time() - start < G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	releaser = g_thread_new("release", release_later, fake);
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 4);
+	/* when the shutdown thaw returns, the late FIFREEZE of e has returned and been undone */
+	assert_true(g_str_has_suffix(fake_calls(fake, "freeze"), "e"));
+	assert_true(g_str_has_suffix(fake_calls(fake, "thaw"), "e"));
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	g_thread_join(releaser);
+	result = g_thread_join(thread);
+	assert_non_null(strstr(result, "abandoned"));
+}
+
 /* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
 static void
 test_thaw_failure_in_a_level(void **state)
@@ -790,6 +829,8 @@ test_shutdown_stuck_fifreeze_restores_rcu(void **state)
 	gint64 start;
 
 	fake->stuck = g_strdup("e");
+	/* a FIFREEZE that never returns: the shutdown gives up waiting for it */
+	fake->options.shutdown_wait_ms = 100;
 	freezer = new_freezer(fake);
 	thread = g_thread_new("freeze", freeze_in_thread, freezer);
 	start = g_get_monotonic_time();
@@ -882,6 +923,7 @@ main(void)
 	    cmocka_unit_test(test_watchdog_stuck_fifreeze),
 	    cmocka_unit_test(test_stuck_state_write_blocks_nothing),
 	    cmocka_unit_test(test_stacked_across_calls),
+	    cmocka_unit_test(test_shutdown_waits_for_a_freeze_in_progress),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_thaw_failure_in_a_level),
 	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),

@@ -244,6 +244,40 @@ test_freezer_hook_pairs(void **state)
 	assert_string_equal(read_log(fake->dir), "freeze thaw");
 }
 
+static gpointer
+freeze_all_in_thread(gpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	return GINT_TO_POINTER(qa_freezer_freeze(data, NULL, &count, &error));
+}
+
+/* A shutdown while the freeze hook runs still owes it its "thaw": the debt is recorded before
+ * the hook starts, and the freeze that was running gives up once its hook returns. */
+static void
+test_shutdown_during_freeze_hook(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autofree gchar *started = g_build_filename(fake->dir, "hook.log", NULL);
+	GThread *thread;
+	gint64 start = g_get_monotonic_time();
+
+	fake->options.shutdown_wait_ms = 30 * 1000;
+	freezer = new_hooked_freezer(fake, "[ \"$1\" = freeze ] && sleep 1; exit 0");
+	thread = g_thread_new("freeze", freeze_all_in_thread, freezer);
+	while (!g_file_test(started, G_FILE_TEST_EXISTS) &&
+	       g_get_monotonic_time() - start < 10 * G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 0);
+	/* the shutdown waited for the freeze to end: nothing froze, and the thaw hook ran */
+	assert_false(GPOINTER_TO_INT(g_thread_join(thread)));
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+	assert_string_equal(fake_calls(fake, "freeze"), "");
+	assert_string_equal(read_log(fake->dir), "freeze thaw");
+}
+
 static void
 test_freezer_hook_failure(void **state)
 {
@@ -361,6 +395,7 @@ main(void)
 	    cmocka_unit_test(test_check_refuses),
 	    cmocka_unit_test(test_check_refuses_writable_dirs),
 	    cmocka_unit_test(test_freezer_hook_pairs),
+	    cmocka_unit_test(test_shutdown_during_freeze_hook),
 	    cmocka_unit_test(test_freezer_hook_failure),
 	    cmocka_unit_test(test_freezer_hook_timeout),
 	    cmocka_unit_test(test_freezer_hook_after_failed_fifreeze),
