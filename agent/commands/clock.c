@@ -1,26 +1,45 @@
-/* guest-get-time, guest-set-time: not implemented yet. */
+/* guest-get-time and guest-set-time. Reading the clock is one system call and runs on the main
+ * loop; setting it runs on the system thread ('blocking'), since hwclock is a program and the
+ * RTC is waited on for its tick. */
+#include "clock.h"
+
 #include "agent.h"
+#include "frozen-guard.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 
 gboolean
 qa_cmd_guest_get_time(QaAgent *agent, gint64 *out_ret, GError **error)
 {
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_UNSUPPORTED,
-		    "%s is not implemented yet",
-		    "guest-get-time");
-	return FALSE;
+	return qa_clock_get_ns(out_ret, error);
 }
 
+/* Everything that can refuse comes before the clock changes: the time's range, then the file
+ * hwclock rewrites (a write to a frozen filesystem would hang hwclock until the thaw). */
 gboolean
 qa_cmd_guest_set_time(QaAgent *agent, const QaGuestSetTimeArgs *args, GError **error)
 {
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_UNSUPPORTED,
-		    "%s is not implemented yet",
-		    "guest-set-time");
-	return FALSE;
+	gboolean has_time = args != NULL && args->has_time;
+
+	if (has_time && !qa_clock_check_ns(args->time, error))
+		return FALSE;
+	if (!qa_frozen_guard_check_path(
+		agent->freezer, agent->roots, QA_CLOCK_ADJTIME, "set the clock", error))
+		return FALSE;
+	if (!has_time) {
+		/* what "virsh domtime --sync" asks: the host's RTC already has the time */
+		if (!qa_clock_hardware_to_system(agent->roots, error)) {
+			g_prefix_error(error,
+				       "Cannot set the system clock from the hardware clock: ");
+			return FALSE;
+		}
+		return TRUE;
+	}
+	if (!qa_clock_set_system(args->time, error))
+		return FALSE;
+	if (!qa_clock_system_to_hardware(agent->roots, error)) {
+		g_prefix_error(error, "The system clock was set, but the hardware clock was not: ");
+		return FALSE;
+	}
+	return TRUE;
 }
