@@ -81,6 +81,7 @@ struct _QaFreezer {
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
+	guint n_auto_thaw_retries; /* auto-thaws in a row that left something frozen */
 	guint64 n_records;     /* records of this state taken (qa_freezer_record_locked) */
 
 	/* serialises writes of the state file, which happen with lock released: a write never

@@ -127,6 +127,29 @@ qa_freezer_end_epoch(QaFreezer *self, GError **error)
 	return TRUE;
 }
 
+/* An auto-thaw whose FITHAW failed leaves those filesystems frozen with no host to thaw them:
+ * the watchdog tries again, after 1 s, then twice as long each time up to a minute, for as
+ * long as anything stays frozen, and says so each time. */
+static void
+qa_freezer_schedule_retry_locked(QaFreezer *self, gboolean is_auto)
+{
+	guint delay_ms;
+
+	if (!is_auto || self->frozen->len == 0 || self->auto_thaw_ms == 0) {
+		self->n_auto_thaw_retries = 0;
+		return;
+	}
+	delay_ms = MIN(1000u << MIN(self->n_auto_thaw_retries, 6u), 60 * 1000u);
+	self->n_auto_thaw_retries++;
+	self->deadline = g_get_monotonic_time() + (gint64)delay_ms * 1000;
+	g_cond_signal(&self->cond);
+	g_warning("auto-thaw left %u filesystems frozen (FITHAW failed); trying again in %u ms "
+		  "(attempt %u)",
+		  self->frozen->len,
+		  delay_ms,
+		  self->n_auto_thaw_retries + 1);
+}
+
 /* The watchdog's and the shutdown's thaw: takes every entry without op_lock (a freeze may be
  * stuck holding it) and tells a running freeze to roll back whatever it still freezes. */
 guint
@@ -149,6 +172,7 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 
 	count = qa_freezer_thaw_entries(self, taken, NULL);
 	g_mutex_lock(&self->lock);
+	qa_freezer_schedule_retry_locked(self, is_auto);
 	/* recorded only now: an agent killed before FITHAW returned must still find them in the
 	 * state file, or they would stay frozen with nobody knowing */
 	record = qa_freezer_record_locked(self);

@@ -790,6 +790,36 @@ test_shutdown_waits_for_a_freeze_in_progress(void **state)
 	assert_non_null(strstr(result, "abandoned"));
 }
 
+/* an auto-thaw whose FITHAW fails is tried again until it works */
+static void
+test_auto_thaw_retries_a_failed_fithaw(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "a", "b", NULL);
+	gint64 start;
+	guint count = 0;
+
+	fake->options.auto_thaw_ms = 100;
+	freezer = new_freezer(fake);
+	fake_set_fault(fake, "thaw", "b", -EIO);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	start = g_get_monotonic_time();
+	while (fake_kernel_n_frozen(fake) > 1 &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(10 * 1000);
+	/* a is thawed, b is still frozen and still held */
+	assert_int_equal(fake_kernel_n_frozen(fake), 1);
+	assert_true(qa_freezer_is_any_frozen(freezer));
+	fake_set_fault(fake, "thaw", "b", 0);
+	while (qa_freezer_is_any_frozen(freezer) &&
+	       g_get_monotonic_time() - start < 30 * G_USEC_PER_SEC)
+		g_usleep(20 * 1000);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	assert_int_equal(fake_kernel_n_frozen(fake), 0);
+}
+
 /* one level is thawed in parallel: a failing FITHAW keeps only its own filesystem frozen */
 static void
 test_thaw_failure_in_a_level(void **state)
@@ -924,6 +954,7 @@ main(void)
 	    cmocka_unit_test(test_stuck_state_write_blocks_nothing),
 	    cmocka_unit_test(test_stacked_across_calls),
 	    cmocka_unit_test(test_shutdown_waits_for_a_freeze_in_progress),
+	    cmocka_unit_test(test_auto_thaw_retries_a_failed_fithaw),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_thaw_failure_in_a_level),
 	    cmocka_unit_test(test_shutdown_stuck_fifreeze_restores_rcu),
