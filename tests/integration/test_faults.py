@@ -397,6 +397,71 @@ class FreezeFaultTest(unittest.TestCase):
             shutil.rmtree(statedir, ignore_errors=True)
 
 
+class HookScriptTest(unittest.TestCase):
+    """The shipped hook runs fsfreeze-hook.d's scripts as root only when root alone can change
+    them: a script or directory others may write fails "freeze" before anything runs, and is
+    skipped by "thaw"."""
+
+    HOOK = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "fsfreeze-hook")
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to own the scripts")
+        self.dir = tempfile.mkdtemp(prefix="qa-hookd-")
+        os.chmod(self.dir, 0o755)
+        self.hook = os.path.join(self.dir, "fsfreeze-hook")
+        shutil.copy(self.HOOK, self.hook)
+        os.chmod(self.hook, 0o755)
+        self.d = os.path.join(self.dir, "fsfreeze-hook.d")
+        os.mkdir(self.d, 0o755)
+        self.log = os.path.join(self.dir, "ran")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def script(self, name, mode=0o755, uid=0):
+        path = os.path.join(self.d, name)
+        with open(path, "w") as f:
+            f.write(f"#!/bin/sh\necho {name} $1 >> {self.log}\n")
+        os.chmod(path, mode)
+        os.chown(path, uid, 0)
+        return path
+
+    def run_hook(self, action):
+        r = subprocess.run([self.hook, action], capture_output=True, text=True, timeout=60)
+        ran = open(self.log).read().split("\n") if os.path.exists(self.log) else []
+        return r.returncode, r.stdout, [x for x in ran if x]
+
+    def test_safe_scripts_run(self):
+        self.script("10-a")
+        self.script("20-b")
+        self.assertEqual(self.run_hook("freeze"), (0, "", ["10-a freeze", "20-b freeze"]))
+
+    def test_unsafe_scripts_are_refused(self):
+        self.script("10-a")
+        for name, mode, uid, why in (("20-group", 0o775, 0, "writable by group or others"),
+                                     ("20-other", 0o757, 0, "writable by group or others"),
+                                     ("20-user", 0o755, 65534, "not owned by root")):
+            path = self.script(name, mode, uid)
+            rc, out, ran = self.run_hook("freeze")
+            self.assertEqual(rc, 1)
+            self.assertIn(f"refusing {name}: it is {why}", out)
+            self.assertEqual(ran, [], "freeze ran a script despite an unsafe one")
+            rc, out, ran = self.run_hook("thaw")
+            self.assertEqual(rc, 1)
+            self.assertEqual(ran, ["10-a thaw"])
+            os.unlink(path)
+            os.unlink(self.log)
+
+    def test_unsafe_directory_is_refused(self):
+        self.script("10-a")
+        os.chmod(self.d, 0o777)
+        rc, out, ran = self.run_hook("freeze")
+        self.assertEqual(rc, 1)
+        self.assertIn("writable by group or others", out)
+        self.assertEqual(ran, [])
+
+
 class HiddenBackingFileTest(unittest.TestCase):
     """An image attached through a path that is no longer visible (a bind mount of the host's
     directory, lazily unmounted since) is still known to live on the filesystem holding it: the
