@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "power.h"
+#include "child.h"
 #include "qa-error.h"
 #include "qa-fd.h"
 
@@ -325,14 +325,14 @@ qa_clock_rtc_write(const QaRoots *roots, gboolean is_local, GError **error)
 static gboolean
 qa_clock_run_hwclock(const gchar *option, gboolean *out_has_run, GError **error)
 {
-	g_autofree gchar *path = qa_power_find_tool(QA_POWER_TOOL_PATH, "hwclock");
+	g_autofree gchar *path = qa_child_find_program(QA_CHILD_ADMIN_PATH, "hwclock");
 	gchar *argv[] = {path, (gchar *)option, NULL};
 
 	*out_has_run = path != NULL;
 	if (path == NULL)
 		return TRUE;
 	g_message("clock command=%s %s", path, option);
-	return qa_power_run_tool_checked(argv, QA_POWER_TOOL_TIMEOUT_MS, error);
+	return qa_child_run_checked((const gchar *const *)argv, QA_CHILD_TOOL_TIMEOUT_MS, error);
 }
 
 gboolean

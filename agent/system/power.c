@@ -10,14 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "kernel-file.h"
 #include "qa-error.h"
 #include "qa-fd.h"
 
 /* a tool that prints more than this keeps only its tail: the last line is what gets reported */
-#define QA_POWER_STDERR_MAX (16 * 1024)
 /* how often the wait loop looks at the child while its stderr stays open */
-#define QA_POWER_POLL_MS 50
 /* the message qemu-ga's and every init's shutdown(8) broadcast to logged-in users */
 #define QA_POWER_SHUTDOWN_MESSAGE "hypervisor initiated shutdown"
 
@@ -296,26 +295,6 @@ qa_power_support_check(const QaPowerSupport *support, QaPowerSleep sleep, GError
 	g_return_val_if_reached(FALSE);
 }
 
-gchar *
-qa_power_find_tool(const gchar *search_path, const gchar *name)
-{
-	g_auto(GStrv) dirs = g_strsplit(search_path, ":", -1);
-
-	for (guint i = 0; dirs[i] != NULL; i++) {
-		g_autofree gchar *path = NULL;
-		struct stat st;
-
-		/* an empty or relative entry means a current directory, and the agent's is "/":
-		 * never where an admin's tool is meant to come from */
-		if (!g_path_is_absolute(dirs[i]))
-			continue;
-		path = g_build_filename(dirs[i], name, NULL);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
-			return g_steal_pointer(&path);
-	}
-	return NULL;
-}
-
 gboolean
 qa_power_shutdown_argv(QaPowerMode mode,
 		       const gchar *search_path,
@@ -323,7 +302,7 @@ qa_power_shutdown_argv(QaPowerMode mode,
 		       GError **error)
 {
 	const gchar *tool = qa_power_modes[mode].tool;
-	g_autofree gchar *path = qa_power_find_tool(search_path, tool);
+	g_autofree gchar *path = qa_child_find_program(search_path, tool);
 	g_auto(GStrv) flags = NULL;
 	g_autoptr(GStrvBuilder) builder = NULL;
 
@@ -332,7 +311,7 @@ qa_power_shutdown_argv(QaPowerMode mode,
 		(*out_argv)[0] = g_steal_pointer(&path);
 		return TRUE;
 	}
-	path = qa_power_find_tool(search_path, "shutdown");
+	path = qa_child_find_program(search_path, "shutdown");
 	if (path == NULL) {
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
@@ -364,9 +343,9 @@ qa_power_sleep_argv(QaPowerSleep sleep,
 	g_autofree gchar *path = NULL;
 
 	*out_argv = NULL;
-	*out_timeout_ms = QA_POWER_TOOL_TIMEOUT_MS;
+	*out_timeout_ms = QA_CHILD_TOOL_TIMEOUT_MS;
 	if (has_systemd) {
-		path = qa_power_find_tool(search_path, "systemctl");
+		path = qa_child_find_program(search_path, "systemctl");
 		if (path == NULL) {
 			g_set_error(error,
 				    QA_SYSTEM_ERROR,
@@ -382,7 +361,7 @@ qa_power_sleep_argv(QaPowerSleep sleep,
 		(*out_argv)[1] = g_strdup(qa_power_sleeps[sleep].systemd_verb);
 		return TRUE;
 	}
-	path = qa_power_find_tool(search_path, qa_power_sleeps[sleep].pm_utils_tool);
+	path = qa_child_find_program(search_path, qa_power_sleeps[sleep].pm_utils_tool);
 	if (path != NULL) {
 		*out_argv = g_new0(gchar *, 2);
 		(*out_argv)[0] = g_steal_pointer(&path);
@@ -391,237 +370,15 @@ qa_power_sleep_argv(QaPowerSleep sleep,
 	return TRUE;
 }
 
-/* runs in the child between fork and exec: async-signal-safe calls only */
-static void
-qa_power_child_setup(gpointer user_data)
-{
-	sigset_t none;
-
-	/* own session, so that a timeout kills whatever the tool started too */
-	setsid();
-	/* the agent blocks the signals it reads from signalfds, and a blocked mask survives
-	 * exec: a tool must stay killable and see the signals an init sends */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* SIGPIPE, the one signal the agent ignores (an ignored signal stays ignored across
-	 * exec), GLib's spawn resets to its default itself */
-}
-
-static gboolean
-qa_power_spawn(gchar **argv, GPid *out_pid, int *out_fd, GError **error)
-{
-	int fds[2];
-	g_auto(QaFd) read_fd = -1;
-	g_auto(QaFd) write_fd = -1;
-	g_autoptr(GError) error_local = NULL;
-
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Cannot create a pipe for '%s': %s",
-			    argv[0],
-			    g_strerror(errno));
-		return FALSE;
-	}
-	read_fd = fds[0];
-	write_fd = fds[1];
-	/* without G_SPAWN_LEAVE_DESCRIPTORS_OPEN, GLib closes every descriptor above 2 */
-	if (!g_spawn_async_with_pipes_and_fds("/",
-					      (const gchar *const *)argv,
-					      NULL,
-					      G_SPAWN_DO_NOT_REAP_CHILD |
-						  G_SPAWN_STDIN_FROM_DEV_NULL |
-						  G_SPAWN_STDOUT_TO_DEV_NULL,
-					      qa_power_child_setup,
-					      NULL,
-					      -1,
-					      -1,
-					      write_fd,
-					      NULL,
-					      NULL,
-					      0,
-					      out_pid,
-					      NULL,
-					      NULL,
-					      NULL,
-					      &error_local)) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Cannot run '%s': %s",
-			    argv[0],
-			    error_local->message);
-		return FALSE;
-	}
-	g_unix_set_fd_nonblocking(read_fd, TRUE, NULL);
-	*out_fd = qa_fd_steal(&read_fd);
-	return TRUE;
-}
-
-static gchar *
-qa_power_last_line(const gchar *text)
-{
-	g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
-
-	for (gint i = (gint)g_strv_length(lines) - 1; i >= 0; i--) {
-		g_strstrip(lines[i]);
-		if (lines[i][0] != '\0')
-			return g_strdup(lines[i]);
-	}
-	return NULL;
-}
-
-/* reads what is available; FALSE at end of file or on error */
-static gboolean
-qa_power_read_stderr(int fd, GString *text)
-{
-	gchar buf[4096];
-	gssize n = read(fd, buf, sizeof(buf));
-
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return TRUE;
-	if (n <= 0)
-		return FALSE;
-	g_string_append_len(text, buf, n);
-	if (text->len > QA_POWER_STDERR_MAX)
-		g_string_erase(text, 0, text->len - QA_POWER_STDERR_MAX);
-	return TRUE;
-}
-
-/* takes what is in the pipe now, without waiting for a writer that may never close it, nor
- * reading forever from one that never stops */
-static void
-qa_power_drain_stderr(int fd, GString *text)
-{
-	for (guint i = 0; i < 4 * QA_POWER_STDERR_MAX / 4096; i++) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-		if (poll(&pfd, 1, 0) <= 0 || !qa_power_read_stderr(fd, text))
-			return;
-	}
-}
-
-/* Waits for the child while collecting its stderr; TRUE with its wait status once it exited,
- * FALSE when the deadline passed. The pipe alone is not enough to wait on: a tool may leave a
- * process holding it open after it exits. */
-static gboolean
-qa_power_wait(GPid pid, int fd, gint64 deadline, GString *text, gint *out_status)
-{
-	gboolean is_open = TRUE;
-
-	for (;;) {
-		gint64 now = g_get_monotonic_time();
-		int wait_ms = (int)MIN((deadline - now) / 1000 + 1, QA_POWER_POLL_MS);
-		int status = 0;
-		pid_t ret;
-
-		if (now >= deadline)
-			return FALSE;
-		if (is_open) {
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-			if (poll(&pfd, 1, wait_ms) > 0)
-				is_open = qa_power_read_stderr(fd, text);
-		} else {
-			g_usleep(wait_ms * 1000);
-		}
-		ret = waitpid(pid, &status, WNOHANG);
-		if (ret == pid) {
-			/* what it wrote just before exiting */
-			if (is_open)
-				qa_power_drain_stderr(fd, text);
-			*out_status = status;
-			return TRUE;
-		}
-	}
-}
-
-gboolean
-qa_power_run_tool(
-    gchar **argv, guint timeout_ms, gint *out_wait_status, gchar **out_stderr, GError **error)
-{
-	g_autoptr(GString) text = g_string_new(NULL);
-	g_auto(QaFd) fd = -1;
-	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-	GPid pid = 0;
-	gint status = 0;
-
-	g_return_val_if_fail(argv != NULL && argv[0] != NULL, FALSE);
-	if (!qa_power_spawn(argv, &pid, &fd, error))
-		return FALSE;
-	if (!qa_power_wait(pid, fd, deadline, text, &status)) {
-		g_autofree gchar *last_line = NULL;
-
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		qa_power_drain_stderr(fd, text);
-		last_line = qa_power_last_line(text->str);
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "'%s' did not finish within %u ms and was killed%s%s",
-			    argv[0],
-			    timeout_ms,
-			    last_line != NULL ? "; its last error line: " : "",
-			    last_line != NULL ? last_line : "");
-		return FALSE;
-	}
-	*out_wait_status = status;
-	if (out_stderr != NULL)
-		*out_stderr = g_string_free(g_steal_pointer(&text), FALSE);
-	return TRUE;
-}
-
-gboolean
-qa_power_check_wait_status(gchar **argv, gint wait_status, const gchar *stderr_text, GError **error)
-{
-	g_autofree gchar *command = g_strjoinv(" ", argv);
-	g_autofree gchar *last_line = qa_power_last_line(stderr_text);
-	g_autofree gchar *how = NULL;
-
-	if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
-		return TRUE;
-	if (WIFEXITED(wait_status))
-		how = g_strdup_printf("failed with exit status %d", WEXITSTATUS(wait_status));
-	else if (WIFSIGNALED(wait_status))
-		how = g_strdup_printf("was killed by signal %d (%s)",
-				      WTERMSIG(wait_status),
-				      g_strsignal(WTERMSIG(wait_status)));
-	else
-		how = g_strdup_printf("ended with wait status 0x%x", (guint)wait_status);
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_FAILED,
-		    "'%s' %s%s%s",
-		    command,
-		    how,
-		    last_line != NULL ? ": " : " and printed no error",
-		    last_line != NULL ? last_line : "");
-	return FALSE;
-}
-
-gboolean
-qa_power_run_tool_checked(gchar **argv, guint timeout_ms, GError **error)
-{
-	g_autofree gchar *text = NULL;
-	gint status = 0;
-
-	if (!qa_power_run_tool(argv, timeout_ms, &status, &text, error))
-		return FALSE;
-	return qa_power_check_wait_status(argv, status, text, error);
-}
-
 gboolean
 qa_power_shutdown(QaPowerMode mode, GError **error)
 {
 	g_auto(GStrv) argv = NULL;
 
-	if (!qa_power_shutdown_argv(mode, QA_POWER_TOOL_PATH, &argv, error))
+	if (!qa_power_shutdown_argv(mode, QA_CHILD_ADMIN_PATH, &argv, error))
 		return FALSE;
 	g_message("shutdown mode=%s command=%s", qa_power_modes[mode].name, argv[0]);
-	if (!qa_power_run_tool_checked(argv, QA_POWER_TOOL_TIMEOUT_MS, error)) {
+	if (!qa_child_run_checked((const gchar *const *)argv, QA_CHILD_TOOL_TIMEOUT_MS, error)) {
 		g_prefix_error(error, "Cannot %s the guest: ", qa_power_modes[mode].verb);
 		return FALSE;
 	}
@@ -684,14 +441,15 @@ qa_power_sleep(const QaRoots *roots, QaPowerSleep sleep, GError **error)
 		return FALSE;
 	if (!qa_power_support_check(support, sleep, error))
 		return FALSE;
-	if (!qa_power_sleep_argv(sleep, has_systemd, QA_POWER_TOOL_PATH, &argv, &timeout_ms, error))
+	if (!qa_power_sleep_argv(
+		sleep, has_systemd, QA_CHILD_ADMIN_PATH, &argv, &timeout_ms, error))
 		return FALSE;
 	if (argv == NULL) {
 		g_message("suspend mode=%s method=sysfs", qa_power_sleeps[sleep].state);
 		return qa_power_sleep_sysfs(roots, support, sleep, error);
 	}
 	g_message("suspend mode=%s command=%s", qa_power_sleeps[sleep].systemd_verb, argv[0]);
-	if (!qa_power_run_tool_checked(argv, timeout_ms, error)) {
+	if (!qa_child_run_checked((const gchar *const *)argv, timeout_ms, error)) {
 		g_prefix_error(error, "Cannot %s: ", qa_power_sleeps[sleep].name);
 		return FALSE;
 	}

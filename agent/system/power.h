@@ -9,17 +9,13 @@
 
 #include <glib.h>
 
+#include "child.h"
 #include "roots.h"
 
-/* where the admin's tools are looked up, in a shell's order (merged-/usr systems list each twice
- * through the /sbin and /bin links, which is harmless) */
-#define QA_POWER_TOOL_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
 /* systemd's own test of whether it is the running init (sd_booted(3)) */
 #define QA_POWER_SYSTEMD_DIR "/run/systemd/system"
-/* how long a tool may take before it is killed: poweroff, systemctl and hwclock return at once
- * (systemd queues a job), pm-utils' sleep scripts return after the resume, and the clock they
- * run on does not advance while the guest sleeps */
-#define QA_POWER_TOOL_TIMEOUT_MS 30000
+/* pm-utils' sleep scripts return after the resume, and the clock the timeout runs on does not
+ * advance while the guest sleeps */
 #define QA_POWER_PM_UTILS_TIMEOUT_MS 120000
 
 typedef enum {
@@ -73,10 +69,6 @@ qa_power_support_load(const QaRoots *roots, GError **error);
 gboolean
 qa_power_support_check(const QaPowerSupport *support, QaPowerSleep sleep, GError **error);
 
-/* the first executable @name in the colon-separated @search_path, as a shell finds it; NULL when
- * there is none */
-gchar *
-qa_power_find_tool(const gchar *search_path, const gchar *name);
 /* the command line that powers off, halts or reboots: the admin's poweroff, halt or reboot with
  * no arguments, else shutdown; FALSE with QA_SYSTEM_ERROR_NOT_FOUND when neither exists */
 gboolean
@@ -103,24 +95,6 @@ qa_power_sleep_sysfs(const QaRoots *roots,
 		     const QaPowerSupport *support,
 		     QaPowerSleep sleep,
 		     GError **error);
-
-/* Runs @argv (argv[0] a full path) in a session of its own with an empty signal mask, stdin and
- * stdout on /dev/null, no other descriptor inherited, its stderr captured (the last 16 KiB). Kills
- * its process group when it has not exited after @timeout_ms. TRUE with the wait status once it
- * exited; FALSE when it cannot be started or was killed for the timeout. */
-gboolean
-qa_power_run_tool(
-    gchar **argv, guint timeout_ms, gint *out_wait_status, gchar **out_stderr, GError **error);
-/* TRUE for a wait status of exit 0; else an error naming @argv and how it ended, with the last
- * non-empty line of @stderr_text */
-gboolean
-qa_power_check_wait_status(gchar **argv,
-			   gint wait_status,
-			   const gchar *stderr_text,
-			   GError **error);
-/* both of the above */
-gboolean
-qa_power_run_tool_checked(gchar **argv, guint timeout_ms, GError **error);
 
 /* powers off, halts or reboots; returns once the tool has queued it (TRUE) or failed */
 gboolean

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "child.h"
 #include "fixture-roots.h"
 #include "power.h"
 #include "qa-error.h"
@@ -283,7 +284,7 @@ test_find_tool(void **state)
 	/* not executable in a/, executable in b/ */
 	fake_path_add(fp->a, "poweroff", 0644);
 	fake_path_add(fp->b, "poweroff", 0755);
-	found = qa_power_find_tool(fp->search_path, "poweroff");
+	found = qa_child_find_program(fp->search_path, "poweroff");
 	assert_non_null(found);
 	assert_true(g_str_has_prefix(found, fp->b));
 	g_clear_pointer(&found, g_free);
@@ -291,25 +292,25 @@ test_find_tool(void **state)
 	/* a directory of that name is skipped */
 	g_mkdir(a_halt, 0755);
 	fake_path_add(fp->b, "halt", 0755);
-	found = qa_power_find_tool(fp->search_path, "halt");
+	found = qa_child_find_program(fp->search_path, "halt");
 	assert_string_equal(found, b_halt);
 	g_clear_pointer(&found, g_free);
 
 	/* a symbolic link to an executable is the executable (poweroff -> systemctl) */
 	fake_path_add(fp->b, "systemctl", 0755);
 	assert_int_equal(symlink("../b/systemctl", a_reboot), 0);
-	found = qa_power_find_tool(fp->search_path, "reboot");
+	found = qa_child_find_program(fp->search_path, "reboot");
 	assert_string_equal(found, a_reboot);
 	g_clear_pointer(&found, g_free);
 
 	/* a dangling link is nothing */
 	g_unlink(a_reboot);
 	assert_int_equal(symlink("../b/nothing", a_reboot), 0);
-	found = qa_power_find_tool(fp->search_path, "reboot");
+	found = qa_child_find_program(fp->search_path, "reboot");
 	assert_null(found);
 
-	assert_null(qa_power_find_tool(fp->search_path, "shutdown"));
-	assert_null(qa_power_find_tool("", "poweroff"));
+	assert_null(qa_child_find_program(fp->search_path, "shutdown"));
+	assert_null(qa_child_find_program("", "poweroff"));
 }
 
 static gchar *
@@ -506,8 +507,10 @@ test_check_wait_status(void **state)
 
 	for (guint i = 0; i < G_N_ELEMENTS(status_cases); i++) {
 		g_autoptr(GError) error = NULL;
-		gboolean ok = qa_power_check_wait_status(
-		    argv, status_cases[i].status, status_cases[i].stderr_text, &error);
+		gboolean ok = qa_child_check_status((const gchar *const *)argv,
+						    status_cases[i].status,
+						    status_cases[i].stderr_text,
+						    &error);
 
 		if (status_cases[i].message == NULL) {
 			assert_true(ok);
@@ -525,7 +528,7 @@ run_sh(const gchar *script, guint timeout_ms, gint *out_status, GError **error)
 	gchar *argv[] = {"/bin/sh", "-c", (gchar *)script, NULL};
 	gchar *text = NULL;
 
-	if (!qa_power_run_tool(argv, timeout_ms, out_status, &text, error))
+	if (!qa_child_run_capture((const gchar *const *)argv, timeout_ms, out_status, &text, error))
 		return NULL;
 	return text;
 }
@@ -544,14 +547,14 @@ test_run_tool_output(void **state)
 	assert_string_equal(text, "to-stderr\n");
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 4);
 
-	assert_false(qa_power_run_tool_checked(argv, 10000, &error));
+	assert_false(qa_child_run_checked((const gchar *const *)argv, 10000, &error));
 	assert_string_equal(error->message,
 			    "'/bin/sh -c echo to-stdout; echo to-stderr >&2; exit 4' failed "
 			    "with exit status 4: to-stderr");
 	g_clear_error(&error);
 
 	argv[2] = "exit 0";
-	assert_true(qa_power_run_tool_checked(argv, 10000, &error));
+	assert_true(qa_child_run_checked((const gchar *const *)argv, 10000, &error));
 	assert_null(error);
 }
 
@@ -642,7 +645,7 @@ test_run_tool_missing(void **state)
 	gchar *argv[] = {"/nonexistent/poweroff", NULL};
 	gint status = 0;
 
-	assert_false(qa_power_run_tool(argv, 1000, &status, NULL, &error));
+	assert_false(qa_child_run_capture((const gchar *const *)argv, 1000, &status, NULL, &error));
 	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED);
 	assert_non_null(strstr(error->message, "Cannot run '/nonexistent/poweroff'"));
 }
