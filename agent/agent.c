@@ -11,6 +11,8 @@ QaAgent *
 qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 {
 	g_autoptr(QaAgent) agent = g_new0(QaAgent, 1);
+	/* created on the main thread: guest-exec's processes are watched where its loop runs */
+	g_autoptr(GMainContext) main_context = g_main_context_ref_thread_default();
 	const QaFreezerOptions options = {
 	    .roots = roots,
 	    .statedir = config->statedir,
@@ -28,7 +30,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->roots = roots;
 	agent->mount_table = qa_mount_table_new();
 	agent->serials = qa_serial_cache_new();
-	agent->processes = qa_process_table_new();
+	agent->processes = qa_process_table_new(main_context);
 	agent->files = qa_file_handles_new();
 	/* reads the state file: a restarted agent learns what its predecessor left frozen */
 	agent->freezer = qa_freezer_new(&options, error);

@@ -30,9 +30,11 @@ struct _QaAgent {
 	/* main thread only: serials of disks guest-get-fsinfo and guest-get-disks looked up
 	 * before (see blockdev.h); NULL on Windows */
 	QaSerialCache *serials;
-	/* processes guest-exec started: spawned on the system thread, watched, read and reaped on
-	 * the main thread, reported by guest-exec-status on the main thread; locks itself. It
-	 * belongs to the agent, not to a host connection: a process outlives a host that leaves */
+	/* processes guest-exec started: spawned on the system thread, then watched, read, fed
+	 * and reaped by sources on the main thread's context, and reported by guest-exec-status
+	 * on the main thread; locks itself (briefly: never across a spawn). It belongs to the
+	 * agent, not to a host connection: a process outlives a host that leaves, and the agent's
+	 * exit leaves running processes alone */
 	QaProcessTable *processes;
 	/* guest-file-* handles: used on the system thread only (every file command is
 	 * 'blocking'); NULL on Windows */

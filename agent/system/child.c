@@ -17,17 +17,28 @@
 /* how often the wait looks at the child when its output pipe is quiet or closed */
 #define QA_CHILD_POLL_MS 50
 
+void
+qa_child_start_clean(void)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	setsid();
+	/* ignored signals stay ignored across exec (the agent ignores SIGPIPE), and blocked ones
+	 * (those it reads from signalfds) stay blocked: start as a login would */
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* runs in the child between fork and exec: async-signal-safe calls only */
 static void
 qa_child_setup(gpointer user_data)
 {
-	sigset_t none;
-
-	setsid();
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* SIGPIPE, the one signal the agent ignores (an ignored signal stays ignored across
-	 * exec), GLib's spawn resets to its default itself */
+	qa_child_start_clean();
 }
 
 typedef struct {
@@ -374,12 +385,16 @@ qa_child_find_program(const gchar *search_path, const gchar *name)
 		g_autofree gchar *path = NULL;
 		struct stat st;
 
-		/* an empty or relative entry means a current directory, and the agent's is "/":
-		 * never where an admin's tool is meant to come from */
-		if (!g_path_is_absolute(dirs[i]))
+		/* an empty entry means the working directory to execvp(): never searched; a
+		 * relative one is taken from "/", the working directory of the agent and of every
+		 * child, as execvp() there would */
+		if (dirs[i][0] == '\0')
 			continue;
-		path = g_build_filename(dirs[i], name, NULL);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
+		path = g_build_filename("/", dirs[i], name, NULL);
+		/* what execve() runs: a regular file with an execute bit (root may execute any file
+		 * that has one, and access() alone would also accept directories) */
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0 &&
+		    access(path, X_OK) == 0)
 			return g_steal_pointer(&path);
 	}
 	return NULL;

@@ -67,8 +67,11 @@ qa_child_check_status(const gchar *const *argv,
 /* both of the above */
 gboolean
 qa_child_run_checked(const gchar *const *argv, guint timeout_ms, GError **error);
-/* the first executable @name in the colon-separated @search_path, as a shell finds it (empty and
- * relative entries skipped: the agent's working directory is never a tool's place); NULL when
- * there is none */
+/* the first executable @name in the colon-separated @search_path, as execvp() in "/" finds it
+ * (empty entries skipped: the working directory is never searched); NULL when there is none */
 gchar *
 qa_child_find_program(const gchar *search_path, const gchar *name);
+/* For a GSpawnChildSetupFunc, between fork and exec (async-signal-safe): a session of its own,
+ * every signal at its default disposition and none blocked. */
+void
+qa_child_start_clean(void);
