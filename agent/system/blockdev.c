@@ -191,7 +191,8 @@ qa_blockdev_classify(QaBlockdevModel *model, QaBlockdev *dev)
 		    g_str_has_prefix(dev->syspath, virtual))) {
 		dev->kind = QA_BLOCKDEV_KIND_LOOP;
 		dev->loop_backing_file = qa_blockdev_read_backing_file(dev->syspath);
-		if (dev->loop_backing_file != NULL)
+		/* device nodes are the live system's only (fixtures have none) */
+		if (dev->loop_backing_file != NULL && model->roots->use_udev)
 			dev->loop_backing_dev = qa_blockdev_read_backing_dev(dev->node);
 	} else if (g_str_has_prefix(dev->syspath, virtual) &&
 		   !g_str_has_prefix(dev->syspath, subsys)) {

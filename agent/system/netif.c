@@ -53,7 +53,8 @@ qa_netif_mac_format(const guint8 *addr, gsize len)
 {
 	guint8 mac[QA_NETIF_MAC_LEN] = {0};
 
-	memcpy(mac, addr, MIN(len, sizeof(mac)));
+	if (addr != NULL)
+		memcpy(mac, addr, MIN(len, sizeof(mac)));
 	return g_strdup_printf(
 	    "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }

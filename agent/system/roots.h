@@ -11,7 +11,9 @@ typedef struct {
 	gchar *dev;	  /* "/dev" */
 	gchar *mountinfo; /* the mount table to read; default <proc>/self/mountinfo */
 	gchar *confine;	  /* when set, only mounts at or below this directory exist for the agent */
-	gboolean use_udev; /* ask libudev for serials (FALSE in fixture tests) */
+	/* the roots are the running system's: ask libudev for serials and the loop driver for
+	 * backing devices through the device nodes (FALSE in fixture tests) */
+	gboolean use_udev;
 } QaRoots;
 
 QaRoots *

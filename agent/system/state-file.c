@@ -351,7 +351,8 @@ qa_state_file_parse(const gchar *data, gsize len)
 	}
 	/* what is not said explicitly is the safe way: a freeze that may be half done */
 	state->is_complete = FALSE;
-	for (guint i = 1; lines[i] != NULL; i++) {
+	/* an empty text splits into no line at all */
+	for (guint i = 1; lines[0] != NULL && lines[i] != NULL; i++) {
 		if (lines[i][0] != '\0')
 			qa_state_parse_line(state, lines[i], i + 1);
 	}
