@@ -51,6 +51,8 @@ qa_base64_decode(const gchar *text, gsize *out_len, GError **error)
 		return NULL;
 	}
 	bytes = g_base64_decode(compact, &len);
+	/* what is decoded here is often a password: no copy of it is left in freed memory */
+	explicit_bzero(compact, n);
 	/* g_base64_decode() gives NULL for an empty text: that is zero bytes, not an error */
 	if (bytes == NULL) {
 		bytes = g_new0(guchar, 1);
