@@ -176,9 +176,21 @@ run_valgrind() {
     run_meson_tests build-test --suite unit --wrapper "$vg" --timeout-multiplier 10
   G_SLICE=always-malloc G_DEBUG=gc-friendly QA_AGENT_WRAPPER="$vg --log-file=$logs/agent.%p.log" \
     run_meson_tests build-test --suite integration --timeout-multiplier 10
-  if [ -n "$(find "$logs" -type f -size +0)" ]; then
+  # valgrind 3.19 does not know LOOP_GET_STATUS64 (how the storage graph asks the loop driver
+  # for a backing file's device; the structure is zeroed first) nor pidfd_open (434, which
+  # GLib's child watch tries first and falls back from when it fails), and says so: those notes
+  # are all that is dropped from the logs before they are judged
+  local noted='unhandled ioctl 0x4c05|could cause spurious value errors|README_MISSING_SYSCALL'
+  noted+='|unhandled amd64-linux syscall: 434|write your own handler|we consider this a bug'
+  noted+='|valgrind.org/support/bug_reports'
+  local dirty=()
+  for f in "$logs"/*; do
+    [ -f "$f" ] || continue
+    grep -Evq "$noted" "$f" && dirty+=("$f")
+  done
+  if [ ${#dirty[@]} -gt 0 ]; then
     echo "valgrind reported errors in agents run by the integration tests:"
-    find "$logs" -type f -size +0 -exec head -40 {} +
+    head -40 "${dirty[@]}"
     failed=$((failed + 1))
   fi
 }
