@@ -68,18 +68,93 @@ qa_log_priority(GLogLevelFlags level)
 	return 7;
 }
 
+/* Appends one character of a message as the log shows it: printable text as it is, anything
+ * that could end the line, look like another record or hide text as an escape. */
+static void
+qa_log_escape_char(GString *out, gunichar ch, const gchar *bytes, gsize n_bytes)
+{
+	GUnicodeType type = g_unichar_type(ch);
+
+	switch (ch) {
+	case '\\':
+		g_string_append(out, "\\\\");
+		return;
+	case '\n':
+		g_string_append(out, "\\n");
+		return;
+	case '\r':
+		g_string_append(out, "\\r");
+		return;
+	case '\t':
+		g_string_append(out, "\\t");
+		return;
+	default:
+		break;
+	}
+	if (ch < 0x20 || ch == 0x7f)
+		g_string_append_printf(out, "\\x%02x", ch);
+	else if (!g_unichar_isprint(ch) || type == G_UNICODE_LINE_SEPARATOR ||
+		 type == G_UNICODE_PARAGRAPH_SEPARATOR)
+		g_string_append_printf(out, ch < 0x10000 ? "\\u%04x" : "\\U%08x", ch);
+	else
+		g_string_append_len(out, bytes, (gssize)n_bytes);
+}
+
+/* The message of a record, on one line whatever it holds. Messages quote what hosts send
+ * (command names, paths, error texts that contain them), and a newline, a carriage return or
+ * a control character in them would let a host write log lines of its own, journald's "<N>"
+ * priority prefix included. Escaping here, where every record passes, covers every caller.
+ * A backslash is doubled so that an escape is never ambiguous; bytes that are not UTF-8 are
+ * shown as \xNN; a message is cut after QA_LOG_MESSAGE_MAX bytes. */
+gchar *
+qa_log_escape(const gchar *message)
+{
+	const gchar *end = message + strlen(message);
+	g_autoptr(GString) out = g_string_sized_new(end - message + 16);
+
+	for (const gchar *p = message; p < end;) {
+		guchar c = (guchar)*p;
+		gunichar ch;
+
+		if (out->len >= QA_LOG_MESSAGE_MAX) {
+			g_string_append_printf(
+			    out, "... (%" G_GSIZE_FORMAT " more bytes)", (gsize)(end - p));
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			g_string_append_c(out, (gchar)c);
+			p++;
+			continue;
+		}
+		ch = c < 0x80 ? c : g_utf8_get_char_validated(p, end - p);
+		if (ch == (gunichar)-1 || ch == (gunichar)-2) {
+			g_string_append_printf(out, "\\x%02x", c);
+			p++;
+			continue;
+		}
+		qa_log_escape_char(out, ch, p, (gsize)(g_utf8_next_char(p) - p));
+		p = g_utf8_next_char(p);
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 static gchar *
 qa_log_format(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 {
-	const gchar *message = NULL;
+	g_autofree gchar *message = NULL;
 	const gchar *domain = NULL;
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 	g_autofree gchar *stamp = g_date_time_format(now, "%FT%T");
 
 	for (gsize i = 0; i < n_fields; i++) {
-		if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
-			message = fields[i].value;
-		else if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+		if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && message == NULL) {
+			/* text ends at its NUL (length -1), or has a length of its own */
+			g_autofree gchar *text = fields[i].length < 0
+						     ? g_strdup(fields[i].value)
+						     : g_strndup(fields[i].value, fields[i].length);
+
+			message = qa_log_escape(text);
+		} else if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
 			domain = fields[i].value;
 	}
 	if (qa_log.is_journal && qa_log.fd == STDERR_FILENO)
@@ -227,11 +302,13 @@ qa_log_release(void)
 			if (fd >= 0) {
 				qa_log_use_fd_locked(fd);
 			} else {
-				/* said where the log still goes, as a reopen outside a freeze says it */
-				g_autofree gchar *note = g_strdup_printf(
-				    "quiesce-agent: cannot reopen the log file, still writing to the old "
-				    "one: %s\n",
-				    error_local->message);
+				/* said where the log still goes, as a reopen outside a freeze says
+				 * it */
+				g_autofree gchar *note =
+				    g_strdup_printf("quiesce-agent: cannot reopen the log file, "
+						    "still writing to the old "
+						    "one: %s\n",
+						    error_local->message);
 				qa_log_write_all(qa_log.fd, note, strlen(note));
 			}
 		}

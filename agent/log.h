@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #define QA_LOG_HOLD_LIMIT (256 * 1024) /* bytes kept while held; older lines are dropped */
+#define QA_LOG_MESSAGE_MAX (16 * 1024) /* bytes of one message written; the rest is cut */
 
 void
 qa_log_init(gboolean verbose);
@@ -15,6 +16,11 @@ qa_log_set_file(const gchar *path, GError **error);
 /* opens @path anew; while lines are held for a freeze, the switch waits for the release */
 gboolean
 qa_log_reopen(const gchar *path, GError **error);
+/* @message as every record shows it: on one line, control characters, line separators and
+ * bytes that are not UTF-8 escaped (\n, \x1b, \u2028), backslashes doubled, cut after
+ * QA_LOG_MESSAGE_MAX bytes */
+gchar *
+qa_log_escape(const gchar *message);
 void
 qa_log_hold(void);
 void

@@ -93,6 +93,18 @@ qa_service_remove_pidfile(const gchar *path)
 		unlink(path);
 }
 
+/* Accept=yes would start an agent per connection, all at once: each would take the freezer's
+ * state file for its own, thaw at start what another one holds frozen, and thaw everything when
+ * its connection ends. */
+static gboolean
+qa_service_is_listening(gint fd)
+{
+	gint listening = 0;
+	socklen_t len = sizeof(listening);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+
 gboolean
 qa_service_get_activated_fd(gint *out_fd, GError **error)
 {
@@ -116,6 +128,18 @@ qa_service_get_activated_fd(gint *out_fd, GError **error)
 			    G_FILE_ERROR_INVAL,
 			    "systemd passed %s sockets; the agent serves exactly one",
 			    fds_str);
+		return FALSE;
+	}
+	if (!qa_service_is_listening(QA_LISTEN_FDS_START)) {
+		g_set_error(
+		    error,
+		    G_FILE_ERROR,
+		    G_FILE_ERROR_INVAL,
+		    "systemd passed a descriptor that is not a listening socket (a socket "
+		    "unit with Accept=yes, or ListenSpecial=); the agent serves its hosts one "
+		    "after another from one process, which keeps what it froze between "
+		    "connections: use ListenStream= with Accept=no, or -m virtio-serial for "
+		    "a port");
 		return FALSE;
 	}
 	*out_fd = QA_LISTEN_FDS_START;

@@ -1,6 +1,9 @@
 #include "base64.h"
 
 #include <string.h>
+#ifdef G_OS_WIN32
+#include <windows.h>
+#endif
 
 #include "qa-error.h"
 
@@ -8,6 +11,17 @@ static gboolean
 qa_base64_is_alphabet(gchar c)
 {
 	return g_ascii_isalnum(c) || c == '+' || c == '/';
+}
+
+/* a memset() the compiler may not drop as a dead store */
+static void
+qa_base64_wipe(gchar *buf, gsize len)
+{
+#ifdef G_OS_WIN32
+	SecureZeroMemory(buf, len);
+#else
+	explicit_bzero(buf, len);
+#endif
 }
 
 guint8 *
@@ -52,7 +66,7 @@ qa_base64_decode(const gchar *text, gsize *out_len, GError **error)
 	}
 	bytes = g_base64_decode(compact, &len);
 	/* what is decoded here is often a password: no copy of it is left in freed memory */
-	explicit_bzero(compact, n);
+	qa_base64_wipe(compact, n);
 	/* g_base64_decode() gives NULL for an empty text: that is zero bytes, not an error */
 	if (bytes == NULL) {
 		bytes = g_new0(guchar, 1);

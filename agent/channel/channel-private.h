@@ -1,8 +1,9 @@
 /* Shared between the channel core (channel.c) and the port transports (channel-port.c). */
 #pragma once
 
-#include <glib.h>
 #include <glib-unix.h>
+#include <glib.h>
+#include <sys/types.h>
 
 #include "channel.h"
 
@@ -27,12 +28,16 @@ struct _QaChannel {
 	gboolean is_input_closed; /* the client shut down its sending side */
 	gboolean is_closing;	  /* close the client once the queued output is written */
 	gboolean is_input_paused; /* the session cannot take more requests for now */
-	GByteArray *out;	  /* queued output for the current host */
+	GByteArray *out;	  /* output for the current host; written up to @out_start */
+	gsize out_start;	  /* what is left to write starts here; compacted rarely */
+	/* unix-listen: the socket this process bound, so that it removes only its own at exit */
+	dev_t socket_dev;
+	ino_t socket_ino;
 
 	/* ports */
 	gint sigio_fd; /* signalfd for SIGIO: the port driver's "host (dis)connected" */
 	GSource *sigio_source;
-	GSource *retry_source; /* fallback timer when SIGIO is unavailable or the port vanished */
+	GSource *retry_source;	 /* fallback timer when SIGIO is unavailable or the port vanished */
 	gboolean is_port_absent; /* said once that the port is missing, until it is opened */
 	/* a port's device path, for its removal and its return: an inotify watch on the path's
 	 * directory, or on its nearest existing ancestor while that directory is gone */

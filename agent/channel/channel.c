@@ -9,8 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "qa-fd.h"
 #include "channel-private.h"
+#include "qa-fd.h"
 
 static gboolean
 qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data);
@@ -36,6 +36,13 @@ qa_channel_unwatch(GSource **source)
 	g_clear_pointer(source, g_source_unref);
 }
 
+/* output not written yet */
+static gsize
+qa_channel_pending(QaChannel *channel)
+{
+	return channel->out->len - channel->out_start;
+}
+
 /* (Re)arms the watch on the connected descriptor for what is wanted now: input unless too much
  * output is queued (back-pressure), output while any is queued. */
 void
@@ -46,10 +53,10 @@ qa_channel_watch(QaChannel *channel)
 	qa_channel_unwatch(&channel->io_source);
 	if (channel->fd < 0 || !channel->connected)
 		return;
-	if (channel->out->len < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed &&
+	if (qa_channel_pending(channel) < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed &&
 	    !channel->is_input_paused)
 		condition |= G_IO_IN;
-	if (channel->out->len > 0)
+	if (qa_channel_pending(channel) > 0)
 		condition |= G_IO_OUT;
 	channel->io_source =
 	    qa_channel_fd_source_new(channel->fd, condition, qa_channel_io_cb, channel);
@@ -58,9 +65,11 @@ qa_channel_watch(QaChannel *channel)
 void
 qa_channel_drop_output(QaChannel *channel)
 {
-	if (channel->out->len > 0)
-		g_info("dropping %u bytes of replies for a host that went away", channel->out->len);
+	if (qa_channel_pending(channel) > 0)
+		g_info("dropping %" G_GSIZE_FORMAT " bytes of replies for a host that went away",
+		       qa_channel_pending(channel));
 	g_byte_array_set_size(channel->out, 0);
+	channel->out_start = 0;
 }
 
 void
@@ -110,11 +119,15 @@ qa_channel_lost(QaChannel *channel)
 	}
 }
 
+/* Writes what the host will take. A partial write only moves @out_start: moving the rest to
+ * the front after every write made draining a large queue in small writes quadratic. */
 static gboolean
 qa_channel_flush(QaChannel *channel)
 {
-	while (channel->out->len > 0) {
-		gssize n = write(channel->fd, channel->out->data, channel->out->len);
+	while (qa_channel_pending(channel) > 0) {
+		gssize n = write(channel->fd,
+				 channel->out->data + channel->out_start,
+				 qa_channel_pending(channel));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -126,16 +139,30 @@ qa_channel_flush(QaChannel *channel)
 			       n < 0 ? g_strerror(errno) : "no progress");
 			return FALSE;
 		}
-		g_byte_array_remove_range(channel->out, 0, (guint)n);
+		channel->out_start += (gsize)n;
 	}
+	g_byte_array_set_size(channel->out, 0);
+	channel->out_start = 0;
 	return TRUE;
+}
+
+/* Appends to the queue. The written part at its front is dropped only once it is at least half
+ * of the buffer, so the bytes moved are never more than the bytes written: O(n) in all. */
+static void
+qa_channel_queue(QaChannel *channel, const gchar *data, gsize len)
+{
+	if (channel->out_start > 0 && channel->out_start >= channel->out->len / 2) {
+		g_byte_array_remove_range(channel->out, 0, (guint)channel->out_start);
+		channel->out_start = 0;
+	}
+	g_byte_array_append(channel->out, (const guint8 *)data, (guint)len);
 }
 
 static gboolean
 qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 {
 	QaChannel *channel = user_data;
-	gsize before = channel->out->len;
+	gsize before = qa_channel_pending(channel);
 
 	/* On a port, a hang-up is handled before any input and without reading it: the virtio
 	 * console driver tells of a host's arrival after that host's first bytes may already be
@@ -150,9 +177,16 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 			qa_channel_lost(channel);
 			return G_SOURCE_CONTINUE; /* the source was replaced or destroyed */
 		}
-		if (channel->is_closing && channel->out->len == 0) {
+		if (channel->is_closing && qa_channel_pending(channel) == 0) {
 			qa_channel_client_closed(channel);
 			return G_SOURCE_CONTINUE;
+		}
+		if (before >= QA_CHANNEL_OUTPUT_HIGH &&
+		    qa_channel_pending(channel) < QA_CHANNEL_OUTPUT_HIGH &&
+		    channel->events.on_output_drained != NULL) {
+			channel->events.on_output_drained(channel->user_data);
+			if (channel->fd < 0 || !channel->connected)
+				return G_SOURCE_CONTINUE;
 		}
 	}
 	if (condition & G_IO_IN) {
@@ -185,8 +219,9 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 		return G_SOURCE_CONTINUE;
 	}
 	/* re-arm only when the wanted conditions changed */
-	if ((before == 0) != (channel->out->len == 0) ||
-	    (before >= QA_CHANNEL_OUTPUT_HIGH) != (channel->out->len >= QA_CHANNEL_OUTPUT_HIGH))
+	if ((before == 0) != (qa_channel_pending(channel) == 0) ||
+	    (before >= QA_CHANNEL_OUTPUT_HIGH) !=
+		(qa_channel_pending(channel) >= QA_CHANNEL_OUTPUT_HIGH))
 		qa_channel_watch(channel);
 	return G_SOURCE_CONTINUE;
 }
@@ -194,17 +229,18 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 void
 qa_channel_send(QaChannel *channel, const gchar *data, gsize len)
 {
-	gboolean was_empty = channel->out->len == 0;
+	gboolean was_empty = qa_channel_pending(channel) == 0;
 
 	if (!channel->connected || channel->fd < 0)
 		return; /* nobody to deliver to: never keep it for the next host */
-	g_byte_array_append(channel->out, (const guint8 *)data, (guint)len);
+	qa_channel_queue(channel, data, len);
 	/* replies go out as soon as possible: try now and wait for POLLOUT only on EAGAIN */
 	if (!qa_channel_flush(channel)) {
 		qa_channel_lost(channel);
 		return;
 	}
-	if (was_empty != (channel->out->len == 0) || channel->out->len >= QA_CHANNEL_OUTPUT_HIGH)
+	if (was_empty != (qa_channel_pending(channel) == 0) ||
+	    qa_channel_pending(channel) >= QA_CHANNEL_OUTPUT_HIGH)
 		qa_channel_watch(channel);
 }
 
@@ -215,7 +251,7 @@ qa_channel_close_when_flushed(QaChannel *channel)
 {
 	if (channel->kind != QA_CHANNEL_LISTEN || channel->fd < 0 || !channel->connected)
 		return;
-	if (channel->out->len == 0) {
+	if (qa_channel_pending(channel) == 0) {
 		qa_channel_client_closed(channel);
 		return;
 	}
@@ -225,7 +261,7 @@ qa_channel_close_when_flushed(QaChannel *channel)
 gsize
 qa_channel_get_pending_output(QaChannel *channel)
 {
-	return channel->out->len;
+	return qa_channel_pending(channel);
 }
 
 void
@@ -301,15 +337,72 @@ qa_channel_listen_start(QaChannel *channel, gint fd)
 	return TRUE;
 }
 
-/* The socket appears at @path only once it accepts connections: it is bound under a temporary
- * name, listened on, then renamed into place, so a client never sees a socket that refuses. */
+/* What is at @path: nothing (ENOENT), a socket nobody listens on any more (ECONNREFUSED), or
+ * a socket that accepts connections (0), probed with a connect() that never blocks: a listener
+ * whose backlog is full (EAGAIN) is alive too. The agent there sees a host come and go. */
 static gint
-qa_channel_listen_unix(const gchar *path, GError **error)
+qa_channel_unix_probe(const gchar *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	g_auto(QaFd) fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return errno;
+	g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS)
+		return 0;
+	return errno;
+}
+
+/* Only a stale socket at @path is replaced: one that accepts connections belongs to a live
+ * agent (or to another program), and replacing it would cut that agent off from its hosts. */
+static gboolean
+qa_channel_unix_check_path(const gchar *path, GError **error)
+{
+	struct stat st;
+	gint probe;
+
+	if (lstat(path, &st) < 0)
+		return TRUE;
+	if (!S_ISSOCK(st.st_mode)) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_EXIST,
+			    "cannot listen on '%s': it exists and is not a socket",
+			    path);
+		return FALSE;
+	}
+	probe = qa_channel_unix_probe(path);
+	if (probe == ECONNREFUSED || probe == ENOENT)
+		return TRUE;
+	if (probe == 0) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_EXIST,
+			    "cannot listen on '%s': a process listens on it already (another "
+			    "quiesce-agent?); stop it, or choose another path",
+			    path);
+		return FALSE;
+	}
+	g_set_error(error,
+		    G_FILE_ERROR,
+		    g_file_error_from_errno(probe),
+		    "cannot listen on '%s': cannot tell whether the socket there is in use: %s",
+		    path,
+		    g_strerror(probe));
+	return FALSE;
+}
+
+/* The socket appears at @path only once it accepts connections: it is bound under a temporary
+ * name, listened on, then renamed into place, so a client never sees a socket that refuses.
+ * @out_st: what the socket file is, for qa_channel_free() to recognise it. */
+static gint
+qa_channel_listen_unix(const gchar *path, struct stat *out_st, GError **error)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	g_autofree gchar *tmp_path = g_strdup_printf("%s.%d.tmp", path, (gint)getpid());
 	g_auto(QaFd) fd = -1;
-	struct stat st;
 
 	if (strlen(tmp_path) >= sizeof(addr.sun_path)) {
 		g_set_error(error,
@@ -322,18 +415,11 @@ qa_channel_listen_unix(const gchar *path, GError **error)
 	}
 	strcpy(addr.sun_path, tmp_path);
 	unlink(tmp_path);
-	/* a socket left by an earlier run is replaced; anything else at @path is not ours */
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		g_set_error(error,
-			    G_FILE_ERROR,
-			    G_FILE_ERROR_EXIST,
-			    "cannot listen on '%s': it exists and is not a socket",
-			    path);
+	if (!qa_channel_unix_check_path(path, error))
 		return -1;
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0 ||
-	    rename(tmp_path, path) < 0) {
+	    lstat(tmp_path, out_st) < 0 || rename(tmp_path, path) < 0) {
 		gint saved = errno;
 		unlink(tmp_path);
 		g_set_error(error,
@@ -345,6 +431,23 @@ qa_channel_listen_unix(const gchar *path, GError **error)
 		return -1;
 	}
 	return qa_fd_steal(&fd);
+}
+
+/* At exit the path is removed only while it is still the socket this process bound: a newer
+ * agent may have replaced a socket it took for stale (the window between the check and the
+ * unlink is as small as it can be without a way to unlink by inode). */
+static void
+qa_channel_unix_remove(QaChannel *channel)
+{
+	struct stat st;
+
+	if (lstat(channel->path, &st) < 0 || st.st_dev != channel->socket_dev ||
+	    st.st_ino != channel->socket_ino) {
+		g_info("not removing '%s': it is no longer the socket this agent created",
+		       channel->path);
+		return;
+	}
+	unlink(channel->path);
 }
 
 static gboolean
@@ -423,6 +526,7 @@ qa_channel_new(const gchar *method,
 {
 	const QaChannelMethod *entry = qa_channel_find_method(method, error);
 	g_autofree gchar *description = g_strdup_printf("%s:%s", method, path);
+	struct stat socket_st = {0};
 	QaChannel *channel;
 	gint fd;
 
@@ -443,7 +547,7 @@ qa_channel_new(const gchar *method,
 		}
 		return channel;
 	case QA_METHOD_UNIX_LISTEN:
-		fd = qa_channel_listen_unix(path, error);
+		fd = qa_channel_listen_unix(path, &socket_st, error);
 		break;
 	case QA_METHOD_VSOCK_LISTEN:
 	default: /* the table has no other kind */
@@ -453,6 +557,8 @@ qa_channel_new(const gchar *method,
 	if (fd < 0)
 		return NULL;
 	channel = qa_channel_alloc(QA_CHANNEL_LISTEN, description, path, events, user_data);
+	channel->socket_dev = socket_st.st_dev;
+	channel->socket_ino = socket_st.st_ino;
 	qa_channel_listen_start(channel, fd);
 	return channel;
 }
@@ -465,17 +571,21 @@ qa_channel_new_from_fd(gint fd, const QaChannelEvents *events, gpointer user_dat
 	g_autofree gchar *description = g_strdup_printf("systemd-socket:fd%d", fd);
 	QaChannel *channel;
 
+	/* one process serves every host, one after another, and keeps what it froze between
+	 * them: a connection of its own (Accept=yes) or a port it could never reopen is not a
+	 * channel it can serve (qa_service_get_activated_fd() says so at start-up) */
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
+		g_set_error(error,
+			    G_FILE_ERROR,
+			    G_FILE_ERROR_INVAL,
+			    "descriptor %d passed by systemd is not a listening socket",
+			    fd);
+		return NULL;
+	}
 	g_unix_set_fd_nonblocking(fd, TRUE, NULL);
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
-		channel = qa_channel_alloc(QA_CHANNEL_LISTEN, description, NULL, events, user_data);
-		qa_channel_listen_start(channel, fd);
-		return channel;
-	}
-	/* anything else (a connected socket, a port passed with ListenSpecial=) is one host */
-	channel = qa_channel_alloc(QA_CHANNEL_SERIAL, description, NULL, events, user_data);
-	channel->fd = fd;
-	qa_channel_set_connected(channel, TRUE);
+	channel = qa_channel_alloc(QA_CHANNEL_LISTEN, description, NULL, events, user_data);
+	qa_channel_listen_start(channel, fd);
 	return channel;
 }
 
@@ -493,7 +603,7 @@ qa_channel_free(QaChannel *channel)
 		close(channel->listen_fd);
 		if (channel->path != NULL && channel->kind == QA_CHANNEL_LISTEN &&
 		    g_str_has_prefix(channel->description, "unix-listen:"))
-			unlink(channel->path);
+			qa_channel_unix_remove(channel);
 	}
 	g_byte_array_unref(channel->out);
 	g_free(channel->description);

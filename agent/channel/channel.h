@@ -1,9 +1,11 @@
 /* Transports: bytes in, bytes out, and connect/disconnect events. Knows nothing about JSON.
  *
  * Every transport serves one host at a time. Output queued for a host is dropped when that host
- * goes away, never delivered to the next one. While the queued output exceeds
- * QA_CHANNEL_OUTPUT_HIGH the channel stops reading, so a host that sends requests faster than it
- * reads replies is slowed down instead of growing the agent's memory. Runs on the main loop. */
+ * goes away, never delivered to the next one. While the queued output reaches
+ * QA_CHANNEL_OUTPUT_HIGH the channel stops reading, and says when it has fallen below again
+ * (on_output_drained), so that the session, which checks it between requests, can stop taking
+ * requests from a host that does not read its replies and go on once it does. Runs on the main
+ * loop. */
 #pragma once
 
 #include <glib.h>
@@ -21,6 +23,9 @@ typedef struct {
 	 * still read, so it gets its replies; call qa_channel_close_when_flushed() when no more
 	 * are coming */
 	void (*on_input_closed)(gpointer user_data);
+	/* the output queued for the host has fallen below QA_CHANNEL_OUTPUT_HIGH after reaching
+	 * it; called from the main loop, never from inside qa_channel_send() */
+	void (*on_output_drained)(gpointer user_data);
 } QaChannelEvents;
 
 /* a transport this platform serves */
@@ -52,7 +57,8 @@ qa_channel_new(const gchar *method,
 	       const QaChannelEvents *events,
 	       gpointer user_data,
 	       GError **error);
-/* serve a descriptor passed by systemd socket activation */
+/* serve a listening socket passed by systemd socket activation; anything else (a connected
+ * socket of Accept=yes, a port of ListenSpecial=) is refused with G_FILE_ERROR_INVAL */
 QaChannel *
 qa_channel_new_from_fd(gint fd, const QaChannelEvents *events, gpointer user_data, GError **error);
 void

@@ -7,8 +7,8 @@
 
 #include "qa-error.h"
 
-/* objects up to this size are searched member by member; larger ones get an index, so that a
- * request of a million members is refused for its duplicate keys in linear time */
+/* objects up to this size are searched member by member; larger ones get an index (keyed: see
+ * qa_json_name_hash()), so that finding a key given twice stays linear up to the member limit */
 #define QA_JSON_INDEX_FROM 16
 
 static QaJson *
@@ -56,20 +56,15 @@ qa_json_member_clear(gpointer data)
 static QaJson *
 qa_json_new_object(void)
 {
-	QaJson *value = qa_json_new(QA_JSON_OBJECT);
-
-	value->object.members = g_array_new(FALSE, FALSE, sizeof(QaJsonMember));
-	g_array_set_clear_func(value->object.members, qa_json_member_clear);
-	return value;
+	/* its members are allocated with the first: {} is one node, as small as 0 */
+	return qa_json_new(QA_JSON_OBJECT);
 }
 
 static QaJson *
 qa_json_new_array(void)
 {
-	QaJson *value = qa_json_new(QA_JSON_ARRAY);
-
-	value->elements = g_ptr_array_new_with_free_func((GDestroyNotify)qa_json_free);
-	return value;
+	/* its elements are allocated with the first, as an object's members are */
+	return qa_json_new(QA_JSON_ARRAY);
 }
 
 void
@@ -81,12 +76,16 @@ qa_json_free(QaJson *value)
 	case QA_JSON_STRING:
 		g_free(value->string);
 		break;
+	case QA_JSON_INTEGER:
+	case QA_JSON_DOUBLE:
+		g_free(value->text);
+		break;
 	case QA_JSON_ARRAY:
-		g_ptr_array_unref(value->elements);
+		g_clear_pointer(&value->elements, g_ptr_array_unref);
 		break;
 	case QA_JSON_OBJECT:
 		g_clear_pointer(&value->object.index, g_hash_table_unref);
-		g_array_unref(value->object.members);
+		g_clear_pointer(&value->object.members, g_array_unref);
 		break;
 	default:
 		break;
@@ -94,11 +93,94 @@ qa_json_free(QaJson *value)
 	g_free(value);
 }
 
+/* SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012): a hash an
+ * attacker who does not know the key cannot make collide, cheap on short inputs */
+#define QA_SIP_ROTL(x, b) (guint64)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static inline void
+qa_json_sip_round(guint64 v[4])
+{
+	v[0] += v[1];
+	v[1] = QA_SIP_ROTL(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = QA_SIP_ROTL(v[0], 32);
+	v[2] += v[3];
+	v[3] = QA_SIP_ROTL(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = QA_SIP_ROTL(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = QA_SIP_ROTL(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = QA_SIP_ROTL(v[2], 32);
+}
+
+static guint64
+qa_json_siphash(const guint8 *data, gsize len, const guint64 key[2])
+{
+	guint64 v[4] = {
+	    key[0] ^ G_GUINT64_CONSTANT(0x736f6d6570736575),
+	    key[1] ^ G_GUINT64_CONSTANT(0x646f72616e646f6d),
+	    key[0] ^ G_GUINT64_CONSTANT(0x6c7967656e657261),
+	    key[1] ^ G_GUINT64_CONSTANT(0x7465646279746573),
+	};
+	guint64 last = (guint64)len << 56;
+	gsize whole = len - len % 8;
+
+	for (gsize i = 0; i < whole; i += 8) {
+		guint64 m;
+
+		memcpy(&m, data + i, sizeof(m));
+		m = GUINT64_FROM_LE(m);
+		v[3] ^= m;
+		qa_json_sip_round(v);
+		qa_json_sip_round(v);
+		v[0] ^= m;
+	}
+	for (gsize i = whole; i < len; i++)
+		last |= (guint64)data[i] << (8 * (i - whole));
+	v[3] ^= last;
+	qa_json_sip_round(v);
+	qa_json_sip_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (guint i = 0; i < 4; i++)
+		qa_json_sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* Drawn once, at the first index, from GLib's generator (seeded from /dev/urandom) and never
+ * changed after: the process's one piece of state here, written before anything reads it. */
+static const guint64 *
+qa_json_hash_key(void)
+{
+	static guint64 key[2];
+	static gsize is_drawn = 0;
+
+	if (g_once_init_enter(&is_drawn)) {
+		for (guint i = 0; i < G_N_ELEMENTS(key); i++)
+			key[i] = (guint64)g_random_int() << 32 | g_random_int();
+		g_once_init_leave(&is_drawn, 1);
+	}
+	return key;
+}
+
+guint
+qa_json_name_hash(gconstpointer name)
+{
+	const gchar *str = name;
+
+	return (guint)qa_json_siphash((const guint8 *)str, strlen(str), qa_json_hash_key());
+}
+
 QaJson *
 qa_json_object_get(const QaJson *object, const gchar *name)
 {
 	GArray *members = object->object.members;
 
+	if (members == NULL)
+		return NULL;
 	if (object->object.index != NULL) {
 		guint pos = GPOINTER_TO_UINT(g_hash_table_lookup(object->object.index, name));
 
@@ -118,10 +200,14 @@ qa_json_object_add(QaJson *object, gchar *name, QaJson *member)
 	GArray *members = object->object.members;
 	QaJsonMember entry = {name, member};
 
+	if (members == NULL) {
+		members = object->object.members = g_array_new(FALSE, FALSE, sizeof(QaJsonMember));
+		g_array_set_clear_func(members, qa_json_member_clear);
+	}
 	g_array_append_val(members, entry);
 	if (object->object.index == NULL && members->len >= QA_JSON_INDEX_FROM) {
 		/* the names are owned by the members; the index only points at them */
-		object->object.index = g_hash_table_new(g_str_hash, g_str_equal);
+		object->object.index = g_hash_table_new(qa_json_name_hash, g_str_equal);
 		for (guint i = 0; i + 1 < members->len; i++)
 			g_hash_table_insert(object->object.index,
 					    g_array_index(members, QaJsonMember, i).name,
@@ -131,13 +217,14 @@ qa_json_object_add(QaJson *object, gchar *name, QaJson *member)
 		g_hash_table_insert(object->object.index, name, GUINT_TO_POINTER(members->len));
 }
 
-
 typedef struct {
 	const gchar *text;
 	gsize len;
 	gsize pos;
 	guint depth;
-	guint max_depth;
+	guint n_values;
+	const QaJsonLimits *limits;
+	GString *scratch; /* the string being read */
 } QaJsonReader;
 
 static QaJson *
@@ -240,14 +327,17 @@ static gchar *
 qa_json_read_string(QaJsonReader *r, GError **error)
 {
 	gchar quote = r->text[r->pos++];
-	g_autoptr(GString) out = g_string_new(NULL);
+	GString *out = r->scratch;
 
+	/* decoded into the reader's buffer, then copied at its size: a GString of its own would
+	 * keep at least 128 bytes for every string, where most are names of a few */
+	g_string_truncate(out, 0);
 	while (r->pos < r->len) {
 		guchar c = (guchar)r->text[r->pos];
 
 		if (c == (guchar)quote) {
 			r->pos++;
-			return g_string_free(g_steal_pointer(&out), FALSE);
+			return g_strndup(out->str, out->len);
 		}
 		if (c < 0x20) {
 			qa_json_fail(
@@ -313,28 +403,51 @@ qa_json_read_number(QaJsonReader *r, GError **error)
 
 		errno = 0;
 		value = g_ascii_strtoll(token, NULL, 10);
-		if (errno == 0)
-			return qa_json_new_integer(value);
+		if (errno == 0) {
+			node = qa_json_new_integer(value);
+			/* "-0" is the integer 0, but an id must come back as it was sent */
+			if (value == 0 && token[0] == '-')
+				node->text = g_steal_pointer(&token);
+			return node;
+		}
 	}
+	/* a double's text is kept as it was: printing the value back would turn 1e999 into
+	 * null, 18446744073709551616 into 1.8446744073709552e+19 and 1.50 into 1.5 */
 	node = qa_json_new(QA_JSON_DOUBLE);
 	node->number = g_ascii_strtod(token, NULL);
+	node->text = g_steal_pointer(&token);
 	return node;
 }
 
 static gboolean
 qa_json_enter(QaJsonReader *r, GError **error)
 {
-	if (++r->depth > r->max_depth) {
+	if (++r->depth > r->limits->max_depth) {
 		g_set_error(error,
 			    QA_PROTOCOL_ERROR,
 			    QA_PROTOCOL_ERROR_TOO_DEEP,
 			    "Invalid request: nested deeper than %u levels",
-			    r->max_depth);
+			    r->limits->max_depth);
 		return FALSE;
 	}
 	r->pos++;
 	qa_json_skip_space(r);
 	return TRUE;
+}
+
+static void
+qa_json_set_duplicate_error(const gchar *key, GError **error)
+{
+	/* a key can be a megabyte long: the error (and the log line) quotes its start */
+	glong n_chars = g_utf8_strlen(key, -1);
+	g_autofree gchar *shown = g_utf8_substring(key, 0, MIN(n_chars, 64));
+
+	g_set_error(error,
+		    QA_PROTOCOL_ERROR,
+		    QA_PROTOCOL_ERROR_PARSE,
+		    "Invalid JSON: member '%s%s' appears twice in one object",
+		    shown,
+		    n_chars > 64 ? "..." : "");
 }
 
 static QaJson *
@@ -357,15 +470,19 @@ qa_json_read_object(QaJsonReader *r, GError **error)
 				qa_json_fail(r, error, "a member name in quotes");
 				return NULL;
 			}
+			if (qa_json_object_size(object) >= r->limits->max_members) {
+				g_set_error(error,
+					    QA_PROTOCOL_ERROR,
+					    QA_PROTOCOL_ERROR_TOO_LARGE,
+					    "Invalid request: an object has more than %u members",
+					    r->limits->max_members);
+				return NULL;
+			}
 			key = qa_json_read_string(r, error);
 			if (key == NULL)
 				return NULL;
 			if (qa_json_object_get(object, key) != NULL) {
-				g_set_error(error,
-					    QA_PROTOCOL_ERROR,
-					    QA_PROTOCOL_ERROR_PARSE,
-					    "Invalid JSON: member '%s' appears twice in one object",
-					    key);
+				qa_json_set_duplicate_error(key, error);
 				return NULL;
 			}
 			qa_json_skip_space(r);
@@ -410,6 +527,9 @@ qa_json_read_array(QaJsonReader *r, GError **error)
 
 			if (element == NULL)
 				return NULL;
+			if (array->elements == NULL)
+				array->elements =
+				    g_ptr_array_new_with_free_func((GDestroyNotify)qa_json_free);
 			g_ptr_array_add(array->elements, element);
 			qa_json_skip_space(r);
 			if (r->pos < r->len && r->text[r->pos] == ',') {
@@ -463,6 +583,14 @@ qa_json_read_value(QaJsonReader *r, GError **error)
 		qa_json_fail(r, error, "a value");
 		return NULL;
 	}
+	if (++r->n_values > r->limits->max_values) {
+		g_set_error(error,
+			    QA_PROTOCOL_ERROR,
+			    QA_PROTOCOL_ERROR_TOO_LARGE,
+			    "Invalid request: more than %u values",
+			    r->limits->max_values);
+		return NULL;
+	}
 	c = r->text[r->pos];
 	if (c == '{')
 		return qa_json_read_object(r, error);
@@ -479,9 +607,10 @@ qa_json_read_value(QaJsonReader *r, GError **error)
 }
 
 QaJson *
-qa_json_parse(const gchar *text, gsize len, guint max_depth, GError **error)
+qa_json_parse(const gchar *text, gsize len, const QaJsonLimits *limits, GError **error)
 {
-	QaJsonReader r = {text, len, 0, 0, max_depth};
+	g_autoptr(GString) scratch = g_string_new(NULL);
+	QaJsonReader r = {.text = text, .len = len, .limits = limits, .scratch = scratch};
 	const gchar *bad = NULL;
 	g_autoptr(QaJson) node = NULL;
 
@@ -620,10 +749,10 @@ qa_json_write(GString *out, const QaJson *value)
 		break;
 	case QA_JSON_ARRAY:
 		g_string_append_c(out, '[');
-		for (guint i = 0; i < value->elements->len; i++) {
+		for (guint i = 0; i < qa_json_array_size(value); i++) {
 			if (i > 0)
 				g_string_append_c(out, ',');
-			qa_json_write(out, g_ptr_array_index(value->elements, i));
+			qa_json_write(out, qa_json_array_element(value, i));
 		}
 		g_string_append_c(out, ']');
 		break;
@@ -631,7 +760,10 @@ qa_json_write(GString *out, const QaJson *value)
 		qa_json_write_string(out, value->string);
 		break;
 	case QA_JSON_INTEGER:
-		g_string_append_printf(out, "%" G_GINT64_FORMAT, value->integer);
+		if (value->text != NULL)
+			g_string_append(out, value->text);
+		else
+			g_string_append_printf(out, "%" G_GINT64_FORMAT, value->integer);
 		break;
 	case QA_JSON_BOOLEAN:
 		g_string_append(out, value->boolean ? "true" : "false");
@@ -639,6 +771,10 @@ qa_json_write(GString *out, const QaJson *value)
 	case QA_JSON_DOUBLE: {
 		gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
 
+		if (value->text != NULL) {
+			g_string_append(out, value->text);
+			break;
+		}
 		if (!isfinite(value->number)) {
 			g_string_append(out, "null"); /* JSON has no infinities */
 			break;

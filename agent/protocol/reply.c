@@ -29,11 +29,11 @@ qa_reply_line_begin(const gchar *key, gboolean delimited)
 }
 
 static GString *
-qa_reply_line_end(GString *line, const QaJson *id)
+qa_reply_line_end(GString *line, const gchar *id)
 {
 	if (id != NULL) {
 		g_string_append(line, ",\"id\":");
-		qa_json_write(line, id);
+		g_string_append(line, id);
 	}
 	g_string_append(line, "}\n");
 	return line;
@@ -46,13 +46,13 @@ qa_reply_return_begin(gboolean delimited)
 }
 
 GString *
-qa_reply_return_end(GString *line, const QaJson *id)
+qa_reply_return_end(GString *line, const gchar *id)
 {
 	return qa_reply_line_end(line, id);
 }
 
 GString *
-qa_reply_encode_error(const GError *error, const QaJson *id)
+qa_reply_encode_error(const GError *error, const gchar *id)
 {
 	GString *line = qa_reply_line_begin("error", FALSE);
 

@@ -9,6 +9,7 @@ qa_request_free(QaRequest *request)
 	if (request == NULL)
 		return;
 	g_free(request->execute);
+	g_free(request->id);
 	qa_json_free(request->tree);
 	g_clear_error(&request->error);
 	g_free(request);
@@ -41,6 +42,7 @@ qa_request_decode(QaRequest *request, const QaJson *root, GError **error)
 {
 	const QaJson *execute;
 	const QaJson *arguments;
+	const QaJson *id;
 
 	if (root->type != QA_JSON_OBJECT) {
 		g_set_error(
@@ -53,7 +55,13 @@ qa_request_decode(QaRequest *request, const QaJson *root, GError **error)
 		return FALSE;
 	}
 	/* take the id first: even a request that is wrong otherwise gets its id back */
-	request->id = qa_json_object_get(root, "id");
+	id = qa_json_object_get(root, "id");
+	if (id != NULL) {
+		g_autoptr(GString) text = g_string_new(NULL);
+
+		qa_json_write(text, id);
+		request->id = g_string_free(g_steal_pointer(&text), FALSE);
+	}
 	execute = qa_json_object_get(root, "execute");
 	if (execute == NULL) {
 		g_set_error_literal(error,
@@ -89,11 +97,11 @@ qa_request_decode(QaRequest *request, const QaJson *root, GError **error)
 
 /* Never fails: a text that is not a valid request yields a request whose @error says why. */
 QaRequest *
-qa_request_new_from_text(const gchar *text, gsize len, guint max_depth)
+qa_request_new_from_text(const gchar *text, gsize len, const QaJsonLimits *limits)
 {
 	g_autoptr(QaRequest) request = g_new0(QaRequest, 1);
 
-	request->tree = qa_json_parse(text, len, max_depth, &request->error);
+	request->tree = qa_json_parse(text, len, limits, &request->error);
 	if (request->tree == NULL)
 		return g_steal_pointer(&request);
 	if (!qa_request_decode(request, request->tree, &request->error))

@@ -5,15 +5,19 @@
 #include "json.h"
 #include "qa-error.h"
 
-#define QA_BUILTIN(kind_, name_, ctype_) {.kind = kind_, .name = name_, .size = sizeof(ctype_)}
+#define QA_BUILTIN(kind_, name_, ctype_)                                                           \
+	{                                                                                          \
+		.kind = kind_, .name = name_, .size = sizeof(ctype_)                               \
+	}
 const QaTypeDesc qa_type_str = QA_BUILTIN(QA_KIND_STR, "str", gchar *);
 const QaTypeDesc qa_type_int = QA_BUILTIN(QA_KIND_INT, "int", gint64);
 const QaTypeDesc qa_type_uint64 = QA_BUILTIN(QA_KIND_UINT64, "uint64", guint64);
 const QaTypeDesc qa_type_bool = QA_BUILTIN(QA_KIND_BOOL, "bool", gboolean);
 const QaTypeDesc qa_type_number = QA_BUILTIN(QA_KIND_NUMBER, "number", gdouble);
-const QaTypeDesc qa_type_str_list = {
-    .kind = QA_KIND_LIST, .name = "list of str", .size = sizeof(GPtrArray *),
-    .element = &qa_type_str};
+const QaTypeDesc qa_type_str_list = {.kind = QA_KIND_LIST,
+				     .name = "list of str",
+				     .size = sizeof(GPtrArray *),
+				     .element = &qa_type_str};
 
 /* what the value must be, as the end of the sentence "must be ..." */
 const gchar *
@@ -53,8 +57,11 @@ qa_schema_value_parse(const QaTypeDesc *type,
 		      GError **error);
 
 static void
-qa_schema_set_type_error(
-    const QaTypeDesc *type, const QaJson *node, const gchar *command, const gchar *path, GError **error)
+qa_schema_set_type_error(const QaTypeDesc *type,
+			 const QaJson *node,
+			 const gchar *command,
+			 const gchar *path,
+			 GError **error)
 {
 	g_set_error(error,
 		    QA_PROTOCOL_ERROR,
@@ -74,7 +81,7 @@ qa_schema_list_parse(const QaTypeDesc *type,
 		     const gchar *path,
 		     GError **error)
 {
-	guint n = node->elements->len;
+	guint n = qa_json_array_size(node);
 	GDestroyNotify free_func =
 	    type->element->kind == QA_KIND_STR ? g_free : type->element->free_func;
 	g_autoptr(GPtrArray) list = g_ptr_array_new_full(n, free_func);
@@ -84,7 +91,7 @@ qa_schema_list_parse(const QaTypeDesc *type,
 		gpointer elem = NULL;
 
 		if (!qa_schema_value_parse(type->element,
-					   g_ptr_array_index(node->elements, i),
+					   qa_json_array_element(node, i),
 					   &elem,
 					   command,
 					   elem_path,
@@ -188,7 +195,8 @@ qa_schema_alternate_parse(const QaTypeDesc *type,
 		}
 		value = g_malloc0(type->size);
 		*(gint *)value = branch;
-		if (!qa_schema_value_parse(m->type, node, value + m->offset, command, path, error)) {
+		if (!qa_schema_value_parse(
+			m->type, node, value + m->offset, command, path, error)) {
 			qa_schema_struct_free(type, g_steal_pointer(&value));
 			return FALSE;
 		}
@@ -263,8 +271,7 @@ qa_schema_value_parse(const QaTypeDesc *type,
 		if (node->type != QA_JSON_OBJECT)
 			break;
 		value = g_malloc0(type->size);
-		if (!qa_schema_members_parse(
-			type, node, value, command, prefix, error)) {
+		if (!qa_schema_members_parse(type, node, value, command, prefix, error)) {
 			qa_schema_struct_free(type, g_steal_pointer(&value));
 			return FALSE;
 		}
@@ -336,9 +343,9 @@ qa_schema_members_parse(const QaTypeDesc *type,
 				    qa_schema_kind_describe(m->type));
 			return FALSE;
 		}
-		/* QGA treats an optional member given as null like an absent one */
-		if (m->optional && node->type == QA_JSON_NULL)
-			continue;
+		/* null is a value like any other, and not the member's type: QEMU's agent refuses
+		 * it too (its input visitor takes a present member as present), where taking it for
+		 * absent would turn {"mode": null} into guest-shutdown's default, powerdown */
 		if (!qa_schema_value_parse(m->type, node, base + m->offset, command, path, error))
 			return FALSE;
 		if (m->has_offset >= 0)
@@ -437,7 +444,8 @@ qa_schema_members_write(QaSchemaWriter *writer,
 
 		if (m->variant >= 0) {
 			const guint8 *variant = *(const guint8 *const *)field;
-			if (m->variant == *(const gint *)(base + type->tag_offset) && variant != NULL)
+			if (m->variant == *(const gint *)(base + type->tag_offset) &&
+			    variant != NULL)
 				qa_schema_members_write(writer, m->type, variant, is_first);
 			continue;
 		}

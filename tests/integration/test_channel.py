@@ -160,6 +160,65 @@ class VsockTest(unittest.TestCase):
         self.assertIn("is not CID:PORT", r.stderr)
 
 
+class UnixListenTest(unittest.TestCase):
+    """-m unix-listen and the socket file: a live agent's socket is never replaced, a stale one
+    is, and an agent removes at exit only the socket it made."""
+
+    def test_a_live_socket_is_not_replaced(self):
+        with qalib.Agent() as first:
+            before = os.stat(first.sock)
+            r = subprocess.run([qalib.AGENT, "-m", "unix-listen", "-p", first.sock, "-t",
+                                os.path.join(first.tmp, "state2")],
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("a process listens on it already", r.stderr)
+            after = os.stat(first.sock)
+            self.assertEqual((before.st_dev, before.st_ino), (after.st_dev, after.st_ino))
+            c = first.client()
+            self.assertEqual(c.execute("guest-sync", {"id": 1}), {"return": 1})
+            c.close()
+
+    def test_a_stale_socket_is_replaced(self):
+        tmp = tempfile.mkdtemp()
+        path = os.path.join(tmp, "agent.sock")
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(path)
+        stale.close()  # the file stays; nothing listens on it
+        proc = subprocess.Popen([qalib.AGENT, "-m", "unix-listen", "-p", path, "-t",
+                                 os.path.join(tmp, "state")], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while True:
+                try:
+                    c = qalib.Client(path)
+                    break
+                except ConnectionRefusedError:
+                    self.assertIsNone(proc.poll(), "the agent did not replace a stale socket")
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)
+            self.assertEqual(c.execute("guest-sync", {"id": 2}), {"return": 2})
+            c.close()
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+        self.assertFalse(os.path.exists(path), "the agent left its own socket behind")
+
+    def test_a_socket_replaced_meanwhile_is_left_at_exit(self):
+        """Another process took the path while the agent ran: at exit the agent removes
+        nothing, where it used to unlink whatever was there by then."""
+        with qalib.Agent() as agent:
+            os.unlink(agent.sock)
+            other = socket.socket(socket.AF_UNIX)
+            other.bind(agent.sock)
+            other.listen(1)
+            mine = os.stat(agent.sock)
+            self.assertEqual(agent.stop(), 0)
+            self.assertTrue(os.path.exists(agent.sock), "the agent removed another's socket")
+            self.assertEqual(os.stat(agent.sock).st_ino, mine.st_ino)
+            self.assertIn("no longer the socket this agent created", agent.log_text())
+            other.close()
+
+
 class ProcessTest(unittest.TestCase):
     def test_logfile(self):
         tmp = tempfile.mkdtemp()
@@ -196,6 +255,43 @@ class ProcessTest(unittest.TestCase):
         self.assertIn("<5>quiesce-agent: quiesce-agent 0.1.0 ready", lines)
         for line in lines:
             self.assertRegex(line, r"^<[0-7]>")
+
+    def test_host_text_cannot_forge_log_lines(self):
+        """What a host sends reaches the log escaped: a command name with a newline and a
+        journald priority prefix stays inside its own line."""
+        tmp = tempfile.mkdtemp()
+        path = os.path.join(tmp, "stderr")
+        sock = os.path.join(tmp, "s")
+        with open(path, "wb") as err:
+            st = os.fstat(err.fileno())
+            proc = subprocess.Popen([qalib.AGENT, "-m", "unix-listen", "-p", sock, "-t",
+                                     os.path.join(tmp, "state"), "-v"],
+                                    stderr=err, env=dict(os.environ,
+                                                         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+            try:
+                deadline = time.monotonic() + qalib.TIMEOUT
+                while not os.path.exists(sock):
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.02)
+                c = qalib.Client(sock)
+                c.send(b'{"execute":"guest-x\\n<0>quiesce-agent: forged\\r\\u001b[2K"}')
+                self.assertEqual(c.reply()["error"]["class"], "CommandNotFound")
+                c.send(b'{"execute":"guest-ping","arguments":{"\\n<1>evil":1}}')
+                self.assertIn("error", c.reply())
+                c.close()
+            finally:
+                proc.terminate()
+                self.assertEqual(proc.wait(timeout=qalib.TIMEOUT), 0)
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertEqual(lines[-1], b"")
+        for line in lines[:-1]:
+            self.assertRegex(line, rb"^<[0-7]>quiesce-agent: ")
+            self.assertNotIn(b"\r", line)
+            self.assertNotIn(b"\x1b", line)
+        self.assertTrue(any(b"guest-x\\n<0>quiesce-agent: forged\\r\\x1b[2K" in line
+                            for line in lines), lines)
+        self.assertTrue(any(b"\\n<1>evil" in line for line in lines), lines)
 
     def test_sighup_reopens_the_log_file(self):
         """As logrotate expects: after the file was moved away, SIGHUP makes the agent write a

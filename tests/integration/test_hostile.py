@@ -2,13 +2,16 @@
 with one reply, keeps its memory bounded, and answers guest-ping on the same connection afterwards.
 
 The limits under test are documented in docs/security.md: 1 MiB per request, nesting depth 64,
-1 MiB of queued replies and 1024 requests waiting behind a running freeze before the agent stops
-reading; a value over a limit is discarded to its end or to a 0xFF byte. Cases that
-test_protocol.py covers already (the basic forms of each) are not repeated here.
+65536 values per request, 1024 members per object, 1 MiB of queued replies and 1024 requests or
+1 MiB of them waiting behind a running command before the agent stops taking requests; a value
+over a limit is discarded to its end or to a 0xFF byte. Cases that test_protocol.py covers
+already (the basic forms of each) are not repeated here.
 """
 
+import itertools
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -73,6 +76,13 @@ def start_writer(client, data):
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     return writer
+
+
+def colliding_names(n):
+    """@n names that all have one hash under GLib's g_str_hash (h * 33 + c): "Aa" and "B@" add
+    the same to it, so every string of k such blocks collides with every other."""
+    k = max(1, (n - 1).bit_length())
+    return ["".join(p) for p in itertools.islice(itertools.product(["Aa", "B@"], repeat=k), n)]
 
 
 class HostileTest(unittest.TestCase):
@@ -245,6 +255,137 @@ class HostileTest(unittest.TestCase):
         self.assert_bounded(peak.stop())
         self.alive()
         print(f"{N_PIPELINED} pipelined requests: {time.monotonic() - start:.1f} s")
+
+    # --- what a request may cost: values, members, hash flooding --------------------------------
+
+    def test_values_per_request_limit_is_exact(self):
+        """A tree costs up to 100 bytes a value, whatever the text spent on it: 1 MiB of "[0]"
+        was 35 MiB of tree. 65536 values are read, one more is one error."""
+        head = b'{"execute":"guest-ping","id":['
+        # the request object, "guest-ping" and the array are three values
+        fits = head + b",".join([b"0"] * (65536 - 3)) + b"]}"
+        self.client.send(fits)
+        self.assertEqual(len(self.client.reply()["id"]), 65536 - 3)
+        self.expect(head + b",".join([b"[0]"] * 40000) + b"]}", ["more than 65536 values"])
+
+    def test_colliding_keys(self):
+        """28,000 keys that collide under an unkeyed string hash took 7.9 s of the main
+        thread: objects hold at most 1024 members, and their index is keyed at random."""
+        names = colliding_names(28_000)
+        members = ",".join(f'"{name}":0' for name in names).encode()
+        self.expect(b'{"execute":"guest-ping","id":{' + members + b"}}",
+                    ["an object has more than 1024 members"])
+        # at the limit the object is read, and every member is there
+        fits = {name: i for i, name in enumerate(colliding_names(1024))}
+        r = self.client.execute("guest-ping", id=fits)
+        self.assertEqual(r, {"return": {}, "id": fits})
+        # many objects of a thousand colliding keys each, in one request
+        obj = b"{" + members[:20000].rsplit(b",", 1)[0] + b"}"
+        self.client.send(b'{"execute":"guest-ping","id":[' + b",".join([obj] * 40) + b"]}")
+        self.assertEqual(len(self.client.reply()["id"]), 40)
+        self.alive()
+
+    def restart_with_slow_freeze(self, seconds):
+        """The agent again, with a freeze hook that takes @seconds: a freeze-list of no
+        mountpoints then keeps the freezer lane busy that long, freezing nothing."""
+        self.hookdir = tempfile.mkdtemp(prefix="qa-hook-")
+        self.addCleanup(shutil.rmtree, self.hookdir, True)
+        hook = os.path.join(self.hookdir, "hook")
+        with open(hook, "w") as f:
+            f.write(f'#!/bin/sh\n[ "$1" = freeze ] && sleep {seconds}\nexit 0\n')
+        os.chmod(hook, 0o755)
+        self.client.close()
+        self.agent.__exit__(None, None, None)
+        self.agent = qalib.Agent("--confine-mounts", self.hookdir, "-F", hook, env=AGENT_ENV)
+        self.client = self.agent.client()
+
+    def test_waiting_requests_are_compact(self):
+        """Requests waiting behind a freeze kept their parsed tree, some 35 times their text:
+        25 requests of 1 MiB grew the agent by 794 MB. They wait as text now, 1 MiB of it at
+        most (and the one request that crossed that), and are parsed when they run."""
+        self.restart_with_slow_freeze(3)
+        self.client.send(b'{"execute":"guest-fsfreeze-freeze-list",'
+                         b'"arguments":{"mountpoints":[]},"id":"freeze"}')
+        time.sleep(0.3)
+        # small values, as many as a request may hold: a tree some 35 times the text
+        many = b",".join([b"[0]"] * 32000)
+        big = b'{"execute":"guest-get-fsinfo","id":["%d",' + many + b"]}"
+        # one value of (nearly) 1 MiB: a tree as large as its text
+        string = b'{"execute":"guest-get-fsinfo","id":"%d' + b"s" * (MiB - 64) + b'"}'
+        requests = [(big if i % 2 else string) % i for i in range(50)]
+        peak = Peak(self.agent)
+        writer = start_writer(self.client, b"".join(requests))
+        time.sleep(1.5)
+        self.assertTrue(writer.is_alive(), "the agent queued everything")
+        self.assert_bounded(self.agent.status().get("VmRSS", 0))
+        self.assertEqual(self.client.reply(), {"return": 0, "id": "freeze"})
+        for i in range(50):
+            r = self.client.reply()
+            self.assertEqual(r["return"], [])
+            if i % 2:
+                self.assertEqual(r["id"][0], str(i))
+                self.assertEqual(len(r["id"]), 32001)
+            else:
+                self.assertTrue(r["id"].startswith(str(i) + "s"))
+        writer.join(timeout=qalib.TIMEOUT)
+        self.assert_bounded(peak.stop())
+        self.alive()
+
+    def test_output_back_pressure_between_requests(self):
+        """The agent stops taking requests while 1 MiB of replies waits for the host, between
+        requests: one read of small requests with large replies was answered in full however
+        little the host read (206 MB for guest-get-fsinfo with 301 mounts)."""
+        request = b'{"execute":"guest-info"}'
+        reply_len = len(json.dumps(self.client.execute("guest-info"),
+                                   separators=(",", ":")).encode()) + 1
+        n = 3000  # 72 KB: more than one read (64 KiB) of requests, 12 MB of replies
+        self.client.send(request * n)
+        # the agent runs requests until its queue of replies is full, then waits for the host
+        ran, last, stable_since = 0, -1, time.monotonic()
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while time.monotonic() - stable_since < 1.0 and time.monotonic() < deadline:
+            ran = self.agent.log_text().count("running command=guest-info")
+            if ran != last:
+                last, stable_since = ran, time.monotonic()
+            time.sleep(0.05)
+        # 1 MiB queued, what the socket holds (~400 KiB), and the one request that crossed it
+        bound = (MiB + 1024 * 1024) // reply_len + 2
+        self.assertLess(ran - 1, bound, f"{ran} requests answered while the host read nothing")
+        self.assertLess(ran, 2730)  # what one read held
+        for _ in range(n):
+            self.assertIn("supported_commands", self.client.reply()["return"])
+        self.alive()
+
+    def test_requests_of_a_departed_host_are_dropped(self):
+        """A host that leaves while a freeze runs: its requests that had not started are dropped
+        (freezes, trims, the rest), one log line each naming the command and nothing of its
+        arguments; its thaw still runs. They all ran before, freezes included, for nobody."""
+        self.restart_with_slow_freeze(2)
+        self.client.send(b'{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}'
+                         b'{"execute":"guest-fsfreeze-freeze-list",'
+                         b'"arguments":{"mountpoints":["/secret-argument"]}}'
+                         b'{"execute":"guest-fstrim","arguments":{"minimum":4096}}'
+                         b'{"execute":"guest-get-fsinfo"}'
+                         b'{"execute":"guest-fsfreeze-thaw"}'
+                         b'{"execute":"guest-fsfreeze-freeze"}'
+                         b'{"execute":"no-such-command"}')
+        time.sleep(0.3)
+        self.client.close()
+        self.client = self.agent.client()
+        # main-lane requests wait for the freezer lane: this runs after the kept thaw
+        self.assertEqual(self.client.execute("guest-get-fsinfo", id="new"),
+                         {"return": [], "id": "new"})
+        self.assertEqual(self.client.execute("guest-fsfreeze-status"), {"return": "thawed"})
+        log = self.agent.log_text()
+        dropped = [line.split("dropped command=")[1].split()[0]
+                   for line in log.splitlines() if "dropped command=" in line]
+        self.assertEqual(dropped, ["guest-fsfreeze-freeze-list", "guest-fstrim",
+                                   "guest-get-fsinfo", "guest-fsfreeze-freeze", "(invalid"])
+        self.assertNotIn("secret-argument", log)
+        self.assertIn("command=guest-fsfreeze-freeze-list of a host that has disconnected has "
+                      "finished", log)
+        self.assertIn("command=guest-fsfreeze-thaw of a host that has disconnected has finished",
+                      log)
 
     def test_requests_behind_a_running_freeze_are_bounded(self):
         """Requests that must wait for a worker command are queued up to 1024; then the agent

@@ -119,6 +119,60 @@ test_log_reopen_failing_at_release(void **state)
 	g_rmdir(dir);
 }
 
+/* what hosts send reaches the log escaped: nothing in it can end a line or start one */
+static void
+test_log_escape(void **state)
+{
+	static const struct {
+		const gchar *message;
+		const gchar *logged;
+	} cases[] = {
+	    {"plain text, 'quoted' /path", "plain text, 'quoted' /path"},
+	    {"name\n<0>forged line", "name\\n<0>forged line"},
+	    {"a\rb\tc\x1b[31mred", "a\\rb\\tc\\x1b[31mred"},
+	    {"back\\slash \\n", "back\\\\slash \\\\n"},
+	    {"del\x7f", "del\\x7f"},
+	    {"caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac"}, /* printable UTF-8 */
+	    {"bad \xff\xc3 utf-8", "bad \\xff\\xc3 utf-8"},	      /* not UTF-8 */
+	    {"nel\xc2\x85 ls\xe2\x80\xa8 ps\xe2\x80\xa9", "nel\\u0085 ls\\u2028 ps\\u2029"},
+	    {"bidi \xe2\x80\xae", "bidi \\u202e"},	 /* a format character */
+	    {"tag \xf3\xa0\x80\x81", "tag \\U000e0001"}, /* beyond the BMP */
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *got = qa_log_escape(cases[i].message);
+
+		if (g_strcmp0(got, cases[i].logged) != 0)
+			fail_msg("case %u: got '%s', expected '%s'", i, got, cases[i].logged);
+	}
+}
+
+/* every record is one line, also in journald's format, whoever wrote its message */
+static void
+test_log_one_line_per_record(void **state)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("qa-log-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "log", NULL);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *huge = g_strnfill(QA_LOG_MESSAGE_MAX * 2, 'x');
+
+	assert_true(qa_log_set_file(path, NULL));
+	g_message("command=(none) failed: The command guest-x\n<0>quiesce-agent: forged has not "
+		  "been found");
+	g_info("hidden info");
+	g_message("long %s", huge);
+	text = read_log(path);
+	lines = g_strsplit(text, "\n", -1);
+	assert_int_equal(g_strv_length(lines), 3); /* two records and the end of the last */
+	assert_non_null(strstr(lines[0], "guest-x\\n<0>quiesce-agent: forged"));
+	assert_true(strlen(lines[1]) < QA_LOG_MESSAGE_MAX + 200);
+	/* "long " and 16379 of the x fill the message; 16389 are cut */
+	assert_non_null(strstr(lines[1], "xxx... (16389 more bytes)"));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -127,6 +181,8 @@ main(void)
 	    cmocka_unit_test(test_log_hold_is_bounded),
 	    cmocka_unit_test(test_log_reopen_while_held),
 	    cmocka_unit_test(test_log_reopen_failing_at_release),
+	    cmocka_unit_test(test_log_escape),
+	    cmocka_unit_test(test_log_one_line_per_record),
 	};
 
 	qa_log_init(FALSE);

@@ -20,7 +20,7 @@ static gchar *
 roundtrip(const gchar *text)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(QaJson) node = qa_json_parse(text, strlen(text), 64, &error);
+	g_autoptr(QaJson) node = qa_json_parse(text, strlen(text), &qa_dispatch_limits, &error);
 	GString *out;
 
 	if (node == NULL)
@@ -42,9 +42,17 @@ static const struct {
     {"\"tab\\there\\n\"", "\"tab\\there\\n\""},
     {"9223372036854775807", "9223372036854775807"},
     {"-9223372036854775808", "-9223372036854775808"},
-    {"9223372036854775808", "9.2233720368547758e+18"},
+    /* numbers that are not 64-bit integers keep their text: a request's id is echoed as sent */
+    {"9223372036854775808", "9223372036854775808"},
+    {"-18446744073709551616", "-18446744073709551616"},
     {"1.5", "1.5"},
-    {"1e400", "null"},
+    {"1.50", "1.50"},
+    {"1e400", "1e400"},
+    {"-1E-999", "-1E-999"},
+    {"1e+2", "1e+2"},
+    {"-0", "-0"},
+    {"-0.0", "-0.0"},
+    {"[-0,0,{\"a\":1e999}]", "[-0,0,{\"a\":1e999}]"},
     {"{\"a\":1,\"a\":2}", "ERROR Invalid JSON: member 'a' appears twice"},
     {"{\"a\":1,}", "ERROR Invalid JSON at byte 7: found '}' where a member name"},
     {"[1,]", "ERROR Invalid JSON at byte 3: found ']' where a value"},
@@ -81,7 +89,7 @@ static void
 test_json_nul_byte(void **state)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(QaJson) node = qa_json_parse("\"a\0b\"", 5, 64, &error);
+	g_autoptr(QaJson) node = qa_json_parse("\"a\0b\"", 5, &qa_dispatch_limits, &error);
 
 	assert_null(node);
 	assert_non_null(strstr(error->message, "byte 0x00"));
@@ -100,7 +108,7 @@ test_json_large_object(void **state)
 	for (guint i = 0; i < 100; i++)
 		g_string_append_printf(text, "%s\"m%u\":%u", i > 0 ? "," : "", 99 - i, i);
 	g_string_append_c(text, '}');
-	node = qa_json_parse(text->str, text->len, 64, &error);
+	node = qa_json_parse(text->str, text->len, &qa_dispatch_limits, &error);
 	g_assert_no_error(error);
 	assert_int_equal(qa_json_object_size(node), 100);
 	for (guint i = 0; i < 100; i++) {
@@ -116,7 +124,7 @@ test_json_large_object(void **state)
 
 	g_string_truncate(text, text->len - 1);
 	g_string_append(text, ",\"m42\":0}");
-	twice = qa_json_parse(text->str, text->len, 64, &error);
+	twice = qa_json_parse(text->str, text->len, &qa_dispatch_limits, &error);
 	assert_null(twice);
 	assert_non_null(strstr(error->message, "member 'm42' appears twice"));
 }
@@ -142,6 +150,129 @@ test_json_write_string_boundaries(void **state)
 	assert_string_equal(out->str, "\"\\u001f !\\\"#[\\\\]~\\u007f\\t\"");
 }
 
+/* every limit is exact: at the limit a text is read, one past it is refused */
+static void
+test_json_limits(void **state)
+{
+	const QaJsonLimits limits = {.max_depth = 4, .max_values = 5, .max_members = 3};
+	static const struct {
+		const gchar *text;
+		const gchar *error; /* NULL: read */
+	} cases[] = {
+	    {"[1,2,3,4]", NULL},
+	    {"[1,2,3,4,5]", "Invalid request: more than 5 values"},
+	    {"{\"a\":[],\"b\":{}}", NULL},
+	    {"{\"a\":{},\"b\":{},\"c\":{}}", NULL},
+	    {"{\"a\":{},\"b\":{},\"c\":{},\"d\":{}}", "more than"},
+	    {"{\"a\":1,\"b\":2,\"c\":3}", NULL},
+	    {"{\"a\":1,\"b\":2,\"c\":3,\"d\":4}",
+	     "Invalid request: an object has more than 3 members"},
+	    {"[[[[]]]]", NULL},
+	    {"[[[[[]]]]]", "nested deeper than 4"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(QaJson) node =
+		    qa_json_parse(cases[i].text, strlen(cases[i].text), &limits, &error);
+
+		if (cases[i].error == NULL) {
+			g_assert_no_error(error);
+			assert_non_null(node);
+			continue;
+		}
+		assert_null(node);
+		if (strstr(error->message, cases[i].error) == NULL)
+			fail_msg(
+			    "case %u: got '%s', expected '%s'", i, error->message, cases[i].error);
+		assert_true(error->code == QA_PROTOCOL_ERROR_TOO_LARGE ||
+			    error->code == QA_PROTOCOL_ERROR_TOO_DEEP);
+	}
+}
+
+/* the limits a request is read with: as many values and members as documented, not one more */
+static void
+test_json_request_limits(void **state)
+{
+	g_autoptr(GString) values = g_string_new("[0");
+	g_autoptr(GString) members = g_string_new("{");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaJson) node = NULL;
+
+	/* the array itself is one value */
+	for (guint i = 2; i < QA_DISPATCH_MAX_VALUES; i++)
+		g_string_append(values, ",0");
+	g_string_append_c(values, ']');
+	node = qa_json_parse(values->str, values->len, &qa_dispatch_limits, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&node, qa_json_free);
+	g_string_insert(values, 1, "0,");
+	node = qa_json_parse(values->str, values->len, &qa_dispatch_limits, &error);
+	assert_null(node);
+	assert_non_null(strstr(error->message, "more than 65536 values"));
+	g_clear_error(&error);
+
+	for (guint i = 0; i < QA_DISPATCH_MAX_MEMBERS; i++)
+		g_string_append_printf(members, "%s\"m%u\":0", i > 0 ? "," : "", i);
+	g_string_append_c(members, '}');
+	node = qa_json_parse(members->str, members->len, &qa_dispatch_limits, &error);
+	g_assert_no_error(error);
+	assert_int_equal(qa_json_object_size(node), QA_DISPATCH_MAX_MEMBERS);
+	g_clear_pointer(&node, qa_json_free);
+	g_string_insert(members, 1, "\"x\":0,");
+	node = qa_json_parse(members->str, members->len, &qa_dispatch_limits, &error);
+	assert_null(node);
+	assert_non_null(strstr(error->message, "more than 1024 members"));
+}
+
+/* Names chosen to collide under GLib's g_str_hash (h * 33 + c: "Aa" and "B@" add the same) do
+ * not collide under the index's keyed hash, and an object of them is read and looked up. */
+static void
+test_json_colliding_names(void **state)
+{
+	g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) text = g_string_new("{");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaJson) node = NULL;
+
+	for (guint bits = 0; bits < 1024; bits++) {
+		GString *name = g_string_new(NULL);
+
+		for (guint b = 0; b < 10; b++)
+			g_string_append(name, (bits >> b) & 1 ? "B@" : "Aa");
+		g_ptr_array_add(names, g_string_free(name, FALSE));
+	}
+	for (guint i = 0; i < names->len; i++) {
+		const gchar *name = g_ptr_array_index(names, i);
+
+		assert_int_equal(g_str_hash(name), g_str_hash(g_ptr_array_index(names, 0)));
+		g_hash_table_add(seen, GUINT_TO_POINTER(qa_json_name_hash(name)));
+		g_string_append_printf(text, "%s\"%s\":%u", i > 0 ? "," : "", name, i);
+	}
+	/* 1024 hashes of 32 bits: a collision or two by chance, not a thousand */
+	assert_true(g_hash_table_size(seen) >= 1020);
+	g_string_append_c(text, '}');
+	node = qa_json_parse(text->str, text->len, &qa_dispatch_limits, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < names->len; i++)
+		assert_int_equal(qa_json_object_get(node, g_ptr_array_index(names, i))->integer, i);
+}
+
+/* a key given twice is quoted in the error up to 64 characters: it can be a megabyte */
+static void
+test_json_duplicate_key_is_cut(void **state)
+{
+	g_autofree gchar *key = g_strnfill(100000, 'k');
+	g_autofree gchar *text = g_strdup_printf("{\"%s\":1,\"%s\":2}", key, key);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaJson) node = qa_json_parse(text, strlen(text), &qa_dispatch_limits, &error);
+
+	assert_null(node);
+	assert_true(strlen(error->message) < 200);
+	assert_non_null(strstr(error->message, "...' appears twice"));
+}
+
 static void
 test_request_decode(void **state)
 {
@@ -163,8 +294,8 @@ test_request_decode(void **state)
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
-		g_autoptr(QaRequest) r =
-		    qa_request_new_from_text(cases[i].text, strlen(cases[i].text), 64);
+		g_autoptr(QaRequest) r = qa_request_new_from_text(
+		    cases[i].text, strlen(cases[i].text), &qa_dispatch_limits);
 
 		assert_string_equal(r->execute ? r->execute : "(null)",
 				    cases[i].execute ? cases[i].execute : "(null)");
@@ -176,10 +307,194 @@ test_request_decode(void **state)
 	}
 }
 
+/* the id a reply echoes: the value as sent, numbers spelt as they were */
+static void
+test_request_id(void **state)
+{
+	static const struct {
+		const gchar *id;
+		const gchar *echoed;
+	} cases[] = {
+	    {"1", "1"},
+	    {"-0", "-0"},
+	    {"1e999", "1e999"},
+	    {"-1E-999", "-1E-999"},
+	    {"18446744073709551616", "18446744073709551616"},
+	    {"1.50", "1.50"},
+	    {"[ 1 , {\"a\" : -0.0} ]", "[1,{\"a\":-0.0}]"},
+	    {"'it\\'s'", "\"it's\""},
+	    {"\"\xc3\xa9\"", "\"\\u00e9\""},
+	    {"null", "null"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *text =
+		    g_strdup_printf("{\"execute\":\"guest-ping\",\"id\":%s}", cases[i].id);
+		g_autoptr(QaRequest) r =
+		    qa_request_new_from_text(text, strlen(text), &qa_dispatch_limits);
+
+		assert_null(r->error);
+		assert_string_equal(r->id, cases[i].echoed);
+	}
+}
+
+/* replies the dispatcher gives back, as "tag command line" */
+typedef struct {
+	GPtrArray *replies;
+	gboolean is_open;
+	QaDispatcher *leave_on_reply; /* drop its waiting requests at the next reply */
+} TestDispatch;
+
+static void
+test_dispatch_reply(const GString *line, guint64 tag, const gchar *command, gpointer user_data)
+{
+	TestDispatch *t = user_data;
+
+	g_ptr_array_add(t->replies,
+			g_strdup_printf("%" G_GUINT64_FORMAT " %s %s",
+					tag,
+					command != NULL ? command : "-",
+					line != NULL ? line->str : "-\n"));
+	/* as the session does when sending the reply finds the host gone */
+	if (t->leave_on_reply != NULL)
+		qa_dispatcher_drop_waiting(g_steal_pointer(&t->leave_on_reply), tag + 1);
+}
+
+static gboolean
+test_dispatch_gate(gpointer user_data)
+{
+	return ((TestDispatch *)user_data)->is_open;
+}
+
+static void
+test_dispatch_text(QaDispatcher *dispatcher, const gchar *text, guint64 tag)
+{
+	qa_dispatcher_handle_text(dispatcher, text, strlen(text), tag);
+}
+
+/* A request that waits is kept as its text: what it holds is about the bytes the host sent,
+ * not the tree (some 20 times as much for an array of small values); it is parsed again when it
+ * starts and answered as if it had not waited. */
+static void
+test_dispatcher_waiting_is_compact(void **state)
+{
+	g_autoptr(QaConfig) config = qa_config_new_default();
+	QaAgent agent = {.config = config};
+	TestDispatch t = {g_ptr_array_new_with_free_func(g_free), FALSE, NULL};
+	g_autoptr(QaDispatcher) dispatcher =
+	    qa_dispatcher_new(&agent, config, test_dispatch_reply, test_dispatch_gate, &t);
+	g_autoptr(GString) big = g_string_new("{\"execute\":\"guest-get-time\",\"id\":[0");
+
+	for (guint i = 1; i < 60000; i++)
+		g_string_append(big, ",0");
+	g_string_append(big, "]}");
+	test_dispatch_text(dispatcher, big->str, 1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"no-such\",\"id\":2}", 1);
+	/* ping is answered at once, ahead of what waits */
+	test_dispatch_text(dispatcher, "{\"execute\":\"guest-ping\",\"id\":3}", 1);
+	assert_int_equal(t.replies->len, 1);
+	assert_string_equal(g_ptr_array_index(t.replies, 0),
+			    "1 guest-ping {\"return\":{},\"id\":3}\n");
+	assert_int_equal(qa_dispatcher_get_n_waiting(dispatcher), 2);
+	/* the text, the id it will echo (as long again) and a little more, not 2 MiB of tree */
+	assert_true(qa_dispatcher_get_waiting_bytes(dispatcher) < 3 * big->len);
+	t.is_open = TRUE;
+	qa_dispatcher_resume(dispatcher);
+	assert_int_equal(qa_dispatcher_get_n_waiting(dispatcher), 0);
+	assert_int_equal(qa_dispatcher_get_waiting_bytes(dispatcher), 0);
+	assert_int_equal(t.replies->len, 3);
+	assert_true(g_str_has_prefix(g_ptr_array_index(t.replies, 1), "1 guest-get-time {\""));
+	assert_true(g_str_has_suffix(g_ptr_array_index(t.replies, 1), ",0,0]}\n"));
+	assert_true(g_str_has_prefix(g_ptr_array_index(t.replies, 2), "1 - {\"error\":"));
+	g_ptr_array_unref(t.replies);
+}
+
+static GString *test_log_lines;
+
+static GLogWriterOutput
+test_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && test_log_lines != NULL)
+			g_string_append_printf(
+			    test_log_lines, "%s\n", (const gchar *)fields[i].value);
+	}
+	return G_LOG_WRITER_HANDLED;
+}
+
+/* When a host leaves, its requests that had not started are dropped, each said in one line
+ * with its command's name and nothing of its arguments; a thaw is kept: it can only undo a
+ * freeze the departed host can no longer learn of. */
+static void
+test_dispatcher_drop_waiting(void **state)
+{
+	g_autoptr(QaConfig) config = qa_config_new_default();
+	QaAgent agent = {.config = config};
+	TestDispatch t = {g_ptr_array_new_with_free_func(g_free), FALSE, NULL};
+	g_autoptr(QaDispatcher) dispatcher =
+	    qa_dispatcher_new(&agent, config, test_dispatch_reply, test_dispatch_gate, &t);
+
+	test_log_lines = g_string_new(NULL);
+	test_dispatch_text(dispatcher,
+			   "{\"execute\":\"guest-fsfreeze-freeze-list\","
+			   "\"arguments\":{\"mountpoints\":[\"/secret-mountpoint\"]}}",
+			   1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"guest-fsfreeze-thaw\"}", 1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"guest-fstrim\"}", 1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"guest-get-time\"}", 1);
+	test_dispatch_text(dispatcher, "[]", 1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"guest-get-time\"}", 2);
+	assert_int_equal(qa_dispatcher_get_n_waiting(dispatcher), 6);
+	assert_int_equal(qa_dispatcher_drop_waiting(dispatcher, 2), 4);
+	assert_int_equal(qa_dispatcher_get_n_waiting(dispatcher), 2);
+	assert_string_equal(
+	    test_log_lines->str,
+	    "dropped command=guest-fsfreeze-freeze-list of a host that has "
+	    "disconnected: it had not started\n"
+	    "dropped command=guest-fstrim of a host that has disconnected: it had "
+	    "not started\n"
+	    "dropped command=guest-get-time of a host that has disconnected: it had "
+	    "not started\n"
+	    "dropped command=(invalid request) of a host that has disconnected: it "
+	    "had not started\n");
+	assert_int_equal(t.replies->len, 0);
+	g_string_free(test_log_lines, TRUE);
+	test_log_lines = NULL;
+	/* the kept thaw is freed unrun with the dispatcher: this agent has no freezer */
+	g_ptr_array_unref(t.replies);
+}
+
+/* the host can leave while the queue drains: the reply of one request ends the connection, and
+ * the requests after it are dropped under the drain's feet */
+static void
+test_dispatcher_drop_while_draining(void **state)
+{
+	g_autoptr(QaConfig) config = qa_config_new_default();
+	QaAgent agent = {.config = config};
+	TestDispatch t = {g_ptr_array_new_with_free_func(g_free), FALSE, NULL};
+	g_autoptr(QaDispatcher) dispatcher =
+	    qa_dispatcher_new(&agent, config, test_dispatch_reply, test_dispatch_gate, &t);
+
+	test_log_lines = g_string_new(NULL);
+	for (guint i = 0; i < 4; i++)
+		test_dispatch_text(dispatcher, "{\"execute\":\"guest-get-time\"}", 1);
+	test_dispatch_text(dispatcher, "{\"execute\":\"no-such\"}", 1);
+	t.is_open = TRUE;
+	t.leave_on_reply = dispatcher;
+	qa_dispatcher_resume(dispatcher);
+	assert_int_equal(t.replies->len, 1);
+	assert_int_equal(qa_dispatcher_get_n_waiting(dispatcher), 0);
+	assert_int_equal(qa_dispatcher_get_waiting_bytes(dispatcher), 0);
+	assert_non_null(strstr(test_log_lines->str, "dropped command=(invalid request)"));
+	g_string_free(test_log_lines, TRUE);
+	test_log_lines = NULL;
+	g_ptr_array_unref(t.replies);
+}
+
 static void
 test_reply_encode(void **state)
 {
-	g_autoptr(QaJson) id = qa_json_new_string("r\xc3\xa9q");
+	const gchar *id = "\"r\\u00e9q\"";
 	g_autoptr(GString) plain = NULL;
 	g_autoptr(GString) delimited = NULL;
 	g_autoptr(GString) error_line = NULL;
@@ -273,7 +588,7 @@ marshal(const gchar *command, const gchar *args_json)
 
 	assert_non_null(def);
 	if (args_json != NULL)
-		args = qa_json_parse(args_json, strlen(args_json), 64, &error);
+		args = qa_json_parse(args_json, strlen(args_json), &qa_dispatch_limits, &error);
 	g_assert_no_error(error);
 	if (!def->marshal(&agent, args, result, &error))
 		return g_strdup_printf("ERROR %s", error->message);
@@ -403,7 +718,8 @@ static const QaTypeDesc test_whence_type = {.kind = QA_KIND_STRUCT,
 static TestWhenceArgs *
 test_whence_parse(const gchar *text, GError **error)
 {
-	g_autoptr(QaJson) json = qa_json_parse(text, strlen(text), 8, NULL);
+	const QaJsonLimits limits = {.max_depth = 8, .max_values = 64, .max_members = 8};
+	g_autoptr(QaJson) json = qa_json_parse(text, strlen(text), &limits, NULL);
 
 	assert_non_null(json);
 	return qa_schema_args_parse(&test_whence_type, "test", json, error);
@@ -441,9 +757,17 @@ main(void)
 	    cmocka_unit_test(test_json_cases),
 	    cmocka_unit_test(test_json_nul_byte),
 	    cmocka_unit_test(test_json_large_object),
+	    cmocka_unit_test(test_json_limits),
+	    cmocka_unit_test(test_json_request_limits),
+	    cmocka_unit_test(test_json_colliding_names),
+	    cmocka_unit_test(test_json_duplicate_key_is_cut),
 	    cmocka_unit_test(test_json_write_invalid_utf8),
 	    cmocka_unit_test(test_json_write_string_boundaries),
 	    cmocka_unit_test(test_request_decode),
+	    cmocka_unit_test(test_request_id),
+	    cmocka_unit_test(test_dispatcher_waiting_is_compact),
+	    cmocka_unit_test(test_dispatcher_drop_waiting),
+	    cmocka_unit_test(test_dispatcher_drop_while_draining),
 	    cmocka_unit_test(test_reply_encode),
 	    cmocka_unit_test(test_reply_shared_lists),
 	    cmocka_unit_test(test_marshal_cases),
@@ -452,5 +776,6 @@ main(void)
 	    cmocka_unit_test(test_number_write),
 	    cmocka_unit_test(test_alternate_parse),
 	};
+	g_log_set_writer_func(test_log_writer, NULL, NULL);
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
 }
