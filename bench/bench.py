@@ -193,7 +193,7 @@ DIE_WITH_BENCH = ["setpriv", "--pdeathsig", "TERM", "--"]
 class Agent:
     """One agent process on a unix socket, and one client connection to it."""
 
-    def __init__(self, kind, workdir, binary, name, confine=None, block=()):
+    def __init__(self, kind, workdir, binary, name, confine=None, block=(), verbose=True):
         self.kind = kind
         self.name = name
         self.dir = os.path.join(workdir, "agents", name)
@@ -217,7 +217,10 @@ class Agent:
                 self.argv.append(f"--confine-mounts={confine}")
             if block:
                 self.argv += ["-b", ",".join(block)]
-            self.argv.append("--verbose")
+            # --verbose logs a line per request: the freeze items read the freezer's phases
+            # from it; the polled items run without it, as a production agent does
+            if verbose:
+                self.argv.append("--verbose")
         self.logfile = logfile
         self.proc = None
         self.conn = None
@@ -250,11 +253,15 @@ class Agent:
             raise RuntimeError(f"{self.name}: unexpected guest-sync reply {reply}")
         return t1 - t0
 
-    def stop(self):
+    def disconnect(self):
+        """The host goes away; the agent keeps running."""
         if self.conn is not None:
             self.reader.close()
             self.conn.close()
             self.conn = self.reader = None
+
+    def stop(self):
+        self.disconnect()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -314,6 +321,33 @@ class Agent:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return None
+
+    def cpu_ns(self):
+        """The agent's CPU time so far, all its threads (dead ones too), in ns: the process
+        CPU clock, which is the utime+stime of /proc/PID/stat without its 10 ms ticks. Python
+        has no clock_getcpuclockid(); (~pid << 3) | 2 is the clock id it returns on Linux
+        (CPUCLOCK_SCHED of the whole process)."""
+        return time.clock_gettime_ns(((~self.proc.pid) << 3) | 2)
+
+    def stat_ticks(self):
+        """(utime, stime) of /proc/PID/stat, in clock ticks (user and kernel time apart)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+
+    def ctx_switches(self):
+        """voluntary + involuntary context switches of all live threads: each request, or
+        each idle wake-up, is at least one"""
+        n = 0
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{task}/status") as f:
+                    for line in f:
+                        if "ctxt_switches:" in line:
+                            n += int(line.split()[1])
+            except OSError:
+                pass
+        return n
 
     def check_freeze_all_blocked(self):
         info = self.call_ok("guest-info")
@@ -422,6 +456,261 @@ def bench_fsinfo(agents, images, workdir, counts, reps):
         log(f"fsinfo mounts={count} " + " ".join(
             f"{n}={median(lat[n]):.2f}ms/{entries[n]}" for n in AGENTS))
     images.unbind_all()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the commands the management stacks poll, and what being polled costs
+
+
+# Items 8-10. The commands libvirt (for KubeVirt), KubeVirt itself and Proxmox send on a timer
+# (../shared/QGA-CLIENTS.md), and guest-fsfreeze-status, which KubeVirt sends most often.
+POLLED = ["guest-network-get-interfaces", "guest-get-osinfo", "guest-get-host-name",
+          "guest-get-users", "guest-get-timezone", "guest-get-load", "guest-get-time",
+          "guest-get-vcpus", "guest-info", "guest-get-fsinfo", "guest-fsfreeze-status"]
+# syscalls per request are counted (strace -c) for these
+TRACED = POLLED
+
+# What each stack sends per VM and hour, read from its sources (facts only; periods in s):
+# - KubeVirt main (d923fdb8), cmd/virt-launcher/virt-launcher.go flag defaults and
+#   pkg/virt-launcher/virtwrap/agent-poller/agent_poller.go CreatePoller: libvirt
+#   GetGuestInfo(INTERFACES|OS|HOSTNAME|TIMEZONE) every --qemu-agent-sys-interval (120 s),
+#   GetGuestInfo(LOAD) every 120 s too, GetGuestInfo(USERS) every --qemu-agent-user-interval
+#   (10 s); raw guest-info every --qemu-agent-version-interval (300 s), guest-get-fsinfo every
+#   --qemu-agent-file-interval (300 s), guest-fsfreeze-status every
+#   --qemu-fsfreeze-status-interval (5 s). libvirt turns each info type into one command and
+#   sends guest-sync only when it (re)connects to the channel, not per command.
+# - The same with a guestAgentPing readiness probe (cmd/virt-probe; Kubernetes' default
+#   periodSeconds, 10 s): one guest-ping more every 10 s. Probes are opt-in per VM.
+# - Proxmox VE (pve-manager www/manager6/panel/IPView.js, interval 10000 ms), while a VM's
+#   Summary is open in a browser: agent/network-get-interfaces every 10 s; the API checks the
+#   agent with guest-ping first (qemu-server PVE/QemuServer/Agent.pm assert_agent_available),
+#   and PVE::QMPClient writes guest-sync-delimited and the command in one write, for each.
+POLL_MIXES = {
+    "kubevirt": {
+        "label": "KubeVirt, virt-launcher defaults (via libvirt)", "framing": "libvirt",
+        "schedule": [(120, ["guest-network-get-interfaces", "guest-get-osinfo",
+                            "guest-get-host-name", "guest-get-timezone"]),
+                     (120, ["guest-get-load"]), (10, ["guest-get-users"]),
+                     (300, ["guest-info"]), (300, ["guest-get-fsinfo"]),
+                     (5, ["guest-fsfreeze-status"])]},
+    "kubevirt-probe": {
+        "label": "KubeVirt, defaults + guestAgentPing probe every 10 s", "framing": "libvirt",
+        "schedule": [(120, ["guest-network-get-interfaces", "guest-get-osinfo",
+                            "guest-get-host-name", "guest-get-timezone"]),
+                     (120, ["guest-get-load"]), (10, ["guest-get-users"]),
+                     (300, ["guest-info"]), (300, ["guest-get-fsinfo"]),
+                     (5, ["guest-fsfreeze-status"]), (10, ["guest-ping"])]},
+    "proxmox-gui": {
+        "label": "Proxmox VE, VM Summary open in a browser", "framing": "proxmox",
+        "schedule": [(10, ["guest-ping", "guest-network-get-interfaces"])]},
+}
+VM_DAY_FACTOR = 24 * 1000  # CPU-seconds per simulated hour -> per 1,000 VMs per day
+
+
+def mix_hour(mix):
+    """The commands one VM receives in an hour, in the order their timers fire."""
+    events = []
+    for i, (period, cmds) in enumerate(mix["schedule"]):
+        for k in range(3600 // period):
+            for j, cmd in enumerate(cmds):
+                events.append((k * period, i, j, cmd))
+    return [cmd for _, _, _, cmd in sorted(events)]
+
+
+def mix_writes(mix):
+    """The hour as (bytes written at once, reply lines expected, command) as the stack writes
+    them: libvirt one compact request per line; Proxmox guest-sync-delimited (id "<pid>0<seq>")
+    and the command in one write, whose replies are the 0xFF-led sync reply and the command's."""
+    out = []
+    for seq, cmd in enumerate(mix_hour(mix), 1):
+        req = json.dumps({"execute": cmd}, separators=(",", ":")).encode() + b"\n"
+        if mix["framing"] == "proxmox":
+            sync = json.dumps({"execute": "guest-sync-delimited",
+                               "arguments": {"id": int(f"{os.getpid()}0{seq}")}},
+                              separators=(",", ":")).encode() + b"\n"
+            out.append((sync + req, 2, cmd))
+        else:
+            out.append((req, 1, cmd))
+    return out
+
+
+def mix_counts(mix):
+    counts = {}
+    for cmd in mix_hour(mix):
+        counts[cmd] = counts.get(cmd, 0) + 1
+    return counts
+
+
+def raw_call(agent, data, lines=1):
+    """Sends data, reads `lines` reply lines; returns the last one (bytes)."""
+    agent.conn.sendall(data)
+    line = b""
+    for _ in range(lines):
+        line = agent.reader.readline()
+        if not line:
+            raise RuntimeError(f"{agent.name} closed the connection")
+    return line
+
+
+def play_mix(agent, writes):
+    """One simulated hour, each request sent as soon as the previous reply is read. Returns
+    the agent's CPU time for it, wall time and the errors per command."""
+    errors = {}
+    c0, t0, w0 = agent.cpu_ns(), agent.stat_ticks(), time.perf_counter()
+    for data, lines, cmd in writes:
+        line = raw_call(agent, data, lines)
+        if line.startswith(b'{"error"'):
+            errors[cmd] = errors.get(cmd, 0) + 1
+    w1, c1, t1 = time.perf_counter(), agent.cpu_ns(), agent.stat_ticks()
+    return {"cpu_s": (c1 - c0) / 1e9, "wall_s": w1 - w0, "user_ticks": t1[0] - t0[0],
+            "sys_ticks": t1[1] - t0[1], "errors": errors}
+
+
+def bench_polled(agents, n):
+    """Item 8: each polled command's round trip, alternating agents in ten slices, and the
+    agent's CPU time over those requests (process CPU clock = utime+stime, all threads)."""
+    out = {}
+    chunk = max(1, n // 10)
+    tck = os.sysconf("SC_CLK_TCK")
+    for cmd in POLLED:
+        data = Agent.request(cmd)
+        res = {}
+        for name in AGENTS:
+            a = agents[name]
+            line = raw_call(a, data)
+            reply = json.loads(line)
+            if "return" not in reply:
+                res[name] = {"unsupported": reply.get("error", {}).get("desc", str(reply))}
+                continue
+            for _ in range(50):  # warm-up: page cache, dentries, the agents' own caches
+                raw_call(a, data)
+            res[name] = {"reply_bytes": len(line), "lat": [], "cpu_ns": 0, "ticks": [0, 0]}
+        for rep in range(10):
+            for name in alternate(rep):
+                r = res[name]
+                if "unsupported" in r:
+                    continue
+                a = agents[name]
+                c0, t0 = a.cpu_ns(), a.stat_ticks()
+                r["lat"] += [a.timed(cmd)[0] * 1e6 for _ in range(chunk)]
+                c1, t1 = a.cpu_ns(), a.stat_ticks()
+                r["cpu_ns"] += c1 - c0
+                r["ticks"][0] += t1[0] - t0[0]
+                r["ticks"][1] += t1[1] - t0[1]
+        for name in AGENTS:
+            r = res[name]
+            if "unsupported" in r:
+                continue
+            lat = r.pop("lat")
+            reqs = len(lat)
+            r.update(rtt_us=summary(lat), rtt_p99_us=pct(lat, 99), requests=reqs,
+                     cpu_us_per_req=r.pop("cpu_ns") / 1e3 / reqs,
+                     # the same time from /proc/PID/stat's ticks, and how it splits
+                     stat_cpu_us_per_req=(r["ticks"][0] + r["ticks"][1]) / tck * 1e6 / reqs,
+                     user_ticks=r["ticks"][0], sys_ticks=r.pop("ticks")[1])
+            r["rtt_us"]["samples"] = None
+        out[cmd] = res
+        log(f"polled {cmd} " + " ".join(
+            f"{nm}={res[nm]['rtt_us']['median']:.0f}us/{res[nm]['cpu_us_per_req']:.1f}us-cpu"
+            if "rtt_us" in res[nm] else f"{nm}=unsupported" for nm in AGENTS))
+    return out
+
+
+def strace_counts(agent, data, n):
+    """Syscalls the agent makes for n identical requests (strace -c -f attached to it)."""
+    fd, out = tempfile.mkstemp(prefix="strace-", suffix=".txt")
+    os.close(fd)
+    p = subprocess.Popen(["strace", "-c", "-f", "-U", "name,calls,errors", "-o", out,
+                          "-p", str(agent.proc.pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # "strace: Process N attached"
+            r, _, _ = select.select([p.stderr], [], [], 0.5)
+            if r and "attached" in p.stderr.readline():
+                break
+        time.sleep(0.2)
+        for _ in range(n):
+            raw_call(agent, data)
+        time.sleep(0.1)
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit() and not fields[0].startswith("total"):
+                counts[fields[0]] = int(fields[1])
+    os.unlink(out)
+    return counts
+
+
+def bench_syscalls(agents, n):
+    """Syscalls per request of each polled command, both agents (counts, not time)."""
+    out = {}
+    for cmd in TRACED:
+        data = Agent.request(cmd)
+        out[cmd] = {}
+        for name in AGENTS:
+            if "return" not in json.loads(raw_call(agents[name], data)):
+                continue  # qemu-ga 7.2 has no guest-get-load
+            counts = strace_counts(agents[name], data, n)
+            per = {k: v / n for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+            out[cmd][name] = {"per_request": sum(per.values()), "by_syscall": per}
+        log(f"syscalls {cmd} " + " ".join(f"{nm}={v['per_request']:.1f}"
+                                          for nm, v in out[cmd].items()))
+    return out
+
+
+def bench_fleet(agents, reps):
+    """Item 9: one simulated hour of each stack's polling per agent, each agent alone."""
+    out = {}
+    for key, mix in POLL_MIXES.items():
+        writes = mix_writes(mix)
+        res = {name: [] for name in AGENTS}
+        for name in AGENTS:  # the libvirt handshake, once per connection, not counted
+            agents[name].call_ok("guest-sync", {"id": 1})
+        for rep in range(reps):
+            for name in alternate(rep):
+                res[name].append(play_mix(agents[name], writes))
+        out[key] = {"label": mix["label"], "framing": mix["framing"],
+                    "requests_per_hour": len(writes) * (2 if mix["framing"] == "proxmox"
+                                                        else 1),
+                    "commands_per_hour": mix_counts(mix)}
+        for name in AGENTS:
+            cpu = [r["cpu_s"] for r in res[name]]
+            out[key][name] = {"cpu_s_per_hour": summary(cpu),
+                              "cpu_s_per_1000_vm_day": median(cpu) * VM_DAY_FACTOR,
+                              "wall_s": summary([r["wall_s"] for r in res[name]]),
+                              "errors": res[name][-1]["errors"], "runs": res[name]}
+        log(f"fleet {key} " + " ".join(
+            f"{nm}={out[key][nm]['cpu_s_per_hour']['median'] * 1e3:.1f}ms-cpu/h"
+            for nm in AGENTS))
+    return out
+
+
+def bench_idle(make_agent, seconds):
+    """Item 10: both agents started, their one client gone, then left alone: CPU time and
+    context switches (wake-ups) over `seconds`."""
+    agents = {n: make_agent(n) for n in AGENTS}
+    try:
+        for a in agents.values():
+            a.start()
+            a.disconnect()
+        time.sleep(1.0)
+        before = {n: (a.cpu_ns(), a.ctx_switches()) for n, a in agents.items()}
+        time.sleep(seconds)
+        out = {"seconds": seconds}
+        for n, a in agents.items():
+            cpu_s = (a.cpu_ns() - before[n][0]) / 1e9
+            out[n] = {"cpu_ms": cpu_s * 1e3, "ctx_switches": a.ctx_switches() - before[n][1],
+                      "cpu_s_per_1000_vm_day": cpu_s / seconds * 86400 * 1000}
+    finally:
+        for a in agents.values():
+            a.stop()
+    log("idle " + " ".join(f"{n}={out[n]['cpu_ms']:.2f}ms/{out[n]['ctx_switches']}cs"
+                           for n in AGENTS))
     return out
 
 
@@ -776,6 +1065,91 @@ def table(res):
     return "\n".join(head + rows)
 
 
+def polled_table(res):
+    """Item 8 (and the syscall counts): one row per polled command."""
+    p = res.get("polled")
+    if not p:
+        return ""
+    sc = res.get("syscalls", {})
+    rows = ["| command | quiesce-agent round trip µs, median / p99 | qemu-ga | "
+            "qemu-ga / quiesce-agent (median) | quiesce-agent CPU µs per request | qemu-ga | "
+            "qemu-ga / quiesce-agent (CPU) | syscalls per request (quiesce-agent / qemu-ga) | "
+            "reply bytes |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for cmd, r in p.items():
+        q, g = r["quiesce-agent"], r["qemu-ga"]
+
+        def lat(x):
+            return (f"{fmt(x['rtt_us']['median'])} / {fmt(x['rtt_p99_us'])}"
+                    if "rtt_us" in x else "not served")
+
+        def cpu(x):
+            return fmt(x["cpu_us_per_req"]) if "cpu_us_per_req" in x else "–"
+        both = "rtt_us" in q and "rtt_us" in g
+        rl = ratio(q["rtt_us"]["median"], g["rtt_us"]["median"]) if both else None
+        rc = ratio(q["cpu_us_per_req"], g["cpu_us_per_req"]) if both else None
+        s = sc.get(cmd, {})
+        sys_ = " / ".join(fmt(s[n]["per_request"]) if n in s else "–" for n in AGENTS) \
+            if s else "–"
+        size = " / ".join(str(x.get("reply_bytes", "–")) for x in (q, g))
+        rows.append(f"| {cmd} | {lat(q)} | {lat(g)} | {fmt(rl, 2) + 'x' if rl else '–'} | "
+                    f"{cpu(q)} | {cpu(g)} | {fmt(rc, 2) + 'x' if rc else '–'} | {sys_} | "
+                    f"{size} |")
+    return "\n".join(rows)
+
+
+def fleet_table(res):
+    """Items 9 and 10 (and their in-guest figures): CPU time of being polled, at fleet scale."""
+    f, idle = res.get("fleet"), res.get("idle")
+    vm = (res.get("vm") or {}).get("fleet")
+    vm_idle = (res.get("vm") or {}).get("idle")
+    if not (f or idle or vm or vm_idle):
+        return ""
+    rows = ["| where | what the agent receives | requests per VM-hour | quiesce-agent CPU ms "
+            "per VM-hour | qemu-ga | quiesce-agent CPU-s per 1,000 VMs per day | qemu-ga | "
+            "qemu-ga / quiesce-agent |",
+            "|---|---|---|---|---|---|---|---|"]
+
+    def ms(x):
+        if x["n"] == 1:
+            return fmt(x["median"] * 1e3)
+        return spread({k: x[k] * 1e3 for k in ("median", "min", "max")})
+
+    def mix_rows(where, f):
+        for key, m in f.items():
+            q, g = m["quiesce-agent"], m["qemu-ga"]
+            notes = []
+            for name, x in (("quiesce-agent", q), ("qemu-ga", g)):
+                said = [f"{c} → error ×{n}" for c, n in (x.get("errors") or {}).items()]
+                said += [f"{c} unanswered ×{n}" for c, n in (x.get("unanswered") or {}).items()]
+                if said:
+                    notes.append(f"{name}: " + ", ".join(said))
+            note = f" ({'; '.join(notes)})" if notes else ""
+            day_g = g["cpu_s_per_1000_vm_day"]
+            rows.append(f"| {where} | {m['label']}{note} | {m['requests_per_hour']:,} | "
+                        f"{ms(q['cpu_s_per_hour'])} | {ms(g['cpu_s_per_hour'])} | "
+                        f"{fmt(q['cpu_s_per_1000_vm_day'])} | {fmt(g['cpu_s_per_1000_vm_day'])} | "
+                        f"{fmt(ratio(q['cpu_s_per_1000_vm_day'], day_g), 2)}x |")
+
+    def idle_row(where, i):
+        q, g = i["quiesce-agent"], i["qemu-ga"]
+        per_h = 3600 / i["seconds"]
+        rows.append(f"| {where} | nothing: no host connected, {i['seconds']:.0f} s watched "
+                    f"(context switches {q['ctx_switches']} / {g['ctx_switches']}) | 0 | "
+                    f"{fmt(q['cpu_ms'] * per_h, 2)} | {fmt(g['cpu_ms'] * per_h, 2)} | "
+                    f"{fmt(q['cpu_s_per_1000_vm_day'], 2)} | "
+                    f"{fmt(g['cpu_s_per_1000_vm_day'], 2)} | – |")
+    if f:
+        mix_rows("host", f)
+    if idle:
+        idle_row("host", idle)
+    if vm:
+        mix_rows("guest (TCG)", vm)
+    if vm_idle:
+        idle_row("guest (TCG)", vm_idle)
+    return "\n".join(rows)
+
+
 def svg_chart(x0, y0, w, h, title, xlabel, series):
     """a small line chart: series = [(label, colour, [(x, y), ...])]"""
     xs = [x for _, _, pts in series for x, _ in pts]
@@ -873,9 +1247,13 @@ def main():
                                                      "quiesce-agent"))
     ap.add_argument("--out", default=os.path.join(TOP, "build-bench", "results"))
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, about a minute")
-    ap.add_argument("--only", default="ping,startup,memory,fsinfo,freeze,stall",
-                    help="comma-separated subset of: ping,startup,memory,fsinfo,freeze,stall"
-                    ",vm (vm is --vm)")
+    ap.add_argument("--only",
+                    default="ping,startup,memory,polled,syscalls,fleet,idle,fsinfo,freeze,stall",
+                    help="comma-separated subset of: ping,startup,memory,polled,syscalls,fleet,"
+                    "idle,fsinfo,freeze,stall,vm (vm is --vm)")
+    ap.add_argument("--idle-s", type=float, default=None,
+                    help="seconds the idle agents are watched (default 180, --quick 30; in the "
+                    "guest 60 and 30)")
     ap.add_argument("--dirty-mib", type=int, default=128)
     ap.add_argument("--hold-ms", type=float, default=100)
     ap.add_argument("--loop-direct-io", choices=["on", "off"], default="on")
@@ -900,7 +1278,8 @@ def main():
         # before foreign mounts are detached: the guest's image cache may live on one
         import vm_bench
         log("fsinfo and freeze-all in the QEMU guest (boots the test guest)")
-        vm_res = vm_bench.bench_vm(args.binary, 5 if q else 15)
+        vm_res = vm_bench.bench_vm(args.binary, 5 if q else 15,
+                                   args.idle_s or (30 if q else 60))
     hidden = hide_foreign_mounts()
     if hidden:
         log(f"detached {hidden} foreign block-backed mounts inside this private namespace")
@@ -922,10 +1301,10 @@ def main():
     res = {"vm": vm_res} if vm_res else {}
     started = time.perf_counter()
     try:
-        def ro_agent(name, tag="ro"):
+        def ro_agent(name, tag="ro", verbose=True):
             # read-only instances: the same mount table for both, every freeze command blocked
             return Agent(name, workdir, args.binary, f"{name}-{tag}", confine=None,
-                         block=FREEZE_CMDS)
+                         block=FREEZE_CMDS, verbose=verbose)
         if "startup" in only:
             log("start-up and idle RSS")
             res["startup"] = bench_startup(lambda n: ro_agent(n, "start"), 10 if q else 100,
@@ -940,6 +1319,27 @@ def main():
         if "memory" in only:
             log("RSS under mixed requests")
             res["memory"] = bench_memory(ro, 20000 if q else 100000)
+        if only & {"polled", "syscalls", "fleet"}:
+            # production-like instances: no --verbose (no log line per request)
+            po = {n: ro_agent(n, "poll", verbose=False) for n in AGENTS}
+            agents = dict(ro, **{n + "-poll": a for n, a in po.items()})
+            for a in po.values():
+                a.start()
+            if "polled" in only:
+                log("polled commands: round trip and CPU time per request")
+                res["polled"] = bench_polled(po, 1000 if q else 5000)
+            if "syscalls" in only and shutil.which("strace"):
+                log("polled commands: syscalls per request (strace -c)")
+                res["syscalls"] = bench_syscalls(po, 50 if q else 200)
+            if "fleet" in only:
+                log("one simulated hour of each stack's polling, each agent alone")
+                res["fleet"] = bench_fleet(po, 2 if q else 5)
+            for a in po.values():
+                a.stop()
+        if "idle" in only:
+            idle_s = args.idle_s or (30 if q else 180)
+            log(f"idle: no host connected, {idle_s:.0f} s")
+            res["idle"] = bench_idle(lambda n: ro_agent(n, "idle", verbose=False), idle_s)
         if "fsinfo" in only:
             log("guest-get-fsinfo against the number of mounts")
             counts = [1, 100, 1000] if q else [1, 100, 250, 500, 1000]
@@ -982,6 +1382,9 @@ def main():
     header = (f"quiesce-agent {m['quiesce_agent_rev']} vs {m['qemu_ga']}; {m['nproc']} CPUs "
               f"({m['cpu']}), kernel {m['kernel']}, loop direct I/O {m['loop_direct_io']}, "
               f"{m['date']}, {res['seconds']:.0f} s\n\n")
+    if md.count("\n") < 2:
+        md = ""  # no row of the main table was measured
+    md = "\n\n".join(x for x in (md, polled_table(res), fleet_table(res)) if x)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(header + md + "\n")
     plot(res, os.path.join(args.out, "latency.svg"))

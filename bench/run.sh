@@ -3,12 +3,13 @@
 #   bench/run.sh [--quick] [bench.py options...]
 # Installs qemu-guest-agent and the build dependencies when missing (apt-get, idempotent),
 # builds quiesce-agent optimised in build-bench/, then runs bench/bench.py as root, which writes
-# build-bench/results/{results.md,results.json,latency.svg} and prints the table.
+# build-bench/results/{results.md,results.json,latency.svg} and prints the tables (strace counts
+# the polled commands' syscalls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(qemu-guest-agent gcc pkg-config meson ninja-build python3 libglib2.0-dev
-  libmount-dev libudev-dev libcmocka-dev util-linux e2fsprogs)
+  libmount-dev libudev-dev libcmocka-dev util-linux e2fsprogs strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
