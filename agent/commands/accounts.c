@@ -74,6 +74,26 @@ qa_cmd_guest_ssh_get_authorized_keys(QaAgent *agent,
 	return TRUE;
 }
 
+/* The keys that are not blank (borrowed). virsh set-user-sshkeys splits a key file on newlines,
+ * so a file that ends in one (as ssh-keygen writes them) adds an empty key: qemu-ga skips it,
+ * and so does this agent, rather than refuse the whole request. */
+static GPtrArray *
+qa_accounts_cmd_nonblank_keys(const GPtrArray *keys)
+{
+	GPtrArray *kept = g_ptr_array_new();
+
+	for (guint i = 0; keys != NULL && i < keys->len; i++) {
+		const gchar *key = g_ptr_array_index(keys, i);
+		const gchar *p = key;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			g_ptr_array_add(kept, (gpointer)key);
+	}
+	return kept;
+}
+
 static gboolean
 qa_accounts_cmd_check_keys(const GPtrArray *keys, gboolean is_removal, GError **error)
 {
@@ -97,10 +117,11 @@ qa_cmd_guest_ssh_add_authorized_keys(QaAgent *agent,
 	g_autofree gchar *text = NULL;
 	g_autofree gchar *new_text = NULL;
 	gboolean is_reset = args->has_reset && args->reset;
-	guint n_keys = args->keys != NULL ? args->keys->len : 0;
+	g_autoptr(GPtrArray) keys = qa_accounts_cmd_nonblank_keys(args->keys);
+	guint n_keys = keys->len;
 
 	if (!qa_accounts_check_username(args->username, error) ||
-	    !qa_accounts_cmd_check_keys(args->keys, FALSE, error))
+	    !qa_accounts_cmd_check_keys(keys, FALSE, error))
 		return FALSE;
 	user = qa_accounts_user_load(args->username, error);
 	if (user == NULL)
@@ -114,7 +135,7 @@ qa_cmd_guest_ssh_add_authorized_keys(QaAgent *agent,
 	if (!is_reset && !qa_accounts_ssh_dir_read_keys(dir, &text, error))
 		return FALSE;
 	new_text = qa_accounts_keys_add(
-	    text, n_keys > 0 ? (const gchar *const *)args->keys->pdata : NULL, n_keys);
+	    text, n_keys > 0 ? (const gchar *const *)keys->pdata : NULL, n_keys);
 	if (!qa_accounts_ssh_dir_write_keys(dir, new_text, error))
 		return FALSE;
 	g_message(
@@ -131,11 +152,12 @@ qa_cmd_guest_ssh_remove_authorized_keys(QaAgent *agent,
 	g_autoptr(QaAccountsSshDir) dir = NULL;
 	g_autofree gchar *text = NULL;
 	g_autofree gchar *new_text = NULL;
-	guint n_keys = args->keys != NULL ? args->keys->len : 0;
+	g_autoptr(GPtrArray) keys = qa_accounts_cmd_nonblank_keys(args->keys);
+	guint n_keys = keys->len;
 	guint n_removed = 0;
 
 	if (!qa_accounts_check_username(args->username, error) ||
-	    !qa_accounts_cmd_check_keys(args->keys, TRUE, error))
+	    !qa_accounts_cmd_check_keys(keys, TRUE, error))
 		return FALSE;
 	user = qa_accounts_user_load(args->username, error);
 	if (user == NULL || !qa_accounts_ssh_dir_open(user, FALSE, &dir, error))
@@ -148,7 +170,7 @@ qa_cmd_guest_ssh_remove_authorized_keys(QaAgent *agent,
 	if (text == NULL)
 		return TRUE;
 	new_text = qa_accounts_keys_remove(
-	    text, n_keys > 0 ? (const gchar *const *)args->keys->pdata : NULL, n_keys, &n_removed);
+	    text, n_keys > 0 ? (const gchar *const *)keys->pdata : NULL, n_keys, &n_removed);
 	/* nothing matched: the file stays untouched (qemu-ga rewrites it the same) */
 	if (n_removed == 0)
 		return TRUE;

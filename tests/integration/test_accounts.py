@@ -217,6 +217,14 @@ class SshKeysTest(UserTest):
         self.assertNotEqual(os.stat(self.keys_path).st_ino, ino)
         self.assertEqual(os.listdir(self.ssh), ["authorized_keys"])
 
+    def test_blank_keys_are_skipped(self):
+        """virsh set-user-sshkeys splits a key file on newlines, so a file ending in one sends
+        an empty key: skipped, as qemu-ga skips it, when adding and when removing."""
+        self.assertEqual(self.add([K1, "", K2, "  "]), {"return": {}})
+        self.assertEqual(self.read_keys(), f"{K1}\n{K2}\n")
+        self.assertEqual(self.remove([K1, ""]), {"return": {}})
+        self.assertEqual(self.read_keys(), f"{K2}\n")
+
     def test_reset(self):
         self.ok("guest-ssh-add-authorized-keys", username=self.user, keys=[K1, K2])
         self.assertEqual(self.add([K3], reset=True), {"return": {}})
@@ -268,7 +276,8 @@ class SshKeysTest(UserTest):
     def test_invalid_keys_write_nothing(self):
         self.ok("guest-ssh-add-authorized-keys", username=self.user, keys=[K1])
         before = self.read_keys()
-        bad = ["not a valid\nkey", "", "# comment", "ssh-ed25519", "algo key1 comments",
+        # (a blank key is skipped, see test_blank_keys_are_skipped)
+        bad = ["not a valid\nkey", "# comment", "ssh-ed25519", "algo key1 comments",
                "ssh-rsa " + K1.split()[1], K1 + "\n" + K2, "x" * 70000]
         for key in bad:
             with self.subTest(key=key[:50]):
