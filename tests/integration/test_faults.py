@@ -226,10 +226,9 @@ class FreezeFaultTest(unittest.TestCase):
             subprocess.run(["umount", ro])
             os.rmdir(ro)
 
-    def test_thaw_naming_a_path_under_a_dead_fuse_mount(self):
-        """A thaw naming a path under a FUSE mount whose daemon never answers is refused at once:
-        names are not resolved through the filesystem (realpath() there blocks forever), so the
-        thaw, status, ping and the watchdog never wait on it."""
+    def dead_fuse_mount(self):
+        """A FUSE mount whose daemon never answers (a /dev/fuse descriptor nobody reads): every
+        lookup below it blocks until the connection is aborted. Returns (directory, abort)."""
         fuse_dir = tempfile.mkdtemp(prefix="qa-dead-fuse-")
         fd = os.open("/dev/fuse", os.O_RDWR)
         libc = ctypes.CDLL(None, use_errno=True)
@@ -238,6 +237,19 @@ class FreezeFaultTest(unittest.TestCase):
             os.close(fd)
             os.rmdir(fuse_dir)
             self.skipTest(f"cannot mount FUSE: {os.strerror(ctypes.get_errno())}")
+
+        def abort():
+            # closing the device aborts the connection: what waited on it fails and returns
+            subprocess.run(["umount", "-l", fuse_dir])
+            os.close(fd)
+            os.rmdir(fuse_dir)
+        return fuse_dir, abort
+
+    def test_thaw_naming_a_path_under_a_dead_fuse_mount(self):
+        """A thaw naming a path under a FUSE mount whose daemon never answers is refused at once:
+        names are not resolved through the filesystem (realpath() there blocks forever), so the
+        thaw, status, ping and the watchdog never wait on it."""
+        fuse_dir, abort = self.dead_fuse_mount()
         try:
             with self.start() as agent:
                 c = agent.client()
@@ -250,9 +262,35 @@ class FreezeFaultTest(unittest.TestCase):
                 self.assertEqual(self.probe.frozen(self.all), set())
                 c.close()
         finally:
-            subprocess.run(["umount", "-l", fuse_dir])
-            os.close(fd)
-            os.rmdir(fuse_dir)
+            abort()
+
+    def test_stuck_file_open_holds_up_nothing_else(self):
+        """A guest-file-open stuck on a dead filesystem (here FUSE, for NFS whose server is gone)
+        holds the system thread only: ping, status, a freeze and its thaw, and a main-loop
+        command sent after it are all answered while it waits; its own reply comes once the
+        filesystem gives up."""
+        fuse_dir, abort = self.dead_fuse_mount()
+        aborted = False
+        try:
+            with self.start() as agent:
+                c = agent.client()
+                c.send(json.dumps({"execute": "guest-file-open", "id": "stuck",
+                                   "arguments": {"path": os.path.join(fuse_dir, "f")}}))
+                self.assertEqual(c.ok("guest-ping"), {})
+                self.assertEqual(c.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.a]}), 1)
+                self.assertEqual(c.ok("guest-fsfreeze-status"), "frozen")
+                self.assertIn("kernel-release", c.ok("guest-get-osinfo"))
+                self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
+                self.assertEqual(self.probe.frozen(self.all), set())
+                abort()
+                aborted = True
+                r = c.reply()
+                self.assertEqual(r.get("id"), "stuck")
+                self.assertIn("failed to open file", r["error"]["desc"])
+                c.close()
+        finally:
+            if not aborted:
+                abort()
 
     def test_dependencies_hold_across_calls(self):
         """inner's image is on outer: inner is not frozen after outer was (its flush would wait
