@@ -195,7 +195,11 @@ class Client:
         family = socket.AF_INET if isinstance(path, tuple) else socket.AF_UNIX
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
 
     def send(self, data):

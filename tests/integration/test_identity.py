@@ -63,13 +63,18 @@ class QemuGa:
             list(prefix) + [QEMU_GA, "-m", "unix-listen", "-p", self.sock, "-t", state,
                             "-b", "guest-fsfreeze-freeze,guest-fsfreeze-freeze-list"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        # qemu-ga binds its socket in place and listens after: the path shows up before a
+        # connect can succeed, so wait for a connect, not for the path.
         deadline = time.monotonic() + qalib.TIMEOUT
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError("qemu-ga did not start")
-            time.sleep(0.02)
-        self.client = qalib.Client(self.sock)
+        self.client = None
+        while self.client is None:
+            try:
+                self.client = qalib.Client(self.sock)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("qemu-ga did not start")
+                time.sleep(0.02)
 
     def execute(self, command):
         return self.client.execute(command)
