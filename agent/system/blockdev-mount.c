@@ -193,3 +193,101 @@ qa_blockdev_model_get_mount_disks(QaBlockdevModel *model, const QaMount *mount)
 	}
 	return disks;
 }
+
+const QaMount *
+qa_blockdev_model_find_backing_mount(QaBlockdevModel *model, const QaBlockdev *loop)
+{
+	if (model->mounts == NULL || loop->loop_backing_file == NULL)
+		return NULL;
+	for (guint i = 0; loop->loop_backing_dev != 0 && i < model->mounts->len; i++) {
+		const QaMount *mount = g_ptr_array_index(model->mounts, i);
+		if (makedev(mount->major, mount->minor) == loop->loop_backing_dev)
+			return mount;
+	}
+	/* btrfs gives its files another device number than its superblock's */
+	return qa_mounts_find_holding(model->mounts, loop->loop_backing_file);
+}
+
+void
+qa_blockdev_storage_free(QaBlockdevStorage *storage)
+{
+	if (storage == NULL)
+		return;
+	g_array_unref(storage->devices);
+	g_ptr_array_unref(storage->disks);
+	g_free(storage);
+}
+
+/* @dev and everything below it into @devices, once each; @depth bounds stacks that loop back
+ * on themselves (a loop device whose file is on the filesystem it holds) */
+static void
+qa_blockdev_collect_stack(QaBlockdevModel *model,
+			  const QaBlockdev *dev,
+			  GArray *devices,
+			  guint depth)
+{
+	const QaBlockdev *below;
+	const QaMount *holder;
+	g_autoptr(GArray) holder_devices = NULL;
+	guint n = devices->len;
+
+	qa_blockdev_append_devnum(devices, dev);
+	if (devices->len == n || depth >= QA_BLOCKDEV_MAX_DEPTH)
+		return;
+	switch (dev->kind) {
+	case QA_BLOCKDEV_KIND_DISK:
+		return;
+	case QA_BLOCKDEV_KIND_PARTITION:
+		below = qa_blockdev_model_lookup_name(model, dev->parent, NULL);
+		if (below != NULL)
+			qa_blockdev_collect_stack(model, below, devices, depth + 1);
+		return;
+	case QA_BLOCKDEV_KIND_LOOP:
+		holder = qa_blockdev_model_find_backing_mount(model, dev);
+		if (holder == NULL)
+			return;
+		holder_devices = qa_blockdev_model_get_mount_devices(model, holder);
+		for (guint i = 0; i < holder_devices->len; i++) {
+			dev_t devnum = g_array_index(holder_devices, dev_t, i);
+			below = qa_blockdev_model_lookup(model, major(devnum), minor(devnum), NULL);
+			if (below != NULL)
+				qa_blockdev_collect_stack(model, below, devices, depth + 1);
+		}
+		return;
+	case QA_BLOCKDEV_KIND_DM:
+	case QA_BLOCKDEV_KIND_MD:
+	case QA_BLOCKDEV_KIND_VIRTUAL:
+	default:
+		for (guint i = 0; i < dev->slaves->len; i++) {
+			below = qa_blockdev_model_lookup_name(
+			    model, g_ptr_array_index(dev->slaves, i), NULL);
+			if (below != NULL)
+				qa_blockdev_collect_stack(model, below, devices, depth + 1);
+		}
+		return;
+	}
+}
+
+QaBlockdevStorage *
+qa_blockdev_model_get_mount_storage(QaBlockdevModel *model, const QaMount *mount)
+{
+	QaBlockdevStorage *storage = g_new0(QaBlockdevStorage, 1);
+	g_autoptr(GArray) own = NULL;
+
+	storage->devices = g_array_new(FALSE, FALSE, sizeof(dev_t));
+	if (mount == NULL) {
+		storage->disks =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
+		return storage;
+	}
+	own = qa_blockdev_model_get_mount_devices(model, mount);
+	for (guint i = 0; i < own->len; i++) {
+		dev_t devnum = g_array_index(own, dev_t, i);
+		const QaBlockdev *dev =
+		    qa_blockdev_model_lookup(model, major(devnum), minor(devnum), NULL);
+		if (dev != NULL)
+			qa_blockdev_collect_stack(model, dev, storage->devices, 0);
+	}
+	storage->disks = qa_blockdev_model_get_mount_disks(model, mount);
+	return storage;
+}

@@ -470,8 +470,7 @@ qa_blockdev_collect(QaBlockdevModel *model, const QaBlockdev *dev, GPtrArray *di
 		return;
 	case QA_BLOCKDEV_KIND_LOOP:
 		if (dev->loop_backing_file != NULL && model->mounts != NULL) {
-			const QaMount *mount =
-			    qa_mounts_find_holding(model->mounts, dev->loop_backing_file);
+			const QaMount *mount = qa_blockdev_model_find_backing_mount(model, dev);
 			g_autoptr(GPtrArray) held = NULL;
 			if (mount == NULL)
 				return;

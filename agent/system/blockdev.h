@@ -140,6 +140,27 @@ qa_blockdev_model_get_mount_disks(QaBlockdevModel *model, const QaMount *mount);
  * loop devices' files); a new array of borrowed devices */
 GPtrArray *
 qa_blockdev_model_get_loops(QaBlockdevModel *model, guint major, guint minor);
+/* the mount (of the model's mounts) holding @loop's backing file: found by the device number
+ * the loop driver reports for the file (which needs no visible path), else by the file's path;
+ * NULL when none is known */
+const QaMount *
+qa_blockdev_model_find_backing_mount(QaBlockdevModel *model, const QaBlockdev *loop);
+
+/* Everything a mount is stored on, for choosing filesystems by disk. */
+typedef struct {
+	/* dev_t of every block device below the mount, each once: its own (every device of a
+	 * btrfs filesystem), a partition's disk, the members of dm and md devices, loop devices
+	 * and, through their backing files, the devices of the filesystems holding those */
+	GArray *devices;
+	/* the physical disks among them, as qa_blockdev_model_get_mount_disks() gives them */
+	GPtrArray *disks;
+} QaBlockdevStorage;
+
+/* @mount NULL: an empty storage */
+QaBlockdevStorage *
+qa_blockdev_model_get_mount_storage(QaBlockdevModel *model, const QaMount *mount);
+void
+qa_blockdev_storage_free(QaBlockdevStorage *storage);
 
 /* convenience for one device: the disks under it, as copies; NULL with @error when
  * @major:@minor is not a block device */
@@ -166,4 +187,5 @@ qa_blockdev_model_set_serial_cache(QaBlockdevModel *model, QaSerialCache *cache)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaDiskAddress, qa_disk_address_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevModel, qa_blockdev_model_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevStorage, qa_blockdev_storage_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaSerialCache, qa_serial_cache_free)

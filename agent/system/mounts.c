@@ -294,6 +294,28 @@ qa_filesystems_from_mounts(const QaRoots *roots, GPtrArray *mounts)
 	return g_steal_pointer(&filesystems);
 }
 
+GPtrArray *
+qa_filesystems_to_mounts(GPtrArray *filesystems)
+{
+	GPtrArray *mounts = g_ptr_array_new_with_free_func((GDestroyNotify)qa_mount_free);
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		for (guint j = 0; j < fs->mountpoints->len; j++) {
+			QaMount *mount = g_new0(QaMount, 1);
+			mount->mountpoint = g_strdup(g_ptr_array_index(fs->mountpoints, j));
+			mount->fstype = g_strdup(fs->fstype);
+			mount->source = g_strdup(fs->source);
+			mount->fs_root = g_strdup("/");
+			mount->major = fs->major;
+			mount->minor = fs->minor;
+			mount->mount_id = (gint)i;
+			g_ptr_array_add(mounts, mount);
+		}
+	}
+	return mounts;
+}
+
 /* The mount through which @path is reached: the one whose mountpoint is the longest prefix of
  * @path, the later one when several are stacked on one mountpoint (it hides the earlier). Pure
  * path logic: nothing on any filesystem is opened or stat()ed, so this works while filesystems

@@ -69,6 +69,12 @@ qa_mount_table_load(QaMountTable *table, const QaRoots *roots, GError **error);
 GPtrArray *
 qa_filesystems_from_mounts(const QaRoots *roots, GPtrArray *mounts);
 
+/* one QaMount per mountpoint of each of @filesystems, whose mount_id is the index of its
+ * filesystem: what the storage model needs to follow loop devices to the filesystem holding
+ * their file */
+GPtrArray *
+qa_filesystems_to_mounts(GPtrArray *filesystems);
+
 /* TRUE when a block device backs @mount (the rule for what guest-get-fsinfo reports) */
 gboolean
 qa_mounts_is_block_backed(const QaRoots *roots, const QaMount *mount);

@@ -21,43 +21,6 @@ typedef struct {
 	gint *level;	    /* -1 not computed, -2 being computed */
 } QaStorageGraph;
 
-/* one QaMount per mountpoint of every filesystem; mount_id carries the filesystem index */
-static GPtrArray *
-qa_storage_graph_mounts(GPtrArray *filesystems)
-{
-	GPtrArray *mounts = g_ptr_array_new_with_free_func((GDestroyNotify)qa_mount_free);
-
-	for (guint i = 0; i < filesystems->len; i++) {
-		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
-		for (guint j = 0; j < fs->mountpoints->len; j++) {
-			QaMount *mount = g_new0(QaMount, 1);
-			mount->mountpoint = g_strdup(g_ptr_array_index(fs->mountpoints, j));
-			mount->fstype = g_strdup(fs->fstype);
-			mount->source = g_strdup(fs->source);
-			mount->fs_root = g_strdup("/");
-			mount->major = fs->major;
-			mount->minor = fs->minor;
-			mount->mount_id = (gint)i;
-			g_ptr_array_add(mounts, mount);
-		}
-	}
-	return mounts;
-}
-
-/* the filesystem that holds @loop's backing file: found by the device number the loop driver
- * reports for the file (which needs no visible path), else by the file's path */
-static const QaMount *
-qa_storage_graph_find_backing(const QaBlockdev *loop, GPtrArray *mounts)
-{
-	for (guint i = 0; loop->loop_backing_dev != 0 && i < mounts->len; i++) {
-		const QaMount *mount = g_ptr_array_index(mounts, i);
-		if (makedev(mount->major, mount->minor) == loop->loop_backing_dev)
-			return mount;
-	}
-	/* btrfs gives its files another device number than its superblock's */
-	return qa_mounts_find_holding(mounts, loop->loop_backing_file);
-}
-
 /* the filesystems that hold the backing files of loop devices under filesystem @index */
 static GArray *
 qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
@@ -80,7 +43,7 @@ qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
 		    qa_blockdev_model_get_loops(model, major(devnum), minor(devnum));
 		for (guint j = 0; j < loops->len; j++) {
 			const QaBlockdev *loop = g_ptr_array_index(loops, j);
-			const QaMount *holder = qa_storage_graph_find_backing(loop, mounts);
+			const QaMount *holder = qa_blockdev_model_find_backing_mount(model, loop);
 			guint holder_index;
 			if (holder == NULL || holder->mount_id == (gint)index)
 				continue;
@@ -128,7 +91,7 @@ qa_storage_graph_level(QaStorageGraph *graph, guint index, GError **error)
 GPtrArray *
 qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GError **error)
 {
-	g_autoptr(GPtrArray) mounts = qa_storage_graph_mounts(filesystems);
+	g_autoptr(GPtrArray) mounts = qa_filesystems_to_mounts(filesystems);
 	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
 	g_autoptr(GPtrArray) holders =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
@@ -163,7 +126,7 @@ qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GEr
 GPtrArray *
 qa_storage_graph_dependencies(const QaRoots *roots, GPtrArray *filesystems, GError **error)
 {
-	g_autoptr(GPtrArray) mounts = qa_storage_graph_mounts(filesystems);
+	g_autoptr(GPtrArray) mounts = qa_filesystems_to_mounts(filesystems);
 	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
 	GPtrArray *holders = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
 
