@@ -123,7 +123,7 @@ qa_freezer_end_epoch(QaFreezer *self, GError **error)
 	if (is_release_due && self->log_release != NULL)
 		self->log_release();
 	if (is_hook_due && self->hook != NULL)
-		return qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, error);
+		return qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, NULL, error);
 	return TRUE;
 }
 
@@ -182,7 +182,7 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 		g_mutex_unlock(&self->lock);
 		qa_freezer_write_record_or_warn(self, record);
 		if (self->hook != NULL &&
-		    !qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, &error_local))
+		    !qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, NULL, &error_local))
 			g_warning("%s", error_local->message);
 		return count;
 	}

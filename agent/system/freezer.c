@@ -288,7 +288,7 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 		owed = qa_freezer_record_locked(self);
 		g_mutex_unlock(&self->lock);
 		qa_freezer_write_record_or_warn(self, owed);
-		if (!qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, error))
+		if (!qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, NULL, error))
 			return FALSE;
 		if (qa_freezer_is_aborted(self, error))
 			return FALSE;

@@ -165,9 +165,59 @@ qa_hook_log_output(const gchar *path, const gchar *action, const gchar *output)
 	}
 }
 
+QaHookRun *
+qa_hook_run_new(const gchar *action)
+{
+	QaHookRun *run = g_new0(QaHookRun, 1);
+
+	run->action = g_strdup(action);
+	run->exit_status = -1;
+	return run;
+}
+
+QaHookRun *
+qa_hook_run_copy(const QaHookRun *run)
+{
+	QaHookRun *copy = g_new0(QaHookRun, 1);
+
+	*copy = *run;
+	copy->action = g_strdup(run->action);
+	copy->last_line = g_strdup(run->last_line);
+	copy->error = g_strdup(run->error);
+	return copy;
+}
+
+void
+qa_hook_run_free(QaHookRun *run)
+{
+	if (run == NULL)
+		return;
+	g_free(run->action);
+	g_free(run->last_line);
+	g_free(run->error);
+	g_free(run);
+}
+
+/* how the child ended, into @run */
+static void
+qa_hook_record_end(QaHookRun *run, const QaChildResult *result, gint64 start)
+{
+	run->duration_us = g_get_monotonic_time() - start;
+	run->is_timed_out = !result->has_exited;
+	if (result->has_exited && WIFEXITED(result->wait_status))
+		run->exit_status = WEXITSTATUS(result->wait_status);
+	if (result->has_exited && WIFSIGNALED(result->wait_status))
+		run->signal = WTERMSIG(result->wait_status);
+	run->last_line = qa_child_last_line(result->output);
+}
+
 gboolean
-qa_hook_run(
-    const gchar *path, const gchar *action, guint timeout_ms, gchar **out_output, GError **error)
+qa_hook_run(const gchar *path,
+	    const gchar *action,
+	    guint timeout_ms,
+	    gchar **out_output,
+	    QaHookRun **out_run,
+	    GError **error)
 {
 	const gchar *argv[] = {path, action, NULL};
 	const QaChildSpec spec = {
@@ -177,35 +227,44 @@ qa_hook_run(
 	    .output_max = QA_HOOK_OUTPUT_MAX,
 	};
 	QaChildResult result;
-	g_autofree gchar *last_line = NULL;
+	g_autoptr(QaHookRun) run = qa_hook_run_new(action);
 	g_autofree gchar *how = NULL;
 	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GError) error_child = NULL;
+	gint64 start = g_get_monotonic_time();
 
-	if (!qa_child_run(&spec, &result, &error_local)) {
-		g_set_error(error,
+	run->started_at = g_get_real_time();
+	if (!qa_child_run(&spec, &result, &error_child)) {
+		g_set_error(&error_local,
 			    QA_SYSTEM_ERROR,
 			    QA_SYSTEM_ERROR_FAILED,
 			    "Cannot run the fsfreeze hook '%s %s': %s.",
 			    path,
 			    action,
-			    error_local->message);
-		return FALSE;
+			    error_child->message);
+	} else {
+		qa_hook_log_output(path, action, result.output);
+		qa_hook_record_end(run, &result, start);
+		how = qa_child_describe_end(&spec, &result);
+		if (out_output != NULL)
+			*out_output = g_strdup(result.output);
+		qa_child_result_clear(&result);
 	}
-	qa_hook_log_output(path, action, result.output);
-	last_line = qa_child_last_line(result.output);
-	how = qa_child_describe_end(&spec, &result);
-	if (out_output != NULL)
-		*out_output = g_strdup(result.output);
-	qa_child_result_clear(&result);
-	if (how == NULL)
+	if (how != NULL)
+		g_set_error(&error_local,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "The fsfreeze hook '%s %s' %s; its last output line: %s",
+			    path,
+			    action,
+			    how,
+			    run->last_line != NULL ? run->last_line : "(no output)");
+	if (error_local != NULL)
+		run->error = g_strdup(error_local->message);
+	if (out_run != NULL)
+		*out_run = g_steal_pointer(&run);
+	if (error_local == NULL)
 		return TRUE;
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_FAILED,
-		    "The fsfreeze hook '%s %s' %s; its last output line: %s",
-		    path,
-		    action,
-		    how,
-		    last_line != NULL ? last_line : "(no output)");
+	g_propagate_error(error, g_steal_pointer(&error_local));
 	return FALSE;
 }

@@ -64,7 +64,7 @@ test_run_success(void **state)
 	g_autofree gchar *output = NULL;
 
 	assert_true(qa_hook_check(hook, &error));
-	assert_true(qa_hook_run(hook, "freeze", 5000, &output, &error));
+	assert_true(qa_hook_run(hook, "freeze", 5000, &output, NULL, &error));
 	g_assert_no_error(error);
 	/* stdout and stderr are both captured; stdin is /dev/null, so read sees end of file */
 	assert_non_null(strstr(output, "out\n"));
@@ -79,11 +79,44 @@ test_run_failure_last_line(void **state)
 	g_autofree gchar *hook =
 	    write_hook(fake->dir, "echo first; echo 'database refused' >&2; exit 3");
 	g_autoptr(GError) error = NULL;
+	g_autoptr(QaHookRun) run = NULL;
 
-	assert_false(qa_hook_run(hook, "freeze", 5000, NULL, &error));
+	assert_false(qa_hook_run(hook, "freeze", 5000, NULL, &run, &error));
 	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED);
 	assert_non_null(strstr(error->message, "exit status 3"));
 	assert_non_null(strstr(error->message, "database refused"));
+	/* the run's record, for the freeze report */
+	assert_string_equal(run->action, "freeze");
+	assert_int_equal(run->exit_status, 3);
+	assert_int_equal(run->signal, 0);
+	assert_false(run->is_timed_out);
+	assert_string_equal(run->last_line, "database refused");
+	assert_string_equal(run->error, error->message);
+	assert_true(run->started_at > 0 && run->duration_us > 0);
+}
+
+static void
+test_run_record_signal(void **state)
+{
+	g_autoptr(Fake) fake = fake_new(two, 2);
+	g_autofree gchar *hook = write_hook(fake->dir, "echo bye; kill -TERM $$");
+	g_autoptr(QaHookRun) run = NULL;
+	g_autoptr(QaHookRun) ok = NULL;
+	g_autoptr(QaHookRun) copy = NULL;
+	g_autofree gchar *quiet = NULL;
+
+	assert_false(qa_hook_run(hook, "thaw", 5000, NULL, &run, NULL));
+	assert_int_equal(run->exit_status, -1);
+	assert_int_equal(run->signal, 15);
+	assert_string_equal(run->last_line, "bye");
+	assert_non_null(strstr(run->error, "signal 15"));
+	copy = qa_hook_run_copy(run);
+	assert_string_equal(copy->error, run->error);
+	quiet = write_hook(fake->dir, "exit 0");
+	assert_true(qa_hook_run(quiet, "thaw", 5000, NULL, &ok, NULL));
+	assert_int_equal(ok->exit_status, 0);
+	assert_null(ok->last_line);
+	assert_null(ok->error);
 }
 
 /* gone or a zombie (its reaper may be slow to collect it) */
@@ -112,7 +145,11 @@ test_run_timeout_kills_group(void **state)
 	g_autofree gchar *proc = NULL;
 	gint64 start = g_get_monotonic_time();
 
-	assert_false(qa_hook_run(hook, "freeze", 300, NULL, &error));
+	g_autoptr(QaHookRun) run = NULL;
+
+	assert_false(qa_hook_run(hook, "freeze", 300, NULL, &run, &error));
+	assert_true(run->is_timed_out);
+	assert_int_equal(run->exit_status, -1);
 	assert_true(g_get_monotonic_time() - start < 3 * G_USEC_PER_SEC);
 	assert_non_null(strstr(error->message, "did not finish within 300 ms"));
 	assert_non_null(strstr(error->message, "waiting"));
@@ -391,6 +428,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_run_success),
 	    cmocka_unit_test(test_run_failure_last_line),
+	    cmocka_unit_test(test_run_record_signal),
 	    cmocka_unit_test(test_run_timeout_kills_group),
 	    cmocka_unit_test(test_check_refuses),
 	    cmocka_unit_test(test_check_refuses_writable_dirs),
