@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "qa-error.h"
+#include "state-file-private.h"
 
 QaStateFs *
 qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *const *mountpoints)
@@ -47,6 +48,11 @@ qa_state_copy(const QaState *state)
 	copy->auto_thawed_at = state->auto_thawed_at;
 	copy->is_rcu_expedited = state->is_rcu_expedited;
 	copy->damage = g_strdup(state->damage);
+	copy->serial = state->serial;
+	if (state->last_freeze != NULL)
+		copy->last_freeze = qa_freeze_outcome_copy(state->last_freeze);
+	if (state->last_thaw != NULL)
+		copy->last_thaw = qa_freeze_outcome_thaw_copy(state->last_thaw);
 	for (guint i = 0; i < state->filesystems->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
 		QaStateFs *fs_copy = qa_state_fs_new(
@@ -65,6 +71,8 @@ qa_state_free(QaState *state)
 		return;
 	g_ptr_array_unref(state->filesystems);
 	g_free(state->damage);
+	qa_freeze_outcome_free(state->last_freeze);
+	qa_freeze_outcome_thaw_free(state->last_thaw);
 	g_free(state);
 }
 
@@ -72,7 +80,8 @@ gboolean
 qa_state_is_empty(const QaState *state)
 {
 	return state->filesystems->len == 0 && !state->is_hook_pending &&
-	       state->auto_thawed_at == 0 && !state->is_rcu_expedited;
+	       state->auto_thawed_at == 0 && !state->is_rcu_expedited &&
+	       state->last_freeze == NULL && state->last_thaw == NULL;
 }
 
 /* The file, version 2: one "KEY VALUE..." line each, values percent-encoded so that any byte of a
@@ -86,6 +95,20 @@ qa_state_is_empty(const QaState *state)
  *   auto-thawed-at 0
  *   rcu-expedited 0
  *   fs 8:1 type=ext4 serial=3 since=1733212345000000 mp=/data mp=/srv/data%20copy
+ *   serial 3
+ *   freeze serial=3 command=guest-fsfreeze-freeze-list start=... end=... ok=1 count=1 ...
+ *   freeze-disk sel=serial%3DQA-DATA disk=virtio,0,0,3,0,0,0,0,254,16,QA-DATA,/dev/vdb1 mp=/data
+ *   freeze-fs 8:1 type=ext4 result=frozen flush-us=812 freeze-us=95 mp=/data
+ *   freeze-hook action=freeze start=... us=20113 status=0 signal=0 timeout=0 line=ready
+ *   thaw by=host at=... us=1830 count=1 left=0 mp=/data
+ *   thaw-hook action=thaw ...
+ *
+ * The lines from "serial" on say what the last freeze call and the last thaw did, for --status
+ * and a successor's report; "freeze-*" lines belong to the "freeze" line before them. They
+ * decide nothing about what is frozen, so what cannot be read of them is dropped, not
+ * counted as damage. A disk is its address, comma-separated: bus type, the PCI domain, bus,
+ * slot and function, bus, target, unit, the disk's device numbers, serial and node (these two
+ * encoded again, commas included; empty when unknown).
  *
  * Read line by line: a damaged line loses only what it held, and a filesystem whose device
  * numbers can still be read is kept, so that its successor can find it in the mount table and
@@ -94,19 +117,24 @@ qa_state_is_empty(const QaState *state)
 #define QA_STATE_MAGIC "quiesce-agent-state"
 #define QA_STATE_VERSION 2
 
-static void
-qa_state_append_encoded(GString *out, const gchar *value)
+void
+qa_state_append_encoded_full(GString *out, const gchar *value, const gchar *also)
 {
 	for (const guchar *p = (const guchar *)value; *p != '\0'; p++) {
-		if (*p > ' ' && *p < 0x7f && *p != '%')
+		if (*p > ' ' && *p < 0x7f && *p != '%' && strchr(also, *p) == NULL)
 			g_string_append_c(out, (gchar)*p);
 		else
 			g_string_append_printf(out, "%%%02X", *p);
 	}
 }
 
-/* NULL when @text is not a valid encoding (a stray '%', or one that encodes a NUL) */
-static gchar *
+static void
+qa_state_append_encoded(GString *out, const gchar *value)
+{
+	qa_state_append_encoded_full(out, value, "");
+}
+
+gchar *
 qa_state_decode(const gchar *text)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
@@ -153,6 +181,7 @@ qa_state_file_to_data(const QaState *state)
 		}
 		g_string_append_c(out, '\n');
 	}
+	qa_state_append_outcomes(out, state);
 	return g_string_free(out, FALSE);
 }
 
@@ -172,7 +201,7 @@ qa_state_note_damage(QaState *state, guint lineno, const gchar *what)
 	}
 }
 
-static gboolean
+gboolean
 qa_state_parse_devnum(const gchar *text, guint *out_major, guint *out_minor)
 {
 	guint64 major, minor;
@@ -265,6 +294,8 @@ qa_state_parse_line(QaState *state, const gchar *line, guint lineno)
 		state->auto_thawed_at = qa_state_parse_int(state, words[1], lineno);
 	else if (g_strcmp0(key, "rcu-expedited") == 0)
 		state->is_rcu_expedited = qa_state_parse_int(state, words[1], lineno) != 0;
+	else if (key != NULL)
+		qa_state_parse_outcome(state, words);
 }
 
 /* Version 1 (a GLib key file): what an earlier agent left. A file GLib cannot read whole (a

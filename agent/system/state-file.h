@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "freeze-outcome.h"
+
 #define QA_STATE_FILE_NAME "fsfreeze.state"
 
 typedef struct {
@@ -35,6 +37,13 @@ typedef struct {
 	/* not written: which of the freezer's records of its state this is, so that a record
 	 * taken earlier never replaces a later one in the file */
 	guint64 generation;
+	/* the serial of the latest freeze call, so that a successor goes on counting */
+	guint serial;
+	/* what the last freeze call and the last thaw did (NULL: nothing recorded): for
+	 * --status and a successor's report. Never damage: what cannot be read of them is
+	 * left out, since they decide nothing about what is frozen. */
+	QaFreezeOutcome *last_freeze;
+	QaFreezeOutcomeThaw *last_thaw;
 } QaState;
 
 QaStateFs *
@@ -47,7 +56,8 @@ QaState *
 qa_state_copy(const QaState *state);
 void
 qa_state_free(QaState *state);
-/* TRUE when there is nothing worth persisting */
+/* TRUE when there is nothing worth persisting: nothing frozen, nothing owed, and no outcome
+ * of a freeze or thaw to tell */
 gboolean
 qa_state_is_empty(const QaState *state);
 

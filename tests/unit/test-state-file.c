@@ -158,6 +158,192 @@ test_damaged_files(void **state)
 	}
 }
 
+static QaDiskAddress *
+test_disk(const gchar *serial, const gchar *dev, guint minor)
+{
+	QaDiskAddress *disk = qa_disk_address_new();
+
+	disk->bus_type = QA_BLOCKDEV_BUS_SCSI;
+	disk->pci = (QaPciAddress){0, 0, 4, 0};
+	disk->target = 2;
+	disk->unit = 3;
+	disk->major = 8;
+	disk->minor = minor;
+	disk->serial = g_strdup(serial);
+	disk->dev = g_strdup(dev);
+	return disk;
+}
+
+/* a state with every outcome member set, with values that need encoding */
+static QaState *
+test_outcome_state(void)
+{
+	g_autoptr(QaState) state = qa_state_new();
+	g_autoptr(QaFreezeOutcome) freeze = qa_freeze_outcome_new(7, "guest-fsfreeze-freeze-list");
+	QaFreezeOutcomeDisk *disk = g_new0(QaFreezeOutcomeDisk, 1);
+	const gchar *mps[] = {"/mnt/a b", "/mnt/c,d%", NULL};
+	const gchar *one[] = {"/mnt/a b", NULL};
+	QaFreezeOutcomeFs *fs = qa_freeze_outcome_fs_new(7, 3, "ext4", mps);
+	QaFreezeOutcomeFs *skipped = qa_freeze_outcome_fs_new(0, 42, "vfat", one);
+	QaHookRun *run = qa_hook_run_new("freeze");
+	QaFreezeOutcomeThaw *thaw = qa_freeze_outcome_thaw_new(QA_FREEZE_OUTCOME_BY_AUTO_THAW);
+
+	freeze->mountpoints = g_strdupv((gchar **)mps);
+	freeze->started_at = 1700000000000001;
+	freeze->ended_at = 1700000000100002;
+	freeze->count = 1;
+	freeze->error = g_strdup("Cannot freeze '/mnt/c,d%': FIFREEZE failed: I/O error.\nx");
+	freeze->prepare_us = 11;
+	freeze->flush_us = 22;
+	freeze->freeze_us = 33;
+	freeze->dirty_kib = 4096;
+	freeze->disks = g_ptr_array_new_with_free_func((GDestroyNotify)qa_freeze_outcome_disk_free);
+	disk->selector = g_strdup("serial=A,B dev=/dev/sd%b");
+	disk->disks = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
+	g_ptr_array_add(disk->disks, test_disk("A,B", "/dev/sdb 1", 16));
+	g_ptr_array_add(disk->disks, test_disk(NULL, NULL, 32));
+	disk->mountpoints = g_strdupv((gchar **)one);
+	g_ptr_array_add(freeze->disks, disk);
+	fs->result = QA_FREEZE_OUTCOME_ROLLED_BACK;
+	fs->detail = g_strdup("thawed again: the call failed");
+	fs->flush_us = 812;
+	fs->freeze_us = 95;
+	fs->other_disks = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
+	g_ptr_array_add(fs->other_disks, test_disk("OTHER", "/dev/sdc", 32));
+	g_ptr_array_add(freeze->filesystems, fs);
+	skipped->result = QA_FREEZE_OUTCOME_SKIPPED;
+	skipped->detail = g_strdup("not supported");
+	g_ptr_array_add(freeze->filesystems, skipped);
+	run->started_at = 1700000000000005;
+	run->duration_us = 20113;
+	run->exit_status = 3;
+	run->last_line = g_strdup("database refused = no");
+	run->error = g_strdup("The fsfreeze hook failed");
+	g_ptr_array_add(freeze->hooks, run);
+	thaw->at = 1700000000200000;
+	thaw->duration_us = 1830;
+	thaw->count = 1;
+	thaw->n_left = 1;
+	g_strfreev(thaw->mountpoints);
+	thaw->mountpoints = g_strdupv((gchar **)one);
+	g_strfreev(thaw->errors);
+	thaw->errors = g_strdupv((gchar **)mps);
+	thaw->hook = qa_hook_run_new("thaw");
+	thaw->hook->exit_status = 0;
+	state->serial = 7;
+	state->last_freeze = g_steal_pointer(&freeze);
+	state->last_thaw = thaw;
+	return g_steal_pointer(&state);
+}
+
+/* every member of the outcomes survives, byte for byte: the file written from what was read is
+ * the file that was read */
+static void
+test_outcome_round_trip(void **state)
+{
+	g_autoptr(QaState) saved = test_outcome_state();
+	g_autoptr(QaState) loaded = NULL;
+	g_autoptr(QaState) copy = NULL;
+	g_autofree gchar *text = qa_state_file_to_data(saved);
+	g_autofree gchar *again = NULL;
+	g_autofree gchar *copied = NULL;
+	QaFreezeOutcomeDisk *disk;
+	QaDiskAddress *address;
+	QaFreezeOutcomeFs *fs;
+
+	for (const gchar *p = text; *p != '\0'; p++)
+		assert_true(*p == '\n' || (*p >= ' ' && *p < 0x7f));
+	loaded = qa_state_file_parse(text, strlen(text));
+	assert_null(loaded->damage);
+	assert_false(qa_state_is_empty(loaded));
+	again = qa_state_file_to_data(loaded);
+	assert_string_equal(again, text);
+	copy = qa_state_copy(loaded);
+	copied = qa_state_file_to_data(copy);
+	assert_string_equal(copied, text);
+
+	assert_int_equal(loaded->serial, 7);
+	assert_string_equal(loaded->last_freeze->command, "guest-fsfreeze-freeze-list");
+	assert_string_equal(loaded->last_freeze->mountpoints[1], "/mnt/c,d%");
+	assert_string_equal(loaded->last_freeze->error, saved->last_freeze->error);
+	disk = g_ptr_array_index(loaded->last_freeze->disks, 0);
+	assert_string_equal(disk->selector, "serial=A,B dev=/dev/sd%b");
+	address = g_ptr_array_index(disk->disks, 0);
+	assert_string_equal(address->serial, "A,B");
+	assert_string_equal(address->dev, "/dev/sdb 1");
+	assert_int_equal(address->bus_type, QA_BLOCKDEV_BUS_SCSI);
+	assert_int_equal(address->target, 2);
+	assert_null(((QaDiskAddress *)g_ptr_array_index(disk->disks, 1))->serial);
+	fs = qa_freeze_outcome_find_fs(loaded->last_freeze, 7, 3);
+	assert_int_equal(fs->result, QA_FREEZE_OUTCOME_ROLLED_BACK);
+	assert_int_equal(fs->freeze_us, 95);
+	assert_int_equal(
+	    ((QaHookRun *)g_ptr_array_index(loaded->last_freeze->hooks, 0))->exit_status, 3);
+	assert_int_equal(loaded->last_thaw->by, QA_FREEZE_OUTCOME_BY_AUTO_THAW);
+	assert_int_equal(loaded->last_thaw->n_left, 1);
+	assert_string_equal(loaded->last_thaw->hook->action, "thaw");
+}
+
+/* a freeze recorded with empty lists keeps them empty, not absent; nothing recorded: none */
+static void
+test_outcome_empty_lists(void **state)
+{
+	g_autoptr(QaState) saved = qa_state_new();
+	g_autoptr(QaState) loaded = NULL;
+	g_autofree gchar *text = NULL;
+
+	saved->last_freeze = qa_freeze_outcome_new(1, "guest-fsfreeze-freeze-list");
+	saved->last_freeze->mountpoints = g_new0(gchar *, 1);
+	saved->last_freeze->disks = g_ptr_array_new();
+	text = qa_state_file_to_data(saved);
+	loaded = qa_state_file_parse(text, strlen(text));
+	assert_non_null(loaded->last_freeze->mountpoints);
+	assert_null(loaded->last_freeze->mountpoints[0]);
+	assert_non_null(loaded->last_freeze->disks);
+	assert_int_equal(loaded->last_freeze->disks->len, 0);
+	assert_null(loaded->last_thaw);
+	g_clear_pointer(&saved->last_freeze, qa_freeze_outcome_free);
+	assert_true(qa_state_is_empty(saved));
+}
+
+/* outcome lines that cannot be read are dropped, and are never damage: they decide nothing
+ * about what is frozen, so they must not make a successor thaw anything */
+static void
+test_outcome_lenient(void **state)
+{
+	const gchar *text = "quiesce-agent-state 2\ncomplete 1\n"
+			    "fs 8:1 type=ext4 serial=4 since=5 mp=/data\n"
+			    "serial x\n"
+			    "freeze-fs 8:1 result=frozen\n" /* before any freeze line */
+			    "freeze serial=4 count=zz ok=1 mp=/da%ZZ\n"
+			    "freeze-fs nonsense result=nope\n"
+			    "freeze-fs 8:1 result=nope other=a,b flush-us=\n"
+			    "freeze-disk disk=1,2,3\n"
+			    "thaw-hook action=thaw\n" /* before any thaw line */
+			    "thaw by=somebody count=2\n"
+			    "future-key 1\n";
+	g_autoptr(QaState) loaded = qa_state_file_parse(text, strlen(text));
+	QaFreezeOutcomeFs *fs;
+
+	assert_null(loaded->damage);
+	assert_true(loaded->is_complete);
+	assert_int_equal(loaded->filesystems->len, 1);
+	assert_int_equal(((QaStateFs *)g_ptr_array_index(loaded->filesystems, 0))->serial, 4);
+	assert_int_equal(loaded->serial, 0);
+	assert_int_equal(loaded->last_freeze->serial, 4);
+	assert_int_equal(loaded->last_freeze->count, 0);
+	assert_true(loaded->last_freeze->is_success);
+	assert_null(loaded->last_freeze->mountpoints);
+	assert_int_equal(loaded->last_freeze->filesystems->len, 1);
+	fs = g_ptr_array_index(loaded->last_freeze->filesystems, 0);
+	assert_int_equal(fs->result, QA_FREEZE_OUTCOME_PLANNED);
+	assert_null(fs->other_disks);
+	assert_int_equal(loaded->last_freeze->disks->len, 1);
+	assert_int_equal(loaded->last_thaw->by, QA_FREEZE_OUTCOME_BY_HOST);
+	assert_int_equal(loaded->last_thaw->count, 2);
+	assert_null(loaded->last_thaw->hook);
+}
+
 static void
 test_unwritable_dir(void **state)
 {
@@ -178,6 +364,9 @@ main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_any_bytes_round_trip),
 	    cmocka_unit_test(test_damaged_files),
+	    cmocka_unit_test(test_outcome_round_trip),
+	    cmocka_unit_test(test_outcome_empty_lists),
+	    cmocka_unit_test(test_outcome_lenient),
 	    cmocka_unit_test(test_unwritable_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
