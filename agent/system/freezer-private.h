@@ -4,7 +4,8 @@
  *
  * Files: freezer.c (a freeze, top-down, and the freezer's life), freezer-jobs.c (the parallel
  * flush and FIFREEZE calls), freezer-thaw.c, freezer-watchdog.c, freezer-state.c (the frozen set
- * and its record), freezer-recover.c, freezer-trim.c, freezer-kernel.c (the default ops). */
+ * and its record), freezer-recover.c, freezer-rcu.c, freezer-trim.c, freezer-kernel.c (the
+ * default ops). */
 #pragma once
 
 #include <glib.h>
@@ -153,6 +154,9 @@ void
 qa_freezer_freeze_job(gpointer data, gpointer user_data);
 void
 qa_freezer_log_job(QaFreezeJob *job);
+/* returns what was done, for the log (freezer-rcu.c) */
+const gchar *
+qa_freezer_expedite_rcu(QaFreezer *self);
 void
 qa_freezer_restore_rcu(QaFreezer *self);
 void
