@@ -280,3 +280,41 @@ qa_freezer_is_volume_frozen(QaFreezer *self, const gchar *mountpath)
 	g_mutex_unlock(&self->state_lock);
 	return frozen;
 }
+
+/* VSS freezes volumes, and volumes are not named by disk here */
+static gboolean
+qa_freezer_check_no_disks(const QaFreezeRequest *request, GError **error)
+{
+	if (request == NULL || request->disks == NULL)
+		return TRUE;
+	g_set_error(error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_UNSUPPORTED,
+		    "Freezing or thawing by disk is not supported on Windows; name the volumes' "
+		    "mountpoints instead.");
+	return FALSE;
+}
+
+gboolean
+qa_freezer_freeze_request(QaFreezer *self,
+			  const QaFreezeRequest *request,
+			  guint *out_count,
+			  GError **error)
+{
+	if (!qa_freezer_check_no_disks(request, error))
+		return FALSE;
+	return qa_freezer_freeze(
+	    self, request != NULL ? request->mountpoints : NULL, out_count, error);
+}
+
+gboolean
+qa_freezer_thaw_request(QaFreezer *self,
+			const QaFreezeRequest *request,
+			guint *out_count,
+			GError **error)
+{
+	if (!qa_freezer_check_no_disks(request, error))
+		return FALSE;
+	return qa_freezer_thaw(
+	    self, request != NULL ? request->mountpoints : NULL, out_count, error);
+}

@@ -17,8 +17,28 @@
 
 typedef struct _QaFreezer QaFreezer;
 
-/* @mountpoints: GPtrArray of gchar *, NULL for everything this platform freezes; @out_count:
- * how many were frozen (thawed), the number the commands return */
+/* What a freeze or thaw names: mountpoints, disks or both (their union); neither is everything
+ * this platform freezes (thaws). */
+typedef struct {
+	const gchar *command;	/* the command asking, for the freeze report */
+	GPtrArray *mountpoints; /* of gchar *; NULL: none named */
+	/* the platform's disk selectors (Linux: QaDiskSelector, see disk-select.h; Windows
+	 * refuses any); NULL: none named */
+	GPtrArray *disks;
+} QaFreezeRequest;
+
+gboolean
+qa_freezer_freeze_request(QaFreezer *self,
+			  const QaFreezeRequest *request,
+			  guint *out_count,
+			  GError **error);
+gboolean
+qa_freezer_thaw_request(QaFreezer *self,
+			const QaFreezeRequest *request,
+			guint *out_count,
+			GError **error);
+/* the same with @mountpoints only: GPtrArray of gchar *, NULL for everything; @out_count: how
+ * many were frozen (thawed), the number the commands return */
 gboolean
 qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error);
 gboolean

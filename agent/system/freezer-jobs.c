@@ -143,6 +143,8 @@ qa_freezer_freeze_job(gpointer data, gpointer user_data)
 	entry->fd = qa_fd_steal(&job->fd);
 	entry->serial = job->serial;
 	entry->level = job->level;
+	entry->call = job->serial;
+	entry->frozen_at = g_get_real_time();
 	entry->stored_on = job->stored_on != NULL ? g_array_ref(job->stored_on) : NULL;
 	g_ptr_array_add(self->frozen, entry);
 	job->is_frozen = TRUE;

@@ -180,6 +180,16 @@ qa_freezer_kernel_depends_on(const QaRoots *roots,
 	return qa_storage_graph_dependencies(roots, filesystems, error);
 }
 
+static QaDiskSelectStorage *
+qa_freezer_kernel_load_storage(const QaRoots *roots,
+			       GPtrArray *filesystems,
+			       GPtrArray *selectors,
+			       gpointer user_data,
+			       GError **error)
+{
+	return qa_disk_select_load(roots, filesystems, selectors, error);
+}
+
 static gboolean
 qa_freezer_kernel_save_state(const gchar *statedir,
 			     const QaState *state,
@@ -215,4 +225,6 @@ qa_freezer_kernel_fill_ops(QaFreezerOps *ops)
 		ops->depends_on = qa_freezer_kernel_depends_on;
 	if (ops->save_state == NULL)
 		ops->save_state = qa_freezer_kernel_save_state;
+	if (ops->load_storage == NULL)
+		ops->load_storage = qa_freezer_kernel_load_storage;
 }

@@ -3,9 +3,10 @@
  * agent/system/freezer*.c: freezer.h and freezer-api.h are the freezer's interface.
  *
  * Files: freezer.c (a freeze, top-down, and the freezer's life), freezer-jobs.c (the parallel
- * flush and FIFREEZE calls), freezer-thaw.c, freezer-watchdog.c, freezer-state.c (the frozen set
- * and its record), freezer-recover.c, freezer-rcu.c, freezer-trim.c, freezer-kernel.c (the
- * default ops). */
+ * flush and FIFREEZE calls), freezer-thaw.c, freezer-watchdog.c, freezer-state.c (the frozen set,
+ * its record and the state file written by someone else), freezer-report.c (what the calls did),
+ * freezer-recover.c (taking over an earlier agent's state; the emergency thaw), freezer-rcu.c,
+ * freezer-trim.c, freezer-kernel.c (the default ops). */
 #pragma once
 
 #include <glib.h>
@@ -26,8 +27,6 @@
  * return and be undone, its hook to finish), when the options do not say */
 #define QA_FREEZER_SHUTDOWN_WAIT_MS (10 * 1000)
 
-
-
 typedef struct {
 	guint major;
 	guint minor;
@@ -39,6 +38,10 @@ typedef struct {
 	 * over from an earlier agent), thawed alone */
 	guint serial;
 	guint level;
+	/* the freeze call that froze it and when, for the report (kept when taken over from an
+	 * earlier agent, unlike serial) */
+	guint call;
+	gint64 frozen_at;
 	/* the filesystems it is stored on, directly or not (loop devices' backing files), as
 	 * makedev() numbers: thawing it while one of them stays frozen would hang in FITHAW */
 	GArray *stored_on;
@@ -64,6 +67,8 @@ struct _QaFreezer {
 	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
 	GMutex op_lock;
 	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
+	/* an --emergency-thaw's freezer: the state file is its input, not another's record */
+	gboolean is_offline;
 
 	/* lock guards everything below; it is held only for memory updates and state-file writes
 	 * on the tmpfs, never across a hook or an ioctl */
@@ -82,13 +87,22 @@ struct _QaFreezer {
 	gint64 frozen_at;      /* wall clock µs */
 	gint64 deadline;       /* monotonic µs; 0: watchdog idle */
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
+	/* auto_thawed_at is an --emergency-thaw's, not the watchdog's */
+	gboolean is_operator_thawed;
 	guint n_auto_thaw_retries; /* auto-thaws in a row that left something frozen */
-	guint64 n_records;     /* records of this state taken (qa_freezer_record_locked) */
+	guint64 n_records;	   /* records of this state taken (qa_freezer_record_locked) */
+	guint serial;		   /* n_freezes, readable under lock */
+	/* the freeze call running or the last one; the last thaw (freezer-report.c) */
+	QaFreezeOutcome *freeze_outcome;
+	QaFreezeOutcomeThaw *thaw_outcome;
 
 	/* serialises writes of the state file, which happen with lock released: a write never
 	 * holds what the watchdog, status or the shutdown thaw need */
 	GMutex write_lock;
 	guint64 written_generation; /* under write_lock: the record the file holds */
+	/* under write_lock: which file this agent wrote last (qa_freezer_file_id()), so that one
+	 * written by someone else (--emergency-thaw) is noticed */
+	gchar *written_id;
 };
 
 typedef struct {
@@ -106,6 +120,8 @@ typedef struct {
 	gint result;	    /* of FIFREEZE: 0 or a negative errno */
 	GArray *stored_on;  /* see QaFrozenFs; owned */
 	gboolean is_frozen; /* FIFREEZE succeeded and the entry was registered */
+	/* named by its mountpoint: a filesystem type without freezing is an error, not a skip */
+	gboolean is_named;
 } QaFreezeJob;
 
 /* how long each phase of one freeze took, for the log: monotonic µs */
@@ -138,12 +154,20 @@ void
 qa_freezer_write_record_or_warn(QaFreezer *self, QaState *record);
 void
 qa_freezer_run_parallel(GPtrArray *jobs, GFunc func);
+/* @out_thawed, @out_errors (nullable): the first mountpoint of each entry thawed, and a message
+ * for each that was not (or was thawed by someone else) */
 guint
-qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error);
+qa_freezer_thaw_entries(QaFreezer *self,
+			GPtrArray *entries,
+			GPtrArray *out_thawed,
+			GPtrArray *out_errors,
+			GError **error);
+/* @is_thaw: a thaw ends the epoch (its thaw hook run goes to the thaw's record), else a freeze
+ * call that failed or froze nothing */
 gboolean
-qa_freezer_end_epoch(QaFreezer *self, GError **error);
+qa_freezer_end_epoch(QaFreezer *self, gboolean is_thaw, GError **error);
 guint
-qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto);
+qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by);
 gboolean
 qa_freezer_start_watchdog(QaFreezer *self, GError **error);
 GPtrArray *
@@ -165,6 +189,9 @@ QaFrozenFs *
 qa_freezer_lookup_frozen_locked(QaFreezer *self, const gchar *path, guint *out_index);
 void
 qa_freezer_recover(QaFreezer *self, QaState *state);
+/* a freezer that neither reads the state file nor starts a watchdog (freezer.c) */
+QaFreezer *
+qa_freezer_new_offline(const QaFreezerOptions *options);
 /* Dirty + Writeback of the whole system in KiB, or -1 (freezer-kernel.c) */
 gint64
 qa_freezer_read_dirty_kib(const QaRoots *roots);
@@ -177,5 +204,52 @@ qa_freezer_open_checked(
 /* a mountpoint name as the mount table spells it, without touching the filesystem */
 gchar *
 qa_freezer_normalize_name(const gchar *name);
+/* an agent's state taken over (freezer-recover.c); also the --emergency-thaw's input */
+void
+qa_freezer_adopt_locked(QaFreezer *self, QaState *state, GPtrArray *filesystems);
+/* notices a state file written by someone else since this freezer last wrote it (an
+ * --emergency-thaw) and forgets what it says was thawed; @is_waiting: FALSE to give up at once
+ * when a write is under way (callers on the main thread) (freezer-state.c) */
+void
+qa_freezer_sync_with_file(QaFreezer *self, gboolean is_waiting);
+/* which state file is in @statedir now: NULL when none */
+gchar *
+qa_freezer_file_id(const gchar *statedir);
+
+/* the record of the calls (freezer-report.c); everything takes self->lock itself */
+void
+qa_freezer_report_begin(QaFreezer *self, const QaFreezeRequest *request);
+void
+qa_freezer_report_left_alone(QaFreezer *self,
+			     QaFilesystem *fs,
+			     QaFreezeOutcomeResult result,
+			     const gchar *detail);
+void
+qa_freezer_report_disks(QaFreezer *self,
+			GPtrArray *filesystems,
+			const QaDiskSelectStorage *storage,
+			GPtrArray *matches,
+			GPtrArray *selectors,
+			GPtrArray *selected);
+void
+qa_freezer_report_planned(QaFreezer *self, GPtrArray *levels);
+void
+qa_freezer_report_jobs(QaFreezer *self, GPtrArray *levels);
+void
+qa_freezer_report_rolled_back(QaFreezer *self, GPtrArray *done);
+/* takes @run */
+void
+qa_freezer_report_hook(QaFreezer *self, gboolean is_thaw, QaHookRun *run);
+void
+qa_freezer_report_end_locked(QaFreezer *self,
+			     const QaFreezeTimes *times,
+			     guint count,
+			     const gchar *error);
+void
+qa_freezer_report_failed(QaFreezer *self, const QaFreezeTimes *times, const gchar *error);
+/* takes @thawed and @errors (GPtrArray of gchar *) */
+void
+qa_freezer_report_thaw(
+    QaFreezer *self, QaFreezeOutcomeBy by, gint64 start, GPtrArray *thawed, GPtrArray *errors);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaFrozenFs, qa_frozen_fs_free)

@@ -59,4 +59,3 @@ qa_freezer_restore_rcu(QaFreezer *self)
 	if (ret < 0)
 		g_warning("cannot set RCU grace periods back to normal: %s", g_strerror(-ret));
 }
-

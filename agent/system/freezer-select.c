@@ -1,12 +1,12 @@
 #include "freezer-select.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <linux/magic.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <unistd.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "qa-error.h"
 
@@ -165,6 +165,69 @@ qa_freeze_select_one(const QaFreezeSelect *select,
 	return fs;
 }
 
+/* tells select->note why @fs is left alone: excluded by @pattern, or no block device */
+static void
+qa_freeze_select_note(const QaFreezeSelect *select,
+		      QaFilesystem *fs,
+		      gboolean is_excluded,
+		      const gchar *pattern)
+{
+	g_autofree gchar *why = NULL;
+
+	if (select->note == NULL)
+		return;
+	why = is_excluded ? g_strdup_printf("excluded by the configuration pattern '%s'", pattern)
+			  : g_strdup_printf("no block device (%s from '%s')",
+					    fs->fstype,
+					    fs->source != NULL ? fs->source : "?");
+	select->note(fs, is_excluded, why, select->check_data);
+}
+
+gchar *
+qa_freeze_select_explain(const QaFreezeSelect *select, QaFilesystem *fs)
+{
+	const gchar *pattern = qa_freeze_select_excluded_by(select, fs);
+
+	if (pattern != NULL)
+		return g_strdup_printf("excluded by the configuration pattern '%s'", pattern);
+	if (!fs->is_block_backed)
+		return g_strdup("no block device");
+	return NULL;
+}
+
+GPtrArray *
+qa_freeze_select_disks(const QaFreezeSelect *select,
+		       GPtrArray *filesystems,
+		       GPtrArray *matches,
+		       GError **error)
+{
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		const gchar *pattern;
+		gboolean is_caught = FALSE;
+
+		for (guint j = 0; j < matches->len && !is_caught; j++) {
+			QaDiskSelectMatch *match = g_ptr_array_index(matches, j);
+			for (guint k = 0; k < match->filesystems->len && !is_caught; k++)
+				is_caught = g_array_index(match->filesystems, guint, k) == i;
+		}
+		if (!is_caught)
+			continue;
+		pattern = qa_freeze_select_excluded_by(select, fs);
+		if (pattern != NULL || !fs->is_block_backed) {
+			qa_freeze_select_note(select, fs, pattern != NULL, pattern);
+			continue;
+		}
+		if (!qa_freeze_select_check(
+			select, fs, g_ptr_array_index(fs->mountpoints, 0), error))
+			return NULL;
+		g_ptr_array_add(selected, fs);
+	}
+	return g_steal_pointer(&selected);
+}
+
 GPtrArray *
 qa_freeze_select(const QaFreezeSelect *select,
 		 GPtrArray *filesystems,
@@ -192,12 +255,14 @@ qa_freeze_select(const QaFreezeSelect *select,
 			       mp,
 			       fs->fstype,
 			       pattern);
+			qa_freeze_select_note(select, fs, TRUE, pattern);
 			continue;
 		}
 		if (!fs->is_block_backed) {
 			g_info("not freezing mountpoint=%s fstype=%s: no block device",
 			       mp,
 			       fs->fstype);
+			qa_freeze_select_note(select, fs, FALSE, NULL);
 			continue;
 		}
 		if (!qa_freeze_select_check(select, fs, mp, error))
@@ -228,13 +293,14 @@ qa_freeze_select_check_statedir(const gchar *statedir, GError **error)
 	struct statfs sfs;
 
 	if (lstat(statedir, &st) != 0) {
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Refusing to freeze: the state directory '%s' is missing (%s); expected "
-			    "a directory on a tmpfs, such as /run/quiesce-agent.",
-			    statedir,
-			    g_strerror(errno));
+		g_set_error(
+		    error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_FAILED,
+		    "Refusing to freeze: the state directory '%s' is missing (%s); expected "
+		    "a directory on a tmpfs, such as /run/quiesce-agent.",
+		    statedir,
+		    g_strerror(errno));
 		return FALSE;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {

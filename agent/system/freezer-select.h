@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "disk-select.h"
 #include "mounts.h"
 #include "roots.h"
 
@@ -17,6 +18,9 @@ typedef struct {
 	/* refuses @fs, named @name in the request or the table, with @error; NULL: no check */
 	gboolean (*check)(QaFilesystem *fs, const gchar *name, gpointer data, GError **error);
 	gpointer check_data;
+	/* told of each filesystem a freeze of everything or by disk leaves alone, and why (the
+	 * pattern that excludes it, or that it has no block device); NULL: nobody */
+	void (*note)(QaFilesystem *fs, gboolean is_excluded, const gchar *why, gpointer data);
 } QaFreezeSelect;
 
 /* Drops the mountpoints outside the confinement from @filesystems (GPtrArray of QaFilesystem),
@@ -32,6 +36,19 @@ qa_freeze_select(const QaFreezeSelect *select,
 		 GPtrArray *filesystems,
 		 GPtrArray *names,
 		 GError **error);
+
+/* The filesystems the disk selectors of @matches (QaDiskSelectMatch, disk-select.h) caught,
+ * borrowed from @filesystems (their indexes are the matches'), each once. Those excluded by a
+ * pattern are left alone, as a freeze of everything leaves them; one that is held frozen
+ * already is refused by @select->check. */
+GPtrArray *
+qa_freeze_select_disks(const QaFreezeSelect *select,
+		       GPtrArray *filesystems,
+		       GPtrArray *matches,
+		       GError **error);
+/* why a freeze of everything leaves @fs alone (see QaFreezeSelect.note); NULL: it does not */
+gchar *
+qa_freeze_select_explain(const QaFreezeSelect *select, QaFilesystem *fs);
 
 /* The state file must stay writable whatever is frozen: a directory of the agent's own on a
  * memory filesystem. */

@@ -40,7 +40,11 @@ qa_frozen_fs_is_same_level(QaFrozenFs *a, QaFrozenFs *b)
  * otherwise go back into the frozen set, still held. Returns the number of filesystems this
  * call thawed; the first failure goes to @error. */
 guint
-qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
+qa_freezer_thaw_entries(QaFreezer *self,
+			GPtrArray *entries,
+			GPtrArray *out_thawed,
+			GPtrArray *out_errors,
+			GError **error)
 {
 	guint count = 0;
 	guint i = entries->len;
@@ -71,16 +75,31 @@ qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
 					  entry->mountpoints[0],
 					  job->us / 1000.0);
 				count++;
+				if (out_thawed != NULL)
+					g_ptr_array_add(out_thawed,
+							g_strdup(entry->mountpoints[0]));
 				continue;
 			}
 			if (job->result == -EINVAL) {
 				g_warning("mountpoint=%s was thawed by someone else already",
 					  entry->mountpoints[0]);
+				if (out_errors != NULL)
+					g_ptr_array_add(
+					    out_errors,
+					    g_strdup_printf("'%s' was thawed by someone "
+							    "else already",
+							    entry->mountpoints[0]));
 				continue;
 			}
 			g_warning("cannot thaw mountpoint=%s: %s",
 				  entry->mountpoints[0],
 				  g_strerror(-job->result));
+			if (out_errors != NULL)
+				g_ptr_array_add(
+				    out_errors,
+				    g_strdup_printf("Cannot thaw '%s': FITHAW failed: %s",
+						    entry->mountpoints[0],
+						    g_strerror(-job->result)));
 			if (error != NULL && *error == NULL)
 				g_set_error(error,
 					    QA_SYSTEM_ERROR,
@@ -100,8 +119,24 @@ qa_freezer_thaw_entries(QaFreezer *self, GPtrArray *entries, GError **error)
 /* Ends a frozen epoch once nothing is held and no freeze runs: disarms the watchdog, releases
  * the log and runs the thaw hook if the freeze hook ran. The pending flag is taken under the
  * lock, so whichever thread gets here first runs the thaw hook, exactly once. */
+/* runs the thaw hook the epoch owes and records the run where it belongs */
+static gboolean
+qa_freezer_run_thaw_hook(QaFreezer *self, gboolean is_thaw, GError **error)
+{
+	QaHookRun *run = NULL;
+	g_autoptr(QaState) record = NULL;
+	gboolean ok = qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, &run, error);
+
+	qa_freezer_report_hook(self, is_thaw, run);
+	g_mutex_lock(&self->lock);
+	record = qa_freezer_record_locked(self);
+	g_mutex_unlock(&self->lock);
+	qa_freezer_write_record_or_warn(self, record);
+	return ok;
+}
+
 gboolean
-qa_freezer_end_epoch(QaFreezer *self, GError **error)
+qa_freezer_end_epoch(QaFreezer *self, gboolean is_thaw, GError **error)
 {
 	gboolean is_hook_due = FALSE;
 	gboolean is_release_due = FALSE;
@@ -123,7 +158,7 @@ qa_freezer_end_epoch(QaFreezer *self, GError **error)
 	if (is_release_due && self->log_release != NULL)
 		self->log_release();
 	if (is_hook_due && self->hook != NULL)
-		return qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, NULL, error);
+		return qa_freezer_run_thaw_hook(self, is_thaw, error);
 	return TRUE;
 }
 
@@ -153,24 +188,33 @@ qa_freezer_schedule_retry_locked(QaFreezer *self, gboolean is_auto)
 /* The watchdog's and the shutdown's thaw: takes every entry without op_lock (a freeze may be
  * stuck holding it) and tells a running freeze to roll back whatever it still freezes. */
 guint
-qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
+qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 {
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_local = NULL;
 	g_autoptr(QaState) record = NULL;
+	g_autoptr(GPtrArray) thawed = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	gboolean is_auto = by == QA_FREEZE_OUTCOME_BY_AUTO_THAW;
+	gboolean is_worth_telling;
+	gint64 start = g_get_monotonic_time();
 	guint count;
 
 	g_mutex_lock(&self->lock);
 	taken = g_steal_pointer(&self->frozen);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	is_worth_telling =
+	    taken->len > 0 || self->is_op_running || by == QA_FREEZE_OUTCOME_BY_OPERATOR;
 	if (self->is_op_running)
 		self->is_op_aborted = TRUE;
-	if (is_auto && (taken->len > 0 || self->is_op_running))
+	if (is_auto && is_worth_telling)
 		self->auto_thawed_at = g_get_real_time();
 	self->deadline = 0;
 	g_mutex_unlock(&self->lock);
 
-	count = qa_freezer_thaw_entries(self, taken, NULL);
+	count = qa_freezer_thaw_entries(self, taken, thawed, errors, NULL);
+	if (is_worth_telling)
+		qa_freezer_report_thaw(self, by, start, thawed, errors);
 	g_mutex_lock(&self->lock);
 	qa_freezer_schedule_retry_locked(self, is_auto);
 	/* recorded only now: an agent killed before FITHAW returned must still find them in the
@@ -181,14 +225,13 @@ qa_freezer_thaw_everything(QaFreezer *self, gboolean is_auto)
 		self->is_hook_pending = FALSE;
 		g_mutex_unlock(&self->lock);
 		qa_freezer_write_record_or_warn(self, record);
-		if (self->hook != NULL &&
-		    !qa_hook_run(self->hook, "thaw", self->hook_timeout_ms, NULL, NULL, &error_local))
+		if (self->hook != NULL && !qa_freezer_run_thaw_hook(self, TRUE, &error_local))
 			g_warning("%s", error_local->message);
 		return count;
 	}
 	g_mutex_unlock(&self->lock);
 	qa_freezer_write_record_or_warn(self, record);
-	if (!qa_freezer_end_epoch(self, &error_local))
+	if (!qa_freezer_end_epoch(self, TRUE, &error_local))
 		g_warning("%s", error_local->message);
 	return count;
 }
@@ -215,7 +258,7 @@ qa_freezer_thaw_for_shutdown(QaFreezer *self)
 	g_return_val_if_fail(self != NULL, 0);
 	/* a freeze stuck in FIFREEZE would never set them back; the save below records it */
 	qa_freezer_restore_rcu(self);
-	count = qa_freezer_thaw_everything(self, FALSE);
+	count = qa_freezer_thaw_everything(self, QA_FREEZE_OUTCOME_BY_SHUTDOWN);
 	/* A freeze in progress has been told it is abandoned: FIFREEZE calls still in the kernel
 	 * undo themselves when they return. Exiting before that would leave what they froze frozen
 	 * until the next agent starts, so the shutdown waits for the freeze to end, bounded: a
@@ -275,15 +318,33 @@ qa_freezer_check_thaw_order_locked(QaFreezer *self, GArray *indexes, GError **er
 	return TRUE;
 }
 
-/* Takes the entries named by @names out of the frozen set, or none of them. @names are already
- * normalized: nothing here touches the filesystem, since the lock is held. */
+static void
+qa_freezer_add_index(GArray *indexes, guint index)
+{
+	for (guint i = 0; i < indexes->len; i++) {
+		if (g_array_index(indexes, guint, i) == index)
+			return;
+	}
+	g_array_append_val(indexes, index);
+}
+
+/* Takes the entries named by @names, and those of @devnums (guint64, nullable: what is held of
+ * the filesystems on the disks a thaw named), out of the frozen set, or none of them. @names
+ * are already normalized: nothing here touches the filesystem, since the lock is held. */
 static GPtrArray *
-qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
+qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GArray *devnums, GError **error)
 {
 	g_autoptr(GArray) indexes = g_array_new(FALSE, FALSE, sizeof(guint));
 	g_autoptr(GPtrArray) taken =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
 
+	for (guint i = 0; devnums != NULL && i < devnums->len; i++) {
+		guint64 devnum = g_array_index(devnums, guint64, i);
+		guint index = 0;
+
+		if (qa_freezer_find_frozen_locked(self, major(devnum), minor(devnum), &index))
+			qa_freezer_add_index(indexes, index);
+	}
 	for (guint i = 0; i < names->len; i++) {
 		const gchar *name = g_ptr_array_index(names, i);
 		guint index = 0;
@@ -298,7 +359,7 @@ qa_freezer_take_named_locked(QaFreezer *self, GPtrArray *names, GError **error)
 				    name);
 			return NULL;
 		}
-		g_array_append_val(indexes, index);
+		qa_freezer_add_index(indexes, index);
 	}
 	if (!qa_freezer_check_thaw_order_locked(self, indexes, error))
 		return NULL;
@@ -324,66 +385,136 @@ qa_freezer_check_auto_thawed_locked(QaFreezer *self, GError **error)
 	if (self->auto_thawed_at == 0)
 		return TRUE;
 	when = qa_freezer_format_time(self->auto_thawed_at);
-	g_set_error(
-	    error,
-	    QA_SYSTEM_ERROR,
-	    QA_SYSTEM_ERROR_FAILED,
-	    "The filesystems were thawed automatically at %s because no "
-	    "guest-fsfreeze-thaw arrived within %u seconds; a snapshot taken after that time "
-	    "is not consistent.",
-	    when,
-	    self->auto_thaw_ms / 1000);
+	if (self->is_operator_thawed)
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "The filesystems were thawed in the guest at %s (quiesce-agent "
+			    "--emergency-thaw); a snapshot taken after that time is not "
+			    "consistent.",
+			    when);
+	else
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "The filesystems were thawed automatically at %s because no "
+			    "guest-fsfreeze-thaw arrived within %u seconds; a snapshot taken after "
+			    "that time is not consistent.",
+			    when,
+			    self->auto_thaw_ms / 1000);
 	/* reported once; the caller records that */
 	self->auto_thawed_at = 0;
+	self->is_operator_thawed = FALSE;
+	return FALSE;
+}
+
+/* The filesystems held frozen that the disks of @selectors hold (guint64 device numbers), read
+ * from the mount table and sysfs with no lock held; fails when a selector names nothing there
+ * is. */
+static GArray *
+qa_freezer_held_on_disks(QaFreezer *self, GPtrArray *selectors, GError **error)
+{
+	g_autoptr(GPtrArray) filesystems = qa_freezer_load_filesystems(self, error);
+	g_autoptr(QaDiskSelectStorage) storage = NULL;
+	g_autoptr(GPtrArray) matches = NULL;
+	g_autoptr(GArray) devnums = g_array_new(FALSE, FALSE, sizeof(guint64));
+
+	if (filesystems == NULL)
+		return NULL;
+	storage =
+	    self->ops.load_storage(self->roots, filesystems, selectors, self->ops_data, error);
+	if (storage == NULL)
+		return NULL;
+	matches = qa_disk_select_match(selectors, storage, error);
+	if (matches == NULL)
+		return NULL;
+	for (guint i = 0; i < matches->len; i++) {
+		QaDiskSelectMatch *match = g_ptr_array_index(matches, i);
+		for (guint j = 0; j < match->filesystems->len; j++) {
+			QaFilesystem *fs = g_ptr_array_index(
+			    filesystems, g_array_index(match->filesystems, guint, j));
+			guint64 devnum = makedev(fs->major, fs->minor);
+			g_array_append_val(devnums, devnum);
+		}
+	}
+	return g_steal_pointer(&devnums);
+}
+
+/* Takes what @request names out of the frozen set: everything when it names nothing */
+static GPtrArray *
+qa_freezer_take_requested(QaFreezer *self, const QaFreezeRequest *request, GError **error)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GArray) devnums = NULL;
+	g_autoptr(GMutexLocker) locker = NULL;
+	GPtrArray *taken;
+
+	for (guint i = 0; request->mountpoints != NULL && i < request->mountpoints->len; i++)
+		g_ptr_array_add(
+		    names, qa_freezer_normalize_name(g_ptr_array_index(request->mountpoints, i)));
+	if (request->disks != NULL) {
+		devnums = qa_freezer_held_on_disks(self, request->disks, error);
+		if (devnums == NULL)
+			return NULL;
+	}
+	locker = g_mutex_locker_new(&self->lock);
+	if (request->mountpoints != NULL || request->disks != NULL)
+		return qa_freezer_take_named_locked(self, names, devnums, error);
+	taken = g_steal_pointer(&self->frozen);
+	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	return taken;
+}
+
+/* refuses a thaw after an auto-thaw the host was not told of yet, recording that it was told */
+static gboolean
+qa_freezer_check_auto_thawed(QaFreezer *self, GError **error)
+{
+	g_autoptr(QaState) record = NULL;
+
+	g_mutex_lock(&self->lock);
+	if (qa_freezer_check_auto_thawed_locked(self, error)) {
+		g_mutex_unlock(&self->lock);
+		return TRUE;
+	}
+	record = qa_freezer_record_locked(self);
+	g_mutex_unlock(&self->lock);
+	qa_freezer_write_record_or_warn(self, record);
 	return FALSE;
 }
 
 gboolean
-qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
+qa_freezer_thaw_request(QaFreezer *self,
+			const QaFreezeRequest *request,
+			guint *out_count,
+			GError **error)
 {
 	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
 	g_autoptr(GPtrArray) taken = NULL;
 	g_autoptr(GError) error_thaw = NULL;
 	g_autoptr(GError) error_hook = NULL;
+	g_autoptr(GPtrArray) thawed = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(QaState) record = NULL;
 	gint64 start = g_get_monotonic_time();
 	guint count;
 
-	g_autoptr(GPtrArray) names = NULL;
-	g_autoptr(QaState) record = NULL;
+	g_return_val_if_fail(self != NULL && request != NULL, FALSE);
 
-	g_return_val_if_fail(self != NULL, FALSE);
-
-	for (guint i = 0; mountpoints != NULL && i < mountpoints->len; i++) {
-		if (names == NULL)
-			names = g_ptr_array_new_with_free_func(g_free);
-		g_ptr_array_add(names,
-				qa_freezer_normalize_name(g_ptr_array_index(mountpoints, i)));
-	}
-	g_mutex_lock(&self->lock);
-	if (!qa_freezer_check_auto_thawed_locked(self, error)) {
-		record = qa_freezer_record_locked(self);
-		g_mutex_unlock(&self->lock);
-		qa_freezer_write_record_or_warn(self, record);
+	qa_freezer_sync_with_file(self, TRUE);
+	if (!qa_freezer_check_auto_thawed(self, error))
 		return FALSE;
-	}
-	if (mountpoints != NULL) {
-		taken = qa_freezer_take_named_locked(self, names, error);
-	} else {
-		taken = g_steal_pointer(&self->frozen);
-		self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
-	}
-	g_mutex_unlock(&self->lock);
+	taken = qa_freezer_take_requested(self, request, error);
 	if (taken == NULL)
 		return FALSE;
 
-	count = qa_freezer_thaw_entries(self, taken, &error_thaw);
+	count = qa_freezer_thaw_entries(self, taken, thawed, errors, &error_thaw);
 	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
+	qa_freezer_report_thaw(self, QA_FREEZE_OUTCOME_BY_HOST, start, thawed, errors);
 	g_mutex_lock(&self->lock);
-	g_clear_pointer(&record, qa_state_free);
 	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
 	qa_freezer_write_record_or_warn(self, record);
-	if (!qa_freezer_end_epoch(self, &error_hook) && error_thaw == NULL) {
+	if (!qa_freezer_end_epoch(self, TRUE, &error_hook) && error_thaw == NULL) {
 		/* the filesystems are thawed, but the host must know the hook's undo failed */
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
@@ -399,4 +530,14 @@ qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GErro
 	}
 	*out_count = count;
 	return TRUE;
+}
+
+gboolean
+qa_freezer_thaw(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
+{
+	const QaFreezeRequest request = {
+	    .command = "guest-fsfreeze-thaw",
+	    .mountpoints = mountpoints,
+	};
+	return qa_freezer_thaw_request(self, &request, out_count, error);
 }

@@ -20,9 +20,16 @@ qa_freezer_watchdog(gpointer data)
 			continue;
 		}
 		g_mutex_unlock(&self->lock);
+		/* what an --emergency-thaw thawed meanwhile is not this agent's to thaw; never
+		 * waiting for a state write, which must not hold up the thaw */
+		qa_freezer_sync_with_file(self, FALSE);
+		g_mutex_lock(&self->lock);
+		if (self->deadline == 0)
+			continue;
+		g_mutex_unlock(&self->lock);
 		g_warning("no guest-fsfreeze-thaw within %u ms, thawing every filesystem",
 			  self->auto_thaw_ms);
-		qa_freezer_thaw_everything(self, TRUE);
+		qa_freezer_thaw_everything(self, QA_FREEZE_OUTCOME_BY_AUTO_THAW);
 		g_mutex_lock(&self->lock);
 	}
 	g_mutex_unlock(&self->lock);

@@ -45,8 +45,15 @@ qa_freezer_check_not_held(QaFilesystem *fs, const gchar *name, gpointer data, GE
 	return FALSE;
 }
 
-static GPtrArray *
-qa_freezer_select(QaFreezer *self, GPtrArray *filesystems, GPtrArray *names, GError **error)
+static void
+qa_freezer_note_left_alone(QaFilesystem *fs, gboolean is_excluded, const gchar *why, gpointer data)
+{
+	qa_freezer_report_left_alone(
+	    data, fs, is_excluded ? QA_FREEZE_OUTCOME_EXCLUDED : QA_FREEZE_OUTCOME_SKIPPED, why);
+}
+
+static QaFreezeSelect
+qa_freezer_select_rules(QaFreezer *self)
 {
 	const QaFreezeSelect select = {
 	    .roots = self->roots,
@@ -54,8 +61,77 @@ qa_freezer_select(QaFreezer *self, GPtrArray *filesystems, GPtrArray *names, GEr
 	    .exclude_types = (const gchar *const *)self->exclude_types,
 	    .check = qa_freezer_check_not_held,
 	    .check_data = self,
+	    .note = qa_freezer_note_left_alone,
 	};
-	return qa_freeze_select(&select, filesystems, names, error);
+	return select;
+}
+
+gchar *
+qa_freezer_explain(QaFreezer *self, QaFilesystem *fs)
+{
+	const QaFreezeSelect select = qa_freezer_select_rules(self);
+
+	return qa_freeze_select_explain(&select, fs);
+}
+
+/* the filesystems on the disks @selectors name, recorded in the call's report */
+static GPtrArray *
+qa_freezer_select_disks(QaFreezer *self,
+			GPtrArray *filesystems,
+			GPtrArray *selectors,
+			GError **error)
+{
+	const QaFreezeSelect select = qa_freezer_select_rules(self);
+	g_autoptr(QaDiskSelectStorage) storage =
+	    self->ops.load_storage(self->roots, filesystems, selectors, self->ops_data, error);
+	g_autoptr(GPtrArray) matches = NULL;
+	g_autoptr(GPtrArray) selected = NULL;
+
+	if (storage == NULL)
+		return NULL;
+	matches = qa_disk_select_match(selectors, storage, error);
+	if (matches == NULL)
+		return NULL;
+	selected = qa_freeze_select_disks(&select, filesystems, matches, error);
+	if (selected == NULL)
+		return NULL;
+	qa_freezer_report_disks(self, filesystems, storage, matches, selectors, selected);
+	return g_steal_pointer(&selected);
+}
+
+/* What @request names, borrowed from @filesystems, each once: the filesystems mounted at its
+ * mountpoints (added to @out_named) and those on its disks; everything when it names nothing. */
+static GPtrArray *
+qa_freezer_select(QaFreezer *self,
+		  GPtrArray *filesystems,
+		  const QaFreezeRequest *request,
+		  GHashTable *out_named,
+		  GError **error)
+{
+	const QaFreezeSelect select = qa_freezer_select_rules(self);
+	g_autoptr(GPtrArray) selected = NULL;
+	g_autoptr(GPtrArray) on_disks = NULL;
+
+	if (request->mountpoints == NULL && request->disks == NULL)
+		return qa_freeze_select(&select, filesystems, NULL, error);
+	selected = request->mountpoints != NULL
+		       ? qa_freeze_select(&select, filesystems, request->mountpoints, error)
+		       : g_ptr_array_new();
+	if (selected == NULL)
+		return NULL;
+	for (guint i = 0; i < selected->len; i++)
+		g_hash_table_add(out_named, g_ptr_array_index(selected, i));
+	if (request->disks == NULL)
+		return g_steal_pointer(&selected);
+	on_disks = qa_freezer_select_disks(self, filesystems, request->disks, error);
+	if (on_disks == NULL)
+		return NULL;
+	for (guint i = 0; i < on_disks->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(on_disks, i);
+		if (!g_ptr_array_find(selected, fs, NULL))
+			g_ptr_array_add(selected, fs);
+	}
+	return g_steal_pointer(&selected);
 }
 
 /* Opens the filesystem through the first of its mountpoints that still leads to it. */
@@ -96,7 +172,7 @@ qa_freezer_open_job(QaFreezer *self, QaFilesystem *fs, GError **error)
 /* Opens every selected filesystem before anything is flushed or frozen, level by level: a
  * GPtrArray of levels, each a GPtrArray of QaFreezeJob. */
 static GPtrArray *
-qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GError **error)
+qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_strict, GError **error)
 {
 	g_autoptr(GPtrArray) jobs =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
@@ -110,12 +186,16 @@ qa_freezer_open_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GEr
 			g_autoptr(GError) error_local = NULL;
 			QaFreezeJob *job =
 			    qa_freezer_open_job(self, g_ptr_array_index(level, j), &error_local);
-			if (job == NULL && is_list) {
+			if (job == NULL && is_strict) {
 				g_propagate_error(error, g_steal_pointer(&error_local));
 				return NULL;
 			}
 			if (job == NULL) {
 				g_warning("skipping a filesystem: %s", error_local->message);
+				qa_freezer_report_left_alone(self,
+							     g_ptr_array_index(level, j),
+							     QA_FREEZE_OUTCOME_SKIPPED,
+							     error_local->message);
 				continue;
 			}
 			job->serial = self->n_freezes;
@@ -178,13 +258,14 @@ qa_freezer_rollback(QaFreezer *self, GPtrArray *done)
 			g_ptr_array_add(entries, g_ptr_array_steal_index(self->frozen, index));
 	}
 	g_mutex_unlock(&self->lock);
-	return qa_freezer_thaw_entries(self, entries, NULL);
+	qa_freezer_report_rolled_back(self, done);
+	return qa_freezer_thaw_entries(self, entries, NULL, NULL, NULL);
 }
 
 /* FIFREEZE level by level, in parallel within a level. Returns the failed job (or NULL); @done
  * receives the jobs that froze, in order. */
 static QaFreezeJob *
-qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, GPtrArray *done)
+qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, GPtrArray *done)
 {
 	for (guint i = 0; i < levels->len; i++) {
 		GPtrArray *level = g_ptr_array_index(levels, i);
@@ -199,7 +280,7 @@ qa_freezer_freeze_levels(QaFreezer *self, GPtrArray *levels, gboolean is_list, G
 			qa_freezer_log_job(job);
 			if (job->is_frozen)
 				g_ptr_array_add(done, job);
-			else if (is_unsupported && !is_list)
+			else if (is_unsupported && !job->is_named)
 				g_info("not freezing mountpoint=%s fstype=%s: not supported",
 				       job->mountpoint,
 				       job->fs->fstype);
@@ -243,7 +324,7 @@ qa_freezer_fail(QaFreezer *self, GError **error)
 	g_cond_broadcast(&self->idle_cond);
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
 	g_mutex_unlock(&self->lock);
-	if (!qa_freezer_end_epoch(self, &error_hook))
+	if (!qa_freezer_end_epoch(self, FALSE, &error_hook))
 		g_warning("%s", error_hook->message);
 	return FALSE;
 }
@@ -288,7 +369,12 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 		owed = qa_freezer_record_locked(self);
 		g_mutex_unlock(&self->lock);
 		qa_freezer_write_record_or_warn(self, owed);
-		if (!qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, NULL, error))
+		QaHookRun *run = NULL;
+		gboolean is_run =
+		    qa_hook_run(self->hook, "freeze", self->hook_timeout_ms, NULL, &run, error);
+
+		qa_freezer_report_hook(self, FALSE, run);
+		if (!is_run)
 			return FALSE;
 		if (qa_freezer_is_aborted(self, error))
 			return FALSE;
@@ -340,12 +426,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 }
 
 static gboolean
-qa_freezer_freeze_opened(QaFreezer *self,
-			 GPtrArray *levels,
-			 gboolean is_list,
-			 QaFreezeTimes *times,
-			 guint *out_count,
-			 GError **error)
+qa_freezer_freeze_opened(
+    QaFreezer *self, GPtrArray *levels, QaFreezeTimes *times, guint *out_count, GError **error)
 {
 	g_autoptr(GPtrArray) done = g_ptr_array_new();
 	g_autoptr(GError) error_local = NULL;
@@ -363,10 +445,11 @@ qa_freezer_freeze_opened(QaFreezer *self,
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
 	times->rcu = qa_freezer_expedite_rcu(self);
-	failed = qa_freezer_freeze_levels(self, levels, is_list, done);
+	failed = qa_freezer_freeze_levels(self, levels, done);
 	qa_freezer_restore_rcu(self);
 	times->frozen = g_get_monotonic_time();
 	times->dirty_kib[2] = qa_freezer_read_dirty_kib(self->roots);
+	qa_freezer_report_jobs(self, levels);
 	if (qa_freezer_is_aborted(self, &error_local) || failed != NULL) {
 		guint n_undone = qa_freezer_rollback(self, done);
 		if (error_local != NULL)
@@ -378,6 +461,7 @@ qa_freezer_freeze_opened(QaFreezer *self,
 
 	g_mutex_lock(&self->lock);
 	g_clear_pointer(&self->planned, g_ptr_array_unref);
+	qa_freezer_report_end_locked(self, times, done->len, NULL);
 	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
 	/* still running while the record is written, so that a watchdog or shutdown thaw during
@@ -398,7 +482,7 @@ qa_freezer_freeze_opened(QaFreezer *self,
 	g_mutex_unlock(&self->lock);
 	qa_freezer_log_times(times, done->len, levels->len);
 	/* a freeze that froze nothing ends its epoch now: the thaw hook runs */
-	if (!qa_freezer_end_epoch(self, error))
+	if (!qa_freezer_end_epoch(self, FALSE, error))
 		return FALSE;
 	*out_count = done->len;
 	return TRUE;
@@ -479,70 +563,106 @@ qa_freezer_plan_storage(QaFreezer *self,
 	return g_steal_pointer(&plan);
 }
 
-gboolean
-qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
+/* Everything that can refuse the freeze, before the hook runs or anything freezes: load,
+ * select, order, open. Returns the levels of opened jobs. */
+static GPtrArray *
+qa_freezer_prepare(QaFreezer *self,
+		   const QaFreezeRequest *request,
+		   GPtrArray *filesystems,
+		   GError **error)
 {
-	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
-	g_autoptr(GPtrArray) filesystems = NULL;
 	g_autoptr(GPtrArray) selected = NULL;
 	g_autoptr(GPtrArray) levels = NULL;
 	g_autoptr(GPtrArray) jobs = NULL;
 	g_autoptr(GHashTable) storage = NULL;
-	gboolean is_list = mountpoints != NULL;
-	QaFreezeTimes times = {.start = g_get_monotonic_time()};
+	g_autoptr(GHashTable) named = g_hash_table_new(NULL, NULL);
+	gboolean is_strict = request->mountpoints != NULL || request->disks != NULL;
 
-	g_return_val_if_fail(self != NULL, FALSE);
-
-	self->n_freezes++;
-	/* everything that can refuse the freeze happens before the hook runs or anything freezes */
-	filesystems = qa_freezer_load_filesystems(self, error);
-	if (filesystems == NULL)
-		return FALSE;
-	selected = qa_freezer_select(self, filesystems, mountpoints, error);
+	selected = qa_freezer_select(self, filesystems, request, named, error);
 	if (selected == NULL)
-		return FALSE;
+		return NULL;
 	if (!qa_freeze_select_check_statedir(self->statedir, error))
-		return FALSE;
+		return NULL;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
-		return FALSE;
+		return NULL;
 	storage = qa_freezer_plan_storage(self, filesystems, selected, error);
 	if (storage == NULL)
-		return FALSE;
+		return NULL;
 	levels = self->ops.freeze_levels(self->roots, selected, self->ops_data, error);
 	if (levels == NULL)
-		return FALSE;
-	jobs = qa_freezer_open_levels(self, levels, is_list, error);
+		return NULL;
+	jobs = qa_freezer_open_levels(self, levels, is_strict, error);
 	if (jobs == NULL)
-		return FALSE;
+		return NULL;
 	for (guint i = 0; i < jobs->len; i++) {
 		GPtrArray *level = g_ptr_array_index(jobs, i);
 		for (guint j = 0; j < level->len; j++) {
 			QaFreezeJob *job = g_ptr_array_index(level, j);
 			GArray *devnums = g_hash_table_lookup(storage, job->fs);
 			job->stored_on = devnums != NULL ? g_array_ref(devnums) : NULL;
+			job->is_named = g_hash_table_contains(named, job->fs);
 		}
 	}
-	times.opened = g_get_monotonic_time();
-	return qa_freezer_freeze_opened(self, jobs, is_list, &times, out_count, error);
+	qa_freezer_report_planned(self, jobs);
+	return g_steal_pointer(&jobs);
+}
+
+gboolean
+qa_freezer_freeze_request(QaFreezer *self,
+			  const QaFreezeRequest *request,
+			  guint *out_count,
+			  GError **error)
+{
+	g_autoptr(GMutexLocker) op G_GNUC_UNUSED = g_mutex_locker_new(&self->op_lock);
+	g_autoptr(GPtrArray) filesystems = NULL;
+	g_autoptr(GPtrArray) jobs = NULL;
+	g_autoptr(GError) error_local = NULL;
+	QaFreezeTimes times = {.start = g_get_monotonic_time()};
+
+	g_return_val_if_fail(self != NULL && request != NULL, FALSE);
+
+	qa_freezer_sync_with_file(self, TRUE);
+	self->n_freezes++;
+	qa_freezer_report_begin(self, request);
+	filesystems = qa_freezer_load_filesystems(self, &error_local);
+	if (filesystems != NULL)
+		jobs = qa_freezer_prepare(self, request, filesystems, &error_local);
+	if (jobs != NULL) {
+		times.opened = g_get_monotonic_time();
+		if (qa_freezer_freeze_opened(self, jobs, &times, out_count, &error_local))
+			return TRUE;
+	}
+	qa_freezer_report_failed(self, &times, error_local->message);
+	g_propagate_error(error, g_steal_pointer(&error_local));
+	return FALSE;
+}
+
+gboolean
+qa_freezer_freeze(QaFreezer *self, GPtrArray *mountpoints, guint *out_count, GError **error)
+{
+	const QaFreezeRequest request = {
+	    .command = mountpoints != NULL ? "guest-fsfreeze-freeze-list" : "guest-fsfreeze-freeze",
+	    .mountpoints = mountpoints,
+	};
+	return qa_freezer_freeze_request(self, &request, out_count, error);
 }
 
 QaFreezer *
-qa_freezer_new(const QaFreezerOptions *options, GError **error)
+qa_freezer_new_offline(const QaFreezerOptions *options)
 {
-	g_autoptr(QaFreezer) self = g_new0(QaFreezer, 1);
-	g_autoptr(QaState) state = NULL;
-	g_autoptr(GError) error_local = NULL;
+	QaFreezer *self;
 
 	g_return_val_if_fail(options != NULL && options->roots != NULL, NULL);
 	g_return_val_if_fail(options->statedir != NULL, NULL);
+	self = g_new0(QaFreezer, 1);
 
 	self->roots = qa_roots_copy(options->roots);
 	self->statedir = g_strdup(options->statedir);
 	self->hook = g_strdup(options->hook);
 	self->hook_timeout_ms = options->hook_timeout_ms;
 	self->auto_thaw_ms = options->auto_thaw_ms;
-	self->shutdown_wait_ms =
-	    options->shutdown_wait_ms != 0 ? options->shutdown_wait_ms : QA_FREEZER_SHUTDOWN_WAIT_MS;
+	self->shutdown_wait_ms = options->shutdown_wait_ms != 0 ? options->shutdown_wait_ms
+								: QA_FREEZER_SHUTDOWN_WAIT_MS;
 	self->exclude_mountpoints = g_strdupv(options->exclude_mountpoints);
 	self->exclude_types = g_strdupv(options->exclude_types);
 	self->expedites_rcu = options->expedites_rcu;
@@ -558,11 +678,27 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	g_cond_init(&self->cond);
 	g_cond_init(&self->idle_cond);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	self->is_offline = TRUE;
+	return self;
+}
 
+QaFreezer *
+qa_freezer_new(const QaFreezerOptions *options, GError **error)
+{
+	g_autoptr(QaFreezer) self = qa_freezer_new_offline(options);
+	g_autoptr(QaState) state = NULL;
+	g_autoptr(GError) error_local = NULL;
+
+	if (self == NULL)
+		return NULL;
+	self->is_offline = FALSE;
 	/* a missing state directory is not fatal: freezing refuses until it exists */
 	if (g_mkdir_with_parents(self->statedir, 0700) != 0)
 		g_warning(
 		    "cannot create state directory=%s: %s", self->statedir, g_strerror(errno));
+	/* the file as it is now is this agent's to take over; from now on a file this agent did
+	 * not write is someone else's (--emergency-thaw) */
+	self->written_id = qa_freezer_file_id(self->statedir);
 	state = qa_state_file_load(self->statedir, &error_local);
 	if (state == NULL) {
 		g_warning("ignoring the freeze state: %s", error_local->message);
@@ -603,5 +739,8 @@ qa_freezer_free(QaFreezer *self)
 	g_free(self->hook);
 	g_strfreev(self->exclude_mountpoints);
 	g_strfreev(self->exclude_types);
+	qa_freeze_outcome_free(self->freeze_outcome);
+	qa_freeze_outcome_thaw_free(self->thaw_outcome);
+	g_free(self->written_id);
 	g_free(self);
 }

@@ -17,6 +17,7 @@
 
 #include <glib.h>
 
+#include "disk-select.h"
 #include "freezer-api.h"
 #include "mounts.h"
 #include "roots.h"
@@ -61,7 +62,15 @@ typedef struct {
 				 GPtrArray *filesystems,
 				 gpointer user_data,
 				 GError **error);
-	/* writes the state file (qa_state_file_save()); never called with the freezer's lock held */
+	/* what @filesystems are stored on and every disk of the guest, resolving the dev of each
+	 * of @selectors (qa_disk_select_load()): for freezing and thawing by disk */
+	QaDiskSelectStorage *(*load_storage)(const QaRoots *roots,
+					     GPtrArray *filesystems,
+					     GPtrArray *selectors,
+					     gpointer user_data,
+					     GError **error);
+	/* writes the state file (qa_state_file_save()); never called with the freezer's lock held
+	 */
 	gboolean (*save_state)(const gchar *statedir,
 			       const QaState *state,
 			       gpointer user_data,
@@ -110,6 +119,26 @@ qa_freezer_free(QaFreezer *self);
 
 gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor);
+
+/* What the freezer holds and did, as its state file would record it now: the frozen set with
+ * each filesystem's freeze call and time, the deadline, the last freeze call (the one running,
+ * if any: its ended_at is 0) and the last thaw. For guest-fsfreeze-get-report: it takes the
+ * freezer's lock only, which nothing holds for long, and reads the state file only to notice
+ * an emergency thaw (a tmpfs: never blocks). */
+QaState *
+qa_freezer_get_state(QaFreezer *self);
+/* why freezing everything leaves @fs alone: the configuration pattern that excludes it, or that
+ * it has no block device; NULL when it would be frozen */
+gchar *
+qa_freezer_explain(QaFreezer *self, QaFilesystem *fs);
+
+/* quiesce-agent --emergency-thaw, in a process of its own beside the agent (hung, dead or
+ * well): thaws exactly what the state file in @options->statedir says is frozen, last frozen
+ * first, runs the thaw hook when a freeze hook ran, and records the thaw (by "operator") in the
+ * state file, where a running agent finds it before it next answers. @out_count: how many were
+ * thawed. Fails when something stays frozen. */
+gboolean
+qa_freezer_emergency_thaw(const QaFreezerOptions *options, guint *out_count, GError **error);
 
 /* FITRIM on every block filesystem; GPtrArray of QaTrimResult. Filesystems held frozen get an
  * error entry instead of a call that could block. */

@@ -18,6 +18,17 @@ qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *cons
 	return fs;
 }
 
+QaStateFs *
+qa_state_fs_copy(const QaStateFs *fs)
+{
+	QaStateFs *copy =
+	    qa_state_fs_new(fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints);
+
+	copy->serial = fs->serial;
+	copy->frozen_at = fs->frozen_at;
+	return copy;
+}
+
 void
 qa_state_fs_free(QaStateFs *fs)
 {
@@ -53,14 +64,9 @@ qa_state_copy(const QaState *state)
 		copy->last_freeze = qa_freeze_outcome_copy(state->last_freeze);
 	if (state->last_thaw != NULL)
 		copy->last_thaw = qa_freeze_outcome_thaw_copy(state->last_thaw);
-	for (guint i = 0; i < state->filesystems->len; i++) {
-		QaStateFs *fs = g_ptr_array_index(state->filesystems, i);
-		QaStateFs *fs_copy = qa_state_fs_new(
-		    fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints);
-		fs_copy->serial = fs->serial;
-		fs_copy->frozen_at = fs->frozen_at;
-		g_ptr_array_add(copy->filesystems, fs_copy);
-	}
+	for (guint i = 0; i < state->filesystems->len; i++)
+		g_ptr_array_add(copy->filesystems,
+				qa_state_fs_copy(g_ptr_array_index(state->filesystems, i)));
 	return copy;
 }
 

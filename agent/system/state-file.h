@@ -48,6 +48,8 @@ typedef struct {
 
 QaStateFs *
 qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *const *mountpoints);
+QaStateFs *
+qa_state_fs_copy(const QaStateFs *fs);
 void
 qa_state_fs_free(QaStateFs *fs);
 QaState *

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static const FakeFs *
@@ -198,6 +199,108 @@ fake_depends_on(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GEr
 	return depends;
 }
 
+/* every serial the table names, in order of first mention, then "SPARE" */
+static GPtrArray *
+fake_disk_serials(Fake *fake)
+{
+	GPtrArray *serials = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; i < fake->n_table; i++) {
+		g_auto(GStrv) names =
+		    g_strsplit(fake->table[i].disks ? fake->table[i].disks : "", ",", -1);
+		for (guint j = 0; names[j] != NULL; j++) {
+			if (names[j][0] != '\0' &&
+			    !g_ptr_array_find_with_equal_func(serials, names[j], g_str_equal, NULL))
+				g_ptr_array_add(serials, g_strdup(names[j]));
+		}
+	}
+	g_ptr_array_add(serials, g_strdup("SPARE"));
+	return serials;
+}
+
+static QaDiskAddress *
+fake_disk(const gchar *serial, guint index)
+{
+	QaDiskAddress *disk = qa_disk_address_new();
+
+	disk->bus_type = QA_BLOCKDEV_BUS_VIRTIO;
+	disk->pci = (QaPciAddress){0, 0, (gint)index + 1, 0};
+	disk->major = 260;
+	disk->minor = index;
+	disk->serial = g_strdup(serial);
+	disk->dev = g_strdup_printf("/dev/fake%s", serial);
+	return disk;
+}
+
+/* what each filesystem is stored on, from the table's disks */
+static QaBlockdevStorage *
+fake_storage_of(Fake *fake, QaFilesystem *fs, GPtrArray *serials)
+{
+	QaBlockdevStorage *storage = g_new0(QaBlockdevStorage, 1);
+	const gchar *disks = fs->major == 250 ? fake->table[fs->minor - 1].disks : NULL;
+	g_auto(GStrv) names = g_strsplit(disks != NULL ? disks : "", ",", -1);
+	dev_t own = makedev(fs->major, fs->minor);
+
+	storage->devices = g_array_new(FALSE, FALSE, sizeof(dev_t));
+	storage->disks = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
+	g_array_append_val(storage->devices, own);
+	for (guint i = 0; names[i] != NULL; i++) {
+		guint index = 0;
+		dev_t devnum;
+
+		if (!g_ptr_array_find_with_equal_func(serials, names[i], g_str_equal, &index))
+			continue;
+		devnum = makedev(260, index);
+		g_array_append_val(storage->devices, devnum);
+		g_ptr_array_add(storage->disks, fake_disk(names[i], index));
+	}
+	return storage;
+}
+
+static QaDiskSelectStorage *
+fake_load_storage(const QaRoots *roots,
+		  GPtrArray *filesystems,
+		  GPtrArray *selectors,
+		  gpointer data,
+		  GError **error)
+{
+	Fake *fake = data;
+	g_autoptr(GPtrArray) serials = fake_disk_serials(fake);
+	QaDiskSelectStorage *storage = g_new0(QaDiskSelectStorage, 1);
+
+	storage->storages =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_blockdev_storage_free);
+	storage->disks = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
+	storage->devices = g_array_new(FALSE, FALSE, sizeof(dev_t));
+	for (guint i = 0; i < filesystems->len; i++)
+		g_ptr_array_add(storage->storages,
+				fake_storage_of(fake, g_ptr_array_index(filesystems, i), serials));
+	for (guint i = 0; i < serials->len; i++) {
+		dev_t devnum = makedev(260, i);
+		g_ptr_array_add(storage->disks, fake_disk(g_ptr_array_index(serials, i), i));
+		g_array_append_val(storage->devices, devnum);
+	}
+	/* a dev names a disk of the fake: "/dev/fake<serial>" */
+	for (guint i = 0; selectors != NULL && i < selectors->len; i++) {
+		QaDiskSelector *selector = g_ptr_array_index(selectors, i);
+		guint index = 0;
+		dev_t devnum;
+
+		selector->dev_devnum = selector->dev_disk_devnum = 0;
+		if (selector->dev_disks == NULL)
+			selector->dev_disks = g_array_new(FALSE, FALSE, sizeof(dev_t));
+		g_array_set_size(selector->dev_disks, 0);
+		if (selector->dev == NULL || !g_str_has_prefix(selector->dev, "/dev/fake") ||
+		    !g_ptr_array_find_with_equal_func(
+			serials, selector->dev + strlen("/dev/fake"), g_str_equal, &index))
+			continue;
+		devnum = makedev(260, index);
+		selector->dev_devnum = selector->dev_disk_devnum = devnum;
+		g_array_append_val(selector->dev_disks, devnum);
+	}
+	return storage;
+}
+
 static GPtrArray *
 fake_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GError **error)
 {
@@ -258,6 +361,7 @@ fake_new(const FakeFs *table, guint n_table)
 	fake->ops.freeze_levels = fake_freeze_levels;
 	fake->ops.save_state = fake_save_state;
 	fake->ops.depends_on = fake_depends_on;
+	fake->ops.load_storage = fake_load_storage;
 	fake->options.roots = fake->roots;
 	fake->options.statedir = fake->statedir;
 	fake->options.hook_timeout_ms = 5000;

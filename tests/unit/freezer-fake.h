@@ -13,6 +13,10 @@ typedef struct {
 	guint level; /* freeze level the fake storage graph puts it in */
 	gboolean is_block_backed;
 	const gchar *stored_on; /* the name of the filesystem its loop device's file is on */
+	/* the serials of the disks it lives on, comma-separated; NULL: none. Disk N of every
+	 * serial the table names (and one more, "SPARE", with no filesystem) is 260:N at
+	 * /dev/fake<serial>, PCI 0000:00:<N+1>.0 */
+	const gchar *disks;
 } FakeFs;
 
 typedef struct {

@@ -22,19 +22,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
 
 /* a..e in three levels: e depends on nothing frozen after it, a and b are frozen first */
 static const FakeFs five[] = {
-    {"a", NULL, "ext4", 0, TRUE, NULL},
-    {"b", "b-bind", "xfs", 0, TRUE, NULL},
-    {"c", NULL, "btrfs", 1, TRUE, NULL},
-    {"d", NULL, "ext4", 1, TRUE, NULL},
-    {"e", NULL, "ext4", 2, TRUE, NULL},
-    {"tmp", NULL, "tmpfs", 0, FALSE, NULL},
+    {"a", NULL, "ext4", 0, TRUE, NULL, NULL},
+    {"b", "b-bind", "xfs", 0, TRUE, NULL, NULL},
+    {"c", NULL, "btrfs", 1, TRUE, NULL, NULL},
+    {"d", NULL, "ext4", 1, TRUE, NULL, NULL},
+    {"e", NULL, "ext4", 2, TRUE, NULL, NULL},
+    {"tmp", NULL, "tmpfs", 0, FALSE, NULL, NULL},
 };
 
 /* "img" is an image stored on "host", loop-mounted: it is frozen first and thawed last */
 static const FakeFs stacked[] = {
-    {"img", NULL, "ext4", 0, TRUE, "host"},
-    {"host", NULL, "ext4", 1, TRUE, NULL},
-    {"other", NULL, "xfs", 0, TRUE, NULL},
+    {"img", NULL, "ext4", 0, TRUE, "host", NULL},
+    {"host", NULL, "ext4", 1, TRUE, NULL, NULL},
+    {"other", NULL, "xfs", 0, TRUE, NULL, NULL},
 };
 
 static guint n_log_hold;
@@ -114,6 +114,7 @@ test_freeze_all_order(void **state)
 	const gchar *frozen = NULL;
 	const gchar *thawed = NULL;
 	g_autofree gchar *state_path = g_build_filename(fake->statedir, QA_STATE_FILE_NAME, NULL);
+	g_autoptr(QaState) saved = NULL;
 	guint count = 0;
 
 	assert_false(qa_freezer_is_any_frozen(freezer));
@@ -139,7 +140,12 @@ test_freeze_all_order(void **state)
 	assert_level_order(thawed, TRUE);
 	assert_false(qa_freezer_is_any_frozen(freezer));
 	assert_int_equal(fake_kernel_n_frozen(fake), 0);
-	assert_false(g_file_test(state_path, G_FILE_TEST_EXISTS));
+	/* the file stays, recording nothing frozen and what the calls did */
+	saved = qa_state_file_load(fake->statedir, &error);
+	assert_non_null(saved);
+	assert_int_equal(saved->filesystems->len, 0);
+	assert_true(saved->is_complete);
+	assert_int_equal(saved->last_thaw->count, 5);
 	assert_int_equal(n_log_release, 1);
 }
 
@@ -883,14 +889,22 @@ test_shutdown(void **state)
 	g_autoptr(Fake) fake = new_fake();
 	g_autoptr(QaFreezer) freezer = new_freezer(fake);
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *state_path = g_build_filename(fake->statedir, QA_STATE_FILE_NAME, NULL);
+	g_autoptr(QaState) saved = NULL;
 	guint count = 0;
 
 	assert_true(qa_freezer_freeze(freezer, NULL, &count, &error));
 	assert_int_equal(qa_freezer_thaw_for_shutdown(freezer), 5);
 	assert_int_equal(fake_kernel_n_frozen(fake), 0);
 	assert_false(qa_freezer_is_any_frozen(freezer));
-	assert_false(g_file_test(state_path, G_FILE_TEST_EXISTS));
+	/* the file stays, to tell what happened: nothing frozen, thawed for the shutdown */
+	saved = qa_state_file_load(fake->statedir, &error);
+	assert_non_null(saved);
+	assert_int_equal(saved->filesystems->len, 0);
+	assert_true(saved->is_complete);
+	assert_false(saved->is_hook_pending);
+	assert_int_equal(saved->last_thaw->by, QA_FREEZE_OUTCOME_BY_SHUTDOWN);
+	assert_int_equal(saved->last_thaw->count, 5);
+	assert_int_equal(saved->last_freeze->count, 5);
 	/* a shutdown thaw is not an auto-thaw */
 	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
 	assert_int_equal(count, 0);

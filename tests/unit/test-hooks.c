@@ -21,8 +21,8 @@
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
 
 static const FakeFs two[] = {
-    {"a", NULL, "ext4", 0, TRUE, NULL},
-    {"b", NULL, "xfs", 1, TRUE, NULL},
+    {"a", NULL, "ext4", 0, TRUE, NULL, NULL},
+    {"b", NULL, "xfs", 1, TRUE, NULL, NULL},
 };
 
 /* writes an executable script; its actions are appended to <dir>/hook.log */
