@@ -12,6 +12,7 @@
  * - guest-fstrim: not implemented on Windows; a clear error. */
 #include "agent.h"
 #include "freezer-win32.h"
+#include "fsfreeze-disks.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "volumes-win32.h"
@@ -165,5 +166,20 @@ qa_cmd_guest_fstrim(QaAgent *agent,
 		    QA_SYSTEM_ERROR_UNSUPPORTED,
 		    "guest-fstrim is not supported by quiesce-agent on Windows; Windows trims "
 		    "volumes itself (Optimize Drives).");
+	return FALSE;
+}
+
+/* VSS freezes volumes: guest-fsfreeze-freeze-list and -thaw name them by mountpoint only */
+gboolean
+qa_fsfreeze_disks_from_wire(GPtrArray *wire, GPtrArray **out_disks, GError **error)
+{
+	*out_disks = NULL;
+	if (wire == NULL)
+		return TRUE;
+	g_set_error(error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_UNSUPPORTED,
+		    "Freezing or thawing by disk is not supported on Windows; name the volumes' "
+		    "mountpoints instead.");
 	return FALSE;
 }

@@ -5,6 +5,7 @@
  * which the freezer's own lock makes safe. */
 #include "agent.h"
 #include "freezer-api.h"
+#include "fsfreeze-disks.h"
 #include "qa-schema.h"
 
 gboolean
@@ -15,13 +16,23 @@ qa_cmd_guest_fsfreeze_status(QaAgent *agent, QaGuestFsfreezeStatus *out_ret, GEr
 	return TRUE;
 }
 
-/* @mountpoints: NULL for every filesystem */
+/* @mountpoints, @wire_disks: NULL for none; both NULL for every filesystem */
 static gboolean
-qa_fsfreeze_freeze(QaAgent *agent, GPtrArray *mountpoints, gint64 *out_ret, GError **error)
+qa_fsfreeze_freeze(QaAgent *agent,
+		   const gchar *command,
+		   GPtrArray *mountpoints,
+		   GPtrArray *wire_disks,
+		   gint64 *out_ret,
+		   GError **error)
 {
+	g_autoptr(GPtrArray) disks = NULL;
+	QaFreezeRequest request = {command, mountpoints, NULL};
 	guint count = 0;
 
-	if (!qa_freezer_freeze(agent->freezer, mountpoints, &count, error))
+	if (!qa_fsfreeze_disks_from_wire(wire_disks, &disks, error))
+		return FALSE;
+	request.disks = disks;
+	if (!qa_freezer_freeze_request(agent->freezer, &request, &count, error))
 		return FALSE;
 	*out_ret = count;
 	return TRUE;
@@ -30,7 +41,7 @@ qa_fsfreeze_freeze(QaAgent *agent, GPtrArray *mountpoints, gint64 *out_ret, GErr
 gboolean
 qa_cmd_guest_fsfreeze_freeze(QaAgent *agent, gint64 *out_ret, GError **error)
 {
-	return qa_fsfreeze_freeze(agent, NULL, out_ret, error);
+	return qa_fsfreeze_freeze(agent, "guest-fsfreeze-freeze", NULL, NULL, out_ret, error);
 }
 
 gboolean
@@ -40,7 +51,8 @@ qa_cmd_guest_fsfreeze_freeze_list(QaAgent *agent,
 				  GError **error)
 {
 	/* no list means every filesystem, as in QGA */
-	return qa_fsfreeze_freeze(agent, args->mountpoints, out_ret, error);
+	return qa_fsfreeze_freeze(
+	    agent, "guest-fsfreeze-freeze-list", args->mountpoints, args->disks, out_ret, error);
 }
 
 gboolean
@@ -49,10 +61,17 @@ qa_cmd_guest_fsfreeze_thaw(QaAgent *agent,
 			   gint64 *out_ret,
 			   GError **error)
 {
+	g_autoptr(GPtrArray) disks = NULL;
+	QaFreezeRequest request = {"guest-fsfreeze-thaw", NULL, NULL};
 	guint count = 0;
 
-	if (!qa_freezer_thaw(
-		agent->freezer, args != NULL ? args->mountpoints : NULL, &count, error))
+	if (args != NULL) {
+		if (!qa_fsfreeze_disks_from_wire(args->disks, &disks, error))
+			return FALSE;
+		request.mountpoints = args->mountpoints;
+		request.disks = disks;
+	}
+	if (!qa_freezer_thaw_request(agent->freezer, &request, &count, error))
 		return FALSE;
 	*out_ret = count;
 	return TRUE;

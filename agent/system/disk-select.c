@@ -334,6 +334,21 @@ qa_disk_select_resolve_dev(QaBlockdevModel *model, const QaRoots *roots, QaDiskS
 	}
 }
 
+/* The whole mount table: the filesystem holding a loop device's file may be outside the
+ * filesystems asked about (outside --confine-mounts); NULL, logged, when it cannot be read */
+static GPtrArray *
+qa_disk_select_load_table(const QaRoots *roots)
+{
+	g_autoptr(GError) error_local = NULL;
+	GPtrArray *mounts = qa_mounts_load(roots, &error_local);
+
+	if (mounts == NULL)
+		g_warning("cannot read the mount table, following loop devices only to the "
+			  "filesystems asked about: %s",
+			  error_local->message);
+	return mounts;
+}
+
 QaDiskSelectStorage *
 qa_disk_select_load(const QaRoots *roots,
 		    GPtrArray *filesystems,
@@ -341,7 +356,9 @@ qa_disk_select_load(const QaRoots *roots,
 		    GError **error)
 {
 	g_autoptr(GPtrArray) mounts = qa_filesystems_to_mounts(filesystems);
-	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
+	g_autoptr(GPtrArray) table = qa_disk_select_load_table(roots);
+	g_autoptr(QaBlockdevModel) model =
+	    qa_blockdev_model_new(roots, table != NULL ? table : mounts);
 	g_autoptr(QaDiskSelectStorage) storage = g_new0(QaDiskSelectStorage, 1);
 	g_autoptr(GPtrArray) devices = qa_blockdev_model_list(model);
 

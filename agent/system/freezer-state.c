@@ -87,10 +87,15 @@ qa_freezer_get_state(QaFreezer *self)
 {
 	g_autoptr(GMutexLocker) locker = NULL;
 
+	QaState *state;
+
 	g_return_val_if_fail(self != NULL, NULL);
 	qa_freezer_sync_with_file(self, FALSE);
 	locker = g_mutex_locker_new(&self->lock);
-	return qa_freezer_state_locked(self);
+	state = qa_freezer_state_locked(self);
+	/* what a freeze in progress has yet to freeze is recorded for a successor, not frozen */
+	g_ptr_array_set_size(state->filesystems, self->frozen->len);
+	return state;
 }
 
 /* A record of the state as it is now, to write once the lock is released. */

@@ -120,7 +120,8 @@ qa_freezer_free(QaFreezer *self);
 gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor);
 
-/* What the freezer holds and did, as its state file would record it now: the frozen set with
+/* What the freezer holds and did, as its state file would record it now (but for what a freeze
+ * in progress has yet to freeze): the frozen set with
  * each filesystem's freeze call and time, the deadline, the last freeze call (the one running,
  * if any: its ended_at is 0) and the last thaw. For guest-fsfreeze-get-report: it takes the
  * freezer's lock only, which nothing holds for long, and reads the state file only to notice
