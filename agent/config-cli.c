@@ -106,16 +106,23 @@ qa_config_cli_apply(QaConfig *config,
 	return TRUE;
 }
 
-/* On success *out_print is NULL to run the agent, or text to print before exiting (--version,
- * --dump-conf). */
+/* On success *out_print is NULL to run the agent (or do *out_action), or text to print before
+ * exiting (--version, --dump-conf). */
 gboolean
-qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_print, GError **error)
+qa_config_parse_args(QaConfig *config,
+		     gint *argc,
+		     gchar ***argv,
+		     gchar **out_print,
+		     QaConfigAction *out_action,
+		     GError **error)
 {
 	g_autoptr(GPtrArray) overrides =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_config_override_free);
 	g_autofree gchar *config_file = NULL;
 	gboolean dump_conf = FALSE;
 	gboolean version = FALSE;
+	gboolean status = FALSE;
+	gboolean emergency_thaw = FALSE;
 	g_autofree gchar *methods = qa_channel_describe_methods();
 	g_autofree gchar *method_help = g_strdup_printf(
 	    "Transport: %s (default %s)", methods, qa_channel_get_methods()[0].name);
@@ -136,6 +143,22 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 	     "Print the effective configuration and exit",
 	     NULL},
 	    {"version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+	    {"status",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &status,
+	     "Print what the agent holds frozen and what its last freeze did, from the state "
+	     "directory (never asking the agent), and exit",
+	     NULL},
+	    {"emergency-thaw",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &emergency_thaw,
+	     "Thaw what the state directory says is frozen, even with the agent hung or dead, and "
+	     "exit",
+	     NULL},
 	    G_OPTION_ENTRY_NULL};
 	g_autoptr(GOptionContext) context =
 	    g_option_context_new("- guest agent for consistent virtual machine snapshots");
@@ -158,6 +181,15 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 		return FALSE;
 	}
 	*out_print = NULL;
+	*out_action = QA_CONFIG_ACTION_RUN;
+	if (status && emergency_thaw) {
+		g_set_error(error,
+			    G_OPTION_ERROR,
+			    G_OPTION_ERROR_FAILED,
+			    "--status and --emergency-thaw go one at a time; --emergency-thaw "
+			    "prints the status after it");
+		return FALSE;
+	}
 	if (version) {
 		*out_print = g_strdup_printf("quiesce-agent %s\n", QA_VERSION);
 		return TRUE;
@@ -166,5 +198,9 @@ qa_config_parse_args(QaConfig *config, gint *argc, gchar ***argv, gchar **out_pr
 		return FALSE;
 	if (dump_conf)
 		*out_print = qa_config_to_data(config);
+	else if (status)
+		*out_action = QA_CONFIG_ACTION_STATUS;
+	else if (emergency_thaw)
+		*out_action = QA_CONFIG_ACTION_EMERGENCY_THAW;
 	return TRUE;
 }

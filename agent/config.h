@@ -62,9 +62,20 @@ void
 qa_config_free(QaConfig *config);
 gboolean
 qa_config_load_file(QaConfig *config, const gchar *path, GError **error);
+/* what the command line asks of the process, beside its configuration */
+typedef enum {
+	QA_CONFIG_ACTION_RUN,		 /* run the agent */
+	QA_CONFIG_ACTION_STATUS,	 /* --status: print the freeze state and exit */
+	QA_CONFIG_ACTION_EMERGENCY_THAW, /* --emergency-thaw: thaw what the state holds */
+} QaConfigAction;
+
 gboolean
-qa_config_parse_args(
-    QaConfig *config, gint *argc, gchar ***argv, gchar **out_print, GError **error);
+qa_config_parse_args(QaConfig *config,
+		     gint *argc,
+		     gchar ***argv,
+		     gchar **out_print,
+		     QaConfigAction *out_action,
+		     GError **error);
 gchar *
 qa_config_to_data(const QaConfig *config);
 gboolean

@@ -6,13 +6,14 @@
 #include "log.h"
 
 gboolean
-qa_main_parse_args(QaConfig *config, gint *argc, gchar ***argv, gint *out_exit_code)
+qa_main_parse_args(
+    QaConfig *config, gint *argc, gchar ***argv, QaConfigAction *out_action, gint *out_exit_code)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *print = NULL;
 
 	qa_log_init(FALSE);
-	if (!qa_config_parse_args(config, argc, argv, &print, &error)) {
+	if (!qa_config_parse_args(config, argc, argv, &print, out_action, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);
 		*out_exit_code = QA_EXIT_USAGE;
 		return FALSE;

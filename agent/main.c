@@ -15,6 +15,7 @@
 #include "main-common.h"
 #include "service.h"
 #include "session.h"
+#include "status.h"
 
 typedef struct {
 	GMainLoop *loop;
@@ -167,6 +168,7 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	gint activated_fd = -1;
 	gint exit_code;
+	QaConfigAction action = QA_CONFIG_ACTION_RUN;
 	sigset_t mask;
 
 	/* before any thread exists, so every thread inherits it: these are read from signalfds
@@ -177,8 +179,15 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!qa_main_parse_args(config, &argc, &argv, &exit_code))
+	if (!qa_main_parse_args(config, &argc, &argv, &action, &exit_code))
 		return exit_code;
+	/* offline: they read the state directory and never need a channel */
+	if (action == QA_CONFIG_ACTION_STATUS)
+		return qa_status_run(config);
+	if (action == QA_CONFIG_ACTION_EMERGENCY_THAW) {
+		g_autoptr(QaRoots) roots = qa_main_roots_new(config);
+		return qa_status_emergency_thaw(config, roots);
+	}
 	if (!qa_service_get_activated_fd(&activated_fd, &error) ||
 	    !qa_config_validate(config, activated_fd < 0, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);

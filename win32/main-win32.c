@@ -161,12 +161,18 @@ main(int argc_ansi, char **argv_ansi)
 	gint argc = (gint)g_strv_length(argv);
 	g_auto(GStrv) install_args = NULL;
 	const gchar *action;
+	QaConfigAction config_action = QA_CONFIG_ACTION_RUN;
 
 	action = qa_main_take_service_action(&argc, argv);
 	if (action != NULL && g_strcmp0(action, "install") == 0)
 		install_args = g_strdupv(argv + 1);
-	if (!qa_main_parse_args(config, &argc, &argv, &exit_code))
+	if (!qa_main_parse_args(config, &argc, &argv, &config_action, &exit_code))
 		return exit_code;
+	if (config_action != QA_CONFIG_ACTION_RUN) {
+		g_printerr("quiesce-agent: --status and --emergency-thaw are for Linux guests; on "
+			   "Windows, VSS ends a snapshot set itself\n");
+		return QA_EXIT_USAGE;
+	}
 	if (!qa_config_validate(config, TRUE, &error)) {
 		g_printerr("quiesce-agent: %s\n", error->message);
 		return QA_EXIT_USAGE;

@@ -69,6 +69,7 @@ struct _QaFreezer {
 	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
 	/* an --emergency-thaw's freezer: the state file is its input, not another's record */
 	gboolean is_offline;
+	gint pid; /* recorded in the state file: the agent's, or the one an offline freezer read */
 
 	/* lock guards everything below; it is held only for memory updates and state-file writes
 	 * on the tmpfs, never across a hook or an ioctl */

@@ -63,6 +63,8 @@ qa_freezer_adopt_locked(QaFreezer *self, QaState *state, GPtrArray *filesystems)
 {
 	self->is_hook_pending = state->is_hook_pending;
 	self->frozen_at = state->frozen_at;
+	if (self->is_offline)
+		self->pid = state->pid;
 	self->auto_thawed_at = state->auto_thawed_at;
 	self->n_freezes = MAX(self->n_freezes, state->serial);
 	self->serial = self->n_freezes;

@@ -58,6 +58,7 @@ qa_freezer_state_locked(QaFreezer *self)
 	state->auto_thawed_at = self->auto_thawed_at;
 	state->is_rcu_expedited = self->is_rcu_expedited;
 	state->serial = self->serial;
+	state->pid = self->pid;
 	if (self->freeze_outcome != NULL)
 		state->last_freeze = qa_freeze_outcome_copy(self->freeze_outcome);
 	if (self->thaw_outcome != NULL)

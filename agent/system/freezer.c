@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "freezer-private.h"
 #include "freezer-select.h"
@@ -692,6 +693,7 @@ qa_freezer_new(const QaFreezerOptions *options, GError **error)
 	if (self == NULL)
 		return NULL;
 	self->is_offline = FALSE;
+	self->pid = getpid();
 	/* a missing state directory is not fatal: freezing refuses until it exists */
 	if (g_mkdir_with_parents(self->statedir, 0700) != 0)
 		g_warning(

@@ -148,6 +148,8 @@ qa_state_append_thaw(GString *out, const QaFreezeOutcomeThaw *thaw)
 void
 qa_state_append_outcomes(GString *out, const QaState *state)
 {
+	if (state->pid > 0)
+		g_string_append_printf(out, "pid %d\n", state->pid);
 	if (state->serial != 0)
 		g_string_append_printf(out, "serial %u\n", state->serial);
 	if (state->last_freeze != NULL)
@@ -391,7 +393,9 @@ qa_state_parse_outcome(QaState *state, gchar **words)
 	guint major = 0;
 	guint minor = 0;
 
-	if (g_str_equal(key, "serial") && words[1] != NULL) {
+	if (g_str_equal(key, "pid") && words[1] != NULL) {
+		state->pid = (gint)CLAMP(qa_state_int(words[1]), 0, G_MAXINT);
+	} else if (g_str_equal(key, "serial") && words[1] != NULL) {
 		state->serial = (guint)MIN((guint64)MAX(qa_state_int(words[1]), 0), G_MAXUINT);
 	} else if (g_str_equal(key, "freeze")) {
 		qa_freeze_outcome_free(state->last_freeze);

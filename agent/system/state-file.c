@@ -60,6 +60,7 @@ qa_state_copy(const QaState *state)
 	copy->is_rcu_expedited = state->is_rcu_expedited;
 	copy->damage = g_strdup(state->damage);
 	copy->serial = state->serial;
+	copy->pid = state->pid;
 	if (state->last_freeze != NULL)
 		copy->last_freeze = qa_freeze_outcome_copy(state->last_freeze);
 	if (state->last_thaw != NULL)
@@ -101,6 +102,7 @@ qa_state_is_empty(const QaState *state)
  *   auto-thawed-at 0
  *   rcu-expedited 0
  *   fs 8:1 type=ext4 serial=3 since=1733212345000000 mp=/data mp=/srv/data%20copy
+ *   pid 812
  *   serial 3
  *   freeze serial=3 command=guest-fsfreeze-freeze-list start=... end=... ok=1 count=1 ...
  *   freeze-disk sel=serial%3DQA-DATA disk=virtio,0,0,3,0,0,0,0,254,16,QA-DATA,/dev/vdb1 mp=/data
@@ -109,7 +111,7 @@ qa_state_is_empty(const QaState *state)
  *   thaw by=host at=... us=1830 count=1 left=0 mp=/data
  *   thaw-hook action=thaw ...
  *
- * The lines from "serial" on say what the last freeze call and the last thaw did, for --status
+ * The lines from "pid" on say which agent wrote the file and what the last freeze call and the last thaw did, for --status
  * and a successor's report; "freeze-*" lines belong to the "freeze" line before them. They
  * decide nothing about what is frozen, so what cannot be read of them is dropped, not
  * counted as damage. A disk is its address, comma-separated: bus type, the PCI domain, bus,

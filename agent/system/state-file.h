@@ -39,6 +39,9 @@ typedef struct {
 	guint64 generation;
 	/* the serial of the latest freeze call, so that a successor goes on counting */
 	guint serial;
+	/* the process of the agent that holds this state (0: unknown), for --status to say
+	 * whether it still runs */
+	gint pid;
 	/* what the last freeze call and the last thaw did (NULL: nothing recorded): for
 	 * --status and a successor's report. Never damage: what cannot be read of them is
 	 * left out, since they decide nothing about what is frozen. */

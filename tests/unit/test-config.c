@@ -21,11 +21,12 @@ parse(const gchar *text, const gchar *arg, gchar **out_print, GError **error)
 	gchar *argv[] = {"quiesce-agent", "-c", path, (gchar *)arg, NULL};
 	gchar **cursor = argv;
 	gint argc = arg != NULL ? 4 : 3;
+	QaConfigAction action = QA_CONFIG_ACTION_RUN;
 	gboolean ok;
 
 	assert_true(g_file_set_contents(path, text, -1, NULL));
 	/* GOption only moves the entries of the array it parses, it frees none */
-	ok = qa_config_parse_args(config, &argc, &cursor, &print, error);
+	ok = qa_config_parse_args(config, &argc, &cursor, &print, &action, error);
 	g_unlink(path);
 	g_rmdir(dir);
 	if (!ok)

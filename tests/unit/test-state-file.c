@@ -231,6 +231,7 @@ test_outcome_state(void)
 	thaw->hook = qa_hook_run_new("thaw");
 	thaw->hook->exit_status = 0;
 	state->serial = 7;
+	state->pid = 4242;
 	state->last_freeze = g_steal_pointer(&freeze);
 	state->last_thaw = thaw;
 	return g_steal_pointer(&state);
@@ -263,6 +264,7 @@ test_outcome_round_trip(void **state)
 	assert_string_equal(copied, text);
 
 	assert_int_equal(loaded->serial, 7);
+	assert_int_equal(loaded->pid, 4242);
 	assert_string_equal(loaded->last_freeze->command, "guest-fsfreeze-freeze-list");
 	assert_string_equal(loaded->last_freeze->mountpoints[1], "/mnt/c,d%");
 	assert_string_equal(loaded->last_freeze->error, saved->last_freeze->error);
