@@ -199,24 +199,36 @@ qa_status_format(const QaState *state,
 	return g_strdup(out->str);
 }
 
+/* whether the command line (NUL-separated) runs the agent, also under a wrapper (valgrind) */
+static gboolean
+qa_status_is_agent(const gchar *cmdline, gsize len)
+{
+	for (const gchar *arg = cmdline; arg < cmdline + len; arg += strlen(arg) + 1) {
+		g_autofree gchar *base = g_path_get_basename(arg);
+		if (g_str_has_prefix(base, "quiesce-agent"))
+			return TRUE;
+	}
+	return FALSE;
+}
+
 gchar *
 qa_status_describe_agent(gint pid)
 {
 	g_autofree gchar *stat_path = g_strdup_printf("/proc/%d/stat", pid);
-	g_autofree gchar *comm_path = g_strdup_printf("/proc/%d/comm", pid);
+	g_autofree gchar *cmdline_path = g_strdup_printf("/proc/%d/cmdline", pid);
 	g_autofree gchar *stat = NULL;
-	g_autofree gchar *comm = NULL;
+	g_autofree gchar *cmdline = NULL;
+	gsize len = 0;
 	const gchar *end;
 
 	if (pid <= 0)
 		return g_strdup("unknown (no agent recorded this state)");
 	if (!g_file_get_contents(stat_path, &stat, NULL, NULL) ||
-	    !g_file_get_contents(comm_path, &comm, NULL, NULL))
+	    !g_file_get_contents(cmdline_path, &cmdline, &len, NULL))
 		return g_strdup_printf("pid %d, not running", pid);
 	end = strrchr(stat, ')');
-	if (!g_str_has_prefix(comm, "quiesce-agent"))
-		return g_strdup_printf(
-		    "pid %d, not running (that pid is now '%s')", pid, g_strstrip(comm));
+	if (!qa_status_is_agent(cmdline, len))
+		return g_strdup_printf("pid %d, not running (that pid is now '%s')", pid, cmdline);
 	if (end == NULL || end[1] != ' ')
 		return g_strdup_printf("pid %d, running", pid);
 	switch (end[2]) {
