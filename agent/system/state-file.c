@@ -21,8 +21,8 @@ qa_state_fs_new(guint major, guint minor, const gchar *fstype, const gchar *cons
 QaStateFs *
 qa_state_fs_copy(const QaStateFs *fs)
 {
-	QaStateFs *copy =
-	    qa_state_fs_new(fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints);
+	QaStateFs *copy = qa_state_fs_new(
+	    fs->major, fs->minor, fs->fstype, (const gchar *const *)fs->mountpoints);
 
 	copy->serial = fs->serial;
 	copy->frozen_at = fs->frozen_at;
@@ -111,12 +111,12 @@ qa_state_is_empty(const QaState *state)
  *   thaw by=host at=... us=1830 count=1 left=0 mp=/data
  *   thaw-hook action=thaw ...
  *
- * The lines from "pid" on say which agent wrote the file and what the last freeze call and the last thaw did, for --status
- * and a successor's report; "freeze-*" lines belong to the "freeze" line before them. They
- * decide nothing about what is frozen, so what cannot be read of them is dropped, not
- * counted as damage. A disk is its address, comma-separated: bus type, the PCI domain, bus,
- * slot and function, bus, target, unit, the disk's device numbers, serial and node (these two
- * encoded again, commas included; empty when unknown).
+ * The lines from "pid" on say which agent wrote the file and what the last freeze call and
+ * the last thaw did, for --status and a successor's report; "freeze-*" lines belong to the
+ * "freeze" line before them. They decide nothing about what is frozen, so what cannot be read
+ * of them is dropped, not counted as damage. A disk is its address, comma-separated: bus type,
+ * the PCI domain, bus, slot and function, bus, target, unit, the disk's device numbers, serial
+ * and node (these two encoded again, commas included; empty when unknown).
  *
  * Read line by line: a damaged line loses only what it held, and a filesystem whose device
  * numbers can still be read is kept, so that its successor can find it in the mount table and
