@@ -123,6 +123,11 @@ TOPOLOGY = [
          mount="/sas"),
 ]
 RNG_SLOT = 0x0B
+# One virtio NIC on QEMU's user-mode network (restrict=on: nothing reaches the host or beyond).
+# The guest configures nothing on it; the command checks give it addresses of the documentation
+# ranges (suite.net_up) so that guest-network-get-interfaces and -get-route report a real NIC.
+NIC_SLOT = 0x10
+NIC_MAC = "52:54:00:51:a0:01"
 
 KERNEL_APPEND = (
     "root=/dev/vda rw console=ttyS0,115200 "
@@ -224,8 +229,8 @@ class _Stream:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def send(self, data):
-        self.sock.settimeout(30)
+    def send(self, data, timeout=30):
+        self.sock.settimeout(timeout)
         self.sock.sendall(data)
 
 
@@ -338,7 +343,10 @@ class Guest:
                 "-device", f"virtserialport,bus=vser0.0,nr=3,chardev=ch-qgacmp,"
                            f"name={QGA_COMPARE_PORT}",
                 # Entropy for the guest's early boot (no RDRAND under TCG's default CPU).
-                "-device", f"virtio-rng-pci,bus=pcie.0,addr=0x{RNG_SLOT:x}"]
+                "-device", f"virtio-rng-pci,bus=pcie.0,addr=0x{RNG_SLOT:x}",
+                "-netdev", "user,id=net0,restrict=on",
+                "-device", f"virtio-net-pci,netdev=net0,mac={NIC_MAC},bus=pcie.0,"
+                           f"addr=0x{NIC_SLOT:x}"]
         return cmd
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -375,12 +383,21 @@ class Guest:
                 time.sleep(0.1)
 
     def _resync(self, deadline, per_try=2.0):
-        """PING until our token comes back; drop anything older (stale replies, half lines)."""
+        """PING until our token comes back; drop anything older (stale replies, half lines).
+
+        QEMU does not read a port the guest has not opened (yet, or while it reboots): the
+        PINGs wait in the socket, and too many fill it. So the wait for an answer doubles after
+        each try (up to 16 s), and a PING that cannot be sent at once is not retried until the
+        next try (a half-sent one is a garbage line the runner skips)."""
         token = secrets.token_hex(8)
         while True:
             self._check_alive()
-            self.runner.send(f"PING {token}\n".encode())
+            try:
+                self.runner.send(f"PING {token}\n".encode(), timeout=1)
+            except TimeoutError:
+                pass
             try_deadline = min(deadline, time.monotonic() + per_try)
+            per_try = min(per_try * 2, 16.0)
             try:
                 while True:
                     if self.runner.readline(try_deadline).strip() == f"PONG {token}".encode():
@@ -481,6 +498,9 @@ class Guest:
     # ---- talking to the guest ----------------------------------------------------------
     def _request(self, header, payload, timeout):
         self._check_alive()
+        if self.runner is None:  # closed while the guest rebooted: connect again
+            self._connect_runner(time.monotonic() + 30)
+            self._desync = True
         if self._desync:
             self._resync(time.monotonic() + 30)
         self._seq += 1

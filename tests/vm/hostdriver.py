@@ -14,14 +14,25 @@ Two dialects, because the agent must serve both:
         a.call("guest-ping")                   # return value, or AgentError with the desc
         a.execute("guest-fsfreeze-thaw")        # the whole reply object (return or error)
 
+A third way, pve_execute()/pve_call(), is Proxmox's (qemu-server's QMPClient): on a connection
+in either mode, `guest-sync-delimited` and the command in one write, the reply found with
+Proxmox's own pattern.
+
 Every read has a deadline: a silent agent is a TimeoutError, never a hang.
 """
 
 import json
+import os
+import re
 import socket
 import time
 
 SYNC_TIMEOUT = 5.0  # libvirt's
+# qemu-server's QMPClient matches a guest-agent reply with s/^.*\xff([^\n]+}\r?\n[^\n]+})\r?\n(.*)$/
+# (Perl, no /s: '.' stops at a newline): 0xFF, the sync reply on one line, the command's reply on
+# one line ending in '}'. Python's re without DOTALL reads it the same way.
+PVE_REPLY = re.compile(rb"^.*\xff([^\n]+}\r?\n[^\n]+})\r?\n(.*)$")
+PVE_SYNC_ONLY = re.compile(rb"^.*\xff([^\n]+})\r?\n")
 
 
 class AgentError(Exception):
@@ -44,6 +55,7 @@ class AgentConn:
         self.sock = None
         self.buf = b""
         self._last_id = 0
+        self._pve_seq = 0
         self.transcript = []  # (direction, bytes) for failure reports
         self.skipped = []  # non-JSON lines skipped while syncing
         if connect:
@@ -195,6 +207,52 @@ class AgentConn:
     def call(self, command, arguments=None, timeout=None):
         """The `return` value of a command; AgentError when the agent answers with an error."""
         reply = self.execute(command, arguments, timeout)
+        if "error" in reply:
+            raise AgentError(reply)
+        if "return" not in reply:
+            raise ValueError(f"reply to {command} has neither return nor error: {reply}")
+        return reply["return"]
+
+    def pve_execute(self, command, arguments=None, timeout=60.0, allow_close=False):
+        """One command as Proxmox sends it: `{"execute":"guest-sync-delimited","arguments":
+        {"id":N}}\n{"execute":command,...}\n` in a single write (no 0xFF from the host, no id
+        on the command; N is "<pid>0<seq>" as an int), the reply matched with PVE_REPLY and
+        the sync id checked (smaller ids are stale, skipped). Returns the command's reply object.
+        allow_close (Proxmox does this for guest-shutdown and guest-suspend-*): QEMU closing the
+        socket after the sync reply is success, and None is returned."""
+        self._pve_seq += 1
+        sid = int(f"{os.getpid()}0{self._pve_seq}")
+        req = {"execute": command}
+        if arguments is not None:
+            req["arguments"] = arguments
+        self.send_raw(json.dumps({"execute": "guest-sync-delimited", "arguments": {"id": sid}},
+                                 separators=(",", ":")).encode() + b"\n" +
+                      json.dumps(req, separators=(",", ":")).encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            m = PVE_REPLY.match(self.buf)
+            if m:
+                sync_line, reply_line = m.group(1).split(b"\n", 1)
+                sync = json.loads(sync_line)
+                self.buf = m.group(2)
+                got = sync.get("return") if isinstance(sync, dict) else None
+                if isinstance(got, int) and got < sid:
+                    continue  # a stale pair (Proxmox skips those too)
+                if got != sid:
+                    raise ValueError(f"guest-sync-delimited returned {sync!r}, sent id {sid}")
+                return json.loads(reply_line)
+            try:
+                self._fill(deadline)
+            except ConnectionError:
+                m = PVE_SYNC_ONLY.match(self.buf)
+                if allow_close and m and json.loads(m.group(1)).get("return") == sid:
+                    return None
+                raise
+
+    def pve_call(self, command, arguments=None, timeout=60.0):
+        """pve_execute's `return` value; AgentError when the agent answered with an error
+        (Proxmox's agent_cmd dies with "Agent error: <desc>" then)."""
+        reply = self.pve_execute(command, arguments, timeout)
         if "error" in reply:
             raise AgentError(reply)
         if "return" not in reply:

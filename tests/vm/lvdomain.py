@@ -143,7 +143,8 @@ class LibvirtGuest(vm.Guest):
         with open(DOMAIN_XML) as f:
             xml = f.read()
         for key, value in (("@NAME@", self.name), ("@WORKDIR@", self.workdir),
-                           ("@IMAGE@", self.image_dir), ("@CMDLINE@", vm.KERNEL_APPEND)):
+                           ("@IMAGE@", self.image_dir), ("@CMDLINE@", vm.KERNEL_APPEND),
+                           ("@NIC_MAC@", vm.NIC_MAC)):
             xml = xml.replace(key, value)
         return xml
 

@@ -11,14 +11,23 @@ the agent's journal.
 
 Sequence: boot (runner only), copy the agent, its unit and files in, power off and boot again
 so that udev starts the agent at boot as on a real guest, provision the storage, run the
-checks; the `libvirt` check then boots the same disks once more under libvirtd.
+checks; the `libvirt*` checks then boot the same disks once more under libvirtd.
 
-Adding a check: write `def check_NAME(ctx)` below, decorated with @check("NAME"); raise
-CheckFailed (or any exception) to fail, SkipCheck("why") to skip. ctx.guest is the booted,
-provisioned Guest; ctx.agent() a connected hostdriver.AgentConn.
+Adding a check: write `def check_NAME(ctx)` below, decorated with @check("NAME") (or
+@check("NAME", where="libvirt") for one that runs in the libvirt domain); raise CheckFailed (or
+any exception) to fail, SkipCheck("why") to skip. ctx.guest is the booted, provisioned Guest
+(the harness guest, or the libvirt domain's LibvirtGuest); ctx.agent() a connected
+hostdriver.AgentConn. Before each check the suite puts the disks where the check wants them: a
+harness check after one that ended the guest (a power check, the libvirt domain) boots the
+harness guest again; the first libvirt check powers the harness guest off and boots the domain,
+which the following libvirt checks share.
 """
 
 import argparse
+import base64
+import contextlib
+import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -47,8 +56,11 @@ class SkipCheck(Exception):
     """The check cannot run here (the reason is printed); it is neither passed nor failed."""
 
 
-def check(name):
+def check(name, where="harness"):
+    """Register a check; `where` is the guest it runs in: "harness" (guest.py's QEMU) or
+    "libvirt" (the same disks under libvirtd, lvdomain.LibvirtGuest)."""
     def register(fn):
+        fn.where = where
         CHECKS[name] = fn
         return fn
     return register
@@ -56,7 +68,10 @@ def check(name):
 
 class Context:
     def __init__(self, g, agent_unit, args=None):
-        self.guest = g
+        self.guest = g  # the guest the current check runs in
+        self.harness = g  # guest.py's QEMU
+        self.libvirt_guest = None  # the libvirt domain, while one is defined
+        self.libvirt_unavailable = None  # why libvirt cannot run here, once known
         self.agent_unit = agent_unit  # unit name inside the guest, or None
         self.args = args
         self.agent_bin = "/usr/sbin/quiesce-agent"  # where install_agent put it
@@ -89,6 +104,64 @@ class Context:
     def note(self, text):
         self.notes.append(text)
         say(f"   {text}")
+
+    # ---- where a check runs ---------------------------------------------------------------
+    def place(self, where):
+        if where == "libvirt":
+            self.use_libvirt()
+        else:
+            self.use_harness()
+
+    def use_harness(self):
+        """The harness guest, running and provisioned: the libvirt domain is stopped first, and
+        a guest a check ended (guest-shutdown) is booted again."""
+        self.stop_libvirt()
+        g = self.guest = self.harness
+        if g.proc is not None and g.proc.poll() is None:
+            return
+        say("   (the harness guest is not running: booting it again)")
+        g.shutdown()  # closes the dead runner connection
+        boot_and_time_agent(g, self, self.args.boot_timeout, record=False)
+        g.provision()
+
+    def use_libvirt(self):
+        """The libvirt domain, running, provisioned and with libvirt connected to the agent;
+        booted (the harness guest powered off first) unless it already runs."""
+        self.need_agent()
+        if self.libvirt_unavailable:
+            raise SkipCheck(f"libvirt cannot run here: {self.libvirt_unavailable}")
+        lg = self.libvirt_guest
+        if lg is not None and lg.proc is not None and lg.proc.poll() is None:
+            self.guest = lg
+            return lg
+        try:
+            version = lvdomain.ensure_libvirtd(say)
+        except lvdomain.Unavailable as e:
+            self.libvirt_unavailable = str(e)
+            raise SkipCheck(f"libvirt cannot run here: {e}") from None
+        say("   " + " ".join(version.split()))
+        self.stop_libvirt()  # a domain a check shut down: undefined before the next one
+        self.harness.shutdown()  # the disks move over to the libvirt domain
+        lg = self.libvirt_guest = lvdomain.LibvirtGuest(self.harness)
+        self.guest = lg  # failure details (console, journal) now come from this guest
+        lg.boot(timeout=self.args.boot_timeout)
+        say(f"   domain {lg.name} up after {lg.timings['system_running']:.0f}s")
+        lg.provision()
+        waited = wait_libvirt_agent(lg.name)
+        say(f"   libvirt reaches the agent ({waited:.0f}s after boot)")
+        return lg
+
+    def stop_libvirt(self, graceful=True):
+        """Power the libvirt domain off (if it runs; graceful=False: no power-off first),
+        destroy and undefine it."""
+        lg, self.libvirt_guest = self.libvirt_guest, None
+        if lg is None:
+            return
+        try:
+            if graceful:
+                lg.shutdown(timeout=60)
+        finally:
+            lg.cleanup()
 
 
 def say(msg):
@@ -1083,6 +1156,991 @@ def check_compare_qga(ctx):
         raise CheckFailed("qemu-ga returned no filesystems")
 
 
+# ---- the command families: what the guest really has, and helpers shared with libvirt ----------
+
+# The ten commands KubeVirt requires, present and enabled (virt-handler's isGuestAgentSupported).
+KUBEVIRT_REQUIRED = ["guest-ping", "guest-get-time", "guest-info", "guest-shutdown",
+                     "guest-network-get-interfaces", "guest-get-fsinfo", "guest-get-host-name",
+                     "guest-get-users", "guest-get-timezone", "guest-get-osinfo"]
+# Addresses the checks give the test NIC (guest.NIC_MAC): documentation ranges, RFC 5737/3849.
+NET4 = ("192.0.2.10", 24, "192.0.2.1")
+NET6 = ("2001:db8:51::10", 64, "2001:db8:51::1")
+LOGIN_USER = "qa-login"  # logged in on a pseudo-terminal while the read-only commands run
+# Public keys made with ssh-keygen -t ed25519 for these tests (their private halves are gone).
+SSH_KEYS = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICCrLMscCCVgkhCFY8kHe9DmMhjoXEZBWQlJ4pCWJUey"
+    " qa-key-1@host",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICr59VGwWsRlvklgvs0FPbDJ34Qpk2+4SU0GVRqT8fuu"
+    " qa-key-2@host",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA57Z7L0ice+quYMYBF04o5YDTAmaGIuWMC/lavlPLJC"
+    " qa-key-3@host",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0DEQSgAT1U4AdfxyJ7GW5Oms8oljYBADJvO7LZz/nC"
+    " qa-key-4@host",
+]
+# crypt(3) hashes stored as they are by a crypted set-user-password (openssl passwd -6).
+CRYPTED = [
+    "$6$QaSaltCrypted01$4zwLZxDeNUxmJOpbMKgOJjTqq3pgNETlpMqqkTcLVTqSSoJ/1U/L6ePGWPKGOczoNwOauu5L"
+    "bWLwpbRPFbgLh.",
+    "$6$QaSaltCrypted02$J8O6Vo8OW/utRH2ltIRME09iPOq6vp7R1dbWK7pe.Vt6bwoMOW.7s9SydF1JVqPf6ujh8bNg"
+    "kyyfLopgkfIIJ0",
+]
+CLOCK_TOLERANCE = 5.0  # seconds between what the agent or virsh reports and the host's clock
+
+
+def b64(data):
+    """base64 as libvirt (g_base64_encode) and KubeVirt send it: one line."""
+    return base64.b64encode(data).decode()
+
+
+def b64_perl(data):
+    """base64 as Proxmox sends passwords and file contents (Perl's encode_base64($x)): a
+    newline after every 76 characters and at the end."""
+    return base64.encodebytes(data).decode()
+
+
+class Steps:
+    """The parts of a check that go on after one fails, so that one run shows everything that
+    is missing (a command family that has not landed fails its part with the agent's "... is
+    not implemented yet" text). Each part is printed with its time; finish() fails the check
+    if any part failed."""
+
+    def __init__(self):
+        self.failed = []
+
+    @contextlib.contextmanager
+    def step(self, name):
+        t0 = time.monotonic()
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - every failure of a part is that part's
+            text = str(e) if isinstance(e, (CheckFailed, AgentError, vm.GuestError)) else \
+                f"{type(e).__name__}: {e}"
+            self.failed.append(f"{name}: {text}")
+            say(f"   FAIL {name} ({time.monotonic() - t0:.1f}s): {text}")
+        else:
+            say(f"   ok   {name} ({time.monotonic() - t0:.1f}s)")
+
+    def finish(self):
+        if self.failed:
+            raise CheckFailed(f"{len(self.failed)} part(s) failed:\n  " + "\n  ".join(self.failed))
+
+
+def expect_error(fn, what):
+    """fn() must fail with the agent's GenericError; returns its text."""
+    try:
+        got = fn()
+    except AgentError as e:
+        if e.cls != "GenericError":
+            raise CheckFailed(f"{what}: error class {e.cls}, expected GenericError ({e.desc})")
+        if "not implemented yet" in e.desc:
+            raise CheckFailed(f"{what}: {e.desc}") from None
+        return e.desc
+    raise CheckFailed(f"{what}: succeeded ({got!r}), expected an error")
+
+
+def nic_name(ctx):
+    for link in json.loads(ctx.run("ip -j link show")):
+        if link.get("address") == vm.NIC_MAC:
+            return link["ifname"]
+    raise CheckFailed(f"no network interface with MAC {vm.NIC_MAC} in the guest")
+
+
+def net_up(ctx):
+    """The test NIC up with NET4 and NET6 and default routes through their gateways (the guest
+    configures no network itself); returns its name once no address is tentative any more."""
+    dev = nic_name(ctx)
+    a4, p4, gw4 = NET4
+    a6, p6, gw6 = NET6
+    ctx.run(f"ip link set {dev} up && ip addr replace {a4}/{p4} dev {dev} && "
+            f"ip -6 addr replace {a6}/{p6} dev {dev} nodad && "
+            f"ip route replace default via {gw4} dev {dev} && "
+            f"ip -6 route replace default via {gw6} dev {dev} && "
+            f"for i in $(seq 100); do [ -z \"$(ip -6 addr show dev {dev} tentative)\" ] && "
+            f"[ -n \"$(ip -6 addr show dev {dev} scope link)\" ] && exit 0; sleep 0.1; done; "
+            f"ip addr show dev {dev}; exit 1")
+    return dev
+
+
+def net_down(ctx):
+    try:
+        dev = nic_name(ctx)
+        ctx.guest.run(f"ip addr flush dev {dev}; ip -6 route flush dev {dev}; "
+                      f"ip link set {dev} down", timeout=60)
+    except (CheckFailed, vm.GuestError) as e:
+        say(f"   (taking the test NIC down: {e})")
+
+
+def guest_interfaces(ctx):
+    """The guest's own view (ip -j addr): {name: (MAC, {(address, "ipv4"|"ipv6", prefix)})}."""
+    out = {}
+    for link in json.loads(ctx.run("ip -j addr show")):
+        addrs = {(a["local"], "ipv4" if a["family"] == "inet" else "ipv6", a["prefixlen"])
+                 for a in link.get("addr_info", []) if a.get("family") in ("inet", "inet6")}
+        out[link["ifname"]] = (link.get("address"), addrs)
+    return out
+
+
+def agent_interfaces(reply):
+    """guest-network-get-interfaces in guest_interfaces()'s form (name:alias merged, as libvirt
+    does)."""
+    out = {}
+    for nic in reply:
+        name = nic["name"].split(":")[0]
+        mac, addrs = out.get(name, (None, set()))
+        addrs = addrs | {(a["ip-address"], a["ip-address-type"], a["prefix"])
+                         for a in nic.get("ip-addresses", [])}
+        out[name] = (mac or nic.get("hardware-address"), addrs)
+    return out
+
+
+def interfaces_text(ifs):
+    return "; ".join(f"{n} {m} " + ",".join(f"{a}/{p}" for a, _, p in sorted(s))
+                     for n, (m, s) in sorted(ifs.items()))
+
+
+def make_user(ctx, name):
+    """A throwaway local user with its home under RUNDIR (any earlier one of that name goes)."""
+    home = f"{RUNDIR}/home-{name}"
+    ctx.run(f"mkdir -p {RUNDIR}; userdel -f -r {name} >/dev/null 2>&1; rm -rf {home}; "
+            f"useradd -m -d {home} -s /bin/bash {name}")
+    return home
+
+
+def drop_user(ctx, name):
+    try:
+        ctx.guest.run(f"pkill -KILL -u {name}; sleep 0.2; userdel -f -r {name}; "
+                      f"rm -rf {RUNDIR}/home-{name}", timeout=60)
+    except vm.GuestError as e:
+        say(f"   (deleting user {name}: {e})")
+
+
+def shadow_hash(ctx, name):
+    return ctx.run(f"getent shadow {name} | cut -d: -f2").strip()
+
+
+def password_matches(ctx, hashed, password):
+    """Whether crypt(password, hashed) == hashed, computed in the guest (libcrypt, through
+    python3's crypt module): a password check without su or PAM."""
+    out = ctx.run("python3 -W ignore -c 'import crypt, sys; "
+                  "print(crypt.crypt(sys.argv[2], sys.argv[1]) == sys.argv[1])' "
+                  f"{shlex.quote(hashed)} {shlex.quote(password)}")
+    return out.strip() == "True"
+
+
+def start_login(ctx, user):
+    """`user` logs in on a pseudo-terminal: `login -f` under script(1) writes the utmp
+    USER_PROCESS record that a console or ssh login writes (what guest-get-users reads). The
+    session's input is a pipe that never delivers anything."""
+    make_user(ctx, user)
+    ctx.run(f"setsid -f sh -c 'echo $$ >{RUNDIR}/login-{user}.sid; "
+            f"sleep 3600 | script -qfec \"login -f {user}\" /dev/null' "
+            f"</dev/null >/dev/null 2>&1; for i in $(seq 150); do "
+            f"who | grep -q '^{user} ' && exit 0; sleep 0.2; done; who; exit 1")
+
+
+def end_login(ctx, user):
+    """End the session (the outer one of script(1), the pty's), drop its utmp record (a login on
+    a pty leaves it: the logout record is the terminal owner's to write, and script(1) writes
+    none) and delete the user. (No `pkill -f`: it would match the runner's own command line.)"""
+    try:
+        rc, out = ctx.guest.run(
+            f"for t in $(who | awk '$1 == \"{user}\" {{print $2}}'); do pkill -KILL -t $t; done; "
+            f"[ -s {RUNDIR}/login-{user}.sid ] && pkill -KILL -s $(cat {RUNDIR}/login-{user}.sid); "
+            f"pkill -KILL -u {user}; rm -f {RUNDIR}/login-{user}.sid; sleep 0.3; "
+            f"utmpdump /run/utmp >{RUNDIR}/utmp.txt 2>/dev/null && "
+            f"grep -v '^\\[7\\] \\[[0-9 ]*\\] \\[[^]]*\\] \\[{user} *\\]' {RUNDIR}/utmp.txt | "
+            f"utmpdump -r -o /run/utmp 2>/dev/null; rm -f {RUNDIR}/utmp.txt; "
+            f"! who | grep '^{user} '", timeout=60)
+    except vm.GuestError as e:
+        say(f"   (ending the login of {user}: {e})")
+    else:
+        if rc != 0:
+            say(f"   (the login of {user} is still in utmp: {out.strip()})")
+    drop_user(ctx, user)
+
+
+def guest_clock_ns(ctx):
+    return int(ctx.run("date +%s%N").strip())
+
+
+def check_clock(what, got_ns, before_ns, after_ns, offset_s=0.0, tol=CLOCK_TOLERANCE):
+    """got_ns (a guest clock read between the host's before_ns and after_ns) must be the host's
+    clock + offset_s within tol seconds; returns the difference in seconds."""
+    lo = before_ns / 1e9 + offset_s - tol
+    hi = after_ns / 1e9 + offset_s + tol
+    got = got_ns / 1e9
+    if not lo <= got <= hi:
+        raise CheckFailed(f"{what}: {got:.3f}, expected host clock {offset_s:+.0f}s "
+                          f"({lo + tol:.3f}..{hi - tol:.3f}) within {tol}s")
+    return got - (before_ns + after_ns) / 2e9 - offset_s
+
+
+def restore_guest_clock(ctx):
+    """The guest's clock and RTC from the host's clock (date -s, hwclock -w), whatever a check
+    did to them."""
+    try:
+        ctx.guest.run(f"date -u -s @{time.time() + 0.5:.3f} >/dev/null && hwclock -w -u",
+                      timeout=60)
+    except vm.GuestError as e:
+        say(f"   (restoring the guest's clock: {e})")
+
+
+def rtc_seconds(ctx):
+    return int(ctx.run("cat /sys/class/rtc/rtc0/since_epoch").strip())
+
+
+# ---- side by side with Debian's qemu-guest-agent, every read-only command -------------------
+
+# (command, identity key of list entries by path) for every read-only Linux command. Paths are
+# "" for the reply and ".key" for nested members; entries of lists of objects are paired by the
+# identity key, else by position.
+READ_ONLY = [
+    ("guest-ping", {}),
+    ("guest-info", {".supported_commands": "name"}),
+    ("guest-get-time", {}),
+    ("guest-get-host-name", {}),
+    ("guest-get-osinfo", {}),
+    ("guest-get-timezone", {}),
+    ("guest-get-users", {"": "user"}),
+    ("guest-get-load", {}),
+    ("guest-network-get-interfaces", {"": "name", ".ip-addresses": "ip-address"}),
+    ("guest-network-get-route", {}),
+    ("guest-get-vcpus", {"": "logical-id"}),
+    ("guest-get-memory-blocks", {"": "phys-index"}),
+    ("guest-get-memory-block-info", {}),
+    ("guest-get-cpustats", {"": "cpu"}),
+    ("guest-get-diskstats", {"": "name"}),
+    ("guest-get-fsinfo", {"": "mountpoint", ".disk": "dev"}),
+    ("guest-get-disks", {"": "name"}),
+    ("guest-fsfreeze-status", {}),
+]
+# Commands qemu-ga 7.2 (Debian 12) does not have: checked for shape against the guest instead.
+QGA72_LACKS = {"guest-get-load": "QEMU 10.0", "guest-network-get-route": "QEMU 9.1"}
+# Members that may be ours only or qemu-ga's only, and why: added by QEMU after 7.2, or a
+# difference our schema (qapi-schema/quiesce-agent.json) declares.
+KNOWN_MEMBERS = {
+    ("guest-get-fsinfo", "total-bytes-privileged"): "ours only: QEMU 9.1",
+    ("guest-get-fsinfo", "frozen"): "ours only: the schema's 'extension' feature",
+    ("guest-get-disks", "smart"): "qemu-ga's only: the schema says 'disk health (not reported)'",
+}
+# Commands qemu-ga 7.2 lists that QEMU 10.2 no longer has on Linux.
+QGA72_ONLY = {"guest-get-devices": "Windows only in QEMU 10.2's schema"}
+# Whose per-entry members may differ (counters the kernel has or not, devices listed or not):
+# their differences are shown, not failed.
+MAY_DIFFER = {"guest-get-cpustats", "guest-get-diskstats"}
+# JSON 'number' members: an integral value may be written without a fraction.
+NUMBER_MEMBERS = {"login-time", "load1m", "load5m", "load15m"}
+
+
+def json_type(v, member):
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number" if member in NUMBER_MEMBERS or isinstance(v, float) else "int"
+    return {str: "str", list: "list", dict: "object", type(None): "null"}[type(v)]
+
+
+def shape_diff(cmd, ours, theirs, keys, path="", member=""):
+    """Differences of structure between two replies: members (recursively), types, and list
+    entries paired by identity. Returns (structural, informational) lists of text."""
+    hard, soft = [], []
+    where = f"{cmd}{path or ''}"
+    to, tt = json_type(ours, member), json_type(theirs, member)
+    if to != tt:
+        return [f"{where}: ours is {to}, qemu-ga's {tt}"], []
+    if to == "object":
+        for k in sorted(set(ours) | set(theirs)):
+            if (k not in theirs or k not in ours) and (cmd, k) in KNOWN_MEMBERS:
+                soft.append(f"{where}.{k}: {KNOWN_MEMBERS[(cmd, k)]}")
+            elif k not in theirs:
+                hard.append(f"{where}: member {k} is ours only")
+            elif k not in ours:
+                hard.append(f"{where}: member {k} is qemu-ga's only")
+            else:
+                h, s = shape_diff(cmd, ours[k], theirs[k], keys, f"{path}.{k}", k)
+                hard += h
+                soft += s
+    elif to == "list":
+        ident = keys.get(re.sub(r"\[[^]]*\]", "", path))
+        if ident and all(isinstance(e, dict) for e in ours + theirs):
+            a = {str(e.get(ident)): e for e in ours}
+            b = {str(e.get(ident)): e for e in theirs}
+            only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+            if only_a or only_b:
+                soft.append(f"{where}: entries ours only {only_a}, qemu-ga's only {only_b}")
+            pairs = [(k, a[k], b[k]) for k in a if k in b]
+        else:
+            pairs = [(str(i), x, y) for i, (x, y) in enumerate(zip(ours, theirs))]
+            if not ident and len(ours) != len(theirs):
+                soft.append(f"{where}: {len(ours)} entries, qemu-ga {len(theirs)}")
+        for k, x, y in pairs:
+            h, s = shape_diff(cmd, x, y, keys, f"{path}[{k}]", member)
+            hard += h
+            soft += s
+    return hard, soft
+
+
+def squeeze(lines):
+    """Lines that differ only in a list entry's key ("fsinfo[/data].x: ...") said once, with
+    the keys."""
+    groups = {}
+    for line in lines:
+        m = re.match(r"^([^\[]*)\[([^]]*)\](.*)$", line)
+        key, ent = (m.group(1) + "[*]" + m.group(3), m.group(2)) if m else (line, None)
+        groups.setdefault(key, []).append(ent)
+    return [k if ents == [None] else k.replace("[*]", "[" + " ".join(ents) + "]", 1)
+            for k, ents in groups.items()]
+
+
+def must_equal(cmd, ours, theirs):
+    """Values both agents read from the same place: (ours, qemu-ga's) as compared, or None
+    when the command has none."""
+    if cmd in ("guest-get-host-name", "guest-get-osinfo", "guest-get-timezone",
+               "guest-get-memory-block-info"):
+        return ours, theirs
+    if cmd in ("guest-get-vcpus", "guest-get-memory-blocks"):
+        key = "logical-id" if cmd == "guest-get-vcpus" else "phys-index"
+        return sorted(ours, key=lambda e: e[key]), sorted(theirs, key=lambda e: e[key])
+    if cmd == "guest-get-users":
+        return sorted(u["user"] for u in ours), sorted(u["user"] for u in theirs)
+    if cmd == "guest-network-get-interfaces":
+        return agent_interfaces(ours), agent_interfaces(theirs)
+    return None
+
+
+def summarize(cmd, reply):
+    """A short text of a reply for the side-by-side table."""
+    try:
+        return _summarize(cmd, reply)
+    except (AttributeError, KeyError, TypeError) as e:
+        return f"(unexpected shape: {e!r}) {json.dumps(reply)[:80]}"
+
+
+def _summarize(cmd, reply):
+    if isinstance(reply, dict) and "error" in reply:
+        return f"ERROR {reply['error'].get('desc', reply['error'])}"
+    v = reply.get("return") if isinstance(reply, dict) else reply
+    if cmd == "guest-get-host-name":
+        return v.get("host-name")
+    if cmd == "guest-get-osinfo":
+        return f"{v.get('pretty-name')} {v.get('kernel-release')} {v.get('machine')}"
+    if cmd == "guest-get-timezone":
+        return f"{v.get('zone')} {v.get('offset')}"
+    if cmd == "guest-get-users":
+        return ",".join(u.get("user", "?") for u in v) or "(none)"
+    if cmd == "guest-network-get-interfaces":
+        return interfaces_text(agent_interfaces(v))
+    if cmd == "guest-get-vcpus":
+        return " ".join(f"{c['logical-id']}:{'on' if c['online'] else 'off'}"
+                        f"{'/can-off' if c.get('can-offline') else ''}" for c in v)
+    if cmd == "guest-get-memory-blocks":
+        on = sum(1 for m in v if m.get("online"))
+        return f"{len(v)} blocks, {on} online"
+    if cmd == "guest-info":
+        return f"{v.get('version')}: {len(v.get('supported_commands', []))} commands"
+    if cmd == "guest-get-time":
+        return f"{v / 1e9:.3f}" if isinstance(v, (int, float)) else repr(v)
+    if isinstance(v, list):
+        return f"{len(v)} entries"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}" for k in v) + "}" if len(json.dumps(v)) > 60 else json.dumps(v)
+    return json.dumps(v)
+
+
+def check_guest_info(info, problems):
+    """Every command we list is enabled (default configuration); KubeVirt's ten are there."""
+    cmds = {c["name"]: c for c in info.get("supported_commands", [])}
+    disabled = sorted(n for n, c in cmds.items() if not c.get("enabled"))
+    if disabled:
+        problems.append(f"guest-info: disabled in the default configuration: {disabled}")
+    missing = [n for n in KUBEVIRT_REQUIRED if n not in cmds or not cmds[n].get("enabled")]
+    if missing:
+        problems.append(f"guest-info: KubeVirt's required commands missing or disabled: {missing}")
+    return cmds
+
+
+def route_truth(ctx):
+    """The guest's routes from /proc/net/route and /proc/net/ipv6_route, as guest-network-get-
+    route's comparable members (counters like use and refcnt left out)."""
+    def ip4(h):  # /proc/net/route: the address's bytes in memory order, as a hex number
+        return str(ipaddress.IPv4Address(int(h, 16).to_bytes(4, "little")))
+
+    def ip6(h):
+        return str(ipaddress.IPv6Address(bytes.fromhex(h)))
+    rows = set()
+    for line in ctx.run("cat /proc/net/route").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 11:
+            rows.add((4, f[0], ip4(f[1]), ip4(f[2]), ip4(f[7]), int(f[6]), int(f[3], 16),
+                      int(f[8])))
+    for line in ctx.run("cat /proc/net/ipv6_route").splitlines():
+        f = line.split()
+        if len(f) >= 10:
+            rows.add((6, f[9], ip6(f[0]), str(int(f[1], 16)), ip6(f[2]), str(int(f[3], 16)),
+                      ip6(f[4]), int(f[5], 16), int(f[8], 16)))
+    return rows
+
+
+def u32(v):
+    """A metric as the kernel's unsigned 32-bit value (QEMU reads IPv6 metrics with %x into an
+    int, so 0xffffffff comes out as -1 there): both forms compare equal."""
+    return v & 0xFFFFFFFF if isinstance(v, int) else v
+
+
+def route_rows(routes):
+    rows = set()
+    for r in routes:
+        if r.get("version") == 4:
+            rows.add((4, r.get("iface"), r.get("destination"), r.get("gateway"), r.get("mask"),
+                      r.get("metric"), r.get("flags"), r.get("mtu")))
+        else:
+            rows.add((6, r.get("iface"), r.get("destination"), r.get("desprefixlen"),
+                      r.get("source"), r.get("srcprefixlen"), r.get("nexthop"),
+                      u32(r.get("metric")), r.get("flags")))
+    return rows
+
+
+def ask_both(qga, a, cmd):
+    """The command's whole reply from each agent (a reply object, errors included)."""
+    ours = a.execute(cmd)
+    theirs = qga.execute(cmd) if cmd not in QGA72_LACKS else None
+    return ours, theirs
+
+
+@check("compare_qga_commands")
+def check_compare_qga_commands(ctx):
+    """Every read-only command to both agents: same shapes; values equal where both read the
+    same source; guest-info lists every command enabled, KubeVirt's ten included."""
+    ctx.need_agent()
+    g = ctx.guest
+    problems, notes = [], []
+    replies = {}
+    try:
+        net_up(ctx)
+        start_login(ctx, LOGIN_USER)
+        g.start_qemu_ga()
+        qga = AgentConn(g.compare_socket, timeout=120)
+        try:
+            qga.wait_ready(60)
+            version = qga.call("guest-info")["version"]
+            with ctx.agent() as a:
+                for cmd, _ in READ_ONLY:
+                    replies[cmd] = ask_both(qga, a, cmd)
+        finally:
+            qga.close()
+        truth = {"hostname": ctx.run("hostname").strip(),
+                 "ifs": guest_interfaces(ctx),
+                 "nproc": int(ctx.run("nproc").strip()),
+                 "who": sorted(set(ctx.run("who | awk '{print $1}'").split())),
+                 "loadavg": ctx.run("cat /proc/loadavg").split()[:3]}
+    finally:
+        g.stop_service(vm.QGA_COMPARE_UNIT)
+        end_login(ctx, LOGIN_USER)
+        net_down(ctx)
+    rows = []
+    for cmd, keys in READ_ONLY:
+        ours, theirs = replies[cmd]
+        verdict, equal = "", ""
+        if "error" in ours:
+            problems.append(f"{cmd}: {ours['error'].get('desc')}")
+            verdict = "ERROR"
+        elif theirs is None:
+            verdict = f"(qemu-ga {version} lacks it: {QGA72_LACKS[cmd]})"
+        elif "error" in theirs:
+            notes.append(f"{cmd}: qemu-ga answered {theirs['error']}")
+            verdict = "qemu-ga error"
+        else:
+            hard, soft = shape_diff(cmd, ours["return"], theirs["return"], keys)
+            if cmd in MAY_DIFFER:
+                soft, hard = soft + hard, []
+            problems += hard
+            notes += soft
+            verdict = "shape ≠" if hard else ("shape ≈" if soft else "shape =")
+            pair = must_equal(cmd, ours["return"], theirs["return"])
+            if pair is not None:
+                if pair[0] == pair[1]:
+                    equal = "values ="
+                else:
+                    equal = "values ≠"
+                    problems.append(f"{cmd}: values differ:\n      ours    {pair[0]}\n"
+                                    f"      qemu-ga {pair[1]}")
+        rows.append((cmd, summarize(cmd, ours), summarize(cmd, theirs) if theirs else "-",
+                     f"{verdict} {equal}".strip()))
+    # what the guest itself says
+    ok = {c: r[0]["return"] for c, r in replies.items() if "return" in r[0]}
+    if "guest-info" in ok:
+        cmds = check_guest_info(ok["guest-info"], problems)
+        if "guest-info" in replies and replies["guest-info"][1] and \
+                "return" in replies["guest-info"][1]:
+            theirs = {c["name"]: c for c in
+                      replies["guest-info"][1]["return"]["supported_commands"]}
+            for name in sorted(set(theirs) - set(cmds)):
+                if name in QGA72_ONLY:
+                    notes.append(f"guest-info: qemu-ga {version} lists {theirs[name]}, which we "
+                                 f"do not: {QGA72_ONLY[name]}")
+                else:
+                    problems.append(f"guest-info: qemu-ga {version} lists {theirs[name]}, which "
+                                    "we do not")
+    if "guest-get-host-name" in ok and ok["guest-get-host-name"].get("host-name") != \
+            truth["hostname"]:
+        problems.append(f"guest-get-host-name: {ok['guest-get-host-name']}, the guest's hostname "
+                        f"is {truth['hostname']!r}")
+    if "guest-network-get-interfaces" in ok and \
+            agent_interfaces(ok["guest-network-get-interfaces"]) != truth["ifs"]:
+        problems.append("guest-network-get-interfaces differs from ip -j addr:\n      agent "
+                        f"{interfaces_text(agent_interfaces(ok['guest-network-get-interfaces']))}"
+                        f"\n      guest {interfaces_text(truth['ifs'])}")
+    if "guest-get-vcpus" in ok and sum(1 for c in ok["guest-get-vcpus"] if c["online"]) != \
+            truth["nproc"]:
+        problems.append(f"guest-get-vcpus: {ok['guest-get-vcpus']}, nproc {truth['nproc']}")
+    if "guest-get-users" in ok:
+        users = sorted(u["user"] for u in ok["guest-get-users"])
+        if users != truth["who"]:
+            problems.append(f"guest-get-users: {users}, who: {truth['who']}")
+    if "guest-get-load" in ok:
+        load = ok["guest-get-load"]
+        if sorted(load) != ["load15m", "load1m", "load5m"] or \
+                not all(isinstance(v, (int, float)) for v in load.values()):
+            problems.append(f"guest-get-load: {load}")
+    if "guest-network-get-route" in ok:
+        for r in ok["guest-network-get-route"]:
+            need = {"iface", "destination", "metric", "version"}
+            if not need <= set(r):
+                problems.append(f"guest-network-get-route: an entry lacks {need - set(r)}: {r}")
+                break
+    w = max(len(r[0]) for r in rows)
+    w2 = max(24, min(44, max(len(r[1]) for r in rows)))
+    lines = [f"read-only commands, quiesce-agent vs qemu-ga {version} (guest: hostname "
+             f"{truth['hostname']}, nproc {truth['nproc']}, who {truth['who']}, loadavg "
+             f"{' '.join(truth['loadavg'])}; ip: {interfaces_text(truth['ifs'])})"]
+    lines.append(f"   {'command':<{w}}  {'quiesce-agent':<{w2}}  {'qemu-ga':<{w2}}  result")
+    for cmd, a_t, b_t, verdict in rows:
+        lines.append(f"   {cmd:<{w}}  {a_t[:w2 + 40]:<{w2}}  {b_t[:w2 + 40]:<{w2}}  {verdict}")
+    say("\n".join(lines))
+    for n in squeeze(notes):
+        say(f"   note: {n}")
+    out = getattr(ctx.args, "compare_qga", None)
+    if out:
+        path = re.sub(r"\.json$", "", out) + "-commands.json"
+        with open(path, "w") as f:
+            json.dump({"qemu-ga-version": version,
+                       "replies": {c: {"quiesce-agent": r[0], "qemu-ga": r[1]}
+                                   for c, r in replies.items()}}, f, indent=1)
+        say(f"   both agents' replies written to {path}")
+    ctx.note(f"compare_qga_commands: {sum(1 for r in rows if 'ERROR' not in r[3])}/{len(rows)} "
+             f"commands answered; {len(problems)} problem(s)")
+    if problems:
+        raise CheckFailed("\n  ".join(["differences from qemu-ga or the guest:"]
+                                      + squeeze(problems)))
+
+
+# ---- commands that change the guest, at the protocol level (harness guest) -----------------
+
+@check("set_time")
+def check_set_time(ctx):
+    """guest-set-time with `time` (clock and RTC), without (clock from the RTC); guest-get-time
+    agrees with the guest's clock; the clock is restored from the host's."""
+    ctx.need_agent()
+    steps = Steps()
+    try:
+        with ctx.agent() as a:
+            with steps.step("guest-get-time = host clock"):
+                t0 = time.time_ns()
+                got = a.call("guest-get-time")
+                d = check_clock("guest-get-time", got, t0, time.time_ns())
+                ctx.note(f"guest-get-time - host clock: {d:+.3f}s")
+            with steps.step("guest-set-time {time: host + 3600 s}"):
+                t0 = time.monotonic()
+                a.call("guest-set-time", {"time": time.time_ns() + 3600 * 10**9})
+                took = time.monotonic() - t0
+                t0 = time.time_ns()
+                got = a.call("guest-get-time")
+                check_clock("guest-get-time after set-time", got, t0, time.time_ns(), 3600)
+                t0 = time.time_ns()
+                check_clock("the guest's date", guest_clock_ns(ctx), t0, time.time_ns(), 3600)
+                rtc = rtc_seconds(ctx) * 10**9
+                check_clock("the guest's RTC (hwclock -w)", rtc, t0 - 10**9, time.time_ns(),
+                            3600)
+                ctx.note(f"guest-set-time with time took {took:.2f}s")
+            with steps.step("guest-set-time {} (the clock from the RTC)"):
+                # the system clock back to the host's, the RTC still an hour ahead: only a
+                # clock read from the RTC comes out an hour ahead again
+                ctx.run(f"date -u -s @{time.time():.3f} >/dev/null")
+                t0 = time.monotonic()
+                a.call("guest-set-time")
+                took = time.monotonic() - t0
+                t0 = time.time_ns()
+                got = a.call("guest-get-time")
+                check_clock("guest-get-time after set-time without time", got, t0,
+                            time.time_ns(), 3600)
+                ctx.note(f"guest-set-time without time took {took:.2f}s")
+            with steps.step("guest-set-time {time: host} restores"):
+                a.call("guest-set-time", {"time": time.time_ns()})
+                t0 = time.time_ns()
+                d = check_clock("guest-get-time after restoring", a.call("guest-get-time"),
+                                t0, time.time_ns())
+                check_clock("the guest's RTC after restoring", rtc_seconds(ctx) * 10**9,
+                            t0 - 10**9, time.time_ns())
+                ctx.note(f"after restoring: guest-get-time - host clock {d:+.3f}s")
+            with steps.step("guest-set-time refuses a time before 1970 or past 2069"):
+                expect_error(lambda: a.call("guest-set-time", {"time": -10**9}),
+                             "set-time to 1969")
+                expect_error(lambda: a.call("guest-set-time", {"time": 4102444800 * 10**9}),
+                             "set-time to 2100")
+    finally:
+        restore_guest_clock(ctx)
+    steps.finish()
+
+
+def cpu_online(ctx):
+    return ctx.run("cat /sys/devices/system/cpu/online").strip(), int(ctx.run("nproc").strip())
+
+
+@check("set_vcpus")
+def check_set_vcpus(ctx):
+    """guest-get-vcpus as sysfs has them; guest-set-vcpus takes CPU 1 offline and back online."""
+    ctx.need_agent()
+    steps = Steps()
+    try:
+        with ctx.agent() as a:
+            with steps.step("guest-get-vcpus = sysfs"):
+                vcpus = a.call("guest-get-vcpus")
+                online, nproc = cpu_online(ctx)
+                ids = sorted(c["logical-id"] for c in vcpus)
+                if ids != list(range(ctx.guest.smp)) or not all(c["online"] for c in vcpus):
+                    raise CheckFailed(f"guest-get-vcpus {vcpus}; the guest has {nproc} online "
+                                      f"({online}), -smp {ctx.guest.smp}")
+                if not any(c["logical-id"] == 1 and c.get("can-offline") for c in vcpus):
+                    raise CheckFailed(f"CPU 1 is not can-offline: {vcpus}")
+                say(f"   guest-get-vcpus: {summarize('guest-get-vcpus', vcpus)}; sysfs online "
+                    f"{online}")
+            with steps.step("guest-set-vcpus CPU 1 offline"):
+                n = a.call("guest-set-vcpus", {"vcpus": [{"logical-id": 1, "online": False}]})
+                online, nproc = cpu_online(ctx)
+                if n != 1 or nproc != 1 or online != "0":
+                    raise CheckFailed(f"set-vcpus returned {n}; the guest has {nproc} online "
+                                      f"({online})")
+                cpu1 = [c for c in a.call("guest-get-vcpus") if c["logical-id"] == 1]
+                if not cpu1 or cpu1[0]["online"]:
+                    raise CheckFailed(f"guest-get-vcpus after offlining: {cpu1}")
+            with steps.step("guest-set-vcpus CPU 1 online"):
+                n = a.call("guest-set-vcpus", {"vcpus": [{"logical-id": 1, "online": True}]})
+                online, nproc = cpu_online(ctx)
+                if n != 1 or nproc != 2 or online != "0-1":
+                    raise CheckFailed(f"set-vcpus returned {n}; the guest has {nproc} online "
+                                      f"({online})")
+            with steps.step("guest-set-vcpus refuses CPU 7 (there is none)"):
+                expect_error(lambda: a.call("guest-set-vcpus", {
+                    "vcpus": [{"logical-id": 7, "online": False}]}), "set-vcpus of CPU 7")
+    finally:
+        ctx.guest.run("echo 1 >/sys/devices/system/cpu/cpu1/online", timeout=60)
+    steps.finish()
+
+
+@check("user_password")
+def check_user_password(ctx):
+    """guest-set-user-password, plain (Proxmox's base64 with newlines, libvirt's without) and
+    crypted (the exact hash lands in /etc/shadow), for a throwaway user; bad users refused."""
+    ctx.need_agent()
+    user = "qa-pw"
+    steps = Steps()
+    try:
+        make_user(ctx, user)
+        before = shadow_hash(ctx, user)
+        with steps.step("plain, Proxmox's way (sync-delimited in the same write, base64 with "
+                        "newlines)"):
+            pw = f"Qa-pve-{os.urandom(6).hex()}"
+            with ctx.agent("delimited") as a:
+                ret = a.pve_call("guest-set-user-password", {
+                    "username": user, "password": b64_perl(pw.encode()), "crypted": False})
+            after = shadow_hash(ctx, user)
+            if ret != {} or after == before or not password_matches(ctx, after, pw):
+                raise CheckFailed(f"reply {ret!r}; shadow hash {before!r} -> {after!r} does not "
+                                  "verify the password")
+            say(f"   shadow: {before!r} -> {after[:12]}... (verifies)")
+        with steps.step("plain, libvirt's way (one-line base64), a long password"):
+            pw = "Qa-lv-" + os.urandom(60).hex()
+            with ctx.agent() as a:
+                a.call("guest-set-user-password", {"username": user,
+                                                   "password": b64(pw.encode()),
+                                                   "crypted": False})
+            if not password_matches(ctx, shadow_hash(ctx, user), pw):
+                raise CheckFailed("the shadow hash does not verify the password")
+        with steps.step("crypted: the hash stored as it is"):
+            with ctx.agent() as a:
+                for h in CRYPTED:
+                    a.call("guest-set-user-password", {"username": user,
+                                                       "password": b64(h.encode()),
+                                                       "crypted": True})
+                    got = shadow_hash(ctx, user)
+                    if got != h:
+                        raise CheckFailed(f"shadow has {got!r}, set {h!r}")
+        with steps.step("refused: no such user, ':' in the name, newline in the password"):
+            entry = shadow_hash(ctx, user)
+            with ctx.agent() as a:
+                for args, what in (({"username": "qa-nobody-here", "password": b64(b"x1234"),
+                                     "crypted": False}, "an unknown user"),
+                                   ({"username": f"{user}:x", "password": b64(b"x1234"),
+                                     "crypted": False}, "a name with ':'"),
+                                   ({"username": user, "password": b64(b"abc\ndef"),
+                                     "crypted": False}, "a newline in the password")):
+                    desc = expect_error(lambda: a.call("guest-set-user-password", args), what)
+                    say(f"   {what}: {desc}")
+            if shadow_hash(ctx, user) != entry:
+                raise CheckFailed("a refused request changed the shadow entry")
+    finally:
+        drop_user(ctx, user)
+    steps.finish()
+
+
+def authorized_keys_file(ctx, home):
+    """(mode and owner of ~/.ssh, of authorized_keys, its key lines)"""
+    out = ctx.run(f"stat -c '%a %U' {home}/.ssh {home}/.ssh/authorized_keys; echo ---; "
+                  f"cat {home}/.ssh/authorized_keys")
+    stat, text = out.split("---\n", 1)
+    keys = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return stat.split("\n")[0], stat.split("\n")[1], keys
+
+
+@check("ssh_keys")
+def check_ssh_keys(ctx):
+    """guest-ssh-add (append, no duplicates, reset), -get, -remove (absent keys are no error)
+    for a throwaway user: the file, its mode and owner as OpenSSH needs them."""
+    ctx.need_agent()
+    user = "qa-ssh"
+    k1, k2, k3, k4 = SSH_KEYS
+    steps = Steps()
+    try:
+        home = make_user(ctx, user)
+        with ctx.agent() as a:
+            def get():
+                return a.call("guest-ssh-get-authorized-keys", {"username": user})["keys"]
+
+            def expect(want, what):
+                got = get()
+                ssh_dir, akeys, lines = authorized_keys_file(ctx, home)
+                if got != want or lines != want:
+                    raise CheckFailed(f"{what}: get {got}, file {lines}, expected {want}")
+                if ssh_dir != f"700 {user}" or akeys != f"600 {user}":
+                    raise CheckFailed(f"{what}: ~/.ssh is {ssh_dir}, authorized_keys {akeys}")
+
+            with steps.step("add two keys (reset false): ~/.ssh 0700, the file 0600, the user's"):
+                a.call("guest-ssh-add-authorized-keys",
+                       {"username": user, "keys": [k1, k2], "reset": False})
+                expect([k1, k2], "after adding k1 k2")
+            with steps.step("add k2 k3 (no reset member): k2 not twice"):
+                a.call("guest-ssh-add-authorized-keys", {"username": user, "keys": [k2, k3]})
+                expect([k1, k2, k3], "after adding k2 k3")
+            with steps.step("remove k1 and an absent key"):
+                a.call("guest-ssh-remove-authorized-keys", {"username": user, "keys": [k1, k4]})
+                expect([k2, k3], "after removing k1 k4")
+            with steps.step("add k4 with reset: only k4"):
+                a.call("guest-ssh-add-authorized-keys",
+                       {"username": user, "keys": [k4], "reset": True})
+                expect([k4], "after the reset")
+            with steps.step("remove k4: an empty list"):
+                a.call("guest-ssh-remove-authorized-keys", {"username": user, "keys": [k4]})
+                if get() != []:
+                    raise CheckFailed(f"after removing every key: {get()}")
+            with steps.step("an empty key among the keys (virsh sends one for a key file's "
+                            "final newline; qemu-ga takes it): no blank line lands"):
+                a.call("guest-ssh-add-authorized-keys", {"username": user, "keys": [k1, ""]})
+                expect([k1], "after adding k1 and ''")
+                a.call("guest-ssh-remove-authorized-keys", {"username": user, "keys": [k1, ""]})
+                if get() != []:
+                    raise CheckFailed(f"after removing k1 and '': {get()}")
+            with steps.step("refused: unknown user, a key with a newline"):
+                expect_error(lambda: a.call("guest-ssh-get-authorized-keys",
+                                            {"username": "qa-nobody-here"}), "an unknown user")
+                expect_error(lambda: a.call("guest-ssh-add-authorized-keys", {
+                    "username": user, "keys": [k1 + "\n" + k2]}), "a key with a newline")
+    finally:
+        drop_user(ctx, user)
+    steps.finish()
+
+
+def pve_exec(a, args, polls_max=30):
+    """Proxmox's `qm guest exec`: guest-exec, then guest-exec-status every 1 s until exited.
+    Returns (status, number of polls)."""
+    pid = a.pve_call("guest-exec", args)["pid"]
+    if not isinstance(pid, int) or pid <= 0:
+        raise CheckFailed(f"guest-exec returned pid {pid!r}")
+    for n in range(1, polls_max + 1):
+        st = a.pve_call("guest-exec-status", {"pid": pid})
+        if st.get("exited"):
+            return pid, st, n
+        time.sleep(1)
+    raise CheckFailed(f"{args}: not exited after {polls_max} polls")
+
+
+def out_data(st, key="out-data"):
+    return base64.b64decode(st[key]) if st.get(key) else b""
+
+
+@check("exec")
+def check_exec(ctx):
+    """guest-exec the way Proxmox and KubeVirt run programs: a bare name found in PATH, output
+    captured, status polled every second until exited; stdin, exit codes, signals."""
+    ctx.need_agent()
+    steps = Steps()
+    want = ctx.run("getent passwd root").encode()
+    with ctx.agent("delimited") as a:
+        with steps.step("getent passwd root (Proxmox: bare name, capture-output, 1 s polls)"):
+            t0 = time.monotonic()
+            pid, st, polls = pve_exec(a, {"path": "getent", "arg": ["passwd", "root"],
+                                          "capture-output": True})
+            if st.get("exitcode") != 0 or out_data(st) != want or out_data(st, "err-data"):
+                raise CheckFailed(f"status {st}, expected exit 0 and out {want!r}")
+            ctx.note(f"guest-exec getent: exited after {polls} status poll(s), "
+                     f"{time.monotonic() - t0:.1f}s")
+        with steps.step("the exited process is forgotten (a second status is an error)"):
+            desc = expect_error(lambda: a.pve_call("guest-exec-status", {"pid": pid}),
+                                "status after exited")
+            say(f"   {desc}")
+        with steps.step("input-data to cat (Proxmox encodes it on one line)"):
+            data = b"line one\nline two \xff\x00 binary\n" * 100
+            _, st, _ = pve_exec(a, {"path": "cat", "capture-output": True,
+                                    "input-data": b64(data)})
+            if out_data(st) != data or st.get("exitcode") != 0:
+                raise CheckFailed(f"cat returned {len(out_data(st))} bytes, exit "
+                                  f"{st.get('exitcode')}")
+        with steps.step("exit code 3, stderr apart"):
+            _, st, _ = pve_exec(a, {"path": "sh", "arg": ["-c", "echo out; echo err >&2; exit 3"],
+                                    "capture-output": True})
+            if st.get("exitcode") != 3 or out_data(st) != b"out\n" or \
+                    out_data(st, "err-data") != b"err\n":
+                raise CheckFailed(f"status {st}")
+        with steps.step("killed by SIGKILL: signal 9"):
+            _, st, _ = pve_exec(a, {"path": "sh", "arg": ["-c", "kill -9 $$"]})
+            if st.get("signal") != 9:
+                raise CheckFailed(f"status {st}")
+        with steps.step("no such program: an error"):
+            desc = expect_error(lambda: a.pve_call("guest-exec", {"path": "qa-no-such-program"}),
+                                "a program that does not exist")
+            say(f"   {desc}")
+    with ctx.agent() as a:
+        with steps.step("KubeVirt's way through libvirt's framing (getent, capture-output)"):
+            pid = a.call("guest-exec", {"path": "getent", "arg": ["passwd", "root"],
+                                        "capture-output": True})["pid"]
+            for _ in range(60):
+                st = a.call("guest-exec-status", {"pid": pid})
+                if st["exited"]:
+                    break
+                time.sleep(0.5)
+            if out_data(st) != want or st.get("exitcode", 0) != 0:
+                raise CheckFailed(f"status {st}")
+    steps.finish()
+
+
+def pve_file_read(a, path, offset=0):
+    """Proxmox's file-read: open (default mode), seek {whence:"set"} when offset > 0, read
+    1 MiB at a time until eof, close. Returns (bytes, number of reads)."""
+    h = a.pve_call("guest-file-open", {"path": path})
+    if not isinstance(h, int):
+        raise CheckFailed(f"guest-file-open returned {h!r}, not an int handle")
+    try:
+        if offset:
+            pos = a.pve_call("guest-file-seek", {"handle": h, "offset": offset, "whence": "set"})
+            if pos.get("position") != offset:
+                raise CheckFailed(f"seek to {offset}: {pos}")
+        data, reads = b"", 0
+        while True:
+            r = a.pve_call("guest-file-read", {"handle": h, "count": 1 << 20})
+            reads += 1
+            chunk = base64.b64decode(r["buf-b64"])
+            if r["count"] != len(chunk):
+                raise CheckFailed(f"read {reads}: count {r['count']}, {len(chunk)} bytes")
+            data += chunk
+            if r["eof"]:
+                return data, reads
+            if reads > 64:
+                raise CheckFailed("no eof after 64 reads")
+    finally:
+        a.pve_call("guest-file-close", {"handle": h})
+
+
+@check("file")
+def check_file(ctx):
+    """guest-file-* as Proxmox's file-write and file-read use them: base64 with newlines, 1 MiB
+    reads until eof, seek with whence "set"; a new file is 0600; a missing one is named."""
+    ctx.need_agent()
+    steps = Steps()
+    wpath, rpath = f"{RUNDIR}/pve-file-write", f"{RUNDIR}/pve-file-read"
+    try:
+        ctx.run(f"mkdir -p {RUNDIR}; rm -f {wpath}; head -c 2621440 /dev/urandom >{rpath}")
+        with ctx.agent("delimited") as a:
+            with steps.step("file-write: open wb, 60 KiB in base64 with newlines, close"):
+                data = os.urandom(61440)
+                h = a.pve_call("guest-file-open", {"path": wpath, "mode": "wb"})
+                w = a.pve_call("guest-file-write", {"handle": h, "buf-b64": b64_perl(data)})
+                a.pve_call("guest-file-close", {"handle": h})
+                got = ctx.run(f"sha256sum <{wpath}; stat -c '%a %s' {wpath}").split()
+                if w.get("count") != len(data) or got[0] != hashlib.sha256(data).hexdigest():
+                    raise CheckFailed(f"write returned {w}; the file's sha256 {got[0]}")
+                if got[2] != "600":
+                    raise CheckFailed(f"a new file has mode {got[2]}, expected 600")
+            with steps.step("file-read: 2.5 MiB in 1 MiB reads until eof"):
+                t0 = time.monotonic()
+                data, reads = pve_file_read(a, rpath)
+                want = ctx.run(f"sha256sum <{rpath}").split()[0]
+                if hashlib.sha256(data).hexdigest() != want or len(data) != 2621440:
+                    raise CheckFailed(f"read {len(data)} bytes in {reads} reads, sha256 differs")
+                ctx.note(f"guest-file-read 2.5 MiB: {reads} reads, {time.monotonic() - t0:.1f}s")
+            with steps.step("file-read from offset 1234567 (seek whence set)"):
+                data, _ = pve_file_read(a, rpath, offset=1234567)
+                want = ctx.run(f"tail -c +1234568 {rpath} | sha256sum").split()[0]
+                if hashlib.sha256(data).hexdigest() != want:
+                    raise CheckFailed(f"{len(data)} bytes from the offset, sha256 differs")
+            with steps.step("open of a missing file says 'No such file or directory'"):
+                desc = expect_error(lambda: a.pve_call("guest-file-open",
+                                                       {"path": f"{RUNDIR}/no-such-file"}),
+                                    "opening a missing file")
+                if "No such file or directory" not in desc:
+                    raise CheckFailed(f"KubeVirt matches 'No such file or directory': {desc}")
+    finally:
+        ctx.guest.run(f"rm -f {wpath} {rpath}")
+    steps.finish()
+
+
+@check("network_route")
+def check_network_route(ctx):
+    """guest-network-get-route = /proc/net/route and /proc/net/ipv6_route, with the test NIC's
+    addresses and default routes (IPv4 and IPv6)."""
+    ctx.need_agent()
+    try:
+        dev = net_up(ctx)
+        before = route_truth(ctx)
+        with ctx.agent() as a:
+            routes = a.call("guest-network-get-route")
+        after = route_truth(ctx)
+        iproute = len(json.loads(ctx.run("ip -j route show"))) + \
+            len(json.loads(ctx.run("ip -j -6 route show table all")))
+    finally:
+        net_down(ctx)
+    got = route_rows(routes)
+    missing = sorted(map(str, (before & after) - got))
+    extra = sorted(map(str, got - (before | after)))
+    default4 = [r for r in routes if r.get("version") == 4 and r.get("destination") == "0.0.0.0"
+                and r.get("gateway") == NET4[2] and r.get("iface") == dev]
+    default6 = [r for r in routes if r.get("version") == 6 and r.get("destination") == "::"
+                and r.get("nexthop") == NET6[2] and r.get("iface") == dev]
+    say(f"   {len(routes)} routes ({sum(1 for r in routes if r.get('version') == 4)} IPv4); "
+        f"`ip route` (IPv4 main, IPv6 all tables) shows {iproute}")
+    problems = []
+    if missing:
+        problems.append("routes the kernel has and the agent does not:\n    " +
+                        "\n    ".join(missing))
+    if extra:
+        problems.append("routes the agent reports and the kernel does not have:\n    " +
+                        "\n    ".join(extra))
+    if not default4 or not default6:
+        problems.append(f"default routes via {NET4[2]} / {NET6[2]} on {dev}: {default4} "
+                        f"{default6}")
+    if problems:
+        raise CheckFailed("\n  ".join(problems))
+    ctx.note(f"guest-network-get-route: {len(routes)} routes, as /proc/net has them")
+
+
 # ---- hot-unplug of the agent's port (destructive: the port goes away and comes back) ---------
 
 PORT_NODE = f"/dev/virtio-ports/{vm.AGENT_PORT}"
@@ -1347,6 +2405,42 @@ def check_hotplug_reopen(ctx):
             say(f"   (restoring {unit} failed: {e})")
 
 
+# ---- power, Proxmox's way (destructive: the harness guest ends; a later harness check boots it
+# again, the libvirt checks boot the disks under libvirtd anyway) -----------------------------
+
+@check("shutdown_proxmox")
+def check_shutdown_proxmox(ctx):
+    """guest-shutdown with no mode, as Proxmox sends it (guest-ping first; sync-delimited and
+    the command in one write; no reply, then EOF, is success): the guest powers off and QEMU
+    exits within Proxmox's default 60 s."""
+    ctx.need_agent()
+    g = ctx.guest
+    with ctx.agent("delimited") as a:
+        a.pve_call("guest-ping")
+        t0 = time.monotonic()
+        try:
+            reply = a.pve_execute("guest-shutdown", timeout=120, allow_close=True)
+        except TimeoutError:
+            reply = "no reply and no EOF within 120 s"
+        t_reply = time.monotonic() - t0
+    if isinstance(reply, dict) and "error" in reply:
+        raise CheckFailed(f"guest-shutdown: {AgentError(reply)}")
+    try:
+        rc = g.proc.wait(max(1, 60 - (time.monotonic() - t0)))
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"QEMU still runs 60 s after guest-shutdown (reply: {reply!r})") \
+            from None
+    took = time.monotonic() - t0
+    g.shutdown()  # the runner's connection
+    console = g.console_tail(60)
+    if rc != 0 or "reboot: Power down" not in console:
+        raise CheckFailed(f"QEMU exited with {rc} after guest-shutdown; the console does not say "
+                          f"'reboot: Power down':\n{console}")
+    ctx.note(f"guest-shutdown (Proxmox framing, no mode): "
+             f"{'EOF after the sync reply' if reply is None else reply} after {t_reply:.1f}s; "
+             f"QEMU exited (power down) {took:.1f}s after the request")
+
+
 # ---- real libvirt (last: it powers the harness guest off and boots the disks under libvirtd) --
 
 # The libvirt disk targets in domain.xml.in, by TOPOLOGY id. NVMe is passed through with
@@ -1377,122 +2471,442 @@ def agent_via_virsh(dom, cmd, arguments=None):
     return json.loads(out)["return"]
 
 
-@check("libvirt")
+def wait_libvirt_agent(dom, timeout=60):
+    """libvirt connects to the agent when the guest opens the port: guest-ping through virsh
+    until it answers; returns the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        res = lvdomain.virsh("qemu-agent-command", dom, '{"execute":"guest-ping"}',
+                             "--timeout", "5", check=False)
+        if res.strip().startswith("{"):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise CheckFailed(f"libvirt cannot reach the agent within {timeout}s:\n{res}")
+        time.sleep(1)
+
+
+@check("libvirt", where="libvirt")
 def check_libvirt(ctx):
     """Under libvirtd 9.0: domfsinfo targets, guestinfo, domfsfreeze/thaw, quiesced snapshot."""
-    ctx.need_agent()
+    lg = ctx.guest
+    dom = lg.name
+    problems = []
+    # 1. virsh domfsinfo: libvirt matched each disk address to one of its <disk>s
+    text = lvdomain.virsh("domfsinfo", dom)
+    say("   virsh domfsinfo:\n" + "\n".join("     " + l for l in text.rstrip().splitlines()))
+    ctx.note("virsh domfsinfo: " + "; ".join(
+        f"{mp} {r[0]} {r[1]} [{','.join(r[2])}]" for mp, r in parse_domfsinfo(text).items()))
+    rows = parse_domfsinfo(text)
+    for mp in MOUNT_DISKS:
+        want = libvirt_expected_targets(mp)
+        if mp not in rows:
+            problems.append(f"domfsinfo: {mp} missing")
+        elif rows[mp][2] != want:
+            problems.append(f"domfsinfo: {mp} targets {rows[mp][2]}, expected {want}")
+    if "/scratch" in rows:
+        problems.append("domfsinfo lists /scratch (tmpfs)")
+    # 2. virsh guestinfo --filesystem
+    text = lvdomain.virsh("guestinfo", dom, "--filesystem")
+    info = dict(re.findall(r"^(\S+)\s*:\s*(.*?)\s*$", text, re.M))
+    seen = {}
+    for i in range(int(info.get("fs.count", 0))):
+        mp = info.get(f"fs.{i}.mountpoint")
+        aliases = sorted(info.get(f"fs.{i}.disk.{j}.alias", "")
+                         for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
+        serials = sorted(info.get(f"fs.{i}.disk.{j}.serial", "")
+                         for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
+        seen[mp] = (aliases, serials)
+    for mp in MOUNT_DISKS:
+        want_serials = sorted(TOPO[i]["serial"] for i in MOUNT_DISKS[mp])
+        got = seen.get(mp)
+        if got is None:
+            problems.append(f"guestinfo --filesystem: {mp} missing")
+            continue
+        if [a for a in got[0] if a] != libvirt_expected_targets(mp):
+            problems.append(f"guestinfo: {mp} aliases {got[0]}")
+        if got[1] != want_serials:
+            problems.append(f"guestinfo: {mp} serials {got[1]}, expected {want_serials}")
+    # 3. domfsfreeze --mountpoint / domfsthaw
+    out = lvdomain.virsh("domfsfreeze", dom, "--mountpoint", "/data")
+    say(f"   domfsfreeze --mountpoint /data: {out.strip()}")
+    if "Froze 1 filesystem" not in out:
+        problems.append(f"domfsfreeze --mountpoint /data: {out.strip()}")
+    fs = agent_via_virsh(dom, "guest-get-fsinfo")
+    frozen = sorted(f["mountpoint"] for f in fs if f.get("frozen"))
+    if frozen != ["/bind", "/data"]:
+        problems.append(f"after domfsfreeze --mountpoint /data, frozen: {frozen}")
+    out = lvdomain.virsh("domfsthaw", dom)
+    say(f"   domfsthaw: {out.strip()}")
+    if "Thawed 1 filesystem" not in out:
+        problems.append(f"domfsthaw: {out.strip()}")
+    if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
+        problems.append("not thawed after domfsthaw")
+    # 4. a quiesced external disk-only snapshot of the data disk: the base image must hold
+    # what the guest wrote (without sync) just before
+    token = os.urandom(8).hex()
+    ctx.run(f"yes 'libvirt {token}' | head -n 4096 >/data/lv-snap")
+    want = f"libvirt {token}\n" * 4096
+    overlay = lg.path("disk-data.lv-snap.qcow2")
+    specs = ["--diskspec", f"vdb,snapshot=external,file={overlay}"]
+    for t in sorted(t for t in LIBVIRT_TARGETS.values() if t and t != "vdb"):
+        specs += ["--diskspec", f"{t},snapshot=no"]
+    t0 = time.monotonic()
+    out = lvdomain.virsh("snapshot-create-as", dom, "qa-quiesced", "--disk-only",
+                         "--quiesce", "--atomic", *specs, timeout=300)
+    say(f"   snapshot-create-as --disk-only --quiesce: {out.strip()} "
+        f"({time.monotonic() - t0:.1f}s)")
+    if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
+        problems.append("the guest is still frozen after snapshot-create-as --quiesce")
+    journal = ctx.run(f"journalctl -b --no-pager -u {ctx.agent_unit} | "
+                      "grep -iE 'freez|thaw' | tail -6 || true")
+    base = lg.disk_path(TOPO["data"])
+    off = data_partition_offset(base)
+    got = debugfs_cat(base, off, "/lv-snap").decode(errors="replace")
+    if got != want:
+        problems.append(f"the snapshot's base image holds {len(got)} bytes of /data/lv-snap, "
+                        f"{len(want)} were written (agent log:\n{journal})")
+    rc, fsck = e2fsck_clean(base, off)
+    if rc != 0:
+        problems.append(f"e2fsck -fn of the snapshot's base image exited {rc}:\n"
+                        f"{fsck[-600:]}")
+    lvdomain.virsh("snapshot-list", dom)
+    if problems:
+        raise CheckFailed("under libvirt:\n  " + "\n  ".join(problems))
+    ctx.note("libvirt: domfsinfo targets right for every mountpoint, quiesced snapshot's base "
+             "image holds the data, e2fsck clean")
+
+
+def virsh_kv(text):
+    """`virsh guestinfo` / `guestvcpus` output as {key: value}."""
+    return dict(re.findall(r"^(\S+)\s*:\s*(.*?)\s*$", text, re.M))
+
+
+def guest_os(ctx):
+    """os-release and uname, as guestinfo --os names them."""
+    text = ctx.run("cat /etc/os-release; printf 'KR=%s\\nKV=%s\\nM=%s\\n' \"$(uname -r)\" "
+                   "\"$(uname -v)\" \"$(uname -m)\"")
+    kv = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            kv[k] = v.strip().strip('"')
+    names = {"id": "ID", "name": "NAME", "pretty-name": "PRETTY_NAME", "version": "VERSION",
+             "version-id": "VERSION_ID", "variant": "VARIANT", "variant-id": "VARIANT_ID",
+             "kernel-release": "KR", "kernel-version": "KV", "machine": "M"}
+    return {f"os.{k}": kv[v] for k, v in names.items() if v in kv}
+
+
+def guest_tz(ctx):
+    name, off = ctx.run("date +'%Z %z'").split()
+    sign = -1 if off[0] == "-" else 1
+    return name, sign * (int(off[1:3]) * 3600 + int(off[3:5]) * 60)
+
+
+def guestinfo_interfaces(kv):
+    out = {}
+    for i in range(int(kv.get("if.count", 0))):
+        addrs = set()
+        for j in range(int(kv.get(f"if.{i}.addr.count", 0))):
+            addrs.add((kv.get(f"if.{i}.addr.{j}.addr"), kv.get(f"if.{i}.addr.{j}.type"),
+                       int(kv.get(f"if.{i}.addr.{j}.prefix", -1))))
+        out[kv.get(f"if.{i}.name")] = (kv.get(f"if.{i}.hwaddr"), addrs)
+    return out
+
+
+def domifaddr_interfaces(text):
+    """`virsh domifaddr --source agent`: rows of name, MAC, protocol, address/prefix; a row
+    whose name is '-' continues the interface above."""
+    out, name = {}, None
+    for line in text.splitlines()[2:]:
+        f = line.split()
+        if len(f) < 4:
+            continue
+        if f[0] != "-":
+            name = f[0]
+            out[name] = (f[1], set())
+        addr, prefix = f[3].rsplit("/", 1)
+        out[name][1].add((addr, f[2], int(prefix)))
+    return out
+
+
+def without_unaddressed(ifs):
+    """domifaddr lists only interfaces with an address."""
+    return {n: v for n, v in ifs.items() if v[1]}
+
+
+def libvirt_domtime(dom):
+    return int(re.search(r"Time:\s*(\d+)", lvdomain.virsh("domtime", dom)).group(1))
+
+
+@check("libvirt_commands", where="libvirt")
+def check_libvirt_commands(ctx):
+    """Through real virsh: domifaddr --source agent, guestinfo per group and all at once,
+    domhostname, domtime (--time/--now/--sync), guestvcpus, vcpucount --guest,
+    set-user-password (plain, --encrypted), set/get-user-sshkeys, domfstrim: each as the guest
+    has it."""
+    lg = ctx.guest
+    dom = lg.name
+    virsh = lvdomain.virsh
+    steps = Steps()
+    pw_user, ssh_user = "qa-lv-pw", "qa-lv-ssh"
+    keyfile = lg.path("lv-sshkeys.txt")
+
+    def keys_file(keys, end="\n"):
+        with open(keyfile, "w") as f:
+            f.write("\n".join(keys) + end)
+        return keyfile
     try:
-        version = lvdomain.ensure_libvirtd(say)
-    except lvdomain.Unavailable as e:
-        raise SkipCheck(f"libvirt cannot run here: {e}") from None
-    say("   " + " ".join(version.split()))
-    g = ctx.guest
-    g.shutdown()  # the disks move over to the libvirt domain
-    lg = lvdomain.LibvirtGuest(g)
-    ctx.libvirt_guest = lg
-    try:
-        lg.boot(timeout=ctx.args.boot_timeout)
-        ctx.guest = lg  # failure details (console, journal) now come from this guest
-        dom = lg.name
-        say(f"   domain {dom} up after {lg.timings['system_running']:.0f}s")
-        lg.provision()
-        # libvirt connects to the agent when the guest opens the port; wait until it answers
-        deadline = time.monotonic() + 60
-        while True:
-            res = lvdomain.virsh("qemu-agent-command", dom, '{"execute":"guest-ping"}',
-                                 "--timeout", "5", check=False)
-            if res.strip().startswith("{"):
-                break
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"libvirt cannot reach the agent:\n{res}")
-            time.sleep(1)
-        problems = []
-        # 1. virsh domfsinfo: libvirt matched each disk address to one of its <disk>s
-        text = lvdomain.virsh("domfsinfo", dom)
-        say("   virsh domfsinfo:\n" + "\n".join("     " + l for l in text.rstrip().splitlines()))
-        ctx.note("virsh domfsinfo: " + "; ".join(
-            f"{mp} {r[0]} {r[1]} [{','.join(r[2])}]" for mp, r in parse_domfsinfo(text).items()))
-        rows = parse_domfsinfo(text)
-        for mp in MOUNT_DISKS:
-            want = libvirt_expected_targets(mp)
-            if mp not in rows:
-                problems.append(f"domfsinfo: {mp} missing")
-            elif rows[mp][2] != want:
-                problems.append(f"domfsinfo: {mp} targets {rows[mp][2]}, expected {want}")
-        if "/scratch" in rows:
-            problems.append("domfsinfo lists /scratch (tmpfs)")
-        # 2. virsh guestinfo --filesystem
-        text = lvdomain.virsh("guestinfo", dom, "--filesystem")
-        info = dict(re.findall(r"^(\S+)\s*:\s*(.*?)\s*$", text, re.M))
-        seen = {}
-        for i in range(int(info.get("fs.count", 0))):
-            mp = info.get(f"fs.{i}.mountpoint")
-            aliases = sorted(info.get(f"fs.{i}.disk.{j}.alias", "")
-                             for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
-            serials = sorted(info.get(f"fs.{i}.disk.{j}.serial", "")
-                             for j in range(int(info.get(f"fs.{i}.disk.count", 0))))
-            seen[mp] = (aliases, serials)
-        for mp in MOUNT_DISKS:
-            want_serials = sorted(TOPO[i]["serial"] for i in MOUNT_DISKS[mp])
-            got = seen.get(mp)
-            if got is None:
-                problems.append(f"guestinfo --filesystem: {mp} missing")
-                continue
-            if [a for a in got[0] if a] != libvirt_expected_targets(mp):
-                problems.append(f"guestinfo: {mp} aliases {got[0]}")
-            if got[1] != want_serials:
-                problems.append(f"guestinfo: {mp} serials {got[1]}, expected {want_serials}")
-        # 3. domfsfreeze --mountpoint / domfsthaw
-        out = lvdomain.virsh("domfsfreeze", dom, "--mountpoint", "/data")
-        say(f"   domfsfreeze --mountpoint /data: {out.strip()}")
-        if "Froze 1 filesystem" not in out:
-            problems.append(f"domfsfreeze --mountpoint /data: {out.strip()}")
-        fs = agent_via_virsh(dom, "guest-get-fsinfo")
-        frozen = sorted(f["mountpoint"] for f in fs if f.get("frozen"))
-        if frozen != ["/bind", "/data"]:
-            problems.append(f"after domfsfreeze --mountpoint /data, frozen: {frozen}")
-        out = lvdomain.virsh("domfsthaw", dom)
-        say(f"   domfsthaw: {out.strip()}")
-        if "Thawed 1 filesystem" not in out:
-            problems.append(f"domfsthaw: {out.strip()}")
-        if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
-            problems.append("not thawed after domfsthaw")
-        # 4. a quiesced external disk-only snapshot of the data disk: the base image must hold
-        # what the guest wrote (without sync) just before
-        token = os.urandom(8).hex()
-        ctx.run(f"yes 'libvirt {token}' | head -n 4096 >/data/lv-snap")
-        want = f"libvirt {token}\n" * 4096
-        overlay = lg.path("disk-data.lv-snap.qcow2")
-        specs = ["--diskspec", f"vdb,snapshot=external,file={overlay}"]
-        for t in sorted(t for t in LIBVIRT_TARGETS.values() if t and t != "vdb"):
-            specs += ["--diskspec", f"{t},snapshot=no"]
-        t0 = time.monotonic()
-        out = lvdomain.virsh("snapshot-create-as", dom, "qa-quiesced", "--disk-only",
-                             "--quiesce", "--atomic", *specs, timeout=300)
-        say(f"   snapshot-create-as --disk-only --quiesce: {out.strip()} "
-            f"({time.monotonic() - t0:.1f}s)")
-        if agent_via_virsh(dom, "guest-fsfreeze-status") != "thawed":
-            problems.append("the guest is still frozen after snapshot-create-as --quiesce")
-        journal = ctx.run(f"journalctl -b --no-pager -u {ctx.agent_unit} | "
-                          "grep -iE 'freez|thaw' | tail -6 || true")
-        base = lg.disk_path(TOPO["data"])
-        off = data_partition_offset(base)
-        got = debugfs_cat(base, off, "/lv-snap").decode(errors="replace")
-        if got != want:
-            problems.append(f"the snapshot's base image holds {len(got)} bytes of /data/lv-snap, "
-                            f"{len(want)} were written (agent log:\n{journal})")
-        rc, fsck = e2fsck_clean(base, off)
-        if rc != 0:
-            problems.append(f"e2fsck -fn of the snapshot's base image exited {rc}:\n"
-                            f"{fsck[-600:]}")
-        lvdomain.virsh("snapshot-list", dom)
-        if problems:
-            raise CheckFailed("under libvirt:\n  " + "\n  ".join(problems))
-        ctx.note("libvirt: domfsinfo targets right for every mountpoint, quiesced snapshot's base "
-                 "image holds the data, e2fsck clean")
+        net_up(ctx)
+        start_login(ctx, LOGIN_USER)
+        truth_ifs = guest_interfaces(ctx)
+        hostname = ctx.run("hostname").strip()
+        with steps.step("virsh domifaddr --source agent = ip -j addr"):
+            text = virsh("domifaddr", dom, "--source", "agent")
+            say("\n".join("     " + ln for ln in text.rstrip().splitlines()))
+            got = domifaddr_interfaces(text)
+            if got != without_unaddressed(truth_ifs):
+                raise CheckFailed(f"domifaddr {interfaces_text(got)}\n      ip -j addr "
+                                  f"{interfaces_text(without_unaddressed(truth_ifs))}")
+        with steps.step("virsh guestinfo --os = os-release and uname"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--os"))
+            want = guest_os(ctx)
+            diff = {k: (kv.get(k), v) for k, v in want.items() if kv.get(k) != v}
+            if diff:
+                raise CheckFailed(f"(guestinfo, guest) differ: {diff}")
+            say(f"   {kv.get('os.pretty-name')}, {kv.get('os.kernel-release')}")
+        with steps.step("virsh guestinfo --hostname = hostname"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--hostname"))
+            if kv.get("hostname") != hostname:
+                raise CheckFailed(f"guestinfo {kv}, hostname {hostname!r}")
+        with steps.step("virsh guestinfo --timezone = date +%Z %z"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--timezone"))
+            name, off = guest_tz(ctx)
+            if kv.get("timezone.offset") != str(off) or kv.get("timezone.name", name) != name:
+                raise CheckFailed(f"guestinfo {kv}, the guest: {name} {off}")
+        with steps.step("virsh guestinfo --user = who"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--user"))
+            users = sorted(kv.get(f"user.{i}.name") for i in range(int(kv.get("user.count", 0))))
+            who = sorted(set(ctx.run("who | awk '{print $1}'").split()))
+            if users != who or LOGIN_USER not in users:
+                raise CheckFailed(f"guestinfo users {users}, who {who}")
+            say(f"   users {users}")
+        with steps.step("virsh guestinfo --interface = ip -j addr"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--interface"))
+            got = guestinfo_interfaces(kv)
+            if got != truth_ifs:
+                raise CheckFailed(f"guestinfo {interfaces_text(got)}\n      ip -j addr "
+                                  f"{interfaces_text(truth_ifs)}")
+        with steps.step("virsh guestinfo --filesystem: every block mount"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--filesystem"))
+            mps = {kv.get(f"fs.{i}.mountpoint") for i in range(int(kv.get("fs.count", 0)))}
+            if not set(MOUNT_DISKS) <= mps or set(NOT_LISTED) & mps:
+                raise CheckFailed(f"guestinfo --filesystem mountpoints {sorted(mps)}")
+        with steps.step("virsh guestinfo --disk: every disk with its serial"):
+            kv = virsh_kv(virsh("guestinfo", dom, "--disk"))
+            disks = {kv.get(f"disk.{i}.name"): kv.get(f"disk.{i}.serial")
+                     for i in range(int(kv.get("disk.count", 0)))}
+            by_serial, _, _ = guest_layout(ctx)
+            problems = [f"{d['serial']} on {by_serial[d['serial']]['name']}: guestinfo has "
+                        f"{disks.get(by_serial[d['serial']]['name'], '(no such disk)')!r}"
+                        for d in vm.TOPOLOGY
+                        if disks.get(by_serial[d["serial"]]["name"]) != d["serial"]]
+            if problems:
+                raise CheckFailed("; ".join(problems))
+            say(f"   {len(disks)} disks")
+        with steps.step("virsh guestinfo (every group at once)"):
+            kv = virsh_kv(virsh("guestinfo", dom))
+            need = ["os.id", "hostname", "timezone.offset", "user.count", "if.count",
+                    "fs.count", "disk.count"]
+            if [k for k in need if k not in kv]:
+                raise CheckFailed(f"missing {[k for k in need if k not in kv]}")
+            say(f"   {len(kv)} keys")
+        with steps.step("virsh domhostname = hostname"):
+            got = virsh("domhostname", dom).strip()
+            if got != hostname:
+                raise CheckFailed(f"domhostname {got!r}, hostname {hostname!r}")
+        with steps.step("virsh domtime = host clock"):
+            t0 = time.time_ns()
+            got = libvirt_domtime(dom)
+            d = check_clock("virsh domtime", got * 10**9, t0 - 10**9, time.time_ns())
+            say(f"   domtime - host clock: {d:+.1f}s")
+        with steps.step("virsh domtime --time (host + 3600), --now, --sync"):
+            virsh("domtime", dom, "--time", str(int(time.time()) + 3600))
+            t0 = time.time_ns()
+            check_clock("domtime after --time", libvirt_domtime(dom) * 10**9, t0 - 10**9,
+                        time.time_ns(), 3600)
+            check_clock("the guest's date after --time", guest_clock_ns(ctx), t0 - 10**9,
+                        time.time_ns(), 3600)
+            virsh("domtime", dom, "--now")
+            t0 = time.time_ns()
+            check_clock("domtime after --now", libvirt_domtime(dom) * 10**9, t0 - 10**9,
+                        time.time_ns())
+            # --sync reads the RTC, which --now set: the clock must stay the host's
+            ctx.run(f"date -u -s @{time.time() + 1800:.3f} >/dev/null")
+            virsh("domtime", dom, "--sync")
+            t0 = time.time_ns()
+            check_clock("domtime after --sync", libvirt_domtime(dom) * 10**9, t0 - 10**9,
+                        time.time_ns())
+        with steps.step("virsh guestvcpus, vcpucount --guest = sysfs, nproc"):
+            kv = virsh_kv(virsh("guestvcpus", dom))
+            present = ctx.run("cat /sys/devices/system/cpu/present").strip()
+            online, nproc = cpu_online(ctx)
+            count = virsh("vcpucount", dom, "--guest").strip()
+            if kv.get("vcpus") != present or kv.get("online") != online or count != str(nproc):
+                raise CheckFailed(f"guestvcpus {kv}, vcpucount --guest {count}; sysfs present "
+                                  f"{present} online {online}, nproc {nproc}")
+            say(f"   guestvcpus {kv}; vcpucount --guest {count}")
+        with steps.step("virsh guestvcpus --cpulist 1 --disable / --enable"):
+            virsh("guestvcpus", dom, "--cpulist", "1", "--disable")
+            online, nproc = cpu_online(ctx)
+            count = virsh("vcpucount", dom, "--guest").strip()
+            if online != "0" or count != "1":
+                raise CheckFailed(f"after --disable: online {online}, vcpucount --guest {count}")
+            virsh("guestvcpus", dom, "--cpulist", "1", "--enable")
+            online, nproc = cpu_online(ctx)
+            if online != "0-1" or nproc != 2:
+                raise CheckFailed(f"after --enable: online {online}")
+        with steps.step("virsh set-user-password (plain, then --encrypted)"):
+            make_user(ctx, pw_user)
+            pw = f"Qa-virsh-{os.urandom(6).hex()}"
+            virsh("set-user-password", dom, pw_user, pw)
+            h = shadow_hash(ctx, pw_user)
+            if not password_matches(ctx, h, pw):
+                raise CheckFailed(f"the shadow hash {h!r} does not verify the password")
+            virsh("set-user-password", dom, pw_user, CRYPTED[0], "--encrypted")
+            if shadow_hash(ctx, pw_user) != CRYPTED[0]:
+                raise CheckFailed(f"shadow {shadow_hash(ctx, pw_user)!r}, set {CRYPTED[0]!r}")
+        home = make_user(ctx, ssh_user)
+        k1, k2, k3, k4 = SSH_KEYS
+
+        def expect(want, what):
+            # virsh 9.0 prints the keys one after the other with no newline between them
+            # (vshPrint "%s" per key), whichever agent answers: compared as one string
+            got = virsh("get-user-sshkeys", dom, ssh_user).replace("\n", "")
+            _, _, lines = authorized_keys_file(ctx, home)
+            if got != "".join(want) or lines != want:
+                raise CheckFailed(f"{what}: get-user-sshkeys {got!r}, file {lines}, expected "
+                                  f"{want}")
+        with steps.step("virsh set-user-sshkeys (append, --reset, --remove), get-user-sshkeys"):
+            # key files without a final newline: virsh sends each line, and nothing more
+            virsh("set-user-sshkeys", dom, ssh_user, "--file", keys_file([k1, k2], end=""))
+            expect([k1, k2], "after set-user-sshkeys k1 k2")
+            virsh("set-user-sshkeys", dom, ssh_user, "--file", keys_file([k3], end=""))
+            expect([k1, k2, k3], "after appending k3")
+            virsh("set-user-sshkeys", dom, ssh_user, "--reset", "--file",
+                  keys_file([k2], end=""))
+            expect([k2], "after --reset k2")
+            virsh("set-user-sshkeys", dom, ssh_user, "--remove", "--file",
+                  keys_file([k2], end=""))
+            expect([], "after --remove k2")
+        with steps.step("virsh set-user-sshkeys, --remove with a key file as ssh-keygen writes "
+                        "it (a final newline: virsh also sends an empty key, as qemu-ga takes)"):
+            virsh("set-user-sshkeys", dom, ssh_user, "--file", keys_file([k4]))
+            expect([k4], "after set-user-sshkeys k4 (file ending in a newline)")
+            virsh("set-user-sshkeys", dom, ssh_user, "--remove", "--file", keys_file([k4]))
+            expect([], "after --remove k4 (file ending in a newline)")
+        with steps.step("virsh domfstrim, and with --minimum 1048576"):
+            # (libvirt 9.0 refuses --mountpoint itself: "not supported for now")
+            t0 = time.monotonic()
+            virsh("domfstrim", dom, timeout=600)
+            t1 = time.monotonic()
+            virsh("domfstrim", dom, "--minimum", "1048576", timeout=600)
+            say(f"   domfstrim {t1 - t0:.1f}s, --minimum 1 MiB {time.monotonic() - t1:.1f}s")
     finally:
-        lg.shutdown(timeout=60)
-        lg.cleanup()
+        for u in (pw_user, ssh_user):
+            drop_user(ctx, u)
+        end_login(ctx, LOGIN_USER)
+        net_down(ctx)
+        lg.run("echo 1 >/sys/devices/system/cpu/cpu1/online", timeout=60)
+        restore_guest_clock(ctx)
+        if os.path.exists(keyfile):
+            os.unlink(keyfile)
+    steps.finish()
+
+
+def boot_id(g, timeout=10):
+    return g.run("cat /proc/sys/kernel/random/boot_id", timeout=timeout)[1].strip()
+
+
+def kernel_restarts(g):
+    """How often the guest's kernel restarted the machine, by its console log ("reboot:
+    Restarting system" is printed at emergency level, whatever the loglevel; SeaBIOS does not
+    greet again on the serial port after a reset)."""
+    try:
+        with open(g.console_log, "rb") as f:
+            return f.read().count(b"reboot: Restarting system")
+    except OSError:
+        return 0
+
+
+@check("libvirt_power", where="libvirt")
+def check_libvirt_power(ctx):
+    """virsh reboot --mode agent: the guest reboots (new boot id) and the agent answers libvirt
+    again; virsh shutdown --mode agent: the domain is shut off within 60 s."""
+    lg = ctx.guest
+    dom = lg.name
+    steps = Steps()
+    restarted = back = False
+    with steps.step("virsh reboot --mode agent: the guest's kernel restarts the machine"):
+        before = boot_id(lg)
+        starts = kernel_restarts(lg)
+        # Nothing goes to the runner's port while the guest is down: QEMU does not read a
+        # port no guest has open, and the host's writes would pile up in the socket.
+        lg._close_runner()
+        t0 = time.monotonic()
+        out = lvdomain.virsh("reboot", dom, "--mode", "agent")
+        say(f"   {out.strip()}")
+        deadline = t0 + ctx.args.boot_timeout
+        while kernel_restarts(lg) <= starts:
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"no restart within {ctx.args.boot_timeout}s (domstate "
+                                  f"{lvdomain.virsh('domstate', dom).strip()})\n"
+                                  f"{lg.console_tail(20)}")
+            time.sleep(1)
+        t_reset = time.monotonic() - t0
+        restarted = True
+        ctx.note(f"virsh reboot --mode agent: the kernel restarted the machine after "
+                 f"{t_reset:.0f}s")
+    if restarted:
+        with steps.step("the guest comes back: the agent answers libvirt, a new boot id"):
+            # a loaded TCG host can make the boot after the restart much slower than the
+            # first (RCU stalls, initramfs's udev settle timing out): a boot timeout of its own
+            t0 = time.monotonic()
+            deadline = t0 + ctx.args.boot_timeout
+            try:
+                t_agent = wait_libvirt_agent(dom, timeout=ctx.args.boot_timeout)
+            except CheckFailed as e:
+                status = lvdomain.virsh("qemu-monitor-command", dom, "--hmp", "info status",
+                                        check=False).strip()
+                raise CheckFailed(f"{e}\nQEMU: {status}; the console since the restart:\n"
+                                  f"{lg.console_tail(25)}") from None
+            lg._connect_runner(deadline)
+            lg._resync(deadline)
+            now = boot_id(lg)
+            if now == before:
+                raise CheckFailed(f"the boot id is still {now}")
+            back = True
+            ctx.note(f"after the restart the agent answers libvirt again after {t_agent:.0f}s "
+                     f"(domstate {lvdomain.virsh('domstate', dom).strip()})")
+    if not back:
+        # the shutdown is judged on a domain of its own, not on one that did not come back
+        say("   (a new domain for the shutdown)")
+        ctx.stop_libvirt(graceful=False)
+        lg = ctx.use_libvirt()
+        dom = lg.name
+    with steps.step("virsh shutdown --mode agent: shut off within 60 s"):
+        t0 = time.monotonic()
+        out = lvdomain.virsh("shutdown", dom, "--mode", "agent")
+        say(f"   {out.strip()}")
+        try:
+            lg.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed(f"domstate after 60 s: {lvdomain.virsh('domstate', dom).strip()}") \
+                from None
+        state = lvdomain.virsh("domstate", dom).strip()
+        if state != "shut off":
+            raise CheckFailed(f"domstate {state!r}")
+        ctx.note(f"virsh shutdown --mode agent: shut off after {time.monotonic() - t0:.0f}s")
+    steps.finish()
 
 
 # ---- driver ---------------------------------------------------------------------------------
@@ -1529,15 +2943,20 @@ def install_agent(g, args, ctx):
     return unit_name
 
 
-def boot_and_time_agent(g, ctx, timeout):
-    """Boot; measure when the runner and (if installed) the agent first answer, from QEMU start."""
+def boot_and_time_agent(g, ctx, timeout, record=True):
+    """Boot; measure when the runner and (if installed) the agent first answer, from QEMU start
+    (record=False: a later boot, whose times do not replace the first boot's)."""
     g.boot(timeout=timeout, wait_system=False)
-    ctx.boot_runner_ready = g.timings["runner_ready"]
+    if record:
+        ctx.boot_runner_ready = g.timings["runner_ready"]
     if ctx.agent_unit:
         a = AgentConn(g.agent_socket, connect=False)
         try:
             a.wait_ready(max(30, timeout - (time.monotonic() - g.t_start)))
-            ctx.boot_agent_ready = time.monotonic() - g.t_start
+            if record:
+                ctx.boot_agent_ready = time.monotonic() - g.t_start
+            else:
+                say(f"   agent answered {time.monotonic() - g.t_start:.0f}s after QEMU start")
         except TimeoutError as e:
             say(f"   {e}")
         finally:
@@ -1568,8 +2987,9 @@ def main(argv):
     ap.add_argument("--agent-file", action="append", default=[], metavar="SRC:DEST",
                     help="extra file to copy into the guest (udev rule, config); repeatable")
     ap.add_argument("--compare-qga", nargs="?", const="", default=None, metavar="JSON",
-                    help="run only compare_qga (unless checks are named) and write both fsinfo "
-                    "replies to JSON when given")
+                    help="run only compare_qga and compare_qga_commands (unless checks are "
+                    "named) and write both agents' replies to JSON (fsinfo) and "
+                    "JSON-commands.json (every read-only command) when given")
     ap.add_argument("--no-libvirt", action="store_true", help="skip the libvirt check")
     ap.add_argument("--list", action="store_true", help="list the checks and exit")
     ap.add_argument("--boot-timeout", type=int, default=300)
@@ -1582,9 +3002,10 @@ def main(argv):
     unknown = [c for c in args.checks if c not in CHECKS]
     if unknown:
         ap.error(f"unknown checks: {' '.join(unknown)} (see --list)")
-    selected = args.checks or (["compare_qga"] if args.compare_qga is not None else list(CHECKS))
-    if args.no_libvirt and "libvirt" in selected:
-        selected.remove("libvirt")
+    selected = args.checks or (["compare_qga", "compare_qga_commands"]
+                               if args.compare_qga is not None else list(CHECKS))
+    if args.no_libvirt:
+        selected = [c for c in selected if CHECKS[c].where != "libvirt"]
     if args.compare_qga:
         args.compare_qga = os.path.abspath(args.compare_qga)
     vm._install_signal_handlers()
@@ -1616,6 +3037,7 @@ def main(argv):
             t0 = time.monotonic()
             say(f"-- {name}")
             try:
+                ctx.place(CHECKS[name].where)
                 CHECKS[name](ctx)
             except SkipCheck as e:
                 skipped += 1
@@ -1625,12 +3047,17 @@ def main(argv):
                 detail = str(e) if isinstance(e, (CheckFailed, vm.GuestError, AgentError)) \
                     else traceback.format_exc()
                 say(f"FAIL {name} ({time.monotonic() - t0:.1f}s)\n{detail}")
-                if g.proc and g.proc.poll() is None:
-                    say(failure_details(g, ctx.agent_unit))
+                cur = ctx.guest
+                try:
+                    if cur.proc and cur.proc.poll() is None:
+                        say(failure_details(cur, ctx.agent_unit))
+                except Exception as e2:  # noqa: BLE001 - details are best effort
+                    say(f"   (no failure details: {e2})")
             else:
                 passed += 1
                 say(f"PASS {name} ({time.monotonic() - t0:.1f}s)")
         say("== shutting down")
+        ctx.stop_libvirt()
         g.shutdown()
     except (Exception, KeyboardInterrupt, SystemExit) as e:
         # Setup broke (image, boot, provisioning): every check that did not run failed.
@@ -1639,6 +3066,10 @@ def main(argv):
         if g.workdir:
             say(g.console_tail(40))
     finally:
+        try:
+            ctx.stop_libvirt(graceful=False)
+        except Exception as e:  # noqa: BLE001 - best effort on the way out
+            say(f"   (stopping the libvirt domain: {e})")
         g.cleanup()
     if ctx.notes:
         say("== measured")
