@@ -736,19 +736,29 @@ def bench_freeze_clean(agents, images, counts, reps):
     for count in counts:
         for name in AGENTS:
             freeze_thaw(agents[name], mps[:count])  # warm-up
-        res = {name: ([], [], []) for name in AGENTS}
+        res = {name: ([], [], [], []) for name in AGENTS}
         for rep in range(reps):
             for name in alternate(rep):
+                offset = log_size(agents[name])
                 f, t = freeze_thaw(agents[name], mps[:count])
                 res[name][0].append(f)
                 res[name][1].append(t)
                 res[name][2].append(f + t)
+                p = freeze_phases(agents[name], offset)
+                if p:
+                    res[name][3].append(p)
         for name in AGENTS:
             out[name][count] = {"freeze_ms": summary(res[name][0]),
                                 "thaw_ms": summary(res[name][1]),
                                 "total_ms": summary(res[name][2])}
+            if res[name][3]:
+                out[name][count]["phases_ms"] = phase_medians(res[name][3])
         log(f"freeze+thaw filesystems={count} " + " ".join(
             f"{n}={median(res[n][2]):.2f}ms" for n in AGENTS))
+        for name in AGENTS:
+            if "phases_ms" in out[name][count]:
+                log(f"  {name} phases (medians): " + " ".join(
+                    f"{k}={v:.2f}" for k, v in out[name][count]["phases_ms"].items()))
     return out
 
 
@@ -869,13 +879,37 @@ def freeze_phases(agent, offset):
         fields = {k: value(v) for k, v in re.findall(r"(\w+)=(\S+)", line)}
         if "froze count=" in line:
             out.update({k: v for k, v in fields.items()
-                        if k.endswith(("_ms", "_kib")) or k == "rcu"})
+                        if k.endswith(("_ms", "_kib", "_writes")) or k == "rcu"})
         elif "froze mountpoint=" in line:
             out["filesystems"].append(fields)
         elif "thawed mountpoint=" in line:
             out["fithaw_ms"].append(fields.get("fithaw_ms"))
         elif "thawed count=" in line:
             out["thaw_ms"] = fields.get("ms")
+            if "state_writes" in fields:
+                out["thaw_state_writes"] = fields["state_writes"]
+                out["thaw_state_ms"] = fields.get("state_ms")
+    return out
+
+
+def phase_medians(phases):
+    """median of each numeric phase of the agent's log over trials; for the per-filesystem
+    lines, the median over all filesystems of each one's first syncfs pass and FIFREEZE"""
+    keys = [k for k, v in phases[0].items() if isinstance(v, float)]
+    out = {k: median([p[k] for p in phases if isinstance(p.get(k), float)]) for k in keys}
+    for key, field in (("fs_syncfs1_ms", "syncfs_ms"), ("fs_fifreeze_ms", "fifreeze_ms")):
+        xs = []
+        for p in phases:
+            for fs in p["filesystems"]:
+                v = fs.get(field)
+                v = v[0] if isinstance(v, list) else v
+                if isinstance(v, float):
+                    xs.append(v)
+        if xs:
+            out[key] = median(xs)
+    fithaw = [x for p in phases for x in p["fithaw_ms"] if isinstance(x, float)]
+    if fithaw:
+        out["fithaw_each_ms"] = median(fithaw)
     return out
 
 

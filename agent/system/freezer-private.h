@@ -104,6 +104,9 @@ struct _QaFreezer {
 	/* under write_lock: which file this agent wrote last (qa_freezer_file_id()), so that one
 	 * written by someone else (--emergency-thaw) is noticed */
 	gchar *written_id;
+	/* under write_lock: state writes so far and the time they took, for the phase log */
+	guint n_writes;
+	gint64 write_us;
 };
 
 typedef struct {
@@ -135,6 +138,12 @@ typedef struct {
 	gint64 saved;	     /* the state file records the frozen set */
 	gint64 dirty_kib[3]; /* Dirty + Writeback at begun, flushed, frozen; -1: unknown */
 	const gchar *rcu;    /* what was done about RCU grace periods, for the log */
+	/* parts of the phases above, for the log: state file writes (their number and time),
+	 * setting the RCU knob and back, reading the dirty counts */
+	guint n_writes;
+	gint64 write_us;
+	gint64 rcu_us;
+	gint64 dirty_us;
 } QaFreezeTimes;
 
 gint64

@@ -224,6 +224,8 @@ qa_freezer_write_record(QaFreezer *self, QaState *record, GError **error)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->write_lock);
 	g_autoptr(QaState) fresh = NULL;
+	gint64 start = g_get_monotonic_time();
+	gboolean is_saved;
 
 	if (record->generation <= self->written_generation)
 		return TRUE;
@@ -233,12 +235,15 @@ qa_freezer_write_record(QaFreezer *self, QaState *record, GError **error)
 		g_mutex_unlock(&self->lock);
 		record = fresh;
 	}
-	if (!self->ops.save_state(self->statedir, record, self->ops_data, error))
-		return FALSE;
-	self->written_generation = record->generation;
-	g_free(self->written_id);
-	self->written_id = qa_freezer_file_id(self->statedir);
-	return TRUE;
+	is_saved = self->ops.save_state(self->statedir, record, self->ops_data, error);
+	if (is_saved) {
+		self->written_generation = record->generation;
+		g_free(self->written_id);
+		self->written_id = qa_freezer_file_id(self->statedir);
+	}
+	self->n_writes++;
+	self->write_us += g_get_monotonic_time() - start;
+	return is_saved;
 }
 
 /* for paths where failing to persist changes nothing that could still be undone */

@@ -402,7 +402,8 @@ qa_freezer_format_kib(gint64 kib)
 	return kib < 0 ? g_strdup("?") : g_strdup_printf("%" G_GINT64_FORMAT, kib);
 }
 
-/* the summary of a freeze that went through: where its time went, in one line */
+/* the summary of a freeze that went through: where its time went, in one line; state_ms,
+ * rcu_ms and dirty_ms are parts of the phases before them, not phases of their own */
 static void
 qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 {
@@ -411,7 +412,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	g_autofree gchar *dirty_frozen = qa_freezer_format_kib(t->dirty_kib[2]);
 
 	g_message("froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
-		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f dirty_kib=%s,%s,%s rcu=%s",
+		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f state_writes=%u state_ms=%.2f "
+		  "rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s",
 		  count,
 		  n_levels,
 		  (t->opened - t->start) / 1000.0,
@@ -420,10 +422,35 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 		  (t->frozen - t->flushed) / 1000.0,
 		  (t->saved - t->frozen) / 1000.0,
 		  (t->saved - t->start) / 1000.0,
+		  t->n_writes,
+		  t->write_us / 1000.0,
+		  t->rcu_us / 1000.0,
+		  t->dirty_us / 1000.0,
 		  dirty_begun,
 		  dirty_flushed,
 		  dirty_frozen,
 		  t->rcu);
+}
+
+/* Dirty + Writeback now, its reading timed for the log */
+static gint64
+qa_freezer_time_dirty(QaFreezer *self, QaFreezeTimes *times)
+{
+	gint64 start = g_get_monotonic_time();
+	gint64 kib = qa_freezer_read_dirty_kib(self->roots);
+
+	times->dirty_us += g_get_monotonic_time() - start;
+	return kib;
+}
+
+/* the state writes since @times was started, for the log */
+static void
+qa_freezer_time_writes(QaFreezer *self, QaFreezeTimes *times, gboolean is_start)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->write_lock);
+
+	times->n_writes = self->n_writes - (is_start ? 0 : times->n_writes);
+	times->write_us = self->write_us - (is_start ? 0 : times->write_us);
 }
 
 static gboolean
@@ -435,21 +462,27 @@ qa_freezer_freeze_opened(
 	g_autoptr(QaState) record = NULL;
 	QaFreezeJob *failed;
 	gboolean is_saved;
+	gint64 rcu_start;
 
+	qa_freezer_time_writes(self, times, TRUE);
 	if (!qa_freezer_begin(self, levels, error))
 		return qa_freezer_fail(self, error);
 	times->begun = g_get_monotonic_time();
-	times->dirty_kib[0] = qa_freezer_read_dirty_kib(self->roots);
+	times->dirty_kib[0] = qa_freezer_time_dirty(self, times);
 	qa_freezer_flush(levels);
 	times->flushed = g_get_monotonic_time();
-	times->dirty_kib[1] = qa_freezer_read_dirty_kib(self->roots);
+	times->dirty_kib[1] = qa_freezer_time_dirty(self, times);
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
+	rcu_start = g_get_monotonic_time();
 	times->rcu = qa_freezer_expedite_rcu(self);
+	times->rcu_us = g_get_monotonic_time() - rcu_start;
 	failed = qa_freezer_freeze_levels(self, levels, done);
+	rcu_start = g_get_monotonic_time();
 	qa_freezer_restore_rcu(self);
+	times->rcu_us += g_get_monotonic_time() - rcu_start;
 	times->frozen = g_get_monotonic_time();
-	times->dirty_kib[2] = qa_freezer_read_dirty_kib(self->roots);
+	times->dirty_kib[2] = qa_freezer_time_dirty(self, times);
 	qa_freezer_report_jobs(self, levels);
 	if (qa_freezer_is_aborted(self, &error_local) || failed != NULL) {
 		guint n_undone = qa_freezer_rollback(self, done);
@@ -469,6 +502,7 @@ qa_freezer_freeze_opened(
 	 * the write tells this call it was abandoned */
 	is_saved = qa_freezer_write_record(self, record, error);
 	times->saved = g_get_monotonic_time();
+	qa_freezer_time_writes(self, times, FALSE);
 	if (!is_saved) {
 		/* a freeze the next agent would not know about must not outlive this call */
 		qa_freezer_rollback(self, done);
