@@ -174,10 +174,11 @@ qa_freezer_open_checked(
 static GPtrArray *
 qa_freezer_kernel_depends_on(const QaRoots *roots,
 			     GPtrArray *filesystems,
+			     GPtrArray *selected,
 			     gpointer user_data,
 			     GError **error)
 {
-	return qa_storage_graph_dependencies(roots, filesystems, error);
+	return qa_storage_graph_dependencies(roots, filesystems, selected, error);
 }
 
 static QaDiskSelectStorage *

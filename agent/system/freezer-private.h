@@ -131,6 +131,8 @@ typedef struct {
 /* how long each phase of one freeze took, for the log: monotonic µs */
 typedef struct {
 	gint64 start;
+	gint64 loaded;	     /* the mount table read and parsed, filesystems found */
+	gint64 planned;	     /* selected, their storage and freeze order worked out */
 	gint64 opened;	     /* filesystems loaded, selected, ordered and opened */
 	gint64 begun;	     /* freeze hook run, plan recorded */
 	gint64 flushed;	     /* syncfs passes and checkpoints done */

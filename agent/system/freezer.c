@@ -411,25 +411,28 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	g_autofree gchar *dirty_flushed = qa_freezer_format_kib(t->dirty_kib[1]);
 	g_autofree gchar *dirty_frozen = qa_freezer_format_kib(t->dirty_kib[2]);
 
-	g_message("froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
-		  "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f state_writes=%u state_ms=%.2f "
-		  "rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s",
-		  count,
-		  n_levels,
-		  (t->opened - t->start) / 1000.0,
-		  (t->begun - t->opened) / 1000.0,
-		  (t->flushed - t->begun) / 1000.0,
-		  (t->frozen - t->flushed) / 1000.0,
-		  (t->saved - t->frozen) / 1000.0,
-		  (t->saved - t->start) / 1000.0,
-		  t->n_writes,
-		  t->write_us / 1000.0,
-		  t->rcu_us / 1000.0,
-		  t->dirty_us / 1000.0,
-		  dirty_begun,
-		  dirty_flushed,
-		  dirty_frozen,
-		  t->rcu);
+	g_message(
+	    "froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
+	    "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f load_ms=%.2f plan_ms=%.2f "
+	    "state_writes=%u state_ms=%.2f rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s",
+	    count,
+	    n_levels,
+	    (t->opened - t->start) / 1000.0,
+	    (t->begun - t->opened) / 1000.0,
+	    (t->flushed - t->begun) / 1000.0,
+	    (t->frozen - t->flushed) / 1000.0,
+	    (t->saved - t->frozen) / 1000.0,
+	    (t->saved - t->start) / 1000.0,
+	    (t->loaded - t->start) / 1000.0,
+	    (t->planned - t->loaded) / 1000.0,
+	    t->n_writes,
+	    t->write_us / 1000.0,
+	    t->rcu_us / 1000.0,
+	    t->dirty_us / 1000.0,
+	    dirty_begun,
+	    dirty_flushed,
+	    dirty_frozen,
+	    t->rcu);
 }
 
 /* Dirty + Writeback now, its reading timed for the log */
@@ -551,7 +554,7 @@ qa_freezer_plan_storage(QaFreezer *self,
 	g_autoptr(GHashTable) plan =
 	    g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
 	g_autoptr(GPtrArray) depends =
-	    self->ops.depends_on(self->roots, filesystems, self->ops_data, error);
+	    self->ops.depends_on(self->roots, filesystems, selected, self->ops_data, error);
 
 	if (depends == NULL)
 		return NULL;
@@ -604,6 +607,7 @@ static GPtrArray *
 qa_freezer_prepare(QaFreezer *self,
 		   const QaFreezeRequest *request,
 		   GPtrArray *filesystems,
+		   QaFreezeTimes *times,
 		   GError **error)
 {
 	g_autoptr(GPtrArray) selected = NULL;
@@ -626,6 +630,7 @@ qa_freezer_prepare(QaFreezer *self,
 	levels = self->ops.freeze_levels(self->roots, selected, self->ops_data, error);
 	if (levels == NULL)
 		return NULL;
+	times->planned = g_get_monotonic_time();
 	jobs = qa_freezer_open_levels(self, levels, is_strict, error);
 	if (jobs == NULL)
 		return NULL;
@@ -660,8 +665,9 @@ qa_freezer_freeze_request(QaFreezer *self,
 	self->n_freezes++;
 	qa_freezer_report_begin(self, request);
 	filesystems = qa_freezer_load_filesystems(self, &error_local);
+	times.loaded = g_get_monotonic_time();
 	if (filesystems != NULL)
-		jobs = qa_freezer_prepare(self, request, filesystems, &error_local);
+		jobs = qa_freezer_prepare(self, request, filesystems, &times, &error_local);
 	if (jobs != NULL) {
 		times.opened = g_get_monotonic_time();
 		if (qa_freezer_freeze_opened(self, jobs, &times, out_count, &error_local))

@@ -57,9 +57,11 @@ typedef struct {
 	/* sets the kernel's RCU grace periods to expedited (TRUE) or normal; returns whether they
 	 * were expedited before (0 or 1) or a negative errno */
 	gint (*expedite_rcu)(const QaRoots *roots, gboolean is_expedited, gpointer user_data);
-	/* what each filesystem of @filesystems is stored on, as qa_storage_graph_dependencies() */
+	/* what each filesystem of @filesystems is stored on, as qa_storage_graph_dependencies():
+	 * at least for @selected and what they are stored on */
 	GPtrArray *(*depends_on)(const QaRoots *roots,
 				 GPtrArray *filesystems,
+				 GPtrArray *selected,
 				 gpointer user_data,
 				 GError **error);
 	/* what @filesystems are stored on and every disk of the guest, resolving the dev of each

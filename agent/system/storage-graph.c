@@ -124,13 +124,38 @@ qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GEr
 }
 
 GPtrArray *
-qa_storage_graph_dependencies(const QaRoots *roots, GPtrArray *filesystems, GError **error)
+qa_storage_graph_dependencies(const QaRoots *roots,
+			      GPtrArray *filesystems,
+			      GPtrArray *selected,
+			      GError **error)
 {
 	g_autoptr(GPtrArray) mounts = qa_filesystems_to_mounts(filesystems);
 	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
 	GPtrArray *holders = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+	g_autoptr(GArray) queue = g_array_new(FALSE, FALSE, sizeof(guint));
 
-	for (guint i = 0; i < filesystems->len; i++)
-		g_ptr_array_add(holders, qa_storage_graph_holders(model, mounts, i));
+	/* walking a filesystem's devices costs syscalls into sysfs, so only those of the selected
+	 * filesystems and of what they are stored on are walked, not every mounted one */
+	g_ptr_array_set_size(holders, filesystems->len);
+	for (guint i = 0; i < filesystems->len; i++) {
+		if (selected == NULL ||
+		    g_ptr_array_find(selected, g_ptr_array_index(filesystems, i), NULL))
+			g_array_append_val(queue, i);
+	}
+	for (guint q = 0; q < queue->len; q++) {
+		guint index = g_array_index(queue, guint, q);
+		GArray *direct;
+
+		if (g_ptr_array_index(holders, index) != NULL)
+			continue;
+		direct = qa_storage_graph_holders(model, mounts, index);
+		g_ptr_array_index(holders, index) = direct;
+		for (guint j = 0; j < direct->len; j++)
+			g_array_append_val(queue, g_array_index(direct, guint, j));
+	}
+	for (guint i = 0; i < filesystems->len; i++) {
+		if (g_ptr_array_index(holders, i) == NULL)
+			g_ptr_array_index(holders, i) = g_array_new(FALSE, FALSE, sizeof(guint));
+	}
 	return holders;
 }

@@ -17,5 +17,10 @@ qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GEr
 /* Per filesystem of @filesystems (same index): a GArray of guint, the indexes of the
  * filesystems it is stored on, through the backing files of the loop devices under it (found
  * by the kernel's device number for the file, so also when its path is not a visible mount). */
+/* @selected (nullable: all of them): only these filesystems and those they are stored on,
+ * directly or not, get their dependencies worked out; the others' arrays are empty. */
 GPtrArray *
-qa_storage_graph_dependencies(const QaRoots *roots, GPtrArray *filesystems, GError **error);
+qa_storage_graph_dependencies(const QaRoots *roots,
+			      GPtrArray *filesystems,
+			      GPtrArray *selected,
+			      GError **error);

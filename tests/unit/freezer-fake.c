@@ -178,7 +178,11 @@ fake_load_filesystems(const QaRoots *roots, gpointer data, GError **error)
 
 /* what each filesystem is stored on, from the table's stored_on names */
 static GPtrArray *
-fake_depends_on(const QaRoots *roots, GPtrArray *filesystems, gpointer data, GError **error)
+fake_depends_on(const QaRoots *roots,
+		GPtrArray *filesystems,
+		GPtrArray *selected,
+		gpointer data,
+		GError **error)
 {
 	Fake *fake = data;
 	GPtrArray *depends = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);

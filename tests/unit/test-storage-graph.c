@@ -74,12 +74,63 @@ test_storage_graph_empty(void **state)
 	assert_int_equal(levels->len, 0);
 }
 
+/* the dependencies of a selection are those of the whole table for the selected filesystems
+ * and everything they are stored on, and empty for the rest */
+static void
+test_storage_graph_dependencies_selected(void **state)
+{
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("host-debian12-virtio-blk");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+	g_autoptr(GPtrArray) filesystems = qa_filesystems_from_mounts(roots, mounts);
+	g_autoptr(GPtrArray) all = qa_storage_graph_dependencies(roots, filesystems, NULL, NULL);
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+	g_autoptr(GPtrArray) some = NULL;
+	gboolean reached[256] = {FALSE};
+	guint nested = G_MAXUINT;
+
+	assert_non_null(all);
+	assert_true(filesystems->len < G_N_ELEMENTS(reached));
+	for (guint i = 0; i < filesystems->len; i++) {
+		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
+		if (g_strcmp0(g_ptr_array_index(fs->mountpoints, 0), "/tmp/qa-fx/nested") == 0)
+			nested = i;
+	}
+	assert_int_not_equal(nested, G_MAXUINT);
+	g_ptr_array_add(selected, g_ptr_array_index(filesystems, nested));
+	some = qa_storage_graph_dependencies(roots, filesystems, selected, NULL);
+	assert_non_null(some);
+	assert_int_equal(some->len, all->len);
+	/* nested is on part, which is on / */
+	reached[nested] = TRUE;
+	for (gboolean is_grown = TRUE; is_grown;) {
+		is_grown = FALSE;
+		for (guint i = 0; i < all->len; i++) {
+			GArray *direct = g_ptr_array_index(all, i);
+			for (guint j = 0; reached[i] && j < direct->len; j++) {
+				guint below = g_array_index(direct, guint, j);
+				is_grown |= !reached[below];
+				reached[below] = TRUE;
+			}
+		}
+	}
+	for (guint i = 0, n = 0; i < all->len; i++, n += reached[i - 1]) {
+		GArray *a = g_ptr_array_index(all, i);
+		GArray *b = g_ptr_array_index(some, i);
+		assert_int_equal(b->len, reached[i] ? a->len : 0);
+		for (guint j = 0; j < b->len; j++)
+			assert_int_equal(g_array_index(a, guint, j), g_array_index(b, guint, j));
+		if (i == all->len - 1)
+			assert_int_equal(n + reached[i], 3);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_storage_graph_levels),
 	    cmocka_unit_test(test_storage_graph_empty),
+	    cmocka_unit_test(test_storage_graph_dependencies_selected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
