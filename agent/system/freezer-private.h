@@ -21,6 +21,10 @@
  * meanwhile, so another pass is worth it; a pass over a clean filesystem costs about 1 ms */
 #define QA_FREEZER_RESYNC_US (5 * 1000)
 
+/* Dirty + Writeback of the whole system (/proc/meminfo) up to which no filesystem is flushed
+ * before FIFREEZE: what FIFREEZE then writes with writers blocked is at most this much */
+#define QA_FREEZER_CLEAN_KIB 1024
+
 /* syncfs passes per filesystem before FIFREEZE, at most */
 #define QA_FREEZER_MAX_SYNCS 4
 /* how long the shutdown thaw waits for a freeze in progress to end (its FIFREEZE calls to

@@ -5,20 +5,17 @@
 /* Expedites RCU grace periods for the FIFREEZE calls when they are not already and the admin
  * lets the agent (fsfreeze-expedite-rcu). The debt is recorded in the state file before the
  * kernel is told, so that an agent killed in between leaves its successor to set them back: at
- * worst to the kernel's default, never stuck expedited. Returns what was done, for the log. */
+ * worst to the kernel's default, never stuck expedited. The record is the one the freeze writes
+ * before its flush (qa_freezer_begin() sets is_rcu_expedited), so no write is needed here; a
+ * debt found not to be one (the knob was 1 already) is cleared in memory and the save after the
+ * FIFREEZE calls records that. Returns what was done, for the log. */
 const gchar *
 qa_freezer_expedite_rcu(QaFreezer *self)
 {
-	g_autoptr(QaState) record = NULL;
 	gint was;
 
 	if (!self->expedites_rcu)
 		return "off";
-	g_mutex_lock(&self->lock);
-	self->is_rcu_expedited = TRUE;
-	record = qa_freezer_record_locked(self);
-	g_mutex_unlock(&self->lock);
-	qa_freezer_write_record_or_warn(self, record);
 	was = self->ops.expedite_rcu(self->roots, TRUE, self->ops_data);
 	if (was != 0) {
 		/* already expedited by someone else, or not possible: nothing is owed */

@@ -135,31 +135,50 @@ qa_freezer_run_thaw_hook(QaFreezer *self, gboolean is_thaw, GError **error)
 	return ok;
 }
 
+/* what ending an epoch leaves to do once the lock is released */
+typedef struct {
+	gboolean is_hook_due;
+	gboolean is_release_due;
+} QaEpochEnd;
+
+/* Ends the epoch in memory when nothing is held and no freeze runs; TRUE when it did, and the
+ * caller's next record says so. */
+static gboolean
+qa_freezer_end_epoch_locked(QaFreezer *self, QaEpochEnd *out)
+{
+	if (self->frozen->len != 0 || self->is_op_running)
+		return FALSE;
+	self->deadline = 0;
+	out->is_release_due = self->is_log_held;
+	self->is_log_held = FALSE;
+	out->is_hook_due = self->is_hook_pending;
+	self->is_hook_pending = FALSE;
+	return TRUE;
+}
+
+static gboolean
+qa_freezer_finish_epoch(QaFreezer *self, gboolean is_thaw, const QaEpochEnd *end, GError **error)
+{
+	if (end->is_release_due && self->log_release != NULL)
+		self->log_release();
+	if (end->is_hook_due && self->hook != NULL)
+		return qa_freezer_run_thaw_hook(self, is_thaw, error);
+	return TRUE;
+}
+
 gboolean
 qa_freezer_end_epoch(QaFreezer *self, gboolean is_thaw, GError **error)
 {
-	gboolean is_hook_due = FALSE;
-	gboolean is_release_due = FALSE;
+	QaEpochEnd end = {FALSE, FALSE};
 	g_autoptr(QaState) record = NULL;
 
 	g_mutex_lock(&self->lock);
-	if (self->frozen->len == 0 && !self->is_op_running) {
-		self->deadline = 0;
-		is_release_due = self->is_log_held;
-		self->is_log_held = FALSE;
-		is_hook_due = self->is_hook_pending;
-		self->is_hook_pending = FALSE;
+	if (qa_freezer_end_epoch_locked(self, &end))
 		record = qa_freezer_record_locked(self);
-	}
 	g_mutex_unlock(&self->lock);
 	if (record != NULL)
 		qa_freezer_write_record_or_warn(self, record);
-
-	if (is_release_due && self->log_release != NULL)
-		self->log_release();
-	if (is_hook_due && self->hook != NULL)
-		return qa_freezer_run_thaw_hook(self, is_thaw, error);
-	return TRUE;
+	return qa_freezer_finish_epoch(self, is_thaw, &end, error);
 }
 
 /* An auto-thaw whose FITHAW failed leaves those filesystems frozen with no host to thaw them:
@@ -496,6 +515,8 @@ qa_freezer_thaw_request(QaFreezer *self,
 	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(QaState) record = NULL;
 	gint64 start = g_get_monotonic_time();
+	gint64 thawed_at;
+	QaEpochEnd end = {FALSE, FALSE};
 	guint count;
 
 	g_return_val_if_fail(self != NULL && request != NULL, FALSE);
@@ -508,13 +529,20 @@ qa_freezer_thaw_request(QaFreezer *self,
 		return FALSE;
 
 	count = qa_freezer_thaw_entries(self, taken, thawed, errors, &error_thaw);
-	g_message("thawed count=%u ms=%.1f", count, (g_get_monotonic_time() - start) / 1000.0);
+	thawed_at = g_get_monotonic_time();
 	qa_freezer_report_thaw(self, QA_FREEZE_OUTCOME_BY_HOST, start, thawed, errors);
+	/* one record for the thaw and, when nothing is left frozen, the end of the epoch */
 	g_mutex_lock(&self->lock);
+	qa_freezer_end_epoch_locked(self, &end);
 	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);
 	qa_freezer_write_record_or_warn(self, record);
-	if (!qa_freezer_end_epoch(self, TRUE, &error_hook) && error_thaw == NULL) {
+	g_message("thawed count=%u ms=%.1f fithaw_ms=%.1f state_ms=%.2f",
+		  count,
+		  (g_get_monotonic_time() - start) / 1000.0,
+		  (thawed_at - start) / 1000.0,
+		  (g_get_monotonic_time() - thawed_at) / 1000.0);
+	if (!qa_freezer_finish_epoch(self, TRUE, &end, &error_hook) && error_thaw == NULL) {
 		/* the filesystems are thawed, but the host must know the hook's undo failed */
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,

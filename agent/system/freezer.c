@@ -156,6 +156,7 @@ qa_freezer_open_job(QaFreezer *self, QaFilesystem *fs, GError **error)
 		job->fs = fs;
 		job->mountpoint = g_strdup(mp);
 		job->fd = fd;
+		job->checkpoint_result = -ECANCELED; /* until the flush says otherwise */
 		return job;
 	}
 	g_set_error(error,
@@ -384,12 +385,19 @@ qa_freezer_begin(QaFreezer *self, GPtrArray *levels, GError **error)
 	g_mutex_lock(&self->lock);
 	self->planned = g_steal_pointer(&planned);
 	self->frozen_at = g_get_real_time();
+	/* the debt of expediting RCU for the FIFREEZE calls goes into this record, the one that
+	 * must be in the file before the first FIFREEZE anyway, rather than into a write of its
+	 * own (qa_freezer_expedite_rcu()) */
+	self->is_rcu_expedited = self->expedites_rcu;
 	record = qa_freezer_record_locked(self);
 	if (!self->is_log_held && self->log_hold != NULL)
 		self->log_hold();
 	self->is_log_held = TRUE;
 	g_mutex_unlock(&self->lock);
 	if (!qa_freezer_write_record(self, record, error)) {
+		g_mutex_lock(&self->lock);
+		self->is_rcu_expedited = FALSE;
+		g_mutex_unlock(&self->lock);
 		g_prefix_error(error, "Refusing to freeze: ");
 		return FALSE;
 	}
@@ -456,6 +464,17 @@ qa_freezer_time_writes(QaFreezer *self, QaFreezeTimes *times, gboolean is_start)
 	times->write_us = self->write_us - (is_start ? 0 : times->write_us);
 }
 
+/* The flush before FIFREEZE moves work out of the window in which FIFREEZE blocks writers. When
+ * the kernel counts (next to) nothing dirty or under writeback in the whole system, there is
+ * no such work: FIFREEZE's own sync writes at most that much with writers blocked (well under a
+ * millisecond at disk speed), and a syncfs pass per filesystem would only add a cache flush of
+ * each device and a thread per filesystem to every clean freeze. Unknown counts: flush. */
+static gboolean
+qa_freezer_is_flush_due(gint64 dirty_kib)
+{
+	return dirty_kib < 0 || dirty_kib > QA_FREEZER_CLEAN_KIB;
+}
+
 static gboolean
 qa_freezer_freeze_opened(
     QaFreezer *self, GPtrArray *levels, QaFreezeTimes *times, guint *out_count, GError **error)
@@ -465,6 +484,7 @@ qa_freezer_freeze_opened(
 	g_autoptr(QaState) record = NULL;
 	QaFreezeJob *failed;
 	gboolean is_saved;
+	gboolean is_flushed;
 	gint64 rcu_start;
 
 	qa_freezer_time_writes(self, times, TRUE);
@@ -472,9 +492,12 @@ qa_freezer_freeze_opened(
 		return qa_freezer_fail(self, error);
 	times->begun = g_get_monotonic_time();
 	times->dirty_kib[0] = qa_freezer_time_dirty(self, times);
-	qa_freezer_flush(levels);
+	is_flushed = qa_freezer_is_flush_due(times->dirty_kib[0]);
+	if (is_flushed)
+		qa_freezer_flush(levels);
 	times->flushed = g_get_monotonic_time();
-	times->dirty_kib[1] = qa_freezer_time_dirty(self, times);
+	/* with nothing flushed the counts are those read a moment ago */
+	times->dirty_kib[1] = is_flushed ? qa_freezer_time_dirty(self, times) : times->dirty_kib[0];
 	/* armed before the first FIFREEZE: a FIFREEZE that never returns holds writers already */
 	qa_freezer_arm(self);
 	rcu_start = g_get_monotonic_time();
@@ -485,7 +508,7 @@ qa_freezer_freeze_opened(
 	qa_freezer_restore_rcu(self);
 	times->rcu_us += g_get_monotonic_time() - rcu_start;
 	times->frozen = g_get_monotonic_time();
-	times->dirty_kib[2] = qa_freezer_time_dirty(self, times);
+	times->dirty_kib[2] = is_flushed ? qa_freezer_time_dirty(self, times) : times->dirty_kib[0];
 	qa_freezer_report_jobs(self, levels);
 	if (qa_freezer_is_aborted(self, &error_local) || failed != NULL) {
 		guint n_undone = qa_freezer_rollback(self, done);

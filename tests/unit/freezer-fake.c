@@ -326,6 +326,24 @@ fake_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, gpointer data, 
 	return levels;
 }
 
+void
+fake_set_dirty_kib(Fake *fake, gint64 kib)
+{
+	g_autofree gchar *path = g_build_filename(fake->roots->proc, "meminfo", NULL);
+	g_autofree gchar *text = NULL;
+
+	if (kib < 0) {
+		g_unlink(path);
+		return;
+	}
+	text = g_strdup_printf("MemTotal:       16000000 kB\n"
+			       "Dirty:          %8" G_GINT64_FORMAT " kB\n"
+			       "Writeback:             0 kB\n"
+			       "WritebackTmp:          0 kB\n",
+			       kib);
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
 Fake *
 fake_new(const FakeFs *table, guint n_table)
 {
@@ -346,7 +364,13 @@ fake_new(const FakeFs *table, guint n_table)
 			g_mkdir(alias, 0755);
 		}
 	}
-	fake->roots = qa_roots_new("/proc", "/sys", "/dev", FALSE);
+	{
+		/* the dirty counts the freezer reads are the fake's: enough to flush by default */
+		g_autofree gchar *proc = g_build_filename(fake->dir, "proc", NULL);
+		g_mkdir(proc, 0755);
+		fake->roots = qa_roots_new(proc, "/sys", "/dev", FALSE);
+		fake_set_dirty_kib(fake, 8192);
+	}
 	fake->roots->confine = g_strdup(fake->dir);
 	g_mutex_init(&fake->lock);
 	g_cond_init(&fake->cond);

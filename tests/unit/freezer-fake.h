@@ -43,6 +43,9 @@ typedef struct {
 
 Fake *
 fake_new(const FakeFs *table, guint n_table);
+/* what the fake /proc/meminfo says is Dirty; -1: no meminfo */
+void
+fake_set_dirty_kib(Fake *fake, gint64 kib);
 void
 fake_free(Fake *fake);
 gchar *

@@ -185,6 +185,36 @@ test_presync_before_freeze(void **state)
 	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
 }
 
+/* With (next to) nothing dirty in the whole system nothing is flushed before FIFREEZE, which
+ * flushes what little there is; with the counts unknown or above the threshold, it is. */
+static void
+test_presync_skipped_when_clean(void **state)
+{
+	static const struct {
+		gint64 dirty_kib;
+		gboolean is_flushed;
+	} cases[] = {{0, FALSE}, {1024, FALSE}, {1025, TRUE}, {-1, TRUE}};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(Fake) fake = new_fake();
+		g_autoptr(QaFreezer) freezer = new_freezer(fake);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) names = fake_paths(fake, "a", "c", NULL);
+		guint count = 0;
+
+		fake_set_dirty_kib(fake, cases[i].dirty_kib);
+		fake->sync_us = 6 * 1000;
+		assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+		assert_int_equal(count, 2);
+		assert_string_equal(fake_calls(fake, "freeze"), "a c");
+		assert_int_equal(fake_calls(fake, "sync")[0] != '\0', cases[i].is_flushed);
+		assert_int_equal(fake_calls(fake, "checkpoint")[0] != '\0', cases[i].is_flushed);
+		/* RCU is expedited either way */
+		assert_true(call_index(fake, "expedite on") < call_index(fake, "freeze a"));
+		assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	}
+}
+
 /* neither a failing nor an unsupported journal checkpoint fails the freeze: FIFREEZE flushes */
 static void
 test_checkpoint_failure(void **state)
@@ -951,6 +981,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_freeze_all_order),
 	    cmocka_unit_test(test_presync_before_freeze),
+	    cmocka_unit_test(test_presync_skipped_when_clean),
 	    cmocka_unit_test(test_checkpoint_failure),
 	    cmocka_unit_test(test_expedite_rcu),
 	    cmocka_unit_test(test_expedite_rcu_off),
