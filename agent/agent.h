@@ -17,6 +17,7 @@ typedef struct _QaAgent QaAgent;
 typedef struct _QaFreezer QaFreezer;
 typedef struct _QaMountTable QaMountTable;
 typedef struct _QaSerialCache QaSerialCache;
+typedef struct _QaModelCache QaModelCache;
 typedef struct _QaProcessTable QaProcessTable;
 typedef struct _QaFileHandles QaFileHandles;
 
@@ -30,6 +31,10 @@ struct _QaAgent {
 	/* main thread only: serials of disks guest-get-fsinfo and guest-get-disks looked up
 	 * before (see blockdev.h); NULL on Windows */
 	QaSerialCache *serials;
+	/* main thread only: the block device model guest-get-fsinfo built last, reused while no
+	 * uevent and no mount table change says it may be stale (see blockdev.h); NULL on
+	 * Windows */
+	QaModelCache *models;
 	/* processes guest-exec started: spawned on the system thread, then watched, read, fed
 	 * and reaped by sources on the main thread's context, and reported by guest-exec-status
 	 * on the main thread; locks itself (briefly: never across a spawn). It belongs to the

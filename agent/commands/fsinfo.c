@@ -18,8 +18,10 @@
  * gives (the sizes of what hides it), as before.
  * Extension: a loop device's disks are those of the filesystem holding its backing file.
  *
- * The mount table is the agent's (agent->mount_table): commands that are not worker commands,
- * this one included, all run on the main thread, its owner. */
+ * The mount table is the agent's (agent->mount_table), and so is the block device model
+ * (agent->models), kept from one request to the next while no uevent and no change of the mount
+ * table says it may be stale: commands that are not worker commands, this one included, all run
+ * on the main thread, their owner. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -29,11 +31,11 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "qa-fd.h"
 #include "blockdev.h"
 #include "disk-address.h"
 #include "freezer.h"
 #include "mounts.h"
+#include "qa-fd.h"
 #include "qa-schema.h"
 
 typedef struct {
@@ -165,7 +167,8 @@ gboolean
 qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 {
 	g_autoptr(GPtrArray) mounts = qa_mount_table_load(agent->mount_table, agent->roots, error);
-	g_autoptr(QaBlockdevModel) model = NULL;
+	QaBlockdevModel *model = NULL;
+	QaStorageEpoch epoch = {0};
 	g_autoptr(GPtrArray) infos = qa_guest_filesystem_info_list_new();
 	g_autoptr(GHashTable) sizes =
 	    g_hash_table_new_full(qa_fsinfo_root_hash, qa_fsinfo_root_equal, NULL, g_free);
@@ -175,8 +178,11 @@ qa_cmd_guest_get_fsinfo(QaAgent *agent, GPtrArray **out_ret, GError **error)
 
 	if (mounts == NULL)
 		return FALSE;
-	model = qa_blockdev_model_new(agent->roots, mounts);
-	qa_blockdev_model_set_serial_cache(model, agent->serials);
+	/* the device model is reused while it is valid; sizes and frozen flags are read anew */
+	qa_storage_epoch_load(
+	    agent->roots, qa_mount_table_get_generation(agent->mount_table), &epoch);
+	model =
+	    qa_model_cache_get(agent->models, agent->roots, mounts, &epoch, agent->serials, NULL);
 	for (guint i = mounts->len; i > 0; i--) {
 		const QaMount *mount = g_ptr_array_index(mounts, i - 1);
 		const QaBlockdev *dev = qa_blockdev_model_get_mount_device(model, mount);

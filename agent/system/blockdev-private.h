@@ -10,19 +10,22 @@
 
 struct _QaBlockdevModel {
 	QaRoots *roots;
-	gchar *sys;	       /* canonical roots->sys, the prefix of every syspath */
-	GPtrArray *mounts;     /* borrowed, nullable: where loop backing files live */
-	struct udev *udev;     /* NULL when roots->use_udev is FALSE */
+	gchar *sys;		/* canonical roots->sys, the prefix of every syspath */
+	GPtrArray *mounts;	/* borrowed, nullable: where loop backing files live */
+	struct udev *udev;	/* NULL when roots->use_udev is FALSE */
 	QaSerialCache *serials; /* borrowed, nullable */
-	GHashTable *devices;   /* devnum key -> QaBlockdev, or NULL when known not to exist */
-	GHashTable *names;     /* kernel name -> devnum key */
-	GHashTable *addresses; /* devnum key -> GPtrArray of QaDiskAddress: a disk's own */
-	GHashTable *disks;     /* devnum key -> GPtrArray of QaDiskAddress: all disks under it */
-	GHashTable *visiting;  /* devnum keys being resolved (cycle guard) */
-	GHashTable *btrfs;     /* kernel name -> GPtrArray of kernel names in its filesystem */
-	GHashTable *sources;   /* btrfs mount source -> devnum key, or NULL when not a device */
+	GHashTable *devices;	/* devnum key -> QaBlockdev, or NULL when known not to exist */
+	GHashTable *names;	/* kernel name -> devnum key */
+	GHashTable *addresses;	/* devnum key -> GPtrArray of QaDiskAddress: a disk's own */
+	GHashTable *disks;	/* devnum key -> GPtrArray of QaDiskAddress: all disks under it */
+	GHashTable *visiting;	/* devnum keys being resolved (cycle guard) */
+	GHashTable *btrfs;	/* kernel name -> GPtrArray of kernel names in its filesystem */
+	GHashTable *sources;	/* btrfs mount source -> devnum key, or NULL when not a device */
 	GPtrArray *empty;
 	guint depth;
+	/* something it read may change without a kernel uevent: a serial udev had not finished
+	 * with, an address that did not resolve (see qa_blockdev_model_is_settled()) */
+	gboolean is_unsettled;
 };
 
 /* the hash key of a device number */
@@ -33,8 +36,10 @@ qa_blockdev_key(guint major, guint minor);
 void
 qa_blockdev_merge(GPtrArray *dst, GPtrArray *src, const gchar *dev);
 
+/* @out_is_settled: the answer stays right while the disk stays attached (kept, or final) */
 gchar *
 qa_blockdev_serial_lookup(const QaRoots *roots,
 			  struct udev *ctx,
 			  QaSerialCache *cache,
-			  const QaBlockdev *disk);
+			  const QaBlockdev *disk,
+			  gboolean *out_is_settled);

@@ -111,7 +111,8 @@ qa_blockdev_serial_find(const QaRoots *roots,
 	if (roots->use_udev)
 		serial = qa_blockdev_serial_from_udev(ctx, disk->major, disk->minor, out_is_final);
 	else
-		serial = qa_blockdev_serial_from_fixture(roots, disk->major, disk->minor, out_is_final);
+		serial =
+		    qa_blockdev_serial_from_fixture(roots, disk->major, disk->minor, out_is_final);
 	if (serial != NULL)
 		return serial;
 	serial = qa_sysfs_read_attr(disk->syspath, "serial");
@@ -125,7 +126,8 @@ gchar *
 qa_blockdev_serial_lookup(const QaRoots *roots,
 			  struct udev *ctx,
 			  QaSerialCache *cache,
-			  const QaBlockdev *disk)
+			  const QaBlockdev *disk,
+			  gboolean *out_is_settled)
 {
 	g_autofree gchar *diskseq = NULL;
 	g_autofree gchar *key = NULL;
@@ -138,10 +140,12 @@ qa_blockdev_serial_lookup(const QaRoots *roots,
 	if (diskseq != NULL) {
 		key = g_strdup_printf("%u:%u:%s", disk->major, disk->minor, diskseq);
 		known = g_hash_table_lookup(cache->serials, key);
+		*out_is_settled = known != NULL;
 		if (known != NULL)
 			return known[0] != '\0' ? g_strdup(known) : NULL;
 	}
 	serial = qa_blockdev_serial_find(roots, ctx, disk, &is_final);
+	*out_is_settled = is_final;
 	if (key != NULL && is_final) {
 		if (g_hash_table_size(cache->serials) >= QA_SERIAL_CACHE_MAX)
 			g_hash_table_remove_all(cache->serials);

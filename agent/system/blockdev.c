@@ -372,6 +372,7 @@ qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk)
 	g_autoptr(GError) error_local = NULL;
 	GPtrArray *addresses;
 	g_autofree gchar *serial = NULL;
+	gboolean is_serial_settled = FALSE;
 
 	if (disk->kind != QA_BLOCKDEV_KIND_DISK)
 		return NULL;
@@ -385,8 +386,11 @@ qa_blockdev_model_get_address(QaBlockdevModel *model, const QaBlockdev *disk)
 			  error_local->message);
 		addresses = g_ptr_array_new_with_free_func((GDestroyNotify)qa_disk_address_free);
 		g_ptr_array_add(addresses, qa_disk_address_new());
+		model->is_unsettled = TRUE;
 	}
-	serial = qa_blockdev_serial_lookup(model->roots, model->udev, model->serials, disk);
+	serial = qa_blockdev_serial_lookup(
+	    model->roots, model->udev, model->serials, disk, &is_serial_settled);
+	model->is_unsettled |= !is_serial_settled;
 	for (guint i = 0; i < addresses->len; i++) {
 		QaDiskAddress *address = g_ptr_array_index(addresses, i);
 		address->serial = g_strdup(serial);

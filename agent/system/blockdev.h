@@ -185,7 +185,53 @@ qa_serial_cache_free(QaSerialCache *cache);
 void
 qa_blockdev_model_set_serial_cache(QaBlockdevModel *model, QaSerialCache *cache);
 
+/* Everything the model read stays valid until the next uevent: no serial udev had not finished
+ * with, no address that failed to resolve (blockdev-cache.c) */
+gboolean
+qa_blockdev_model_is_settled(const QaBlockdevModel *model);
+
+/* What a kept model is valid for (blockdev-cache.c): the kernel's uevent sequence number and the
+ * mount table's generation (qa_mount_table_get_generation()). */
+typedef struct {
+	guint64 mounts;
+	guint64 uevents;
+	gboolean is_known; /* uevents could be read; an unknown epoch equals none */
+} QaStorageEpoch;
+
+/* pure: the text of /sys/kernel/uevent_seqnum ("1234\n") */
+gboolean
+qa_storage_epoch_parse_seqnum(const gchar *text, guint64 *out);
+/* reads <sys>/kernel/uevent_seqnum (is_known FALSE when it cannot) */
+void
+qa_storage_epoch_load(const QaRoots *roots, guint64 mount_generation, QaStorageEpoch *out);
+/* pure: both known and equal */
+gboolean
+qa_storage_epoch_is_same(const QaStorageEpoch *a, const QaStorageEpoch *b);
+
+/* A model kept between requests (one owner, not thread-safe): reused while the epoch it was
+ * built at is the epoch now and it is settled. */
+typedef struct _QaModelCache QaModelCache;
+
+QaModelCache *
+qa_model_cache_new(void);
+void
+qa_model_cache_free(QaModelCache *cache);
+/* pure: may a model kept at @kept be used at @now? */
+gboolean
+qa_model_cache_is_valid(const QaStorageEpoch *kept, const QaStorageEpoch *now, gboolean is_settled);
+/* The model for @mounts (the mount table's array for epoch->mounts) at @epoch, with @serials
+ * (nullable): the kept one when it is valid, else a new one, kept. Borrowed from @cache until its
+ * next call. @epoch must be loaded before the model is used, never after. */
+QaBlockdevModel *
+qa_model_cache_get(QaModelCache *cache,
+		   const QaRoots *roots,
+		   GPtrArray *mounts,
+		   const QaStorageEpoch *epoch,
+		   QaSerialCache *serials,
+		   gboolean *out_is_reused);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaDiskAddress, qa_disk_address_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevModel, qa_blockdev_model_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdevStorage, qa_blockdev_storage_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaSerialCache, qa_serial_cache_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaModelCache, qa_model_cache_free)

@@ -195,6 +195,7 @@ struct _QaMountTable {
 	gchar *text; /* what @mounts were parsed from; NULL before the first successful parse */
 	gsize len;
 	GPtrArray *mounts;
+	guint64 generation; /* parses that changed the table: 0 before the first */
 };
 
 QaMountTable *
@@ -234,7 +235,14 @@ qa_mount_table_update(QaMountTable *table, const gchar *text, gsize len, GError 
 	if (table->mounts != NULL)
 		g_ptr_array_unref(table->mounts);
 	table->mounts = mounts;
+	table->generation++;
 	return g_ptr_array_ref(mounts);
+}
+
+guint64
+qa_mount_table_get_generation(const QaMountTable *table)
+{
+	return table->generation;
 }
 
 GPtrArray *

@@ -61,6 +61,10 @@ qa_mount_table_free(QaMountTable *table);
  * as qa_mounts_parse(), leaving the table as it was */
 GPtrArray *
 qa_mount_table_update(QaMountTable *table, const gchar *text, gsize len, GError **error);
+/* changes whenever an update gives other mounts than the one before (never back to an earlier
+ * value): equal generations, equal mounts, the same array */
+guint64
+qa_mount_table_get_generation(const QaMountTable *table);
 /* reads roots->mountinfo, then as qa_mount_table_update() */
 GPtrArray *
 qa_mount_table_load(QaMountTable *table, const QaRoots *roots, GError **error);

@@ -159,8 +159,11 @@ class FsfreezeTest(unittest.TestCase):
                                   rf"checkpoint=(unsupported|skipped) ")
         self.assertRegex(log, r"froze count=3 levels=1 prepare_ms=[\d.]+ begin_ms=[\d.]+ "
                               r"flush_ms=[\d.]+ fifreeze_ms=[\d.]+ save_ms=[\d.]+ "
-                              r"total_ms=[\d.]+ dirty_kib=\d+,\d+,\d+ "
+                              r"total_ms=[\d.]+ load_ms=[\d.]+ plan_ms=[\d.]+ "
+                              r"state_writes=2 state_ms=[\d.]+ rcu_ms=[\d.]+ dirty_ms=[\d.]+ "
+                              r"dirty_kib=\d+,\d+,\d+ "
                               r"rcu=(expedited|already-expedited|unavailable)")
+        self.assertRegex(log, r"thawed count=3 ms=[\d.]+ fithaw_ms=[\d.]+ state_ms=[\d.]+")
         self.assertRegex(log, r"thawed mountpoint=\S+ fithaw_ms=[\d.]+")
         self.assertNotIn("checkpoint mountpoint", log)
 

@@ -143,6 +143,66 @@ class FsinfoChangesTest(unittest.TestCase):
         self.assertEqual(self.entries(later), [])
         self.assertEqual(len(self.entries(self.a)), 1)
 
+    def without_sizes(self, client):
+        sized = ("used-bytes", "total-bytes", "total-bytes-privileged")
+        return [{k: v for k, v in fs.items() if k not in sized}
+                for fs in client.ok("guest-get-fsinfo")]
+
+    def assert_as_fresh(self):
+        """The long-lived agent, which keeps its device model between calls, answers as an
+        agent that has never answered before."""
+        with qalib.Agent("--confine-mounts", self.mounts.root) as fresh:
+            client = fresh.client()
+            try:
+                self.assertEqual(self.without_sizes(self.client), self.without_sizes(client))
+            finally:
+                client.close()
+
+    def loop_name(self, mountpoint):
+        source = subprocess.run(["findmnt", "-n", "-o", "SOURCE", mountpoint], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        return os.path.basename(source)
+
+    def test_new_loop_device_mount_and_unmount_between_two_calls(self):
+        """A loop device set up and mounted, detached, and another image on the loop device
+        number it freed: each shows on the next call."""
+        self.assertEqual(len(self.entries(self.a)), 1)
+        c = self.mounts.add("ext4", "c")
+        (entry,) = self.entries(c)
+        self.assertEqual(entry["name"], self.loop_name(c))
+        self.assertEqual(entry["disk"], self.entries(self.a)[0]["disk"])
+        self.assert_as_fresh()
+        subprocess.run(["umount", "-d", c], check=True)
+        self.mounts.mountpoints.remove(c)
+        self.assertEqual(self.entries(c), [])
+        self.assert_as_fresh()
+        d = self.mounts.add("ext4", "d")
+        (entry,) = self.entries(d)
+        self.assertEqual(entry["name"], self.loop_name(d))
+        self.assert_as_fresh()
+
+    def test_a_uevent_without_a_mount_change_keeps_replies_right(self):
+        """A loop device attached and detached with nothing mounted on it (two uevents, the
+        mount table unchanged), and sizes and the frozen flag read anew on every call."""
+        before = self.entries(self.b)
+        image = os.path.join(self.mounts.root, "spare.img")
+        with open(image, "wb") as f:
+            f.truncate(8 << 20)
+        dev = subprocess.run(["losetup", "-f", "--show", image], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        try:
+            self.assertEqual(self.entries(self.b), before)
+        finally:
+            subprocess.run(["losetup", "-d", dev], check=True)
+        with open(os.path.join(self.b, "grow.bin"), "wb") as f:
+            f.write(b"x" * (4 << 20))
+            os.fsync(f.fileno())
+        (after,) = self.entries(self.b)
+        self.assertEqual(after["used-bytes"], statvfs_sizes(self.b)["used-bytes"])
+        self.assertGreater(after["used-bytes"], before[0]["used-bytes"])
+        self.assertFalse(after.get("frozen", False))
+        self.assert_as_fresh()
+
     def test_follows_a_directory_renamed_above_a_mountpoint(self):
         """A rename is no mount event (poll() on mountinfo does not report it), yet it changes
         the mountpoints the kernel lists."""

@@ -591,6 +591,104 @@ test_sysfs_read_generated(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/* the text of /sys/kernel/uevent_seqnum */
+static void
+test_storage_epoch_parse(void **state)
+{
+	guint64 value = 7;
+
+	assert_true(qa_storage_epoch_parse_seqnum("0\n", &value));
+	assert_int_equal(value, 0);
+	assert_true(qa_storage_epoch_parse_seqnum("3462\n", &value));
+	assert_int_equal(value, 3462);
+	assert_true(qa_storage_epoch_parse_seqnum("18446744073709551615", &value));
+	assert_true(value == G_MAXUINT64);
+	value = 7;
+	assert_false(qa_storage_epoch_parse_seqnum("18446744073709551616\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum("", &value));
+	assert_false(qa_storage_epoch_parse_seqnum("\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum("-1\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum(" 12\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum("12x\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum("12\n\n", &value));
+	assert_false(qa_storage_epoch_parse_seqnum(NULL, &value));
+	assert_int_equal(value, 7);
+}
+
+/* a kept model is valid only at the same uevent seqnum and mount generation, both known, and
+ * only when everything it read was final */
+static void
+test_model_cache_validity(void **state)
+{
+	const QaStorageEpoch kept = {.mounts = 4, .uevents = 100, .is_known = TRUE};
+	const QaStorageEpoch same = kept;
+	const QaStorageEpoch uevent = {.mounts = 4, .uevents = 101, .is_known = TRUE};
+	const QaStorageEpoch remount = {.mounts = 5, .uevents = 100, .is_known = TRUE};
+	const QaStorageEpoch unknown = {.mounts = 4, .uevents = 100, .is_known = FALSE};
+
+	assert_true(qa_model_cache_is_valid(&kept, &same, TRUE));
+	assert_false(qa_model_cache_is_valid(&kept, &same, FALSE));
+	assert_false(qa_model_cache_is_valid(&kept, &uevent, TRUE));
+	assert_false(qa_model_cache_is_valid(&kept, &remount, TRUE));
+	assert_false(qa_model_cache_is_valid(&kept, &unknown, TRUE));
+	assert_false(qa_model_cache_is_valid(&unknown, &unknown, TRUE));
+}
+
+/* the model itself: the kept one while valid, a new one after a uevent, a mount change, or a
+ * serial udev had not settled; the seqnum read from <sys>/kernel/uevent_seqnum */
+static void
+test_model_cache_get(void **state)
+{
+	g_autoptr(QaRoots) roots = qa_test_fixture_roots("debian12-q35-synthetic");
+	g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+	g_autoptr(GPtrArray) other = qa_mounts_load(roots, NULL);
+	g_autoptr(QaModelCache) cache = qa_model_cache_new();
+	QaStorageEpoch epoch = {.mounts = 1, .uevents = 10, .is_known = TRUE};
+	QaStorageEpoch loaded = {0};
+	QaBlockdevModel *model;
+	gboolean is_reused = TRUE;
+
+	assert_non_null(mounts);
+	model = qa_model_cache_get(cache, roots, mounts, &epoch, NULL, &is_reused);
+	assert_false(is_reused);
+	assert_non_null(qa_blockdev_model_lookup(model, 254, 0, NULL));
+	assert_true(qa_blockdev_model_is_settled(model));
+	assert_ptr_equal(qa_model_cache_get(cache, roots, mounts, &epoch, NULL, &is_reused), model);
+	assert_true(is_reused);
+	/* another array of mounts is another table, whatever the epoch says */
+	qa_model_cache_get(cache, roots, other, &epoch, NULL, &is_reused);
+	assert_false(is_reused);
+	epoch.uevents++;
+	qa_model_cache_get(cache, roots, other, &epoch, NULL, &is_reused);
+	assert_false(is_reused);
+	qa_model_cache_get(cache, roots, other, &epoch, NULL, &is_reused);
+	assert_true(is_reused);
+	epoch.mounts++;
+	qa_model_cache_get(cache, roots, other, &epoch, NULL, &is_reused);
+	assert_false(is_reused);
+
+	/* the fixture has no uevent_seqnum: unknown, never reused */
+	qa_storage_epoch_load(roots, 1, &loaded);
+	assert_false(loaded.is_known);
+	qa_model_cache_get(cache, roots, other, &loaded, NULL, &is_reused);
+	qa_model_cache_get(cache, roots, other, &loaded, NULL, &is_reused);
+	assert_false(is_reused);
+}
+
+/* the kernel's own counter reads as a number here */
+static void
+test_storage_epoch_load_real(void **state)
+{
+	g_autoptr(QaRoots) roots = qa_roots_new("/proc", "/sys", "/dev", FALSE);
+	QaStorageEpoch epoch = {0};
+
+	if (!g_file_test("/sys/kernel/uevent_seqnum", G_FILE_TEST_EXISTS))
+		skip();
+	qa_storage_epoch_load(roots, 3, &epoch);
+	assert_true(epoch.is_known);
+	assert_int_equal(epoch.mounts, 3);
+}
+
 int
 main(void)
 {
@@ -604,6 +702,10 @@ main(void)
 	    cmocka_unit_test(test_sysfs_resolve_link_edges),
 	    cmocka_unit_test(test_sysfs_read_file),
 	    cmocka_unit_test(test_sysfs_read_generated),
+	    cmocka_unit_test(test_storage_epoch_parse),
+	    cmocka_unit_test(test_model_cache_validity),
+	    cmocka_unit_test(test_model_cache_get),
+	    cmocka_unit_test(test_storage_epoch_load_real),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,6 +191,34 @@ test_mounts_confine(void **state)
 	assert_int_equal(confined, 4);
 }
 
+/* the generation moves exactly when the table gives other mounts, never back */
+static void
+test_mount_table_generation(void **state)
+{
+	const gchar *one = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
+	const gchar *two = "36 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+			   "40 36 8:1 /srv /a/b rw - ext4 /dev/sda1 rw\n";
+	g_autoptr(QaMountTable) table = qa_mount_table_new();
+	g_autoptr(GPtrArray) m1 = NULL;
+	g_autoptr(GPtrArray) m2 = NULL;
+	g_autoptr(GPtrArray) m3 = NULL;
+	g_autoptr(GPtrArray) m4 = NULL;
+	g_autoptr(GError) error = NULL;
+
+	assert_int_equal(qa_mount_table_get_generation(table), 0);
+	m1 = qa_mount_table_update(table, one, strlen(one), NULL);
+	assert_int_equal(qa_mount_table_get_generation(table), 1);
+	m2 = qa_mount_table_update(table, one, strlen(one), NULL);
+	assert_int_equal(qa_mount_table_get_generation(table), 1);
+	m3 = qa_mount_table_update(table, two, strlen(two), NULL);
+	assert_int_equal(qa_mount_table_get_generation(table), 2);
+	/* back to the first text: other mounts than the last, so a new generation */
+	m4 = qa_mount_table_update(table, one, strlen(one), NULL);
+	assert_int_equal(qa_mount_table_get_generation(table), 3);
+	assert_null(qa_mount_table_update(table, "garbage\n", 8, &error));
+	assert_int_equal(qa_mount_table_get_generation(table), 3);
+}
+
 int
 main(void)
 {
@@ -202,6 +230,7 @@ main(void)
 	    cmocka_unit_test(test_mounts_filesystems),
 	    cmocka_unit_test(test_mounts_btrfs_block_backed),
 	    cmocka_unit_test(test_mounts_confine),
+	    cmocka_unit_test(test_mount_table_generation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
