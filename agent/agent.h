@@ -19,6 +19,7 @@ typedef struct _QaMountTable QaMountTable;
 typedef struct _QaSerialCache QaSerialCache;
 typedef struct _QaProcessTable QaProcessTable;
 typedef struct _QaFileHandles QaFileHandles;
+typedef struct _QaWinOps QaWinOps;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
@@ -39,6 +40,9 @@ struct _QaAgent {
 	/* guest-file-* handles: used on the system thread only (every file command is
 	 * 'blocking'); NULL on Windows */
 	QaFileHandles *files;
+	/* Windows: the system calls of win32/system-win32.h that tests replace by a fake;
+	 * NULL on Linux */
+	const QaWinOps *win_ops;
 };
 
 /* takes @roots; fails when the freezer cannot start */

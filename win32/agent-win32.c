@@ -2,6 +2,7 @@
 #include "agent.h"
 #include "freezer-win32.h"
 #include "log.h"
+#include "system-win32.h"
 #include "vss-win32.h"
 
 QaAgent *
@@ -19,6 +20,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->config = config;
 	agent->roots = roots;
 	agent->freezer = qa_freezer_new(&options);
+	agent->win_ops = qa_win_sys_get_real_ops();
 	return agent;
 }
 
