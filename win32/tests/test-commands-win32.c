@@ -5,6 +5,8 @@
 #include <glib.h>
 
 #include "agent.h"
+#include "identity-win32.h"
+#include "netif-win32.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "system-win32.h"
@@ -233,6 +235,168 @@ test_suspend(Fixture *fx, gconstpointer data)
 		     "privilege SeShutdownPrivilege; suspend disk");
 }
 
+/* ---- identity and clock --------------------------------------------------------------------- */
+
+static void
+test_version_names(Fixture *fx, gconstpointer data)
+{
+	/* RtlGetVersion of released builds: (major, minor, build, server) -> names */
+	static const struct {
+		QaWinVersion version;
+		const gchar *name;
+		const gchar *id;
+	} cases[] = {
+	    {{6, 1, 7601, FALSE}, "Microsoft Windows 7", "7"},
+	    {{6, 1, 7601, TRUE}, "Microsoft Windows Server 2008 R2", "2008r2"},
+	    {{6, 3, 9600, TRUE}, "Microsoft Windows Server 2012 R2", "2012r2"},
+	    {{10, 0, 19045, FALSE}, "Microsoft Windows 10", "10"},
+	    {{10, 0, 22631, FALSE}, "Microsoft Windows 11", "11"},
+	    {{10, 0, 26100, FALSE}, "Microsoft Windows 11", "11"},
+	    {{10, 0, 14393, TRUE}, "Microsoft Windows Server 2016", "2016"},
+	    {{10, 0, 17763, TRUE}, "Microsoft Windows Server 2019", "2019"},
+	    {{10, 0, 20348, TRUE}, "Microsoft Windows Server 2022", "2022"},
+	    {{10, 0, 26100, TRUE}, "Microsoft Windows Server 2025", "2025"},
+	    {{10, 0, 10586, TRUE}, "N/A", "N/A"}, /* a Server 2016 preview */
+	    {{4, 0, 1381, FALSE}, "N/A", "N/A"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		const gchar *name = NULL;
+		const gchar *id = NULL;
+
+		qa_win_version_names(&cases[i].version, &name, &id);
+		g_assert_cmpstr(name, ==, cases[i].name);
+		g_assert_cmpstr(id, ==, cases[i].id);
+	}
+	g_assert_cmpstr(qa_win_arch_name(9), ==, "x86_64");
+	g_assert_cmpstr(qa_win_arch_name(12), ==, "arm64");
+	g_assert_cmpstr(qa_win_arch_name(0xffff), ==, "unknown");
+}
+
+static void
+test_users_one_per_name(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) users =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	const gint64 t0 = QA_WIN_FILETIME_UNIX_EPOCH + G_GINT64_CONSTANT(17000000000000000);
+	QaWinUser *user;
+
+	qa_win_users_add_session(users, "", "", t0); /* the services session */
+	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 50000000);
+	qa_win_users_add_session(users, "alice", "CORP", t0 + 10);
+	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 5000000);
+	g_assert_cmpuint(users->len, ==, 2);
+	user = g_ptr_array_index(users, 0);
+	g_assert_cmpstr(user->name, ==, "Administrator");
+	g_assert_cmpstr(user->domain, ==, "WIN-7K2");
+	g_assert_cmpfloat_with_epsilon(user->login_time, 1700000000.5, 1e-6);
+	user = g_ptr_array_index(users, 1);
+	g_assert_cmpstr(user->domain, ==, "CORP");
+}
+
+static void
+test_set_time(Fixture *fx, gconstpointer data)
+{
+	QaGuestSetTimeArgs args = {.has_time = TRUE,
+				   .time = G_GINT64_CONSTANT(1700000000123456789)};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(qa_cmd_guest_set_time(&fx->agent, &args, NULL));
+	g_assert_true(qa_cmd_guest_set_time(&fx->agent, NULL, NULL));
+	assert_calls(fx, "privilege SeSystemtimePrivilege; set-time 133444736001234567; resync");
+	args.time = -1;
+	g_assert_false(qa_cmd_guest_set_time(&fx->agent, &args, &error));
+	g_assert_nonnull(strstr(error->message, "Time -1 is invalid"));
+	g_assert_cmpint(
+	    qa_win_filetime_to_ns(133444736001234567), ==, G_GINT64_CONSTANT(1700000000123456700));
+}
+
+/* ---- network -------------------------------------------------------------------------------- */
+
+static gboolean
+fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+{
+	if (adapter->IfIndex != 7)
+		return FALSE;
+	out_stats->rx_bytes = 1234;
+	out_stats->tx_dropped = 3;
+	return TRUE;
+}
+
+/* The table GetAdaptersAddresses gave on a Windows Server 2022 guest with one virtio-net
+ * adapter (addresses and names as recorded; fields the mapping does not read left zero). */
+static void
+test_netif_parse(Fixture *fx, gconstpointer data)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_scope_id = 7};
+	struct sockaddr_in lo4 = {.sin_family = AF_INET};
+	IP_ADAPTER_UNICAST_ADDRESS u6 = {0}, u4 = {0}, ulo = {0};
+	IP_ADAPTER_ADDRESSES eth = {0}, lo = {0};
+	g_autoptr(GPtrArray) adapters = NULL;
+	QaWinAdapter *a;
+	QaWinAdapterAddress *addr;
+	WSADATA wsa;
+
+	g_assert_cmpint(WSAStartup(MAKEWORD(2, 2), &wsa), ==, 0);
+	inet_pton(AF_INET, "192.168.122.40", &v4.sin_addr);
+	inet_pton(AF_INET6, "fe80::4c1d:a5e2:3b0f:91c2", &v6.sin6_addr);
+	inet_pton(AF_INET, "127.0.0.1", &lo4.sin_addr);
+	u6.Address.lpSockaddr = (SOCKADDR *)&v6;
+	u6.Address.iSockaddrLength = sizeof(v6);
+	u6.OnLinkPrefixLength = 64;
+	u6.Next = &u4;
+	u4.Address.lpSockaddr = (SOCKADDR *)&v4;
+	u4.Address.iSockaddrLength = sizeof(v4);
+	u4.OnLinkPrefixLength = 24;
+	ulo.Address.lpSockaddr = (SOCKADDR *)&lo4;
+	ulo.Address.iSockaddrLength = sizeof(lo4);
+	ulo.OnLinkPrefixLength = 8;
+	eth.FriendlyName = L"Ethernet";
+	eth.IfIndex = 7;
+	memcpy(eth.PhysicalAddress, "\x52\x54\x00\xab\xcd\xef", 6);
+	eth.PhysicalAddressLength = 6;
+	eth.FirstUnicastAddress = &u6;
+	eth.Next = &lo;
+	lo.FriendlyName = L"Loopback Pseudo-Interface 1";
+	lo.IfIndex = 1;
+	lo.FirstUnicastAddress = &ulo;
+
+	adapters = qa_win_netif_parse(&eth, fake_stats);
+	g_assert_cmpuint(adapters->len, ==, 2);
+	a = g_ptr_array_index(adapters, 0);
+	g_assert_cmpstr(a->name, ==, "Ethernet");
+	g_assert_cmpstr(a->hardware_address, ==, "52:54:00:ab:cd:ef");
+	g_assert_cmpuint(a->addresses->len, ==, 2);
+	addr = g_ptr_array_index(a->addresses, 0);
+	g_assert_cmpstr(addr->address, ==, "fe80::4c1d:a5e2:3b0f:91c2%7");
+	g_assert_true(addr->is_ipv6);
+	g_assert_cmpuint(addr->prefix, ==, 64);
+	addr = g_ptr_array_index(a->addresses, 1);
+	g_assert_cmpstr(addr->address, ==, "192.168.122.40");
+	g_assert_cmpuint(addr->prefix, ==, 24);
+	g_assert_cmpuint(a->stats->rx_bytes, ==, 1234);
+	g_assert_cmpuint(a->stats->tx_dropped, ==, 3);
+	a = g_ptr_array_index(adapters, 1);
+	g_assert_null(a->hardware_address);
+	g_assert_null(a->stats);
+	g_assert_cmpstr(
+	    ((QaWinAdapterAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
+	WSACleanup();
+}
+
+static void
+test_mac_format(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *short_mac = qa_win_netif_mac_format((const guint8 *)"\x01\x02", 2);
+	g_autofree gchar *long_mac =
+	    qa_win_netif_mac_format((const guint8 *)"\x00\x00\x00\x00\x00\x00\x00\xe0", 8);
+
+	g_assert_null(qa_win_netif_mac_format((const guint8 *)"", 0));
+	g_assert_cmpstr(short_mac, ==, "01:02:00:00:00:00");
+	g_assert_cmpstr(long_mac, ==, "00:00:00:00:00:00");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -242,5 +406,10 @@ main(int argc, char **argv)
 	ADD("/commands-win32/shutdown-bad-mode", test_shutdown_bad_mode);
 	ADD("/commands-win32/shutdown-without-privilege", test_shutdown_without_privilege);
 	ADD("/commands-win32/suspend", test_suspend);
+	ADD("/commands-win32/version-names", test_version_names);
+	ADD("/commands-win32/users-one-per-name", test_users_one_per_name);
+	ADD("/commands-win32/set-time", test_set_time);
+	ADD("/commands-win32/netif-parse", test_netif_parse);
+	ADD("/commands-win32/mac-format", test_mac_format);
 	return g_test_run();
 }
