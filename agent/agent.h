@@ -38,7 +38,7 @@ struct _QaAgent {
 	 * exit leaves running processes alone */
 	QaProcessTable *processes;
 	/* guest-file-* handles: used on the system thread only (every file command is
-	 * 'blocking'); NULL on Windows */
+	 * 'blocking') */
 	QaFileHandles *files;
 	/* Windows: the system calls of win32/system-win32.h that tests replace by a fake;
 	 * NULL on Linux */

@@ -16,6 +16,8 @@ WINDOWS_COMMANDS = {
     "guest-shutdown", "guest-suspend-disk", "guest-suspend-ram",
     "guest-get-osinfo", "guest-get-host-name", "guest-get-timezone", "guest-get-users",
     "guest-network-get-interfaces", "guest-get-time", "guest-set-time",
+    "guest-file-open", "guest-file-close", "guest-file-read", "guest-file-write",
+    "guest-file-seek", "guest-file-flush", "guest-exec", "guest-exec-status",
 }
 LINUX_ONLY = {"guest-suspend-hybrid", "guest-network-get-route", "guest-set-vcpus",
               "guest-get-memory-blocks", "guest-set-memory-blocks",
@@ -111,6 +113,123 @@ class CommandsTest(unittest.TestCase):
     def test_shutdown_bad_mode(self):
         self.assertEqual(self.error("guest-shutdown", {"mode": "sleep"}),
                          "Mode 'sleep' is invalid; valid values are: halt, powerdown, reboot")
+
+
+    # ---- guest-file-* ----------------------------------------------------------------------
+
+    def windows_temp(self, name):
+        """A path in wine's C:\\windows\\temp, fresh for this test."""
+        return "C:\\windows\\temp\\" + f"qa-{name}-{time.monotonic_ns()}"
+
+    def test_file_write_then_read_back(self):
+        path = self.windows_temp("rw")
+        data = b"line one\r\nline two\n\x00\xff\x1a binary"
+        h = self.client.ok("guest-file-open", {"path": path, "mode": "w+"})
+        self.assertGreaterEqual(h, 1000)
+        w = self.client.ok("guest-file-write",
+                           {"handle": h, "buf-b64": base64.b64encode(data).decode()})
+        self.assertEqual(w, {"count": len(data), "eof": False})
+        self.client.ok("guest-file-flush", {"handle": h})
+        self.assertEqual(self.client.ok("guest-file-seek",
+                                        {"handle": h, "offset": 0, "whence": "set"}),
+                         {"position": 0, "eof": False})
+        r = self.client.ok("guest-file-read", {"handle": h, "count": 4096})
+        # binary mode: no CRLF translation, ^Z is a byte like any other
+        self.assertEqual(base64.b64decode(r["buf-b64"]), data)
+        self.assertEqual(r["count"], len(data))
+        r = self.client.ok("guest-file-read", {"handle": h})
+        self.assertEqual((r["count"], r["eof"]), (0, True))
+        self.assertEqual(self.client.ok("guest-file-seek",
+                                        {"handle": h, "offset": -3, "whence": 2})["position"],
+                         len(data) - 3)
+        self.client.ok("guest-file-close", {"handle": h})
+        self.assertIn("handle", self.error("guest-file-read", {"handle": h}))
+
+    def test_file_append_and_unicode_name(self):
+        path = self.windows_temp("ap") + "-été.txt"
+        for chunk in (b"a", b"b"):
+            h = self.client.ok("guest-file-open", {"path": path, "mode": "a"})
+            self.client.ok("guest-file-write",
+                           {"handle": h, "buf-b64": base64.b64encode(chunk).decode()})
+            self.client.ok("guest-file-close", {"handle": h})
+        h = self.client.ok("guest-file-open", {"path": path})
+        r = self.client.ok("guest-file-read", {"handle": h})
+        self.client.ok("guest-file-close", {"handle": h})
+        self.assertEqual(base64.b64decode(r["buf-b64"]), b"ab")
+
+    def test_file_errors(self):
+        self.assertIn("No such file", self.error("guest-file-open",
+                                                  {"path": self.windows_temp("none")}))
+        self.assertIn("not absolute", self.error("guest-file-open", {"path": "relative.txt"}))
+        self.assertIn("not absolute", self.error("guest-file-open", {"path": "\\x.txt"}))
+        self.assertIn("invalid file open mode", self.error("guest-file-open",
+                                          {"path": self.windows_temp("m"), "mode": "rw"}))
+        path = self.windows_temp("ro")
+        h = self.client.ok("guest-file-open", {"path": path, "mode": "w"})
+        self.client.ok("guest-file-close", {"handle": h})
+        h = self.client.ok("guest-file-open", {"path": path, "mode": "r"})
+        self.error("guest-file-write", {"handle": h, "buf-b64": "YQ=="})
+        self.error("guest-file-read", {"handle": h, "count": -1})
+        self.error("guest-file-seek", {"handle": h, "offset": 0, "whence": 7})
+        self.client.ok("guest-file-close", {"handle": h})
+        self.error("guest-file-close", {"handle": h})
+
+
+    # ---- guest-exec ------------------------------------------------------------------------
+
+    def wait_exec(self, pid):
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while time.monotonic() < deadline:
+            status = self.client.ok("guest-exec-status", {"pid": pid})
+            if status["exited"]:
+                return status
+            self.assertEqual(status, {"exited": False})
+            time.sleep(0.1)
+        self.fail(f"process {pid} did not end")
+
+    def test_exec_captures_output_and_exit_code(self):
+        pid = self.client.ok("guest-exec", {
+            "path": "cmd.exe", "arg": ["/c", "echo hello& echo oops 1>&2& exit 3"],
+            "capture-output": True})["pid"]
+        self.assertIsInstance(pid, int)
+        status = self.wait_exec(pid)
+        self.assertEqual(status["exitcode"], 3)
+        self.assertNotIn("signal", status)
+        self.assertEqual(base64.b64decode(status["out-data"]).strip(), b"hello")
+        self.assertEqual(base64.b64decode(status["err-data"]).strip(), b"oops")
+        self.assertEqual((status["out-truncated"], status["err-truncated"]), (False, False))
+        self.assertIn("pid", self.error("guest-exec-status", {"pid": pid}))
+
+    def test_exec_merged_and_no_capture(self):
+        pid = self.client.ok("guest-exec", {
+            "path": "cmd.exe", "arg": ["/c", "echo a& echo b 1>&2"],
+            "capture-output": "merged"})["pid"]
+        status = self.wait_exec(pid)
+        self.assertEqual(base64.b64decode(status["out-data"]).split(), [b"a", b"b"])
+        self.assertNotIn("err-data", status)
+        pid = self.client.ok("guest-exec", {"path": "cmd.exe", "arg": ["/c", "echo x"]})["pid"]
+        status = self.wait_exec(pid)
+        self.assertEqual(status, {"exited": True, "exitcode": 0})
+
+    def test_exec_input_and_environment(self):
+        text = b"one\r\ntwo\r\n"
+        pid = self.client.ok("guest-exec", {
+            "path": "C:\\windows\\system32\\cmd.exe",
+            "arg": ["/c", "more & echo %QA_TEST_VALUE%"],
+            "env": ["QA_TEST_VALUE=a b \"c\"", "SystemRoot=C:\\windows"],
+            "input-data": base64.b64encode(text).decode(), "capture-output": True})["pid"]
+        status = self.wait_exec(pid)
+        out = base64.b64decode(status["out-data"])
+        self.assertIn(b"two", out)
+        self.assertIn(b'a b "c"', out)
+
+    def test_exec_errors(self):
+        self.assertIn("Cannot run", self.error("guest-exec", {"path": "no-such-program.exe"}))
+        self.assertIn("input-data", self.error("guest-exec", {"path": "cmd.exe",
+                                                              "input-data": "%%%"}))
+        self.assertIn("NAME=VALUE", self.error("guest-exec", {"path": "cmd.exe",
+                                                              "env": ["novalue"]}))
+        self.error("guest-exec-status", {"pid": 999999})
 
 
 if __name__ == "__main__":

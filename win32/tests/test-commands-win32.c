@@ -7,6 +7,7 @@
 #include "agent.h"
 #include "identity-win32.h"
 #include "netif-win32.h"
+#include "process-win32.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "system-win32.h"
@@ -397,6 +398,64 @@ test_mac_format(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(long_mac, ==, "00:00:00:00:00:00");
 }
 
+/* ---- exec ----------------------------------------------------------------------------------- */
+
+static void
+test_quote_arg(Fixture *fx, gconstpointer data)
+{
+	/* each argument, and what the C runtime's argv parsing needs to give it back */
+	static const gchar *const cases[][2] = {
+	    {"plain", "plain"},
+	    {"", "\"\""},
+	    {"two words", "\"two words\""},
+	    {"say \"hi\"", "\"say \\\"hi\\\"\""},
+	    {"C:\\dir\\", "C:\\dir\\"},
+	    {"C:\\my dir\\", "\"C:\\my dir\\\\\""},
+	    {"a\\\\\"b", "\"a\\\\\\\\\\\"b\""},
+	    {"tab\there", "\"tab\there\""},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GString) line = g_string_new(NULL);
+
+		qa_win_process_quote_arg(line, cases[i][0]);
+		g_assert_cmpstr(line->str, ==, cases[i][1]);
+	}
+}
+
+static void
+test_command_line_and_environment(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autoptr(GPtrArray) env = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gunichar2 *line = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gunichar2 *block = NULL;
+	g_autofree gchar *big = g_strnfill(40000, 'x');
+
+	g_ptr_array_add(args, "/c");
+	g_ptr_array_add(args, "echo a b");
+	line = qa_win_process_command_line("cmd.exe", args, NULL);
+	text = g_utf16_to_utf8(line, -1, NULL, NULL, NULL);
+	g_assert_cmpstr(text, ==, "cmd.exe /c \"echo a b\"");
+	g_assert_null(qa_win_process_command_line("", NULL, &error));
+	g_clear_error(&error);
+	g_ptr_array_add(args, big);
+	g_assert_null(qa_win_process_command_line("cmd.exe", args, &error));
+	g_assert_nonnull(strstr(error->message, "too long"));
+	g_clear_error(&error);
+
+	g_ptr_array_add(env, "A=1");
+	g_ptr_array_add(env, "=C:=C:\\");
+	block = qa_win_process_environment(env, NULL);
+	g_assert_true(block[0] == 'A' && block[3] == 0 && block[4] == '=' && block[11] == 0 &&
+		      block[12] == 0);
+	g_ptr_array_add(env, "novalue");
+	g_assert_null(qa_win_process_environment(env, &error));
+	g_assert_nonnull(strstr(error->message, "'novalue'"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -411,5 +470,7 @@ main(int argc, char **argv)
 	ADD("/commands-win32/set-time", test_set_time);
 	ADD("/commands-win32/netif-parse", test_netif_parse);
 	ADD("/commands-win32/mac-format", test_mac_format);
+	ADD("/commands-win32/quote-arg", test_quote_arg);
+	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
 	return g_test_run();
 }
