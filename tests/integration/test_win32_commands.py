@@ -18,6 +18,7 @@ WINDOWS_COMMANDS = {
     "guest-network-get-interfaces", "guest-get-time", "guest-set-time",
     "guest-file-open", "guest-file-close", "guest-file-read", "guest-file-write",
     "guest-file-seek", "guest-file-flush", "guest-exec", "guest-exec-status",
+    "guest-set-user-password", "guest-get-vcpus",
 }
 LINUX_ONLY = {"guest-suspend-hybrid", "guest-network-get-route", "guest-set-vcpus",
               "guest-get-memory-blocks", "guest-set-memory-blocks",
@@ -230,6 +231,29 @@ class CommandsTest(unittest.TestCase):
         self.assertIn("NAME=VALUE", self.error("guest-exec", {"path": "cmd.exe",
                                                               "env": ["novalue"]}))
         self.error("guest-exec-status", {"pid": 999999})
+
+
+    # ---- accounts, vCPUs -------------------------------------------------------------------
+
+    def test_set_user_password_refusals(self):
+        # the success path changes a real account: tested against the fake only
+        self.assertEqual(self.error("guest-set-user-password",
+                                    {"username": "Administrator", "password": "YQ==",
+                                     "crypted": True}),
+                         "'crypted' must be off on this host")
+        self.assertIn("base64", self.error("guest-set-user-password",
+                                           {"username": "Administrator", "password": "%%",
+                                            "crypted": False}))
+        self.assertIn("user name", self.error("guest-set-user-password",
+                                              {"username": "", "password": "YQ==",
+                                               "crypted": False}).lower())
+
+    def test_vcpus(self):
+        cpus = self.client.ok("guest-get-vcpus")
+        self.assertTrue(cpus)
+        self.assertEqual([c["logical-id"] for c in cpus], list(range(len(cpus))))
+        for cpu in cpus:
+            self.assertEqual((cpu["online"], cpu["can-offline"]), (True, False))
 
 
 if __name__ == "__main__":

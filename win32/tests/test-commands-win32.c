@@ -456,6 +456,32 @@ test_command_line_and_environment(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "'novalue'"));
 }
 
+/* ---- accounts ------------------------------------------------------------------------------- */
+
+static void
+test_set_user_password(Fixture *fx, gconstpointer data)
+{
+	/* "Pa55 wörd" */
+	QaGuestSetUserPasswordArgs args = {.username = "alice", .password = "UGE1NSB3w7ZyZA=="};
+	g_autoptr(GError) crypted = NULL;
+	g_autoptr(GError) unknown = NULL;
+	g_autoptr(GError) newline = NULL;
+
+	g_assert_true(qa_cmd_guest_set_user_password(&fx->agent, &args, NULL));
+	g_assert_cmpstr(fx->fake.password, ==, "Pa55 w\xc3\xb6rd");
+	args.username = "nobody-here";
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &unknown));
+	g_assert_nonnull(strstr(unknown->message, "not a local account"));
+	args.crypted = TRUE;
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &crypted));
+	g_assert_cmpstr(crypted->message, ==, "'crypted' must be off on this host");
+	args.crypted = FALSE;
+	args.password = "YQpi"; /* "a\nb" */
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &newline));
+	g_assert_null(strstr(newline->message, "a\nb"));
+	assert_calls(fx, "password alice; password nobody-here");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -471,6 +497,7 @@ main(int argc, char **argv)
 	ADD("/commands-win32/netif-parse", test_netif_parse);
 	ADD("/commands-win32/mac-format", test_mac_format);
 	ADD("/commands-win32/quote-arg", test_quote_arg);
+	ADD("/commands-win32/set-user-password", test_set_user_password);
 	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
 	return g_test_run();
 }
