@@ -15,6 +15,8 @@
 #include <devpkey.h>
 /* clang-format on */
 
+#include <string.h>
+
 #include "qa-error.h"
 
 /* w32tm's resync asks the time service and returns: it never takes long, but a hung service
@@ -39,6 +41,40 @@ qa_win_device_free(QaWinDevice *device)
 	g_free(device->driver_name);
 	g_free(device->driver_version);
 	g_free(device);
+}
+
+static gboolean
+qa_win_device_parse_hex4(const gchar *text, guint *out_value)
+{
+	guint value = 0;
+
+	for (guint i = 0; i < 4; i++) {
+		if (!g_ascii_isxdigit(text[i]))
+			return FALSE;
+		value = value * 16 + (guint)g_ascii_xdigit_value(text[i]);
+	}
+	*out_value = value;
+	return TRUE;
+}
+
+gboolean
+qa_win_device_parse_pci_id(const gchar *hardware_id, guint *out_vendor, guint *out_device)
+{
+	guint vendor = 0;
+	guint device = 0;
+
+	/* "PCI\VEN_xxxx&DEV_xxxx", then the end or '&' and more */
+	if (hardware_id == NULL || g_ascii_strncasecmp(hardware_id, "PCI\\VEN_", 8) != 0 ||
+	    strlen(hardware_id) < 21 || !qa_win_device_parse_hex4(hardware_id + 8, &vendor) ||
+	    g_ascii_strncasecmp(hardware_id + 12, "&DEV_", 5) != 0 ||
+	    !qa_win_device_parse_hex4(hardware_id + 17, &device) ||
+	    (hardware_id[21] != '\0' && hardware_id[21] != '&'))
+		return FALSE;
+	if (vendor != 0x1af4 && vendor != 0x1b36)
+		return FALSE;
+	*out_vendor = vendor;
+	*out_device = device;
+	return TRUE;
 }
 
 static gboolean

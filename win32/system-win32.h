@@ -27,6 +27,10 @@ typedef struct {
 
 void
 qa_win_device_free(QaWinDevice *device);
+/* pure: the vendor and device of a hardware id "PCI\VEN_1AF4&DEV_1041&SUBSYS_..." when the
+ * vendor is one guest-get-devices lists (0x1af4 Red Hat/virtio, 0x1b36 QEMU); FALSE otherwise */
+gboolean
+qa_win_device_parse_pci_id(const gchar *hardware_id, guint *out_vendor, guint *out_device);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaWinDevice, qa_win_device_free)
 
 typedef struct _QaWinOps {

@@ -18,7 +18,7 @@ WINDOWS_COMMANDS = {
     "guest-network-get-interfaces", "guest-get-time", "guest-set-time",
     "guest-file-open", "guest-file-close", "guest-file-read", "guest-file-write",
     "guest-file-seek", "guest-file-flush", "guest-exec", "guest-exec-status",
-    "guest-set-user-password", "guest-get-vcpus",
+    "guest-set-user-password", "guest-get-vcpus", "guest-get-devices",
 }
 LINUX_ONLY = {"guest-suspend-hybrid", "guest-network-get-route", "guest-set-vcpus",
               "guest-get-memory-blocks", "guest-set-memory-blocks",
@@ -254,6 +254,13 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual([c["logical-id"] for c in cpus], list(range(len(cpus))))
         for cpu in cpus:
             self.assertEqual((cpu["online"], cpu["can-offline"]), (True, False))
+
+
+    def test_devices_well_formed(self):
+        # wine has no virtio devices and no driver store: a list, whatever it holds
+        for device in self.client.ok("guest-get-devices"):
+            self.assertIsInstance(device["driver-name"], str)
+            self.assertIn(device["id"]["vendor-id"], (0x1af4, 0x1b36))
 
 
 if __name__ == "__main__":

@@ -482,6 +482,66 @@ test_set_user_password(Fixture *fx, gconstpointer data)
 	assert_calls(fx, "password alice; password nobody-here");
 }
 
+/* ---- devices -------------------------------------------------------------------------------- */
+
+static void
+fake_add_device(Fake *f, const gchar *hwid, const gchar *name, const gchar *version, gint64 date)
+{
+	QaWinDevice *d = g_new0(QaWinDevice, 1);
+
+	d->hardware_id = g_strdup(hwid);
+	d->driver_name = g_strdup(name);
+	d->driver_version = g_strdup(version);
+	d->driver_date = date;
+	g_ptr_array_add(f->devices, d);
+}
+
+/* the PCI devices of a Windows Server 2022 guest with virtio-win 0.1.248 (hardware ids, names,
+ * versions and dates as Device Manager showed them) */
+static void
+test_devices(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) ret = NULL;
+	QaGuestDeviceInfo *info;
+	/* 2023-08-22T16:00:00Z in FILETIME units */
+	const gint64 date = G_GINT64_CONSTANT(133371936000000000);
+
+	fx->fake.devices = g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_device_free);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1AF4&DEV_1041&SUBSYS_11001AF4&REV_01",
+			"Red Hat VirtIO Ethernet Adapter",
+			"100.94.104.24800",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1B36&DEV_000D&SUBSYS_11001AF4&REV_01",
+			"NEC USB 3.0 eXtensible Host Controller",
+			"10.0.20348.1",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_8086&DEV_29C0&SUBSYS_11001AF4&REV_00",
+			"Intel 82G33 DRAM Controller",
+			"10.0.20348.1",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1AF4&DEV_1045&SUBSYS_11001AF4&REV_01",
+			"VirtIO Balloon Driver",
+			NULL,
+			date);
+	fake_add_device(&fx->fake, "PCI\\VEN_1AF4&DEV_10421", "not a PCI id", "1", date);
+	g_assert_true(qa_cmd_guest_get_devices(&fx->agent, &ret, NULL));
+	g_assert_cmpuint(ret->len, ==, 2);
+	info = g_ptr_array_index(ret, 0);
+	g_assert_cmpstr(info->driver_name, ==, "Red Hat VirtIO Ethernet Adapter");
+	g_assert_cmpstr(info->driver_version, ==, "100.94.104.24800");
+	g_assert_true(info->has_driver_date);
+	g_assert_cmpint(info->driver_date, ==, G_GINT64_CONSTANT(1692720000000000000));
+	g_assert_cmpint(info->id->type, ==, QA_GUEST_DEVICE_TYPE_PCI);
+	g_assert_cmpint(info->id->u_pci->vendor_id, ==, 0x1af4);
+	g_assert_cmpint(info->id->u_pci->device_id, ==, 0x1041);
+	info = g_ptr_array_index(ret, 1);
+	g_assert_cmpint(info->id->u_pci->device_id, ==, 0x000d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,6 +558,7 @@ main(int argc, char **argv)
 	ADD("/commands-win32/mac-format", test_mac_format);
 	ADD("/commands-win32/quote-arg", test_quote_arg);
 	ADD("/commands-win32/set-user-password", test_set_user_password);
+	ADD("/commands-win32/devices", test_devices);
 	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
 	return g_test_run();
 }
