@@ -20,6 +20,7 @@ typedef struct _QaSerialCache QaSerialCache;
 typedef struct _QaModelCache QaModelCache;
 typedef struct _QaProcessTable QaProcessTable;
 typedef struct _QaFileHandles QaFileHandles;
+typedef struct _QaWinOps QaWinOps;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
@@ -42,8 +43,11 @@ struct _QaAgent {
 	 * exit leaves running processes alone */
 	QaProcessTable *processes;
 	/* guest-file-* handles: used on the system thread only (every file command is
-	 * 'blocking'); NULL on Windows */
+	 * 'blocking') */
 	QaFileHandles *files;
+	/* Windows: the system calls of win32/system-win32.h that tests replace by a fake;
+	 * NULL on Linux */
+	const QaWinOps *win_ops;
 };
 
 /* takes @roots; fails when the freezer cannot start */

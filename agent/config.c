@@ -407,16 +407,8 @@ qa_config_pattern_is_known(const gchar *pattern)
 		if (g_pattern_match_simple(pattern, qa_schema_commands[i].name))
 			return TRUE;
 	}
-	/* QEMU's agent's Windows-only driver list, which this agent's Windows port does not
-	 * serve yet; it is in RHEL's default allow list */
-	static const gchar *const not_served[] = {"guest-get-devices", NULL};
-
 	for (guint i = 0; qa_schema_other_platform_commands[i] != NULL; i++) {
 		if (g_pattern_match_simple(pattern, qa_schema_other_platform_commands[i]))
-			return TRUE;
-	}
-	for (guint i = 0; not_served[i] != NULL; i++) {
-		if (g_pattern_match_simple(pattern, not_served[i]))
 			return TRUE;
 	}
 	return FALSE;

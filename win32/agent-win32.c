@@ -1,7 +1,10 @@
 /* The agent object on Windows: the VSS freezer instead of the Linux one; no storage roots. */
 #include "agent.h"
+#include "file-handles.h"
 #include "freezer-win32.h"
 #include "log.h"
+#include "process.h"
+#include "system-win32.h"
 #include "vss-win32.h"
 
 QaAgent *
@@ -19,6 +22,9 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->config = config;
 	agent->roots = roots;
 	agent->freezer = qa_freezer_new(&options);
+	agent->win_ops = qa_win_sys_get_real_ops();
+	agent->files = qa_file_handles_new();
+	agent->processes = qa_process_table_new(NULL);
 	return agent;
 }
 
@@ -27,6 +33,8 @@ qa_agent_free(QaAgent *agent)
 {
 	if (agent == NULL)
 		return;
+	qa_process_table_free(agent->processes);
+	qa_file_handles_free(agent->files);
 	qa_freezer_free(agent->freezer);
 	g_free(agent);
 }

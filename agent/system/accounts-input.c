@@ -2,6 +2,10 @@
  * text of authorized_keys. */
 
 #include "accounts-private.h"
+
+#ifdef G_OS_WIN32
+#include <windows.h>
+#endif
 #include "base64.h"
 #include "qa-error.h"
 
@@ -77,7 +81,12 @@ qa_accounts_secret_free(QaAccountsSecret *secret)
 {
 	if (secret == NULL)
 		return;
+		/* a clearing the compiler may not drop as a dead store */
+#ifdef G_OS_WIN32
+	SecureZeroMemory(secret->data, secret->len);
+#else
 	explicit_bzero(secret->data, secret->len);
+#endif
 	g_free(secret->data);
 	g_free(secret);
 }

@@ -75,8 +75,9 @@ qa_accounts_keys_remove(const gchar *text,
 			guint n_keys,
 			guint *out_n_removed);
 
-/* ---- the system ----------------------------------------------------------------------------- */
+/* ---- the system (Linux; win32/commands-accounts-win32.c has Windows' own) ------------------ */
 
+#ifndef G_OS_WIN32
 typedef struct {
 	gchar *name;
 	uid_t uid;
@@ -139,6 +140,8 @@ qa_accounts_ssh_dir_read_keys(QaAccountsSshDir *dir, gchar **out_text, GError **
 gboolean
 qa_accounts_ssh_dir_write_keys(QaAccountsSshDir *dir, const gchar *text, GError **error);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaAccountsSecret, qa_accounts_secret_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaAccountsUser, qa_accounts_user_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaAccountsSshDir, qa_accounts_ssh_dir_free)
+#endif
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaAccountsSecret, qa_accounts_secret_free)

@@ -9,11 +9,6 @@
 #include "qa-error.h"
 #include "qa-fd.h"
 
-/* a file guest-file-open creates can be read and written by its owner (root) only. QEMU's
- * agent makes it 0666 whatever the umask, so any local user could change a file the host
- * writes and later reads back or runs */
-#define QA_FILE_HANDLES_NEW_FILE_MODE 0600
-
 struct _QaFileHandles {
 	GHashTable *by_id; /* gint64 * (the handle's own id) -> QaFileHandle *, owning */
 	gint64 next_id;
@@ -200,18 +195,39 @@ qa_file_handles_check_room(QaFileHandles *handles, GError **error)
 	return FALSE;
 }
 
+/* Windows: a path relative to the agent's working directory (System32, for the service) or to
+ * the current drive's root ("\\x") means nothing the host can know */
+#ifdef G_OS_WIN32
+#define QA_FILE_HANDLES_ABSOLUTE_HINT "a path starting with a drive (C:\\) or a share (\\\\)"
+static gboolean
+qa_file_handles_is_absolute(const gchar *path)
+{
+	return path != NULL &&
+	       ((g_ascii_isalpha(path[0]) && path[1] == ':' && G_IS_DIR_SEPARATOR(path[2])) ||
+		(G_IS_DIR_SEPARATOR(path[0]) && G_IS_DIR_SEPARATOR(path[1])));
+}
+#else
+#define QA_FILE_HANDLES_ABSOLUTE_HINT "a path starting with '/'"
+static gboolean
+qa_file_handles_is_absolute(const gchar *path)
+{
+	return path != NULL && path[0] == '/';
+}
+#endif
+
 gboolean
 qa_file_handles_prepare_open(
     QaFileHandles *handles, const gchar *path, const gchar *mode, gint *out_flags, GError **error)
 {
 	if (!qa_file_handles_parse_mode(mode, out_flags, error))
 		return FALSE;
-	if (path == NULL || path[0] != '/') {
+	if (!qa_file_handles_is_absolute(path)) {
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
 			    QA_SYSTEM_ERROR_INVALID,
-			    "The path '%s' is not absolute; expected a path starting with '/'",
-			    path != NULL ? path : "");
+			    "The path '%s' is not absolute; expected %s",
+			    path != NULL ? path : "",
+			    QA_FILE_HANDLES_ABSOLUTE_HINT);
 		return FALSE;
 	}
 	/* before anything is opened: a refused open must not have created or truncated a file */
@@ -293,119 +309,6 @@ qa_file_handles_check_readable(const QaFileHandle *handle, GError **error)
 		    handle->path,
 		    handle->mode);
 	return FALSE;
-}
-
-gchar *
-qa_file_handles_dup_guard_path(const QaRoots *roots, const QaFileHandle *handle)
-{
-	g_autofree gchar *fd_name = g_strdup_printf("%d", handle->fd);
-	g_autofree gchar *fd_path = NULL;
-	struct stat st;
-
-	if (roots == NULL || roots->proc == NULL)
-		return g_strdup(handle->path);
-	fd_path = g_build_filename(roots->proc, "self", "fd", fd_name, NULL);
-	if (lstat(fd_path, &st) != 0 || !S_ISLNK(st.st_mode))
-		return g_strdup(handle->path);
-	return g_steal_pointer(&fd_path);
-}
-
-/* FIFOs and sockets: a read or write could wait forever, and the host can neither seek nor
- * size what comes out of them */
-static gint64
-qa_file_handles_refuse_kind(const gchar *path, mode_t st_mode, GError **error)
-{
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_UNSUPPORTED,
-		    "Cannot open '%s': it is a %s; expected a regular file or a device",
-		    path,
-		    S_ISFIFO(st_mode) ? "FIFO (named pipe)" : "socket");
-	return -1;
-}
-
-/* an open() that failed: QEMU's words, which clients match ("No such file or directory") */
-static gint64
-qa_file_handles_open_failed(const gchar *path, const gchar *mode, int errsv, GError **error)
-{
-	struct stat st;
-
-	/* a FIFO nobody reads and a socket both give ENXIO, which names neither */
-	if (errsv == ENXIO && stat(path, &st) == 0 &&
-	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-		return qa_file_handles_refuse_kind(path, st.st_mode, error);
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    errsv == ENOENT ? QA_SYSTEM_ERROR_NOT_FOUND : QA_SYSTEM_ERROR_FAILED,
-		    "failed to open file '%s' (mode: '%s'): %s",
-		    path,
-		    mode,
-		    g_strerror(errsv));
-	return -1;
-}
-
-/* O_NONBLOCK: opening a FIFO must not wait for a writer, nor a device for a carrier */
-static int
-qa_file_handles_open_fd(const gchar *path, gint flags, gboolean *out_created)
-{
-	gint oflags = flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	int fd = -1;
-
-	*out_created = FALSE;
-	if ((flags & O_CREAT) != 0) {
-		/* exclusively first: only a file this call created gets its mode set, and an
-		 * existing file keeps its own */
-		fd = open(path, oflags | O_EXCL, QA_FILE_HANDLES_NEW_FILE_MODE);
-		if (fd >= 0) {
-			*out_created = TRUE;
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -1;
-		oflags &= ~O_CREAT;
-	}
-	return open(path, oflags);
-}
-
-gint64
-qa_file_handles_open(
-    QaFileHandles *handles, const gchar *path, const gchar *mode, gint flags, GError **error)
-{
-	gboolean is_created = FALSE;
-	g_auto(QaFd) fd = qa_file_handles_open_fd(path, flags, &is_created);
-	struct stat st;
-
-	if (fd < 0)
-		return qa_file_handles_open_failed(path, mode, errno, error);
-	/* open() applied the umask; fchmod() does not, so the mode is 0600 whatever it is */
-	if (is_created && fchmod(fd, QA_FILE_HANDLES_NEW_FILE_MODE) != 0) {
-		int errsv = errno;
-		unlink(path);
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "failed to set permission 0%o on new file '%s' (mode: '%s'): %s",
-			    (guint)QA_FILE_HANDLES_NEW_FILE_MODE,
-			    path,
-			    mode,
-			    g_strerror(errsv));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		int errsv = errno;
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Cannot inspect '%s' after opening it: %s",
-			    path,
-			    g_strerror(errsv));
-		return -1;
-	}
-	/* a FIFO opened for reading: O_NONBLOCK let the open return without a writer */
-	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
-		return qa_file_handles_refuse_kind(path, st.st_mode, error);
-	return qa_file_handles_insert(
-	    handles, qa_fd_steal(&fd), path, mode, flags, S_ISREG(st.st_mode), error);
 }
 
 gboolean
@@ -569,29 +472,4 @@ qa_file_handles_seek(QaFileHandles *handles,
 	}
 	*out_position = (gint64)position;
 	return TRUE;
-}
-
-gboolean
-qa_file_handles_flush(QaFileHandles *handles, gint64 id, GError **error)
-{
-	const QaFileHandle *handle = qa_file_handles_lookup(handles, id, error);
-	int errsv;
-
-	if (handle == NULL)
-		return FALSE;
-	if (fdatasync(handle->fd) == 0)
-		return TRUE;
-	errsv = errno;
-	/* EINVAL, EROFS: a device or special file that has nothing to make durable (a
-	 * terminal, /dev/null); what QEMU's fflush() did for it, passing the bytes on, is done */
-	if (errsv == EINVAL || errsv == EROFS)
-		return TRUE;
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_FAILED,
-		    "Cannot flush handle %" G_GINT64_FORMAT " ('%s') to the disk: %s",
-		    id,
-		    handle->path,
-		    g_strerror(errsv));
-	return FALSE;
 }

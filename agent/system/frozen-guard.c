@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "freezer.h"
 #include "mounts.h"
 #include "qa-error.h"
 

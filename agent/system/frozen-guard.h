@@ -7,7 +7,7 @@
 
 #include <glib.h>
 
-#include "freezer.h"
+#include "freezer-api.h"
 #include "roots.h"
 
 /* FALSE with QA_SYSTEM_ERROR_BUSY when the filesystem holding @path (the nearest existing

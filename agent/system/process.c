@@ -53,46 +53,6 @@ struct _QaProcessTable {
 
 /* --- capture plans, argv, environment, PATH ------------------------------------------------ */
 
-QaProcessCapturePlan
-qa_process_capture_plan(QaProcessCapture capture)
-{
-	QaProcessCapturePlan plan = {0};
-
-	switch (capture) {
-	case QA_PROCESS_CAPTURE_NONE:
-		break;
-	case QA_PROCESS_CAPTURE_STDOUT:
-		plan.pipes_stdout = TRUE;
-		break;
-	case QA_PROCESS_CAPTURE_STDERR:
-		plan.pipes_stderr = TRUE;
-		break;
-	case QA_PROCESS_CAPTURE_SEPARATED:
-		plan.pipes_stdout = TRUE;
-		plan.pipes_stderr = TRUE;
-		break;
-	case QA_PROCESS_CAPTURE_MERGED:
-		plan.pipes_stdout = TRUE;
-		plan.merges_stderr = TRUE;
-		break;
-	}
-	return plan;
-}
-
-const gchar *
-qa_process_capture_to_string(QaProcessCapture capture)
-{
-	static const gchar *const names[] = {
-	    [QA_PROCESS_CAPTURE_NONE] = "none",
-	    [QA_PROCESS_CAPTURE_STDOUT] = "stdout",
-	    [QA_PROCESS_CAPTURE_STDERR] = "stderr",
-	    [QA_PROCESS_CAPTURE_SEPARATED] = "separated",
-	    [QA_PROCESS_CAPTURE_MERGED] = "merged",
-	};
-
-	return (guint)capture < G_N_ELEMENTS(names) ? names[capture] : "unknown";
-}
-
 /* execve() fails with E2BIG on a longer string: say which one before forking */
 static gboolean
 qa_process_check_string(const gchar *what, guint index, const gchar *text, GError **error)
@@ -363,16 +323,6 @@ qa_process_record_take_status(QaProcessRecord *record)
 	status->err_data = qa_process_output_take(&record->outputs[QA_PROCESS_STREAM_ERR],
 						  &status->is_err_truncated);
 	return g_steal_pointer(&status);
-}
-
-void
-qa_process_status_free(QaProcessStatus *status)
-{
-	if (status == NULL)
-		return;
-	g_clear_pointer(&status->out_data, g_bytes_unref);
-	g_clear_pointer(&status->err_data, g_bytes_unref);
-	g_free(status);
 }
 
 /* --- the table: bookkeeping (callers hold the lock) ---------------------------------------- */

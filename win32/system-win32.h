@@ -1,0 +1,63 @@
+/* The Windows calls behind the command families that wine does not implement or that must not
+ * run on a test machine (shutting it down, setting its clock or a password, listing its PCI
+ * drivers): one small table, real in production, a fake in the unit tests, as QaVssOps is for
+ * the freezer. Everything wine does implement (adapters, time zone, processes, files) is called
+ * directly and tested under wine. */
+#pragma once
+
+#include <glib.h>
+
+/* SE_SHUTDOWN_NAME and SE_SYSTEMTIME_NAME, in UTF-8 */
+#define QA_WIN_PRIVILEGE_SHUTDOWN "SeShutdownPrivilege"
+#define QA_WIN_PRIVILEGE_SYSTEMTIME "SeSystemtimePrivilege"
+
+typedef enum {
+	QA_WIN_SHUTDOWN_POWERDOWN,
+	QA_WIN_SHUTDOWN_HALT,
+	QA_WIN_SHUTDOWN_REBOOT,
+} QaWinShutdown;
+
+/* one PCI function and its driver, as SetupAPI lists it */
+typedef struct {
+	gchar *hardware_id;    /* the first hardware id: "PCI\VEN_1AF4&DEV_1000&SUBSYS_..." */
+	gchar *driver_name;    /* the driver's description ("Red Hat VirtIO Ethernet Adapter") */
+	gchar *driver_version; /* "100.94.104.24800"; NULL when unknown */
+	gint64 driver_date;    /* 100-ns units since 1601 (a FILETIME); -1 when unknown */
+} QaWinDevice;
+
+void
+qa_win_device_free(QaWinDevice *device);
+/* pure: the vendor and device of a hardware id "PCI\VEN_1AF4&DEV_1041&SUBSYS_..." when the
+ * vendor is one guest-get-devices lists (0x1af4 Red Hat/virtio, 0x1b36 QEMU); FALSE otherwise */
+gboolean
+qa_win_device_parse_pci_id(const gchar *hardware_id, guint *out_vendor, guint *out_device);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaWinDevice, qa_win_device_free)
+
+typedef struct _QaWinOps {
+	/* enables @name (SE_SHUTDOWN_NAME, SE_SYSTEMTIME_NAME) in the process token */
+	gboolean (*enable_privilege)(const gchar *name, GError **error);
+	/* asks Windows to shut down or restart, forcing applications closed; returns at once */
+	gboolean (*shutdown)(QaWinShutdown mode, GError **error);
+	/* whether the firmware and OS offer S3 (suspend to RAM) and S4 (hibernation) */
+	gboolean (*get_sleep_states)(gboolean *out_has_s3, gboolean *out_has_s4, GError **error);
+	/* starts a suspend (or hibernation) on a thread of its own: the call returns after the
+	 * resume, and the reply must not wait for it */
+	gboolean (*suspend)(gboolean hibernate, GError **error);
+	/* sets the clock, UTC; @filetime in 100-ns units since 1601 */
+	gboolean (*set_system_time)(gint64 filetime, GError **error);
+	/* asks the Windows Time service to resynchronise the clock */
+	gboolean (*resync_time)(GError **error);
+	/* sets a local account's password (NetUserSetInfo level 1003); @password is cleared by
+	 * the caller */
+	gboolean (*set_password)(const gchar *username, const gchar *password, GError **error);
+	/* every present PCI device with its driver: GPtrArray of QaWinDevice */
+	GPtrArray *(*list_pci_devices)(GError **error);
+} QaWinOps;
+
+/* the table that calls Windows */
+const QaWinOps *
+qa_win_sys_get_real_ops(void);
+
+/* g_set_error() with the text of @code (a Win32 error) after @what: "@what: <text>" */
+gboolean
+qa_win_sys_set_error(GError **error, gint domain_code, gulong code, const gchar *what);

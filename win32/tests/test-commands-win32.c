@@ -1,0 +1,564 @@
+/* The Windows command handlers against a fake QaWinOps: what each asks Windows for, with which
+ * arguments, and how it answers when Windows refuses; nothing here shuts the machine down, sets
+ * its clock or a password. Runs under wine. The commands wine implements for real are tested
+ * end to end by tests/integration/test_win32_commands.py. */
+#include <glib.h>
+
+#include "agent.h"
+#include "identity-win32.h"
+#include "netif-win32.h"
+#include "process-win32.h"
+#include "qa-error.h"
+#include "qa-schema.h"
+#include "system-win32.h"
+
+typedef struct {
+	GPtrArray *calls; /* "shutdown powerdown", "privilege SeShutdownPrivilege", ... */
+	gboolean has_s3;
+	gboolean has_s4;
+	gboolean refuses_privilege;
+	gchar *password; /* the last one set */
+	GPtrArray *devices;
+} Fake;
+
+/* the ops have no user data: one fake per test process, reset by each fixture */
+static Fake *fake;
+
+static void
+fake_call(const gchar *format, ...) G_GNUC_PRINTF(1, 2);
+
+static void
+fake_call(const gchar *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	g_ptr_array_add(fake->calls, g_strdup_vprintf(format, args));
+	va_end(args);
+}
+
+static gboolean
+fake_enable_privilege(const gchar *name, GError **error)
+{
+	fake_call("privilege %s", name);
+	if (fake->refuses_privilege) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "Cannot enable %s: not held",
+			    name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+fake_shutdown(QaWinShutdown mode, GError **error)
+{
+	static const gchar *const names[] = {"powerdown", "halt", "reboot"};
+
+	fake_call("shutdown %s", names[mode]);
+	return TRUE;
+}
+
+static gboolean
+fake_get_sleep_states(gboolean *out_has_s3, gboolean *out_has_s4, GError **error)
+{
+	*out_has_s3 = fake->has_s3;
+	*out_has_s4 = fake->has_s4;
+	return TRUE;
+}
+
+static gboolean
+fake_suspend(gboolean hibernate, GError **error)
+{
+	fake_call("suspend %s", hibernate ? "disk" : "ram");
+	return TRUE;
+}
+
+static gboolean
+fake_set_system_time(gint64 filetime, GError **error)
+{
+	fake_call("set-time %" G_GINT64_FORMAT, filetime);
+	return TRUE;
+}
+
+static gboolean
+fake_resync_time(GError **error)
+{
+	fake_call("resync");
+	return TRUE;
+}
+
+static gboolean
+fake_set_password(const gchar *username, const gchar *password, GError **error)
+{
+	fake_call("password %s", username);
+	g_free(fake->password);
+	fake->password = g_strdup(password);
+	if (g_strcmp0(username, "nobody-here") == 0) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_NOT_FOUND,
+			    "User '%s' is not a local account of this guest",
+			    username);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static GPtrArray *
+fake_list_pci_devices(GError **error)
+{
+	GPtrArray *copy = g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_device_free);
+
+	for (guint i = 0; fake->devices != NULL && i < fake->devices->len; i++) {
+		const QaWinDevice *d = g_ptr_array_index(fake->devices, i);
+		QaWinDevice *c = g_new0(QaWinDevice, 1);
+
+		c->hardware_id = g_strdup(d->hardware_id);
+		c->driver_name = g_strdup(d->driver_name);
+		c->driver_version = g_strdup(d->driver_version);
+		c->driver_date = d->driver_date;
+		g_ptr_array_add(copy, c);
+	}
+	return copy;
+}
+
+static const QaWinOps fake_ops = {
+    .enable_privilege = fake_enable_privilege,
+    .shutdown = fake_shutdown,
+    .get_sleep_states = fake_get_sleep_states,
+    .suspend = fake_suspend,
+    .set_system_time = fake_set_system_time,
+    .resync_time = fake_resync_time,
+    .set_password = fake_set_password,
+    .list_pci_devices = fake_list_pci_devices,
+};
+
+typedef struct {
+	Fake fake;
+	QaAgent agent;
+} Fixture;
+
+static void
+fixture_setup(Fixture *fx, gconstpointer data)
+{
+	fx->fake.calls = g_ptr_array_new_with_free_func(g_free);
+	fake = &fx->fake;
+	fx->agent.win_ops = &fake_ops;
+}
+
+static void
+fixture_teardown(Fixture *fx, gconstpointer data)
+{
+	g_ptr_array_unref(fx->fake.calls);
+	g_free(fx->fake.password);
+	if (fx->fake.devices != NULL)
+		g_ptr_array_unref(fx->fake.devices);
+	fake = NULL;
+}
+
+static gchar *
+calls_joined(Fixture *fx)
+{
+	g_ptr_array_add(fx->fake.calls, NULL);
+	g_ptr_array_remove_index(fx->fake.calls, fx->fake.calls->len - 1);
+	return g_strjoinv("; ", (gchar **)fx->fake.calls->pdata);
+}
+
+#define assert_calls(fx, expected)                                                                 \
+	do {                                                                                       \
+		g_autofree gchar *joined_ = calls_joined(fx);                                      \
+		g_assert_cmpstr(joined_, ==, (expected));                                          \
+	} while (0)
+
+/* ---- power ---------------------------------------------------------------------------------- */
+
+static void
+test_shutdown_modes(Fixture *fx, gconstpointer data)
+{
+	QaGuestShutdownArgs args = {0};
+
+	g_assert_true(qa_cmd_guest_shutdown(&fx->agent, &args, NULL));
+	args.mode = "halt";
+	g_assert_true(qa_cmd_guest_shutdown(&fx->agent, &args, NULL));
+	args.mode = "reboot";
+	g_assert_true(qa_cmd_guest_shutdown(&fx->agent, &args, NULL));
+	assert_calls(fx,
+		     "privilege SeShutdownPrivilege; shutdown powerdown; "
+		     "privilege SeShutdownPrivilege; shutdown halt; "
+		     "privilege SeShutdownPrivilege; shutdown reboot");
+}
+
+static void
+test_shutdown_bad_mode(Fixture *fx, gconstpointer data)
+{
+	QaGuestShutdownArgs args = {.mode = "sleep"};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false(qa_cmd_guest_shutdown(&fx->agent, &args, &error));
+	g_assert_cmpstr(error->message,
+			==,
+			"Mode 'sleep' is invalid; valid values are: halt, powerdown, reboot");
+	assert_calls(fx, "");
+}
+
+static void
+test_shutdown_without_privilege(Fixture *fx, gconstpointer data)
+{
+	QaGuestShutdownArgs args = {0};
+	g_autoptr(GError) error = NULL;
+
+	fx->fake.refuses_privilege = TRUE;
+	g_assert_false(qa_cmd_guest_shutdown(&fx->agent, &args, &error));
+	g_assert_nonnull(strstr(error->message, "SeShutdownPrivilege"));
+	assert_calls(fx, "privilege SeShutdownPrivilege");
+}
+
+static void
+test_suspend(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error_ram = NULL;
+	g_autoptr(GError) error_disk = NULL;
+
+	g_assert_false(qa_cmd_guest_suspend_ram(&fx->agent, &error_ram));
+	g_assert_nonnull(strstr(error_ram->message, "cannot suspend to RAM"));
+	g_assert_false(qa_cmd_guest_suspend_disk(&fx->agent, &error_disk));
+	g_assert_nonnull(strstr(error_disk->message, "powercfg /hibernate on"));
+	assert_calls(fx, "");
+	fx->fake.has_s3 = TRUE;
+	fx->fake.has_s4 = TRUE;
+	g_assert_true(qa_cmd_guest_suspend_ram(&fx->agent, NULL));
+	g_assert_true(qa_cmd_guest_suspend_disk(&fx->agent, NULL));
+	assert_calls(fx,
+		     "privilege SeShutdownPrivilege; suspend ram; "
+		     "privilege SeShutdownPrivilege; suspend disk");
+}
+
+/* ---- identity and clock --------------------------------------------------------------------- */
+
+static void
+test_version_names(Fixture *fx, gconstpointer data)
+{
+	/* RtlGetVersion of released builds: (major, minor, build, server) -> names */
+	static const struct {
+		QaWinVersion version;
+		const gchar *name;
+		const gchar *id;
+	} cases[] = {
+	    {{6, 1, 7601, FALSE}, "Microsoft Windows 7", "7"},
+	    {{6, 1, 7601, TRUE}, "Microsoft Windows Server 2008 R2", "2008r2"},
+	    {{6, 3, 9600, TRUE}, "Microsoft Windows Server 2012 R2", "2012r2"},
+	    {{10, 0, 19045, FALSE}, "Microsoft Windows 10", "10"},
+	    {{10, 0, 22631, FALSE}, "Microsoft Windows 11", "11"},
+	    {{10, 0, 26100, FALSE}, "Microsoft Windows 11", "11"},
+	    {{10, 0, 14393, TRUE}, "Microsoft Windows Server 2016", "2016"},
+	    {{10, 0, 17763, TRUE}, "Microsoft Windows Server 2019", "2019"},
+	    {{10, 0, 20348, TRUE}, "Microsoft Windows Server 2022", "2022"},
+	    {{10, 0, 26100, TRUE}, "Microsoft Windows Server 2025", "2025"},
+	    {{10, 0, 10586, TRUE}, "N/A", "N/A"}, /* a Server 2016 preview */
+	    {{4, 0, 1381, FALSE}, "N/A", "N/A"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		const gchar *name = NULL;
+		const gchar *id = NULL;
+
+		qa_win_version_names(&cases[i].version, &name, &id);
+		g_assert_cmpstr(name, ==, cases[i].name);
+		g_assert_cmpstr(id, ==, cases[i].id);
+	}
+	g_assert_cmpstr(qa_win_arch_name(9), ==, "x86_64");
+	g_assert_cmpstr(qa_win_arch_name(12), ==, "arm64");
+	g_assert_cmpstr(qa_win_arch_name(0xffff), ==, "unknown");
+}
+
+static void
+test_users_one_per_name(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) users =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	const gint64 t0 = QA_WIN_FILETIME_UNIX_EPOCH + G_GINT64_CONSTANT(17000000000000000);
+	QaWinUser *user;
+
+	qa_win_users_add_session(users, "", "", t0); /* the services session */
+	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 50000000);
+	qa_win_users_add_session(users, "alice", "CORP", t0 + 10);
+	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 5000000);
+	g_assert_cmpuint(users->len, ==, 2);
+	user = g_ptr_array_index(users, 0);
+	g_assert_cmpstr(user->name, ==, "Administrator");
+	g_assert_cmpstr(user->domain, ==, "WIN-7K2");
+	g_assert_cmpfloat_with_epsilon(user->login_time, 1700000000.5, 1e-6);
+	user = g_ptr_array_index(users, 1);
+	g_assert_cmpstr(user->domain, ==, "CORP");
+}
+
+static void
+test_set_time(Fixture *fx, gconstpointer data)
+{
+	QaGuestSetTimeArgs args = {.has_time = TRUE,
+				   .time = G_GINT64_CONSTANT(1700000000123456789)};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(qa_cmd_guest_set_time(&fx->agent, &args, NULL));
+	g_assert_true(qa_cmd_guest_set_time(&fx->agent, NULL, NULL));
+	assert_calls(fx, "privilege SeSystemtimePrivilege; set-time 133444736001234567; resync");
+	args.time = -1;
+	g_assert_false(qa_cmd_guest_set_time(&fx->agent, &args, &error));
+	g_assert_nonnull(strstr(error->message, "Time -1 is invalid"));
+	g_assert_cmpint(
+	    qa_win_filetime_to_ns(133444736001234567), ==, G_GINT64_CONSTANT(1700000000123456700));
+}
+
+/* ---- network -------------------------------------------------------------------------------- */
+
+static gboolean
+fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+{
+	if (adapter->IfIndex != 7)
+		return FALSE;
+	out_stats->rx_bytes = 1234;
+	out_stats->tx_dropped = 3;
+	return TRUE;
+}
+
+/* The table GetAdaptersAddresses gave on a Windows Server 2022 guest with one virtio-net
+ * adapter (addresses and names as recorded; fields the mapping does not read left zero). */
+static void
+test_netif_parse(Fixture *fx, gconstpointer data)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_scope_id = 7};
+	struct sockaddr_in lo4 = {.sin_family = AF_INET};
+	IP_ADAPTER_UNICAST_ADDRESS u6 = {0}, u4 = {0}, ulo = {0};
+	IP_ADAPTER_ADDRESSES eth = {0}, lo = {0};
+	g_autoptr(GPtrArray) adapters = NULL;
+	QaWinAdapter *a;
+	QaWinAdapterAddress *addr;
+	WSADATA wsa;
+
+	g_assert_cmpint(WSAStartup(MAKEWORD(2, 2), &wsa), ==, 0);
+	inet_pton(AF_INET, "192.168.122.40", &v4.sin_addr);
+	inet_pton(AF_INET6, "fe80::4c1d:a5e2:3b0f:91c2", &v6.sin6_addr);
+	inet_pton(AF_INET, "127.0.0.1", &lo4.sin_addr);
+	u6.Address.lpSockaddr = (SOCKADDR *)&v6;
+	u6.Address.iSockaddrLength = sizeof(v6);
+	u6.OnLinkPrefixLength = 64;
+	u6.Next = &u4;
+	u4.Address.lpSockaddr = (SOCKADDR *)&v4;
+	u4.Address.iSockaddrLength = sizeof(v4);
+	u4.OnLinkPrefixLength = 24;
+	ulo.Address.lpSockaddr = (SOCKADDR *)&lo4;
+	ulo.Address.iSockaddrLength = sizeof(lo4);
+	ulo.OnLinkPrefixLength = 8;
+	eth.FriendlyName = L"Ethernet";
+	eth.IfIndex = 7;
+	memcpy(eth.PhysicalAddress, "\x52\x54\x00\xab\xcd\xef", 6);
+	eth.PhysicalAddressLength = 6;
+	eth.FirstUnicastAddress = &u6;
+	eth.Next = &lo;
+	lo.FriendlyName = L"Loopback Pseudo-Interface 1";
+	lo.IfIndex = 1;
+	lo.FirstUnicastAddress = &ulo;
+
+	adapters = qa_win_netif_parse(&eth, fake_stats);
+	g_assert_cmpuint(adapters->len, ==, 2);
+	a = g_ptr_array_index(adapters, 0);
+	g_assert_cmpstr(a->name, ==, "Ethernet");
+	g_assert_cmpstr(a->hardware_address, ==, "52:54:00:ab:cd:ef");
+	g_assert_cmpuint(a->addresses->len, ==, 2);
+	addr = g_ptr_array_index(a->addresses, 0);
+	g_assert_cmpstr(addr->address, ==, "fe80::4c1d:a5e2:3b0f:91c2%7");
+	g_assert_true(addr->is_ipv6);
+	g_assert_cmpuint(addr->prefix, ==, 64);
+	addr = g_ptr_array_index(a->addresses, 1);
+	g_assert_cmpstr(addr->address, ==, "192.168.122.40");
+	g_assert_cmpuint(addr->prefix, ==, 24);
+	g_assert_cmpuint(a->stats->rx_bytes, ==, 1234);
+	g_assert_cmpuint(a->stats->tx_dropped, ==, 3);
+	a = g_ptr_array_index(adapters, 1);
+	g_assert_null(a->hardware_address);
+	g_assert_null(a->stats);
+	g_assert_cmpstr(
+	    ((QaWinAdapterAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
+	WSACleanup();
+}
+
+static void
+test_mac_format(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *short_mac = qa_win_netif_mac_format((const guint8 *)"\x01\x02", 2);
+	g_autofree gchar *long_mac =
+	    qa_win_netif_mac_format((const guint8 *)"\x00\x00\x00\x00\x00\x00\x00\xe0", 8);
+
+	g_assert_null(qa_win_netif_mac_format((const guint8 *)"", 0));
+	g_assert_cmpstr(short_mac, ==, "01:02:00:00:00:00");
+	g_assert_cmpstr(long_mac, ==, "00:00:00:00:00:00");
+}
+
+/* ---- exec ----------------------------------------------------------------------------------- */
+
+static void
+test_quote_arg(Fixture *fx, gconstpointer data)
+{
+	/* each argument, and what the C runtime's argv parsing needs to give it back */
+	static const gchar *const cases[][2] = {
+	    {"plain", "plain"},
+	    {"", "\"\""},
+	    {"two words", "\"two words\""},
+	    {"say \"hi\"", "\"say \\\"hi\\\"\""},
+	    {"C:\\dir\\", "C:\\dir\\"},
+	    {"C:\\my dir\\", "\"C:\\my dir\\\\\""},
+	    {"a\\\\\"b", "\"a\\\\\\\\\\\"b\""},
+	    {"tab\there", "\"tab\there\""},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GString) line = g_string_new(NULL);
+
+		qa_win_process_quote_arg(line, cases[i][0]);
+		g_assert_cmpstr(line->str, ==, cases[i][1]);
+	}
+}
+
+static void
+test_command_line_and_environment(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autoptr(GPtrArray) env = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gunichar2 *line = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gunichar2 *block = NULL;
+	g_autofree gchar *big = g_strnfill(40000, 'x');
+
+	g_ptr_array_add(args, "/c");
+	g_ptr_array_add(args, "echo a b");
+	line = qa_win_process_command_line("cmd.exe", args, NULL);
+	text = g_utf16_to_utf8(line, -1, NULL, NULL, NULL);
+	g_assert_cmpstr(text, ==, "cmd.exe /c \"echo a b\"");
+	g_assert_null(qa_win_process_command_line("", NULL, &error));
+	g_clear_error(&error);
+	g_ptr_array_add(args, big);
+	g_assert_null(qa_win_process_command_line("cmd.exe", args, &error));
+	g_assert_nonnull(strstr(error->message, "too long"));
+	g_clear_error(&error);
+
+	g_ptr_array_add(env, "A=1");
+	g_ptr_array_add(env, "=C:=C:\\");
+	block = qa_win_process_environment(env, NULL);
+	g_assert_true(block[0] == 'A' && block[3] == 0 && block[4] == '=' && block[11] == 0 &&
+		      block[12] == 0);
+	g_ptr_array_add(env, "novalue");
+	g_assert_null(qa_win_process_environment(env, &error));
+	g_assert_nonnull(strstr(error->message, "'novalue'"));
+}
+
+/* ---- accounts ------------------------------------------------------------------------------- */
+
+static void
+test_set_user_password(Fixture *fx, gconstpointer data)
+{
+	/* "Pa55 wörd" */
+	QaGuestSetUserPasswordArgs args = {.username = "alice", .password = "UGE1NSB3w7ZyZA=="};
+	g_autoptr(GError) crypted = NULL;
+	g_autoptr(GError) unknown = NULL;
+	g_autoptr(GError) newline = NULL;
+
+	g_assert_true(qa_cmd_guest_set_user_password(&fx->agent, &args, NULL));
+	g_assert_cmpstr(fx->fake.password, ==, "Pa55 w\xc3\xb6rd");
+	args.username = "nobody-here";
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &unknown));
+	g_assert_nonnull(strstr(unknown->message, "not a local account"));
+	args.crypted = TRUE;
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &crypted));
+	g_assert_cmpstr(crypted->message, ==, "'crypted' must be off on this host");
+	args.crypted = FALSE;
+	args.password = "YQpi"; /* "a\nb" */
+	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &newline));
+	g_assert_null(strstr(newline->message, "a\nb"));
+	assert_calls(fx, "password alice; password nobody-here");
+}
+
+/* ---- devices -------------------------------------------------------------------------------- */
+
+static void
+fake_add_device(Fake *f, const gchar *hwid, const gchar *name, const gchar *version, gint64 date)
+{
+	QaWinDevice *d = g_new0(QaWinDevice, 1);
+
+	d->hardware_id = g_strdup(hwid);
+	d->driver_name = g_strdup(name);
+	d->driver_version = g_strdup(version);
+	d->driver_date = date;
+	g_ptr_array_add(f->devices, d);
+}
+
+/* the PCI devices of a Windows Server 2022 guest with virtio-win 0.1.248 (hardware ids, names,
+ * versions and dates as Device Manager showed them) */
+static void
+test_devices(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) ret = NULL;
+	QaGuestDeviceInfo *info;
+	/* 2023-08-22T16:00:00Z in FILETIME units */
+	const gint64 date = G_GINT64_CONSTANT(133371936000000000);
+
+	fx->fake.devices = g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_device_free);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1AF4&DEV_1041&SUBSYS_11001AF4&REV_01",
+			"Red Hat VirtIO Ethernet Adapter",
+			"100.94.104.24800",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1B36&DEV_000D&SUBSYS_11001AF4&REV_01",
+			"NEC USB 3.0 eXtensible Host Controller",
+			"10.0.20348.1",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_8086&DEV_29C0&SUBSYS_11001AF4&REV_00",
+			"Intel 82G33 DRAM Controller",
+			"10.0.20348.1",
+			date);
+	fake_add_device(&fx->fake,
+			"PCI\\VEN_1AF4&DEV_1045&SUBSYS_11001AF4&REV_01",
+			"VirtIO Balloon Driver",
+			NULL,
+			date);
+	fake_add_device(&fx->fake, "PCI\\VEN_1AF4&DEV_10421", "not a PCI id", "1", date);
+	g_assert_true(qa_cmd_guest_get_devices(&fx->agent, &ret, NULL));
+	g_assert_cmpuint(ret->len, ==, 2);
+	info = g_ptr_array_index(ret, 0);
+	g_assert_cmpstr(info->driver_name, ==, "Red Hat VirtIO Ethernet Adapter");
+	g_assert_cmpstr(info->driver_version, ==, "100.94.104.24800");
+	g_assert_true(info->has_driver_date);
+	g_assert_cmpint(info->driver_date, ==, G_GINT64_CONSTANT(1692720000000000000));
+	g_assert_cmpint(info->id->type, ==, QA_GUEST_DEVICE_TYPE_PCI);
+	g_assert_cmpint(info->id->u_pci->vendor_id, ==, 0x1af4);
+	g_assert_cmpint(info->id->u_pci->device_id, ==, 0x1041);
+	info = g_ptr_array_index(ret, 1);
+	g_assert_cmpint(info->id->u_pci->device_id, ==, 0x000d);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+#define ADD(name, func) g_test_add(name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+	ADD("/commands-win32/shutdown-modes", test_shutdown_modes);
+	ADD("/commands-win32/shutdown-bad-mode", test_shutdown_bad_mode);
+	ADD("/commands-win32/shutdown-without-privilege", test_shutdown_without_privilege);
+	ADD("/commands-win32/suspend", test_suspend);
+	ADD("/commands-win32/version-names", test_version_names);
+	ADD("/commands-win32/users-one-per-name", test_users_one_per_name);
+	ADD("/commands-win32/set-time", test_set_time);
+	ADD("/commands-win32/netif-parse", test_netif_parse);
+	ADD("/commands-win32/mac-format", test_mac_format);
+	ADD("/commands-win32/quote-arg", test_quote_arg);
+	ADD("/commands-win32/set-user-password", test_set_user_password);
+	ADD("/commands-win32/devices", test_devices);
+	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
+	return g_test_run();
+}
