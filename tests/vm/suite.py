@@ -2141,6 +2141,58 @@ def check_network_route(ctx):
     ctx.note(f"guest-network-get-route: {len(routes)} routes, as /proc/net has them")
 
 
+# Proxmox's polling, one connection per command: the GUI's pair (guest-ping and
+# guest-network-get-interfaces every 10 s), and one command of each lane that runs off the main
+# thread (a thaw with nothing frozen on the freezer's thread, whose replies are never dropped,
+# and a read of root's authorized keys on the system thread). QA_VM_PVE_COMMANDS sets how many.
+PVE_PER_CONNECTION = (("guest-ping", None), ("guest-network-get-interfaces", None),
+                      ("guest-ping", None), ("guest-network-get-interfaces", None),
+                      ("guest-ssh-get-authorized-keys", {"username": "root"}),
+                      ("guest-fsfreeze-thaw", None))
+PVE_TIMEOUT_S = 10  # Proxmox waits 5 s (more for some commands); more here, for TCG
+
+
+@check("proxmox_per_connection")
+def check_proxmox_per_connection(ctx):
+    """Proxmox's per-command connections (QA_VM_PVE_COMMANDS, default 720): each command on a
+    fresh connection to QEMU's chardev, guest-sync-delimited and the command in one write, the
+    connection closed after the reply. Every command is answered: the guest sees the port
+    closed and opened around each one, and the new host's request can reach the agent before
+    the previous host's hang-up does."""
+    ctx.need_agent()
+    total = int(os.environ.get("QA_VM_PVE_COMMANDS", "720"))
+    since = ctx.run("date '+%Y-%m-%d %H:%M:%S'").strip()
+    a = AgentConn(ctx.guest.agent_socket, connect=False)
+    unanswered, errors = [], []
+    t0 = time.monotonic()
+    try:
+        for i in range(total):
+            cmd, args = PVE_PER_CONNECTION[i % len(PVE_PER_CONNECTION)]
+            a.close()
+            a.connect()
+            try:
+                reply = a.pve_execute(cmd, args, timeout=PVE_TIMEOUT_S)
+            except (TimeoutError, ConnectionError, ValueError) as e:
+                # Proxmox gives up on the command and goes on with the next, on a new connection
+                unanswered.append(f"#{i} {cmd}: {e!r}")
+                say(f"   #{i} {cmd}: no reply within {PVE_TIMEOUT_S} s ({e!r})")
+                continue
+            if "return" not in reply and cmd != "guest-ssh-get-authorized-keys":
+                errors.append(f"#{i} {cmd}: {reply}")
+    finally:
+        a.close()
+    wall = time.monotonic() - t0
+    journal = ctx.run(f"journalctl --no-pager -o cat -u {ctx.agent_unit} --since '{since}' | "
+                      "grep -E 'went away|has disconnected|dropping|dropped' | tail -20; true")
+    ctx.note(f"proxmox_per_connection: {total - len(unanswered)} of {total} commands answered "
+             f"on {total} connections in {wall:.0f} s")
+    if unanswered or errors:
+        raise CheckFailed("\n  ".join(
+            [f"{len(unanswered)} of {total} commands unanswered:"] + unanswered[:20] +
+            [f"{len(errors)} error replies:"] + errors[:5] +
+            [f"the agent's journal:\n{journal}"]))
+
+
 # ---- hot-unplug of the agent's port (destructive: the port goes away and comes back) ---------
 
 PORT_NODE = f"/dev/virtio-ports/{vm.AGENT_PORT}"
