@@ -736,7 +736,9 @@ def check_freeze_by_disk(ctx):
 @check("reconnect")
 def check_reconnect(ctx):
     """The host goes away and comes back, idle and while frozen: no partial request and no reply
-    the agent makes after the hang-up crosses over to the next host.
+    the agent makes after the hang-up crosses over to the next host (one that connects after the
+    agent's grace of 250 ms: within it, the port cannot tell a new host from the departed one,
+    see proxmox_per_connection).
 
     Replies the guest wrote before QEMU noticed the host's close are another matter: QEMU's
     virtio-console keeps what its chardev could not write and flushes it to the next client.
