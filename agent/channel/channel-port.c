@@ -130,15 +130,16 @@ qa_channel_port_apply(QaChannel *channel, QaPortHostAction action)
 		       QA_PORT_HOST_GRACE_MS);
 		qa_channel_watch(channel); /* neither read nor written while away */
 		qa_channel_port_stop_grace(channel);
+		channel->hung_up_at = g_get_monotonic_time();
 		channel->grace_source = g_timeout_source_new(QA_PORT_HOST_GRACE_MS);
 		g_source_set_callback(
 		    channel->grace_source, qa_channel_port_grace_cb, channel, NULL);
 		g_source_attach(channel->grace_source, NULL);
 		return;
 	case QA_PORT_HOST_BACK:
-		g_info("host back channel=%s within %u ms of a hang-up: the connection goes on",
+		g_info("host back channel=%s %.1f ms after its hang-up: the connection goes on",
 		       channel->description,
-		       QA_PORT_HOST_GRACE_MS);
+		       (gdouble)(g_get_monotonic_time() - channel->hung_up_at) / 1000.0);
 		qa_channel_port_stop_grace(channel);
 		qa_channel_watch(channel); /* writes what was queued meanwhile */
 		break;

@@ -44,6 +44,7 @@ struct _QaChannel {
 	 * (port-host.h) is over */
 	QaPortHostState host;
 	GSource *grace_source; /* ends the grace of a host that hung up */
+	gint64 hung_up_at;     /* monotonic µs, for the log */
 	/* a port's device path, for its removal and its return: an inotify watch on the path's
 	 * directory, or on its nearest existing ancestor while that directory is gone */
 	gint inotify_fd;

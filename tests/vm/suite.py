@@ -2160,14 +2160,24 @@ def check_proxmox_per_connection(ctx):
     fresh connection to QEMU's chardev, guest-sync-delimited and the command in one write, the
     connection closed after the reply. Every command is answered: the guest sees the port
     closed and opened around each one, and the new host's request can reach the agent before
-    the previous host's hang-up does."""
+    the previous host's hang-up does. QA_VM_PVE_VERBOSE=1 runs the agent with -v for the check
+    and notes how often, and how late, a host came back within the agent's grace."""
     ctx.need_agent()
     total = int(os.environ.get("QA_VM_PVE_COMMANDS", "720"))
+    verbose = os.environ.get("QA_VM_PVE_VERBOSE") == "1"
+    dropin = f"/etc/systemd/system/{ctx.agent_unit}.d/qa-verbose.conf"
+    if verbose:
+        ctx.guest.put(f"[Service]\nExecStart=\nExecStart={ctx.agent_bin} -v\n".encode(), dropin)
+        old = agent_pid(ctx)
+        ctx.run(f"systemctl daemon-reload && systemctl restart {ctx.agent_unit}")
+        wait_new_pid(ctx, old)
     since = ctx.run("date '+%Y-%m-%d %H:%M:%S'").strip()
     a = AgentConn(ctx.guest.agent_socket, connect=False)
     unanswered, errors = [], []
     t0 = time.monotonic()
     try:
+        if verbose:
+            a.wait_ready(30)
         for i in range(total):
             cmd, args = PVE_PER_CONNECTION[i % len(PVE_PER_CONNECTION)]
             a.close()
@@ -2183,16 +2193,29 @@ def check_proxmox_per_connection(ctx):
                 errors.append(f"#{i} {cmd}: {reply}")
     finally:
         a.close()
-    wall = time.monotonic() - t0
-    journal = ctx.run(f"journalctl --no-pager -o cat -u {ctx.agent_unit} --since '{since}' | "
-                      "grep -E 'went away|has disconnected|dropping|dropped' | tail -20; true")
+        wall = time.monotonic() - t0
+        journal = ctx.run(f"journalctl --no-pager -o cat -u {ctx.agent_unit} --since '{since}' "
+                          "| grep -E 'went away|has disconnected|dropping|dropped|host back|"
+                          "host hung up'; true")
+        if verbose:
+            old = agent_pid(ctx)
+            ctx.run(f"rm -f {dropin} && systemctl daemon-reload && "
+                    f"systemctl restart {ctx.agent_unit}")
+            wait_new_pid(ctx, old)
     ctx.note(f"proxmox_per_connection: {total - len(unanswered)} of {total} commands answered "
              f"on {total} connections in {wall:.0f} s")
+    if verbose:
+        back = [float(ms) for ms in re.findall(r"host back \S+ ([0-9.]+) ms after", journal)]
+        ctx.note(f"proxmox_per_connection: {journal.count('host hung up')} hang-ups seen, "
+                 f"{len(back)} hosts back within the grace"
+                 + (f" (after {min(back):.1f} to {max(back):.1f} ms)" if back else ""))
     if unanswered or errors:
+        interesting = [ln for ln in journal.splitlines() if "host back" not in ln and
+                       "host hung up" not in ln]
         raise CheckFailed("\n  ".join(
             [f"{len(unanswered)} of {total} commands unanswered:"] + unanswered[:20] +
             [f"{len(errors)} error replies:"] + errors[:5] +
-            [f"the agent's journal:\n{journal}"]))
+            ["the agent's journal:"] + interesting[-20:]))
 
 
 # ---- hot-unplug of the agent's port (destructive: the port goes away and comes back) ---------
