@@ -40,6 +40,8 @@ static void
 qa_channel_port_watch_path(QaChannel *channel);
 static void
 qa_channel_port_unwatch_path(QaChannel *channel);
+static gboolean
+qa_channel_port_grace_cb(gpointer user_data);
 
 static gboolean
 qa_channel_port_host_has_hung_up(gint fd)
@@ -101,24 +103,81 @@ qa_channel_port_stop_retry(QaChannel *channel)
 	g_clear_pointer(&channel->retry_source, g_source_unref);
 }
 
-/* Looks at the port and reports a host arriving or leaving. */
+static void
+qa_channel_port_stop_grace(QaChannel *channel)
+{
+	if (channel->grace_source == NULL)
+		return;
+	g_source_destroy(channel->grace_source);
+	g_clear_pointer(&channel->grace_source, g_source_unref);
+}
+
+/* Does what port-host.h decided. Only a host that arrives after a final hang-up is a new
+ * connection (the session starts over); a host back within the grace gets what was queued. */
+static void
+qa_channel_port_apply(QaChannel *channel, QaPortHostAction action)
+{
+	switch (action) {
+	case QA_PORT_HOST_NOTHING:
+		return;
+	case QA_PORT_HOST_ARRIVED:
+		qa_channel_set_connected(channel, TRUE);
+		break;
+	case QA_PORT_HOST_HUNG_UP:
+		g_info("host hung up channel=%s; its connection ends unless a host is back "
+		       "within %u ms",
+		       channel->description,
+		       QA_PORT_HOST_GRACE_MS);
+		qa_channel_watch(channel); /* neither read nor written while away */
+		qa_channel_port_stop_grace(channel);
+		channel->hung_up_at = g_get_monotonic_time();
+		channel->grace_source = g_timeout_source_new(QA_PORT_HOST_GRACE_MS);
+		g_source_set_callback(
+		    channel->grace_source, qa_channel_port_grace_cb, channel, NULL);
+		g_source_attach(channel->grace_source, NULL);
+		return;
+	case QA_PORT_HOST_BACK:
+		g_info("host back channel=%s %.1f ms after its hang-up: the connection goes on",
+		       channel->description,
+		       (gdouble)(g_get_monotonic_time() - channel->hung_up_at) / 1000.0);
+		qa_channel_port_stop_grace(channel);
+		qa_channel_watch(channel); /* writes what was queued meanwhile */
+		break;
+	case QA_PORT_HOST_LEFT:
+		qa_channel_port_stop_grace(channel);
+		qa_channel_set_connected(channel, FALSE);
+		break;
+	}
+	/* without SIGIO, only the timer notices a host arriving */
+	if (channel->sigio_source == NULL) {
+		if (channel->connected)
+			qa_channel_port_stop_retry(channel);
+		else
+			qa_channel_port_start_retry(channel);
+	}
+}
+
+static gboolean
+qa_channel_port_grace_cb(gpointer user_data)
+{
+	QaChannel *channel = user_data;
+
+	g_clear_pointer(&channel->grace_source, g_source_unref);
+	qa_channel_port_apply(
+	    channel,
+	    qa_port_host_grace_over(&channel->host, qa_channel_port_host_has_hung_up(channel->fd)));
+	return G_SOURCE_REMOVE;
+}
+
+/* Looks at the port now and reports a host arriving or leaving. */
 static void
 qa_channel_port_check(QaChannel *channel)
 {
-	gboolean hung_up;
-
 	if (channel->fd < 0)
 		return;
-	hung_up = qa_channel_port_host_has_hung_up(channel->fd);
-	if (hung_up == !channel->connected)
-		return;
-	qa_channel_set_connected(channel, !hung_up);
-	if (channel->sigio_source == NULL) {
-		if (hung_up)
-			qa_channel_port_start_retry(channel);
-		else
-			qa_channel_port_stop_retry(channel);
-	}
+	qa_channel_port_apply(
+	    channel,
+	    qa_port_host_seen(&channel->host, qa_channel_port_host_has_hung_up(channel->fd)));
 }
 
 static gboolean
@@ -354,22 +413,18 @@ qa_channel_port_wait_for_device(QaChannel *channel)
 	qa_channel_port_start_retry(channel);
 }
 
-/* The host closed its end of a virtio-serial port: keep the port, wait for the next host.
+/* The port reported a hang-up (POLLHUP, or EOF on a read): keep the port, and look at it again.
  *
- * The hang-up that brought us here was sampled when the main loop polled, and the next host
- * may have connected since: a host that closes and reconnects at once (libvirt after a
- * timeout, a tool that opens one connection per command) makes the driver report both changes
- * before the agent looks. Their SIGIOs coalesce and the check they trigger sees "connected", as
- * it was before, so no notification is left to announce the new host. The port's state now is
- * the truth: the departed host is still ended here (its replies are dropped, the session
- * starts over), and a host already back is taken at once instead of waited for forever. */
+ * The hang-up was sampled when the main loop polled, and a host may be there again since: one
+ * that closes and reconnects at once (libvirt after a timeout, Proxmox, which connects for every
+ * command) makes the driver report both changes before the agent looks. Their SIGIOs coalesce,
+ * so no notification may be left to announce the host that is back. The port's state now is
+ * the truth: a host there now is served at once; a hang-up still there starts the grace
+ * (port-host.h), after which the departed host's replies are dropped. */
 void
 qa_channel_port_hangup(QaChannel *channel)
 {
-	qa_channel_set_connected(channel, FALSE);
 	qa_channel_port_check(channel);
-	if (channel->sigio_source == NULL && !channel->connected)
-		qa_channel_port_start_retry(channel);
 }
 
 /* the port itself failed or vanished (hot-unplug): close it and wait for it to come back */
@@ -381,6 +436,9 @@ qa_channel_port_lost(QaChannel *channel)
 		close(channel->fd);
 		channel->fd = -1;
 	}
+	/* no grace: a port that is gone has no host to come back */
+	qa_channel_port_stop_grace(channel);
+	qa_port_host_lost(&channel->host);
 	qa_channel_set_connected(channel, FALSE);
 	qa_channel_port_wait_for_device(channel);
 }
@@ -388,6 +446,7 @@ qa_channel_port_lost(QaChannel *channel)
 void
 qa_channel_port_cleanup(QaChannel *channel)
 {
+	qa_channel_port_stop_grace(channel);
 	qa_channel_port_stop_retry(channel);
 	qa_channel_port_unwatch_path(channel);
 	if (channel->sigio_source != NULL) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "channel.h"
+#include "port-host.h"
 
 typedef enum {
 	QA_CHANNEL_LISTEN, /* unix-listen, vsock-listen, socket activation: accept one client */
@@ -39,6 +40,11 @@ struct _QaChannel {
 	GSource *sigio_source;
 	GSource *retry_source;	 /* fallback timer when SIGIO is unavailable or the port vanished */
 	gboolean is_port_absent; /* said once that the port is missing, until it is opened */
+	/* AWAY: still connected, but neither read nor written until the host is back or the grace
+	 * (port-host.h) is over */
+	QaPortHostState host;
+	GSource *grace_source; /* ends the grace of a host that hung up */
+	gint64 hung_up_at;     /* monotonic µs, for the log */
 	/* a port's device path, for its removal and its return: an inotify watch on the path's
 	 * directory, or on its nearest existing ancestor while that directory is gone */
 	gint inotify_fd;

@@ -51,7 +51,8 @@ qa_channel_watch(QaChannel *channel)
 	GIOCondition condition = G_IO_HUP | G_IO_ERR;
 
 	qa_channel_unwatch(&channel->io_source);
-	if (channel->fd < 0 || !channel->connected)
+	/* a port whose host hung up reports POLLHUP until a host is there again */
+	if (channel->fd < 0 || !channel->connected || channel->host == QA_PORT_HOST_AWAY)
 		return;
 	if (qa_channel_pending(channel) < QA_CHANNEL_OUTPUT_HIGH && !channel->is_input_closed &&
 	    !channel->is_input_paused)
@@ -167,7 +168,8 @@ qa_channel_io_cb(gint fd, GIOCondition condition, gpointer user_data)
 	/* On a port, a hang-up is handled before any input and without reading it: the virtio
 	 * console driver tells of a host's arrival after that host's first bytes may already be
 	 * readable, so bytes waiting now can be the next host's request. They stay in the kernel
-	 * for whoever is connected next; only replies to the departed host are dropped. */
+	 * for whoever is connected next. The hang-up itself may be over already: the port is
+	 * looked at again (port-host.h says what follows). */
 	if (channel->kind == QA_CHANNEL_PORT && (condition & G_IO_HUP)) {
 		qa_channel_port_hangup(channel);
 		return G_SOURCE_CONTINUE;
@@ -234,6 +236,9 @@ qa_channel_send(QaChannel *channel, const gchar *data, gsize len)
 	if (!channel->connected || channel->fd < 0)
 		return; /* nobody to deliver to: never keep it for the next host */
 	qa_channel_queue(channel, data, len);
+	/* kept until the host is back or its grace is over: it may be this reply's host */
+	if (channel->host == QA_PORT_HOST_AWAY)
+		return;
 	/* replies go out as soon as possible: try now and wait for POLLOUT only on EAGAIN */
 	if (!qa_channel_flush(channel)) {
 		qa_channel_lost(channel);

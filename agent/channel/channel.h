@@ -1,8 +1,10 @@
 /* Transports: bytes in, bytes out, and connect/disconnect events. Knows nothing about JSON.
  *
  * Every transport serves one host at a time. Output queued for a host is dropped when that host
- * goes away, never delivered to the next one. While the queued output reaches
- * QA_CHANNEL_OUTPUT_HIGH the channel stops reading, and says when it has fallen below again
+ * goes away, never delivered to the next one. A virtio-serial port cannot always tell a host that
+ * left from the next one already there (port-host.h): a host there again within
+ * QA_PORT_HOST_GRACE_MS of a hang-up is served as the same connection. While the queued output
+ * reaches QA_CHANNEL_OUTPUT_HIGH the channel stops reading, and says when it has fallen below again
  * (on_output_drained), so that the session, which checks it between requests, can stop taking
  * requests from a host that does not read its replies and go on once it does. Runs on the main
  * loop. */

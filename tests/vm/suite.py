@@ -736,7 +736,9 @@ def check_freeze_by_disk(ctx):
 @check("reconnect")
 def check_reconnect(ctx):
     """The host goes away and comes back, idle and while frozen: no partial request and no reply
-    the agent makes after the hang-up crosses over to the next host.
+    the agent makes after the hang-up crosses over to the next host (one that connects after the
+    agent's grace of 250 ms: within it, the port cannot tell a new host from the departed one,
+    see proxmox_per_connection).
 
     Replies the guest wrote before QEMU noticed the host's close are another matter: QEMU's
     virtio-console keeps what its chardev could not write and flushes it to the next client.
@@ -2139,6 +2141,81 @@ def check_network_route(ctx):
     if problems:
         raise CheckFailed("\n  ".join(problems))
     ctx.note(f"guest-network-get-route: {len(routes)} routes, as /proc/net has them")
+
+
+# Proxmox's polling, one connection per command: the GUI's pair (guest-ping and
+# guest-network-get-interfaces every 10 s), and one command of each lane that runs off the main
+# thread (a thaw with nothing frozen on the freezer's thread, whose replies are never dropped,
+# and a read of root's authorized keys on the system thread). QA_VM_PVE_COMMANDS sets how many.
+PVE_PER_CONNECTION = (("guest-ping", None), ("guest-network-get-interfaces", None),
+                      ("guest-ping", None), ("guest-network-get-interfaces", None),
+                      ("guest-ssh-get-authorized-keys", {"username": "root"}),
+                      ("guest-fsfreeze-thaw", None))
+PVE_TIMEOUT_S = 10  # Proxmox waits 5 s (more for some commands); more here, for TCG
+
+
+@check("proxmox_per_connection")
+def check_proxmox_per_connection(ctx):
+    """Proxmox's per-command connections (QA_VM_PVE_COMMANDS, default 720): each command on a
+    fresh connection to QEMU's chardev, guest-sync-delimited and the command in one write, the
+    connection closed after the reply. Every command is answered: the guest sees the port
+    closed and opened around each one, and the new host's request can reach the agent before
+    the previous host's hang-up does. QA_VM_PVE_VERBOSE=1 runs the agent with -v for the check
+    and notes how often, and how late, a host came back within the agent's grace."""
+    ctx.need_agent()
+    total = int(os.environ.get("QA_VM_PVE_COMMANDS", "720"))
+    verbose = os.environ.get("QA_VM_PVE_VERBOSE") == "1"
+    dropin = f"/etc/systemd/system/{ctx.agent_unit}.d/qa-verbose.conf"
+    if verbose:
+        ctx.guest.put(f"[Service]\nExecStart=\nExecStart={ctx.agent_bin} -v\n".encode(), dropin)
+        old = agent_pid(ctx)
+        ctx.run(f"systemctl daemon-reload && systemctl restart {ctx.agent_unit}")
+        wait_new_pid(ctx, old)
+    since = ctx.run("date '+%Y-%m-%d %H:%M:%S'").strip()
+    a = AgentConn(ctx.guest.agent_socket, connect=False)
+    unanswered, errors = [], []
+    t0 = time.monotonic()
+    try:
+        if verbose:
+            a.wait_ready(30)
+        for i in range(total):
+            cmd, args = PVE_PER_CONNECTION[i % len(PVE_PER_CONNECTION)]
+            a.close()
+            a.connect()
+            try:
+                reply = a.pve_execute(cmd, args, timeout=PVE_TIMEOUT_S)
+            except (TimeoutError, ConnectionError, ValueError) as e:
+                # Proxmox gives up on the command and goes on with the next, on a new connection
+                unanswered.append(f"#{i} {cmd}: {e!r}")
+                say(f"   #{i} {cmd}: no reply within {PVE_TIMEOUT_S} s ({e!r})")
+                continue
+            if "return" not in reply and cmd != "guest-ssh-get-authorized-keys":
+                errors.append(f"#{i} {cmd}: {reply}")
+    finally:
+        a.close()
+        wall = time.monotonic() - t0
+        journal = ctx.run(f"journalctl --no-pager -o cat -u {ctx.agent_unit} --since '{since}' "
+                          "| grep -E 'went away|has disconnected|dropping|dropped|host back|"
+                          "host hung up'; true")
+        if verbose:
+            old = agent_pid(ctx)
+            ctx.run(f"rm -f {dropin} && systemctl daemon-reload && "
+                    f"systemctl restart {ctx.agent_unit}")
+            wait_new_pid(ctx, old)
+    ctx.note(f"proxmox_per_connection: {total - len(unanswered)} of {total} commands answered "
+             f"on {total} connections in {wall:.0f} s")
+    if verbose:
+        back = [float(ms) for ms in re.findall(r"host back \S+ ([0-9.]+) ms after", journal)]
+        ctx.note(f"proxmox_per_connection: {journal.count('host hung up')} hang-ups seen, "
+                 f"{len(back)} hosts back within the grace"
+                 + (f" (after {min(back):.1f} to {max(back):.1f} ms)" if back else ""))
+    if unanswered or errors:
+        interesting = [ln for ln in journal.splitlines() if "host back" not in ln and
+                       "host hung up" not in ln]
+        raise CheckFailed("\n  ".join(
+            [f"{len(unanswered)} of {total} commands unanswered:"] + unanswered[:20] +
+            [f"{len(errors)} error replies:"] + errors[:5] +
+            ["the agent's journal:"] + interesting[-20:]))
 
 
 # ---- hot-unplug of the agent's port (destructive: the port goes away and comes back) ---------
