@@ -225,6 +225,13 @@ const QaConfigKey qa_config_keys[] = {
      "BOOL",
      "Expedite the kernel's RCU grace periods while filesystems are being frozen (default "
      "true)"},
+    {"exec-confined",
+     0,
+     QA_CONFIG_BOOL,
+     G_STRUCT_OFFSET(QaConfig, exec_confined),
+     "BOOL",
+     "Run guest-exec's programs inside the agent's sandbox instead of as services of their "
+     "own (default false)"},
     {"confine-mounts",
      0,
      QA_CONFIG_STR,

@@ -22,6 +22,9 @@ typedef struct {
 	gchar **fsfreeze_exclude_types;	      /* glob patterns of filesystem types, likewise */
 	/* Linux: expedite RCU grace periods (/sys/kernel/rcu_expedited) for the FIFREEZE calls */
 	gboolean fsfreeze_expedite_rcu;
+	/* guest-exec's programs stay children of the agent, in its sandbox; FALSE: under systemd
+	 * they run as transient services, unconfined as under QEMU's agent (system/exec-unit.h) */
+	gboolean exec_confined;
 	gchar *confine_mounts; /* only mounts at or below this directory exist (tests) */
 	gchar *mountinfo;      /* mount table to read instead of /proc/self/mountinfo (tests) */
 } QaConfig;

@@ -44,6 +44,9 @@ qa_cmd_guest_exec(QaAgent *agent,
 	    .args = args->arg,
 	    .env = args->env,
 	    .capture = qa_exec_capture(args->capture_output),
+	    /* outside the agent's sandbox unless the administrator keeps it in (exec-confined) */
+	    .is_confined = agent->config->exec_confined,
+	    .env_dir = agent->config->statedir,
 	};
 
 	if (args->input_data != NULL) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "exec-unit.h"
 #include "qa-error.h"
 
 /* what one dispatch reads or writes: a pipe's default capacity */
@@ -40,16 +41,24 @@ struct _QaProcessRecord {
 	gsize input_done;
 	int input_fd;
 	GSource *input_source;
+	QaExecUnitLaunch *launch; /* the program runs as a unit: the pid is systemd-run's */
 };
 
 struct _QaProcessTable {
 	GMutex lock;
 	GMainContext *context;
-	GHashTable *records; /* GPid -> QaProcessRecord (a reference): not reported yet */
-	GQueue finished;     /* of the records above that exited, in the order they did */
-	GQueue retired;	     /* of QaProcessRecord (a reference): gone, but a pipe still open */
-	gsize held;	     /* captured bytes in all records */
+	GHashTable *records;  /* GPid -> QaProcessRecord (a reference): not reported yet */
+	GQueue finished;      /* of the records above that exited, in the order they did */
+	GQueue retired;	      /* of QaProcessRecord (a reference): gone, but a pipe still open */
+	gsize held;	      /* captured bytes in all records */
+	GThreadPool *queries; /* of QaProcessQuery: how units ended, asked of systemd */
 };
+
+/* a unit's end to ask systemd for, on a worker */
+typedef struct {
+	QaProcessRecord *record; /* a reference */
+	gint run_wait_status;	 /* systemd-run's */
+} QaProcessQuery;
 
 /* --- capture plans, argv, environment, PATH ------------------------------------------------ */
 
@@ -213,6 +222,7 @@ qa_process_record_clear(QaProcessRecord *record)
 	g_clear_pointer(&record->input_source, g_source_unref);
 	qa_process_fd_clear(&record->input_fd);
 	g_clear_pointer(&record->input, g_bytes_unref);
+	g_clear_pointer(&record->launch, qa_exec_unit_launch_free);
 }
 
 void
@@ -537,20 +547,15 @@ qa_process_table_attach(QaProcessTable *table,
 	return source;
 }
 
+/* the program ended with @wait_status (callers hold the lock) */
 static void
-qa_process_on_reaped(GPid pid, gint wait_status, gpointer user_data)
+qa_process_table_set_ended(QaProcessTable *table, QaProcessRecord *record, gint wait_status)
 {
-	QaProcessRecord *record = user_data;
-	QaProcessTable *table = record->table;
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
-
-	if (record->is_dropped)
-		return;
 	if (WIFSIGNALED(wait_status))
-		g_info("exec pid=%d ended signal=%d", (gint)pid, WTERMSIG(wait_status));
+		g_info("exec pid=%d ended signal=%d", (gint)record->pid, WTERMSIG(wait_status));
 	else
-		g_info("exec pid=%d ended exitcode=%d", (gint)pid, WEXITSTATUS(wait_status));
-	qa_process_source_clear(&record->child_source);
+		g_info(
+		    "exec pid=%d ended exitcode=%d", (gint)record->pid, WEXITSTATUS(wait_status));
 	if (qa_process_record_set_reaped(record, wait_status))
 		record->grace_source =
 		    qa_process_table_attach(table,
@@ -560,7 +565,58 @@ qa_process_on_reaped(GPid pid, gint wait_status, gpointer user_data)
 	qa_process_table_update(table, record);
 }
 
+/* a worker: systemd-run's exit status does not tell a signal from an exit status */
+static void
+qa_process_on_query(gpointer data, gpointer user_data)
+{
+	QaProcessQuery *query = data;
+	QaProcessRecord *record = query->record;
+	QaProcessTable *table = user_data;
+	gint wait_status = qa_exec_unit_query_end(
+	    record->launch->systemctl, record->launch->unit, query->run_wait_status);
+
+	{
+		g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+
+		if (!record->is_dropped)
+			qa_process_table_set_ended(table, record, wait_status);
+	}
+	qa_process_record_unref(record);
+	g_free(query);
+}
+
+static void
+qa_process_on_reaped(GPid pid, gint wait_status, gpointer user_data)
+{
+	QaProcessRecord *record = user_data;
+	QaProcessTable *table = record->table;
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+	QaProcessQuery *query;
+
+	if (record->is_dropped)
+		return;
+	qa_process_source_clear(&record->child_source);
+	if (record->launch == NULL) {
+		qa_process_table_set_ended(table, record, wait_status);
+		return;
+	}
+	/* PID 1 read it when it started the program */
+	unlink(record->launch->env_file);
+	query = g_new0(QaProcessQuery, 1);
+	query->record = qa_process_record_ref(record);
+	query->run_wait_status = wait_status;
+	g_thread_pool_push(table->queries, query, NULL);
+}
+
 /* --- the table: spawning (system thread) ----------------------------------------------------- */
+
+/* systemd-run's own environment (the program's is in its unit's environment file); with
+ * --quiet it prints only errors, and those go to the journal, never to the program's stderr */
+static const gchar *const qa_process_unit_envp[] = {
+    "PATH=" QA_CHILD_ADMIN_PATH,
+    "SYSTEMD_LOG_TARGET=journal",
+    NULL,
+};
 
 /* the child's descriptors as the spawn left them; -1 for those that are not pipes */
 typedef struct {
@@ -661,7 +717,10 @@ qa_process_table_reserve(QaProcessTable *table, QaProcessCapture capture, GError
 }
 
 static void
-qa_process_table_register(QaProcessTable *table, const QaProcessSpec *spec, QaProcessChild *child)
+qa_process_table_register(QaProcessTable *table,
+			  const QaProcessSpec *spec,
+			  QaProcessChild *child,
+			  QaExecUnitLaunch *launch)
 {
 	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
 	QaProcessRecord *record = g_hash_table_lookup(table->records, GINT_TO_POINTER(child->pid));
@@ -671,6 +730,7 @@ qa_process_table_register(QaProcessTable *table, const QaProcessSpec *spec, QaPr
 		qa_process_table_drop(table, record, "its pid was given to a new process");
 	record = qa_process_record_new(child->pid, spec->capture);
 	record->table = table;
+	record->launch = launch;
 	g_hash_table_insert(table->records, GINT_TO_POINTER(child->pid), record);
 	record->child_source = qa_process_table_attach(table,
 						       g_child_watch_source_new(child->pid),
@@ -710,7 +770,9 @@ qa_process_table_spawn(QaProcessTable *table,
 	g_auto(GStrv) argv = NULL;
 	g_auto(GStrv) envp = NULL;
 	g_autofree gchar *program = NULL;
+	g_autoptr(QaExecUnitLaunch) launch = NULL;
 	QaProcessChild child = {.input_fd = -1, .output_fds = {-1, -1}};
+	gboolean ok;
 
 	argv = qa_process_argv_build(spec->path, spec->args, error);
 	if (argv == NULL)
@@ -724,9 +786,32 @@ qa_process_table_spawn(QaProcessTable *table,
 	/* only this thread adds processes, so what is checked here still holds after the spawn */
 	if (!qa_process_table_reserve(table, spec->capture, error))
 		return FALSE;
-	if (!qa_process_spawn(program, argv, envp, spec, &child, error))
+	if (!spec->is_confined && spec->env_dir != NULL) {
+		g_autoptr(GError) error_local = NULL;
+
+		launch = qa_exec_unit_launch_new(
+		    QA_EXEC_UNIT_SYSTEMD_DIR, spec->env_dir, program, argv, envp, &error_local);
+		if (error_local != NULL) {
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
+	}
+	if (launch != NULL) {
+		g_info("exec path=%s unit=%s", spec->path, launch->unit);
+		ok = qa_process_spawn(launch->systemd_run,
+				      launch->argv,
+				      (gchar **)qa_process_unit_envp,
+				      spec,
+				      &child,
+				      error);
+		if (!ok)
+			unlink(launch->env_file);
+	} else {
+		ok = qa_process_spawn(program, argv, envp, spec, &child, error);
+	}
+	if (!ok)
 		return FALSE;
-	qa_process_table_register(table, spec, &child);
+	qa_process_table_register(table, spec, &child, g_steal_pointer(&launch));
 	*out_pid = child.pid;
 	return TRUE;
 }
@@ -772,6 +857,8 @@ qa_process_table_new(GMainContext *context)
 	g_mutex_init(&table->lock);
 	table->context = g_main_context_ref(context);
 	table->records = g_hash_table_new(g_direct_hash, g_direct_equal);
+	/* shared threads, at most 4 asking systemd at once */
+	table->queries = g_thread_pool_new(qa_process_on_query, table, 4, FALSE, NULL);
 	g_queue_init(&table->finished);
 	g_queue_init(&table->retired);
 	return table;
@@ -782,6 +869,8 @@ qa_process_table_free(QaProcessTable *table)
 {
 	if (table == NULL)
 		return;
+	/* waits for the questions asked (each bounded by QA_EXEC_UNIT_QUERY_TIMEOUT_MS) */
+	g_thread_pool_free(table->queries, FALSE, TRUE);
 	g_mutex_lock(&table->lock);
 	{
 		g_autoptr(GList) records = g_hash_table_get_values(table->records);

@@ -81,6 +81,11 @@ typedef struct {
 	GPtrArray *env;	   /* of gchar *: NAME=VALUE, the whole environment; NULL for none */
 	GBytes *input;	   /* stdin; NULL for /dev/null */
 	QaProcessCapture capture;
+	/* FALSE: when systemd is PID 1, the program runs as a transient service, outside the
+	 * agent's sandbox, as QEMU's agent runs it (system/exec-unit.h); TRUE, or without
+	 * systemd: a child of the agent, inside its sandbox */
+	gboolean is_confined;
+	const gchar *env_dir; /* where a service's environment file is written: root's only */
 } QaProcessSpec;
 
 /* argv: @path, then @args; refuses an empty path and strings execve() would refuse */
@@ -163,7 +168,9 @@ qa_process_table_new(GMainContext *context);
 void
 qa_process_table_free(QaProcessTable *table);
 
-/* Starts @spec (system thread). The child gets the environment of qa_process_envp_build(),
+/* Starts @spec (system thread), itself or as a transient service (see is_confined; the pid is
+ * then systemd-run's, which ends with the service and whose end is the program's, asked of
+ * systemd on a worker thread). The child gets the environment of qa_process_envp_build(),
  * working directory /, a session of its own, an empty signal mask and default dispositions,
  * fds 0-2 only: stdin a pipe fed with @spec->input or /dev/null, stdout and stderr pipes as
  * @spec->capture says or /dev/null. Fails with QA_SYSTEM_ERROR_BUSY when
