@@ -10,28 +10,17 @@
 #include "qa-error.h"
 #include "qa-fd.h"
 
-/* what PID 1 puts in every service's environment by itself (systemd.exec(5), "Environment
+/* what PID 1 may put in a service's environment by itself (systemd.exec(5), "Environment
  * Variables Set or Propagated by the Service Manager", and the locale it read at boot): the
- * program gets them only when the host sets them, as it would from a fork of the agent */
+ * program gets them only when the host sets them, as it would from a fork of the agent. Names
+ * an administrator adds with DefaultEnvironment= cannot be known and do reach it. */
 static const gchar *const qa_exec_unit_manager_env[] = {
-    "INVOCATION_ID",
-    "SYSTEMD_EXEC_PID",
-    "LANG",
-    "LANGUAGE",
-    "LC_CTYPE",
-    "LC_NUMERIC",
-    "LC_TIME",
-    "LC_COLLATE",
-    "LC_MONETARY",
-    "LC_MESSAGES",
-    "LC_PAPER",
-    "LC_NAME",
-    "LC_ADDRESS",
-    "LC_TELEPHONE",
-    "LC_MEASUREMENT",
-    "LC_IDENTIFICATION",
-    "LC_ALL",
-    NULL,
+    "INVOCATION_ID",  "SYSTEMD_EXEC_PID",  "JOURNAL_STREAM", "HOME",
+    "USER",	      "LOGNAME",	   "SHELL",	     "TERM",
+    "LANG",	      "LANGUAGE",	   "LC_CTYPE",	     "LC_NUMERIC",
+    "LC_TIME",	      "LC_COLLATE",	   "LC_MONETARY",    "LC_MESSAGES",
+    "LC_PAPER",	      "LC_NAME",	   "LC_ADDRESS",     "LC_TELEPHONE",
+    "LC_MEASUREMENT", "LC_IDENTIFICATION", "LC_ALL",	     NULL,
 };
 
 gchar **
