@@ -218,12 +218,16 @@ qa_exec_unit_name_new(void)
 }
 
 gboolean
-qa_exec_unit_find_tools(const gchar *systemd_dir, gchar **out_systemd_run, gchar **out_systemctl)
+qa_exec_unit_find_tools(const gchar *systemd_dir,
+			const gchar *bus_socket,
+			gchar **out_systemd_run,
+			gchar **out_systemctl)
 {
 	g_autofree gchar *systemd_run = NULL;
 	g_autofree gchar *systemctl = NULL;
 
-	if (!g_file_test(systemd_dir, G_FILE_TEST_IS_DIR))
+	if (!g_file_test(systemd_dir, G_FILE_TEST_IS_DIR) ||
+	    !g_file_test(bus_socket, G_FILE_TEST_EXISTS))
 		return FALSE;
 	systemd_run = qa_child_find_program(QA_CHILD_ADMIN_PATH, "systemd-run");
 	systemctl = qa_child_find_program(QA_CHILD_ADMIN_PATH, "systemctl");
@@ -317,6 +321,7 @@ qa_exec_unit_write_env_file(const gchar *path, const gchar *text, GError **error
 
 QaExecUnitLaunch *
 qa_exec_unit_launch_new(const gchar *systemd_dir,
+			const gchar *bus_socket,
 			const gchar *env_dir,
 			const gchar *program,
 			gchar **argv,
@@ -330,7 +335,8 @@ qa_exec_unit_launch_new(const gchar *systemd_dir,
 	g_auto(GStrv) unset = NULL;
 	QaExecUnitSpec spec = {0};
 
-	if (!qa_exec_unit_find_tools(systemd_dir, &launch->systemd_run, &launch->systemctl))
+	if (!qa_exec_unit_find_tools(
+		systemd_dir, bus_socket, &launch->systemd_run, &launch->systemctl))
 		return NULL;
 	env_text = qa_exec_unit_env_file_build(envp, &unset, error);
 	if (env_text == NULL)

@@ -23,6 +23,9 @@
 
 /* exists when systemd is PID 1 (what sd_booted() looks at) */
 #define QA_EXEC_UNIT_SYSTEMD_DIR "/run/systemd/system"
+/* systemd-run --wait talks to PID 1 through the system bus only (it needs AddRef), so a
+ * system without a D-Bus broker cannot run programs as units */
+#define QA_EXEC_UNIT_BUS_SOCKET "/run/dbus/system_bus_socket"
 /* every unit this agent starts is named so: `systemctl list-units 'quiesce-agent-exec-*'` */
 #define QA_EXEC_UNIT_PREFIX "quiesce-agent-exec-"
 /* how long `systemctl show` and `systemctl reset-failed` may take */
@@ -61,10 +64,13 @@ qa_exec_unit_status_parse(const gchar *text, gint *out_wait_status, GError **err
 gchar *
 qa_exec_unit_name_new(void);
 
-/* TRUE when programs can run as transient services: @systemd_dir exists (systemd is PID 1)
- * and systemd-run and systemctl are found in the administrator's PATH */
+/* TRUE when programs can run as transient services: @systemd_dir exists (systemd is PID 1),
+ * so does @bus_socket, and systemd-run and systemctl are in the administrator's PATH */
 gboolean
-qa_exec_unit_find_tools(const gchar *systemd_dir, gchar **out_systemd_run, gchar **out_systemctl);
+qa_exec_unit_find_tools(const gchar *systemd_dir,
+			const gchar *bus_socket,
+			gchar **out_systemd_run,
+			gchar **out_systemctl);
 
 /* How @unit's program ended, once systemd-run ended with @run_wait_status (blocking: asks
  * systemctl, then unloads the failed unit). When systemd-run failed before the program ran,
@@ -87,10 +93,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaExecUnitLaunch, qa_exec_unit_launch_free)
 
 /* Prepares @program (an absolute or "/"-relative path) with @argv and exactly @envp as a
  * transient service: writes the environment file, root's only, into @env_dir. NULL with
- * @error unset when systemd is not PID 1 or its tools are missing (the caller spawns the
+ * @error unset when qa_exec_unit_find_tools() says no (the caller spawns the
  * program itself); NULL with @error set when @envp cannot be given to a unit. */
 QaExecUnitLaunch *
 qa_exec_unit_launch_new(const gchar *systemd_dir,
+			const gchar *bus_socket,
 			const gchar *env_dir,
 			const gchar *program,
 			gchar **argv,

@@ -789,8 +789,13 @@ qa_process_table_spawn(QaProcessTable *table,
 	if (!spec->is_confined && spec->env_dir != NULL) {
 		g_autoptr(GError) error_local = NULL;
 
-		launch = qa_exec_unit_launch_new(
-		    QA_EXEC_UNIT_SYSTEMD_DIR, spec->env_dir, program, argv, envp, &error_local);
+		launch = qa_exec_unit_launch_new(QA_EXEC_UNIT_SYSTEMD_DIR,
+						 QA_EXEC_UNIT_BUS_SOCKET,
+						 spec->env_dir,
+						 program,
+						 argv,
+						 envp,
+						 &error_local);
 		if (error_local != NULL) {
 			g_propagate_error(error, g_steal_pointer(&error_local));
 			return FALSE;

@@ -215,13 +215,17 @@ test_launch_without_systemd(void **state)
 	gchar *envp[] = {"PATH=/bin", NULL};
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QaExecUnitLaunch) launch =
-	    qa_exec_unit_launch_new(missing, dir, "/bin/true", argv, envp, &error);
+	    qa_exec_unit_launch_new(missing, "/", dir, "/bin/true", argv, envp, &error);
 	g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
 
 	(void)state;
 	assert_null(launch);
 	assert_null(error);
 	assert_null(g_dir_read_name(listing));
+	/* systemd, but no D-Bus broker: no launch either */
+	launch = qa_exec_unit_launch_new(dir, missing, dir, "/bin/true", argv, envp, &error);
+	assert_null(launch);
+	assert_null(error);
 	g_rmdir(dir);
 }
 
