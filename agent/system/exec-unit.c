@@ -68,8 +68,15 @@ qa_exec_unit_argv_build(const QaExecUnitSpec *spec)
 	/* systemd-run makes the path argv[0] too (ExecStart= has no other way without parsing
 	 * a command line): the host's argv[0] is not passed */
 	g_strv_builder_add_many(argv, "--", spec->program, NULL);
-	for (guint i = 1; spec->argv != NULL && spec->argv[0] != NULL && spec->argv[i] != NULL; i++)
-		g_strv_builder_add(argv, spec->argv[i]);
+	/* PID 1 expands $NAME, ${NAME} and $$ in ExecStart='s arguments (measured: "$$" arrived
+	 * as "$"): every '$' doubled arrives as the host sent it */
+	for (guint i = 1; spec->argv != NULL && spec->argv[0] != NULL && spec->argv[i] != NULL;
+	     i++) {
+		g_auto(GStrv) parts = g_strsplit(spec->argv[i], "$", -1);
+		g_autofree gchar *escaped = g_strjoinv("$$", parts);
+
+		g_strv_builder_add(argv, escaped);
+	}
 	return g_strv_builder_end(argv);
 }
 

@@ -19,7 +19,8 @@
 static void
 test_argv_build(void **state)
 {
-	gchar *program_argv[] = {"sh", "-c", "echo $1; --property=Bad=1", "--", "-E", NULL};
+	gchar *program_argv[] = {
+	    "sh", "-c", "echo $1; --property=Bad=1", "--", "-E", "$$${X}", NULL};
 	gchar *unset[] = {"INVOCATION_ID", "LANG", NULL};
 	const QaExecUnitSpec spec = {
 	    .systemd_run = "systemd-run",
@@ -48,9 +49,10 @@ test_argv_build(void **state)
 	    "--",
 	    "/usr/bin/sh",
 	    "-c",
-	    "echo $1; --property=Bad=1",
+	    "echo $$1; --property=Bad=1",
 	    "--",
 	    "-E",
+	    "$$$$$${X}",
 	    NULL,
 	};
 	g_auto(GStrv) argv = qa_exec_unit_argv_build(&spec);
