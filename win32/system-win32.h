@@ -52,7 +52,21 @@ typedef struct _QaWinOps {
 	gboolean (*set_password)(const gchar *username, const gchar *password, GError **error);
 	/* every present PCI device with its driver: GPtrArray of QaWinDevice */
 	GPtrArray *(*list_pci_devices)(GError **error);
+	/* opens the performance counter "\System\Processor Queue Length": an opaque handle for
+	 * the two calls below; NULL and an error when Windows has no such counter */
+	gpointer (*load_counter_open)(GError **error);
+	/* the counter's value now (threads waiting for a processor) */
+	gboolean (*load_counter_read)(gpointer counter, gdouble *out_value, GError **error);
+	void (*load_counter_close)(gpointer counter);
 } QaWinOps;
+
+/* the real performance counter calls, in system-pdh-win32.c */
+gpointer
+qa_win_sys_load_counter_open(GError **error);
+gboolean
+qa_win_sys_load_counter_read(gpointer counter, gdouble *out_value, GError **error);
+void
+qa_win_sys_load_counter_close(gpointer counter);
 
 /* the table that calls Windows */
 const QaWinOps *

@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "identity-win32.h"
+#include "load-win32.h"
 #include "netif-win32.h"
 #include "process-win32.h"
 #include "qa-error.h"
@@ -19,6 +20,9 @@ typedef struct {
 	gboolean refuses_privilege;
 	gchar *password; /* the last one set */
 	GPtrArray *devices;
+	gboolean has_no_counter;
+	gdouble queue_length; /* what the counter reads */
+	gboolean fails_read;
 } Fake;
 
 /* the ops have no user data: one fake per test process, reset by each fixture */
@@ -125,6 +129,38 @@ fake_list_pci_devices(GError **error)
 	return copy;
 }
 
+static gpointer
+fake_load_counter_open(GError **error)
+{
+	fake_call("load-open");
+	if (fake->has_no_counter) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_UNSUPPORTED,
+			    "Cannot read the performance counter: PdhAddEnglishCounterW failed");
+		return NULL;
+	}
+	return fake;
+}
+
+static gboolean
+fake_load_counter_read(gpointer counter, gdouble *out_value, GError **error)
+{
+	g_assert_true(counter == fake);
+	if (fake->fails_read) {
+		g_set_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED, "no data");
+		return FALSE;
+	}
+	*out_value = fake->queue_length;
+	return TRUE;
+}
+
+static void
+fake_load_counter_close(gpointer counter)
+{
+	fake_call("load-close");
+}
+
 static const QaWinOps fake_ops = {
     .enable_privilege = fake_enable_privilege,
     .shutdown = fake_shutdown,
@@ -134,6 +170,9 @@ static const QaWinOps fake_ops = {
     .resync_time = fake_resync_time,
     .set_password = fake_set_password,
     .list_pci_devices = fake_list_pci_devices,
+    .load_counter_open = fake_load_counter_open,
+    .load_counter_read = fake_load_counter_read,
+    .load_counter_close = fake_load_counter_close,
 };
 
 typedef struct {
@@ -152,6 +191,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
 static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
+	g_clear_pointer(&fx->agent.load, qa_win_load_free);
 	g_ptr_array_unref(fx->fake.calls);
 	g_free(fx->fake.password);
 	if (fx->fake.devices != NULL)
@@ -310,6 +350,74 @@ test_set_time(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "Time -1 is invalid"));
 	g_assert_cmpint(
 	    qa_win_filetime_to_ns(133444736001234567), ==, G_GINT64_CONSTANT(1700000000123456700));
+}
+
+/* ---- load ----------------------------------------------------------------------------------- */
+
+static void
+test_load_damping(Fixture *fx, gconstpointer data)
+{
+	QaWinLoadAverage average = {0};
+
+	/* a constant queue of 2 for one minute (12 samples): the 1-minute average reaches
+	 * 2 * (1 - e^-1), the longer ones e^-(1/5) and e^-(1/15) of the way */
+	for (guint i = 0; i < 12; i++)
+		qa_win_load_average_update(&average, 2.0);
+	g_assert_cmpfloat_with_epsilon(average.load1m, 2.0 * (1.0 - 0.36787944117144233), 1e-9);
+	g_assert_cmpfloat_with_epsilon(average.load5m, 2.0 * (1.0 - 0.8187307530779818), 1e-9);
+	g_assert_cmpfloat_with_epsilon(average.load15m, 2.0 * (1.0 - 0.9355069850316178), 1e-9);
+	/* then idle for 15 minutes (180 samples): each decays by its own factor */
+	for (guint i = 0; i < 180; i++)
+		qa_win_load_average_update(&average, 0.0);
+	g_assert_cmpfloat_with_epsilon(
+	    average.load1m, 1.2642411176571153 * 3.059023205018258e-7, 1e-12);
+	g_assert_cmpfloat(average.load1m, <, average.load5m);
+	g_assert_cmpfloat(average.load5m, <, average.load15m);
+}
+
+static void
+test_load_lazy_start(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(QaGuestLoadAverage) first = NULL;
+	g_autoptr(QaGuestLoadAverage) second = NULL;
+	QaWinLoadAverage expected = {0};
+
+	g_assert_null(fx->agent.load);
+	fx->fake.queue_length = 3.0;
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &first, NULL));
+	/* the first sample, taken when the counter is opened */
+	qa_win_load_average_update(&expected, 3.0);
+	g_assert_cmpfloat(first->load1m, ==, expected.load1m);
+	g_assert_cmpfloat(first->load15m, ==, expected.load15m);
+	/* what the 5-second timeout does; a failed sample changes nothing */
+	qa_win_load_sample(fx->agent.load);
+	fx->fake.fails_read = TRUE;
+	g_test_expect_message("quiesce-agent", G_LOG_LEVEL_WARNING, "load sample skipped*no data");
+	qa_win_load_sample(fx->agent.load);
+	qa_win_load_sample(fx->agent.load); /* logged once */
+	g_test_assert_expected_messages();
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &second, NULL));
+	qa_win_load_average_update(&expected, 3.0);
+	g_assert_cmpfloat(second->load1m, ==, expected.load1m);
+	g_assert_cmpfloat(second->load5m, ==, expected.load5m);
+	g_clear_pointer(&fx->agent.load, qa_win_load_free);
+	assert_calls(fx, "load-open; load-close");
+}
+
+static void
+test_load_no_counter(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(QaGuestLoadAverage) ret = NULL;
+	g_autoptr(GError) error = NULL;
+
+	fx->fake.has_no_counter = TRUE;
+	g_assert_false(qa_cmd_guest_get_load(&fx->agent, &ret, &error));
+	g_assert_nonnull(strstr(error->message, "performance counter"));
+	g_assert_null(fx->agent.load);
+	/* the next request tries again */
+	fx->fake.has_no_counter = FALSE;
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &ret, NULL));
+	assert_calls(fx, "load-open; load-open");
 }
 
 /* ---- network -------------------------------------------------------------------------------- */
@@ -554,6 +662,9 @@ main(int argc, char **argv)
 	ADD("/commands-win32/version-names", test_version_names);
 	ADD("/commands-win32/users-one-per-name", test_users_one_per_name);
 	ADD("/commands-win32/set-time", test_set_time);
+	ADD("/commands-win32/load-damping", test_load_damping);
+	ADD("/commands-win32/load-lazy-start", test_load_lazy_start);
+	ADD("/commands-win32/load-no-counter", test_load_no_counter);
 	ADD("/commands-win32/netif-parse", test_netif_parse);
 	ADD("/commands-win32/mac-format", test_mac_format);
 	ADD("/commands-win32/quote-arg", test_quote_arg);
