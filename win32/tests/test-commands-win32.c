@@ -9,6 +9,7 @@
 #include "load-win32.h"
 #include "netif-win32.h"
 #include "process-win32.h"
+#include "process.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "system-win32.h"
@@ -564,6 +565,53 @@ test_command_line_and_environment(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "'novalue'"));
 }
 
+/* the counts once no process of @table runs any more */
+static void
+wait_all_ended(QaProcessTable *table, guint *out_finished)
+{
+	gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+	guint running = 0;
+
+	do {
+		g_usleep(20 * 1000);
+		qa_process_table_get_counts(table, &running, out_finished);
+	} while (running > 0 && g_get_monotonic_time() < deadline);
+	g_assert_cmpuint(running, ==, 0);
+}
+
+/* as on Linux: the oldest end beyond QA_PROCESS_FINISHED_MAX is forgotten, and ends do not
+ * count against QA_PROCESS_RUNNING_MAX. Real processes: wine runs cmd.exe. */
+static void
+test_exec_finished_limit(Fixture *fx, gconstpointer data)
+{
+	QaProcessTable *table = qa_process_table_new(NULL);
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	QaProcessSpec spec = {.path = "cmd.exe", .args = args};
+	g_autoptr(QaProcessStatus) second = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 pids[QA_PROCESS_FINISHED_MAX + 1];
+	guint finished = 0;
+
+	g_ptr_array_add(args, "/c");
+	g_ptr_array_add(args, "exit 7");
+	/* the first ends before the others start: its end is certainly the oldest */
+	g_assert_true(qa_process_table_spawn(table, &spec, &pids[0], NULL));
+	wait_all_ended(table, &finished);
+	g_assert_cmpuint(finished, ==, 1);
+	for (guint i = 1; i < G_N_ELEMENTS(pids); i++)
+		g_assert_true(qa_process_table_spawn(table, &spec, &pids[i], NULL));
+	wait_all_ended(table, &finished);
+	g_assert_cmpuint(finished, ==, QA_PROCESS_FINISHED_MAX);
+	g_assert_null(qa_process_table_take_status(table, pids[0], &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND);
+	second = qa_process_table_take_status(table, pids[1], NULL);
+	g_assert_true(second->has_exited);
+	g_assert_cmpint(second->exitcode, ==, 7);
+	qa_process_table_get_counts(table, &finished, &finished);
+	g_assert_cmpuint(finished, ==, QA_PROCESS_FINISHED_MAX - 1);
+	qa_process_table_free(table);
+}
+
 /* ---- accounts ------------------------------------------------------------------------------- */
 
 static void
@@ -671,5 +719,6 @@ main(int argc, char **argv)
 	ADD("/commands-win32/set-user-password", test_set_user_password);
 	ADD("/commands-win32/devices", test_devices);
 	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
+	ADD("/commands-win32/exec-finished-limit", test_exec_finished_limit);
 	return g_test_run();
 }
