@@ -369,6 +369,9 @@ qa_win_sys_get_real_ops(void)
 	    .load_counter_open = qa_win_sys_load_counter_open,
 	    .load_counter_read = qa_win_sys_load_counter_read,
 	    .load_counter_close = qa_win_sys_load_counter_close,
+	    .lookup_account = qa_win_sys_lookup_account,
+	    .get_program_data_dir = qa_win_sys_get_program_data_dir,
+	    .set_security = qa_win_sys_set_security,
 	};
 
 	return &ops;
