@@ -1,11 +1,13 @@
-/* guest-get-osinfo, guest-get-host-name, guest-get-timezone, guest-get-users, guest-get-time and
- * guest-set-time on Windows, in QEMU's Windows agent's shapes. All but guest-set-time run on
- * the main loop: each is a registry read or a call answered from memory. guest-set-time is
- * 'blocking' (w32tm is a program). */
+/* guest-get-osinfo, guest-get-host-name, guest-get-timezone, guest-get-users, guest-get-time,
+ * guest-set-time and guest-get-load on Windows, in QEMU's Windows agent's shapes. All but
+ * guest-set-time run on the main loop: each is a registry read or a call answered from memory
+ * (guest-get-load's first request opens a local performance counter query once).
+ * guest-set-time is 'blocking' (w32tm is a program). */
 #include <windows.h>
 
 #include "agent.h"
 #include "identity-win32.h"
+#include "load-win32.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "system-win32.h"
@@ -112,5 +114,25 @@ qa_cmd_guest_set_time(QaAgent *agent, const QaGuestSetTimeArgs *args, GError **e
 	if (!agent->win_ops->set_system_time(filetime, error))
 		return FALSE;
 	g_message("set the clock time_ns=%" G_GINT64_FORMAT, args->time);
+	return TRUE;
+}
+
+gboolean
+qa_cmd_guest_get_load(QaAgent *agent, QaGuestLoadAverage **out_ret, GError **error)
+{
+	g_autoptr(QaGuestLoadAverage) ret = qa_guest_load_average_new();
+	const QaWinLoadAverage *average;
+
+	/* started by the first request, as qemu-ga does; a failed start is retried by the next */
+	if (agent->load == NULL) {
+		agent->load = qa_win_load_start(agent->win_ops, error);
+		if (agent->load == NULL)
+			return FALSE;
+	}
+	average = qa_win_load_get_average(agent->load);
+	ret->load1m = average->load1m;
+	ret->load5m = average->load5m;
+	ret->load15m = average->load15m;
+	*out_ret = g_steal_pointer(&ret);
 	return TRUE;
 }

@@ -366,6 +366,12 @@ qa_win_sys_get_real_ops(void)
 	    .resync_time = qa_win_sys_resync_time,
 	    .set_password = qa_win_sys_set_password,
 	    .list_pci_devices = qa_win_sys_list_pci_devices,
+	    .load_counter_open = qa_win_sys_load_counter_open,
+	    .load_counter_read = qa_win_sys_load_counter_read,
+	    .load_counter_close = qa_win_sys_load_counter_close,
+	    .lookup_account = qa_win_sys_lookup_account,
+	    .get_program_data_dir = qa_win_sys_get_program_data_dir,
+	    .set_security = qa_win_sys_set_security,
 	};
 
 	return &ops;
