@@ -368,9 +368,9 @@ static void
 test_users_one_per_name(Fixture *fx, gconstpointer data)
 {
 	g_autoptr(GPtrArray) users =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_identity_user_free);
 	const gint64 t0 = QA_WIN_FILETIME_UNIX_EPOCH + G_GINT64_CONSTANT(17000000000000000);
-	QaWinUser *user;
+	QaIdentityUser *user;
 
 	qa_win_users_add_session(users, "", "", t0); /* the services session */
 	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 50000000);
