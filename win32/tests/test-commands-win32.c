@@ -480,7 +480,7 @@ test_load_no_counter(Fixture *fx, gconstpointer data)
 /* ---- network -------------------------------------------------------------------------------- */
 
 static gboolean
-fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaNetifStats *out_stats)
 {
 	if (adapter->IfIndex != 7)
 		return FALSE;
@@ -500,8 +500,8 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	IP_ADAPTER_UNICAST_ADDRESS u6 = {0}, u4 = {0}, ulo = {0};
 	IP_ADAPTER_ADDRESSES eth = {0}, lo = {0};
 	g_autoptr(GPtrArray) adapters = NULL;
-	QaWinAdapter *a;
-	QaWinAdapterAddress *addr;
+	QaNetif *a;
+	QaNetifAddress *addr;
 	WSADATA wsa;
 
 	g_assert_cmpint(WSAStartup(MAKEWORD(2, 2), &wsa), ==, 0);
@@ -536,18 +536,18 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(a->addresses->len, ==, 2);
 	addr = g_ptr_array_index(a->addresses, 0);
 	g_assert_cmpstr(addr->address, ==, "fe80::4c1d:a5e2:3b0f:91c2%7");
-	g_assert_true(addr->is_ipv6);
+	g_assert_cmpint(addr->family, ==, QA_NETIF_FAMILY_IPV6);
 	g_assert_cmpuint(addr->prefix, ==, 64);
 	addr = g_ptr_array_index(a->addresses, 1);
 	g_assert_cmpstr(addr->address, ==, "192.168.122.40");
 	g_assert_cmpuint(addr->prefix, ==, 24);
-	g_assert_cmpuint(a->stats->rx_bytes, ==, 1234);
-	g_assert_cmpuint(a->stats->tx_dropped, ==, 3);
+	g_assert_cmpuint(a->statistics->rx_bytes, ==, 1234);
+	g_assert_cmpuint(a->statistics->tx_dropped, ==, 3);
 	a = g_ptr_array_index(adapters, 1);
 	g_assert_null(a->hardware_address);
-	g_assert_null(a->stats);
+	g_assert_null(a->statistics);
 	g_assert_cmpstr(
-	    ((QaWinAdapterAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
+	    ((QaNetifAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
 	WSACleanup();
 }
 
