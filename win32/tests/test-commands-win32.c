@@ -61,11 +61,9 @@ fake_enable_privilege(const gchar *name, GError **error)
 }
 
 static gboolean
-fake_shutdown(QaWinShutdown mode, GError **error)
+fake_shutdown(QaPowerMode mode, GError **error)
 {
-	static const gchar *const names[] = {"powerdown", "halt", "reboot"};
-
-	fake_call("shutdown %s", names[mode]);
+	fake_call("shutdown %s", qa_power_mode_to_string(mode));
 	return TRUE;
 }
 
