@@ -7,15 +7,11 @@
 
 #include <glib.h>
 
+#include "power.h"
+
 /* SE_SHUTDOWN_NAME and SE_SYSTEMTIME_NAME, in UTF-8 */
 #define QA_WIN_PRIVILEGE_SHUTDOWN "SeShutdownPrivilege"
 #define QA_WIN_PRIVILEGE_SYSTEMTIME "SeSystemtimePrivilege"
-
-typedef enum {
-	QA_WIN_SHUTDOWN_POWERDOWN,
-	QA_WIN_SHUTDOWN_HALT,
-	QA_WIN_SHUTDOWN_REBOOT,
-} QaWinShutdown;
 
 /* one PCI function and its driver, as SetupAPI lists it */
 typedef struct {
@@ -48,7 +44,7 @@ typedef struct _QaWinOps {
 	/* enables @name (SE_SHUTDOWN_NAME, SE_SYSTEMTIME_NAME) in the process token */
 	gboolean (*enable_privilege)(const gchar *name, GError **error);
 	/* asks Windows to shut down or restart, forcing applications closed; returns at once */
-	gboolean (*shutdown)(QaWinShutdown mode, GError **error);
+	gboolean (*shutdown)(QaPowerMode mode, GError **error);
 	/* whether the firmware and OS offer S3 (suspend to RAM) and S4 (hibernation) */
 	gboolean (*get_sleep_states)(gboolean *out_has_s3, gboolean *out_has_s4, GError **error);
 	/* starts a suspend (or hibernation) on a thread of its own: the call returns after the

@@ -61,11 +61,9 @@ fake_enable_privilege(const gchar *name, GError **error)
 }
 
 static gboolean
-fake_shutdown(QaWinShutdown mode, GError **error)
+fake_shutdown(QaPowerMode mode, GError **error)
 {
-	static const gchar *const names[] = {"powerdown", "halt", "reboot"};
-
-	fake_call("shutdown %s", names[mode]);
+	fake_call("shutdown %s", qa_power_mode_to_string(mode));
 	return TRUE;
 }
 
@@ -368,9 +366,9 @@ static void
 test_users_one_per_name(Fixture *fx, gconstpointer data)
 {
 	g_autoptr(GPtrArray) users =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_identity_user_free);
 	const gint64 t0 = QA_WIN_FILETIME_UNIX_EPOCH + G_GINT64_CONSTANT(17000000000000000);
-	QaWinUser *user;
+	QaIdentityUser *user;
 
 	qa_win_users_add_session(users, "", "", t0); /* the services session */
 	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 50000000);
@@ -480,7 +478,7 @@ test_load_no_counter(Fixture *fx, gconstpointer data)
 /* ---- network -------------------------------------------------------------------------------- */
 
 static gboolean
-fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaNetifStats *out_stats)
 {
 	if (adapter->IfIndex != 7)
 		return FALSE;
@@ -500,8 +498,8 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	IP_ADAPTER_UNICAST_ADDRESS u6 = {0}, u4 = {0}, ulo = {0};
 	IP_ADAPTER_ADDRESSES eth = {0}, lo = {0};
 	g_autoptr(GPtrArray) adapters = NULL;
-	QaWinAdapter *a;
-	QaWinAdapterAddress *addr;
+	QaNetif *a;
+	QaNetifAddress *addr;
 	WSADATA wsa;
 
 	g_assert_cmpint(WSAStartup(MAKEWORD(2, 2), &wsa), ==, 0);
@@ -536,18 +534,18 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(a->addresses->len, ==, 2);
 	addr = g_ptr_array_index(a->addresses, 0);
 	g_assert_cmpstr(addr->address, ==, "fe80::4c1d:a5e2:3b0f:91c2%7");
-	g_assert_true(addr->is_ipv6);
+	g_assert_cmpint(addr->family, ==, QA_NETIF_FAMILY_IPV6);
 	g_assert_cmpuint(addr->prefix, ==, 64);
 	addr = g_ptr_array_index(a->addresses, 1);
 	g_assert_cmpstr(addr->address, ==, "192.168.122.40");
 	g_assert_cmpuint(addr->prefix, ==, 24);
-	g_assert_cmpuint(a->stats->rx_bytes, ==, 1234);
-	g_assert_cmpuint(a->stats->tx_dropped, ==, 3);
+	g_assert_cmpuint(a->statistics->rx_bytes, ==, 1234);
+	g_assert_cmpuint(a->statistics->tx_dropped, ==, 3);
 	a = g_ptr_array_index(adapters, 1);
 	g_assert_null(a->hardware_address);
-	g_assert_null(a->stats);
+	g_assert_null(a->statistics);
 	g_assert_cmpstr(
-	    ((QaWinAdapterAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
+	    ((QaNetifAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
 	WSACleanup();
 }
 
