@@ -42,7 +42,10 @@ qa_freezer_storage_free(QaFreezerStorage *storage);
  * to be modified) while the mount table and the kernel's uevent number are unchanged, else a new
  * one, kept */
 GPtrArray *
-qa_freezer_storage_load(QaFreezerStorage *storage, const QaRoots *roots, GError **error);
+qa_freezer_storage_load(QaFreezerStorage *storage,
+			const QaRoots *roots,
+			gboolean *out_is_kept,
+			GError **error);
 /* qa_storage_graph_dependencies() of @filesystems, which the last load returned, through the
  * kept device model */
 GPtrArray *
@@ -179,6 +182,7 @@ typedef struct {
 	gint64 write_us;
 	gint64 rcu_us;
 	gint64 dirty_us;
+	const gchar *storage; /* "kept" or "built" (freezer-storage.c), "loaded" by a test's ops */
 } QaFreezeTimes;
 
 gint64

@@ -57,7 +57,10 @@ qa_freezer_storage_free(QaFreezerStorage *storage)
 }
 
 GPtrArray *
-qa_freezer_storage_load(QaFreezerStorage *storage, const QaRoots *roots, GError **error)
+qa_freezer_storage_load(QaFreezerStorage *storage,
+			const QaRoots *roots,
+			gboolean *out_is_kept,
+			GError **error)
 {
 	g_autoptr(GPtrArray) mounts = qa_mount_table_load(storage->table, roots, error);
 	QaStorageEpoch now;
@@ -67,8 +70,9 @@ qa_freezer_storage_load(QaFreezerStorage *storage, const QaRoots *roots, GError 
 	/* after the table, before anything reads sysfs: a uevent during the reads below gives
 	 * the next call another number */
 	qa_storage_epoch_load(roots, qa_mount_table_get_generation(storage->table), &now);
-	if (storage->filesystems != NULL && storage->mounts == mounts &&
-	    qa_storage_epoch_is_same(&storage->epoch, &now))
+	*out_is_kept = storage->filesystems != NULL && storage->mounts == mounts &&
+		       qa_storage_epoch_is_same(&storage->epoch, &now);
+	if (*out_is_kept)
 		return g_ptr_array_ref(storage->filesystems);
 	qa_freezer_storage_clear(storage);
 	storage->epoch = now;

@@ -423,7 +423,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	g_message(
 	    "froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
 	    "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f load_ms=%.2f plan_ms=%.2f "
-	    "state_writes=%u state_ms=%.2f rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s",
+	    "state_writes=%u state_ms=%.2f rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s "
+	    "storage=%s",
 	    count,
 	    n_levels,
 	    (t->opened - t->start) / 1000.0,
@@ -441,7 +442,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	    dirty_begun,
 	    dirty_flushed,
 	    dirty_frozen,
-	    t->rcu);
+	    t->rcu,
+	    t->storage);
 }
 
 /* Dirty + Writeback now, its reading timed for the log */
@@ -723,9 +725,15 @@ qa_freezer_freeze_request(QaFreezer *self,
 	self->n_freezes++;
 	qa_freezer_report_begin(self, request);
 	/* the kept table and model are this call's alone: op_lock is held */
-	filesystems = self->is_kernel_storage
-			  ? qa_freezer_storage_load(self->storage, self->roots, &error_local)
-			  : qa_freezer_load_filesystems(self, &error_local);
+	if (self->is_kernel_storage) {
+		gboolean is_kept = FALSE;
+		filesystems =
+		    qa_freezer_storage_load(self->storage, self->roots, &is_kept, &error_local);
+		times.storage = is_kept ? "kept" : "built";
+	} else {
+		filesystems = qa_freezer_load_filesystems(self, &error_local);
+		times.storage = "loaded";
+	}
 	times.loaded = g_get_monotonic_time();
 	if (filesystems != NULL)
 		jobs = qa_freezer_prepare(self, request, filesystems, &times, &error_local);
