@@ -879,7 +879,7 @@ def freeze_phases(agent, offset):
         fields = {k: value(v) for k, v in re.findall(r"(\w+)=(\S+)", line)}
         if "froze count=" in line:
             out.update({k: v for k, v in fields.items()
-                        if k.endswith(("_ms", "_kib", "_writes")) or k == "rcu"})
+                        if k.endswith(("_ms", "_kib", "_writes")) or k in ("rcu", "storage")})
         elif "froze mountpoint=" in line:
             out["filesystems"].append(fields)
         elif "thawed mountpoint=" in line:
