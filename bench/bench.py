@@ -1385,8 +1385,10 @@ def main():
         for a in ro.values():
             a.stop()
         if "freeze" in only or "stall" in only:
+            # no --verbose: the freezer's phase lines are logged at the default level, and a
+            # line per request is what neither agent writes in production
             fz = {n: Agent(n, workdir, args.binary, f"{n}-freeze", confine=workdir,
-                           block=["guest-fsfreeze-freeze"]) for n in AGENTS}
+                           block=["guest-fsfreeze-freeze"], verbose=False) for n in AGENTS}
             agents = fz
             for a in fz.values():
                 a.start()
