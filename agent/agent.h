@@ -21,6 +21,7 @@ typedef struct _QaModelCache QaModelCache;
 typedef struct _QaProcessTable QaProcessTable;
 typedef struct _QaFileHandles QaFileHandles;
 typedef struct _QaWinOps QaWinOps;
+typedef struct _QaWinLoad QaWinLoad;
 
 struct _QaAgent {
 	const QaConfig *config; /* immutable; owned by main() */
@@ -48,6 +49,9 @@ struct _QaAgent {
 	/* Windows: the system calls of win32/system-win32.h that tests replace by a fake;
 	 * NULL on Linux */
 	const QaWinOps *win_ops;
+	/* Windows: guest-get-load's sampler (win32/load-win32.h), started by the first request;
+	 * main thread only; NULL before that and on Linux */
+	QaWinLoad *load;
 };
 
 /* takes @roots; fails when the freezer cannot start */

@@ -879,7 +879,7 @@ def freeze_phases(agent, offset):
         fields = {k: value(v) for k, v in re.findall(r"(\w+)=(\S+)", line)}
         if "froze count=" in line:
             out.update({k: v for k, v in fields.items()
-                        if k.endswith(("_ms", "_kib", "_writes")) or k == "rcu"})
+                        if k.endswith(("_ms", "_kib", "_writes")) or k in ("rcu", "storage")})
         elif "froze mountpoint=" in line:
             out["filesystems"].append(fields)
         elif "thawed mountpoint=" in line:
@@ -1385,8 +1385,10 @@ def main():
         for a in ro.values():
             a.stop()
         if "freeze" in only or "stall" in only:
+            # no --verbose: the freezer's phase lines are logged at the default level, and a
+            # line per request is what neither agent writes in production
             fz = {n: Agent(n, workdir, args.binary, f"{n}-freeze", confine=workdir,
-                           block=["guest-fsfreeze-freeze"]) for n in AGENTS}
+                           block=["guest-fsfreeze-freeze"], verbose=False) for n in AGENTS}
             agents = fz
             for a in fz.values():
                 a.start()

@@ -2,6 +2,7 @@
 #include "agent.h"
 #include "file-handles.h"
 #include "freezer-win32.h"
+#include "load-win32.h"
 #include "log.h"
 #include "process.h"
 #include "system-win32.h"
@@ -33,6 +34,7 @@ qa_agent_free(QaAgent *agent)
 {
 	if (agent == NULL)
 		return;
+	qa_win_load_free(agent->load);
 	qa_process_table_free(agent->processes);
 	qa_file_handles_free(agent->files);
 	qa_freezer_free(agent->freezer);

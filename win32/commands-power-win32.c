@@ -1,45 +1,20 @@
-/* guest-shutdown, guest-suspend-disk, guest-suspend-ram on Windows. The mode from the host, a
- * refusal while VSS holds volumes frozen (as on Linux: the host thaws first), the shutdown
- * privilege enabled in the agent's token, then Windows is asked through QaWinOps. None replies
- * on success ('success-response': false): the host sees the guest go away. They run on the
- * dispatcher's system thread ('blocking'). */
+/* guest-shutdown, guest-suspend-disk, guest-suspend-ram on Windows. The mode from the host
+ * (power.h's table and parser, shared with Linux), a refusal while VSS holds volumes frozen (as
+ * on Linux: the host thaws first), the shutdown privilege enabled in the agent's token, then
+ * Windows is asked through QaWinOps. None replies on success ('success-response': false): the
+ * host sees the guest go away. They run on the dispatcher's system thread ('blocking').
+ *
+ * The handlers stay apart from commands/power.c: Windows checks S3/S4 before the frozen state,
+ * names volumes, not filesystems, in its refusal, enables a privilege and has no hybrid sleep,
+ * so each platform's error texts and order stay as they are. */
 #include <windows.h>
 
 #include "agent.h"
 #include "freezer-api.h"
+#include "power.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 #include "system-win32.h"
-
-static const struct {
-	const gchar *name;
-	QaWinShutdown mode;
-} qa_win_power_modes[] = {
-    {"powerdown", QA_WIN_SHUTDOWN_POWERDOWN},
-    {"halt", QA_WIN_SHUTDOWN_HALT},
-    {"reboot", QA_WIN_SHUTDOWN_REBOOT},
-};
-
-static gboolean
-qa_win_power_mode_parse(const gchar *text, QaWinShutdown *out_mode, GError **error)
-{
-	if (text == NULL) {
-		*out_mode = QA_WIN_SHUTDOWN_POWERDOWN;
-		return TRUE;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(qa_win_power_modes); i++) {
-		if (g_strcmp0(text, qa_win_power_modes[i].name) == 0) {
-			*out_mode = qa_win_power_modes[i].mode;
-			return TRUE;
-		}
-	}
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_INVALID,
-		    "Mode '%s' is invalid; valid values are: halt, powerdown, reboot",
-		    text);
-	return FALSE;
-}
 
 /* a shutdown or hibernation with volumes frozen would wait on VSS, and the host would not
  * know why; the Linux agent refuses the same way */
@@ -60,15 +35,15 @@ qa_win_power_check_thawed(QaAgent *agent, const gchar *what, GError **error)
 gboolean
 qa_cmd_guest_shutdown(QaAgent *agent, const QaGuestShutdownArgs *args, GError **error)
 {
-	QaWinShutdown mode = QA_WIN_SHUTDOWN_POWERDOWN;
+	QaPowerMode mode = QA_POWER_MODE_POWERDOWN;
 
-	if (!qa_win_power_mode_parse(args != NULL ? args->mode : NULL, &mode, error))
+	if (!qa_power_mode_parse(args != NULL ? args->mode : NULL, &mode, error))
 		return FALSE;
 	if (!qa_win_power_check_thawed(agent, "shut the guest down", error))
 		return FALSE;
 	if (!agent->win_ops->enable_privilege(QA_WIN_PRIVILEGE_SHUTDOWN, error))
 		return FALSE;
-	g_message("shutdown mode=%s", qa_win_power_modes[mode].name);
+	g_message("shutdown mode=%s", qa_power_mode_to_string(mode));
 	return agent->win_ops->shutdown(mode, error);
 }
 

@@ -174,12 +174,5 @@ gboolean
 qa_fsfreeze_disks_from_wire(GPtrArray *wire, GPtrArray **out_disks, GError **error)
 {
 	*out_disks = NULL;
-	if (wire == NULL)
-		return TRUE;
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_UNSUPPORTED,
-		    "Freezing or thawing by disk is not supported on Windows; name the volumes' "
-		    "mountpoints instead.");
-	return FALSE;
+	return qa_freezer_check_no_disks(wire, error);
 }

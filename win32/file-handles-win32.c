@@ -34,29 +34,10 @@ qa_file_handles_open(
 	g_auto(QaFd) fd = g_open(path, flags | O_BINARY | O_NOINHERIT, _S_IREAD | _S_IWRITE);
 	struct _stat64 st;
 
-	if (fd < 0) {
-		int errsv = errno;
-
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    errsv == ENOENT ? QA_SYSTEM_ERROR_NOT_FOUND : QA_SYSTEM_ERROR_FAILED,
-			    "failed to open file '%s' (mode: '%s'): %s",
-			    path,
-			    mode,
-			    g_strerror(errsv));
-		return -1;
-	}
-	if (_fstat64(fd, &st) != 0) {
-		int errsv = errno;
-
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Cannot inspect '%s' after opening it: %s",
-			    path,
-			    g_strerror(errsv));
-		return -1;
-	}
+	if (fd < 0)
+		return qa_file_handles_open_error(path, mode, errno, error);
+	if (_fstat64(fd, &st) != 0)
+		return qa_file_handles_inspect_error(path, errno, error);
 	return qa_file_handles_insert(handles,
 				      qa_fd_steal(&fd),
 				      path,

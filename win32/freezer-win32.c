@@ -281,11 +281,10 @@ qa_freezer_is_volume_frozen(QaFreezer *self, const gchar *mountpath)
 	return frozen;
 }
 
-/* VSS freezes volumes, and volumes are not named by disk here */
-static gboolean
-qa_freezer_check_no_disks(const QaFreezeRequest *request, GError **error)
+gboolean
+qa_freezer_check_no_disks(const GPtrArray *disks, GError **error)
 {
-	if (request == NULL || request->disks == NULL)
+	if (disks == NULL)
 		return TRUE;
 	g_set_error(error,
 		    QA_SYSTEM_ERROR,
@@ -301,7 +300,7 @@ qa_freezer_freeze_request(QaFreezer *self,
 			  guint *out_count,
 			  GError **error)
 {
-	if (!qa_freezer_check_no_disks(request, error))
+	if (!qa_freezer_check_no_disks(request != NULL ? request->disks : NULL, error))
 		return FALSE;
 	return qa_freezer_freeze(
 	    self, request != NULL ? request->mountpoints : NULL, out_count, error);
@@ -313,7 +312,7 @@ qa_freezer_thaw_request(QaFreezer *self,
 			guint *out_count,
 			GError **error)
 {
-	if (!qa_freezer_check_no_disks(request, error))
+	if (!qa_freezer_check_no_disks(request != NULL ? request->disks : NULL, error))
 		return FALSE;
 	return qa_freezer_thaw(
 	    self, request != NULL ? request->mountpoints : NULL, out_count, error);

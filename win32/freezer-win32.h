@@ -16,6 +16,11 @@
 
 #include "freezer-api.h"
 
+/* VSS freezes volumes and names none by disk: TRUE when @disks is NULL, else the one refusal
+ * of a request naming disks, for the wire (commands-win32.c) and the freezer itself */
+gboolean
+qa_freezer_check_no_disks(const GPtrArray *disks, GError **error);
+
 /* What the freezer needs from VSS and the volume list; vss-win32.c implements it with the real
  * VSS, tests with a fake. */
 typedef struct {

@@ -1,5 +1,5 @@
-/* The Windows guest's identity: version names, users, host name, time zone. See
- * identity-win32.h. */
+/* identity.h on Windows: version names, users, host name, time zone (the handlers are
+ * commands/identity.c, shared with Linux). See identity-win32.h for the pure parts. */
 #include "identity-win32.h"
 
 /* clang-format off */
@@ -160,23 +160,13 @@ qa_win_ns_to_filetime(gint64 ns, gint64 *out_filetime, GError **error)
 }
 
 void
-qa_win_user_free(QaWinUser *user)
-{
-	if (user == NULL)
-		return;
-	g_free(user->name);
-	g_free(user->domain);
-	g_free(user);
-}
-
-void
 qa_win_users_add_session(GPtrArray *users,
 			 const gchar *name,
 			 const gchar *domain,
 			 gint64 logon_filetime)
 {
 	gdouble login_time = (gdouble)(logon_filetime - QA_WIN_FILETIME_UNIX_EPOCH) / 1e7;
-	QaWinUser *user;
+	QaIdentityUser *user;
 
 	if (name == NULL || name[0] == '\0')
 		return;
@@ -187,7 +177,7 @@ qa_win_users_add_session(GPtrArray *users,
 			return;
 		}
 	}
-	user = g_new0(QaWinUser, 1);
+	user = g_new0(QaIdentityUser, 1);
 	user->name = g_strdup(name);
 	user->domain = g_strdup(domain);
 	user->login_time = login_time;
@@ -195,10 +185,10 @@ qa_win_users_add_session(GPtrArray *users,
 }
 
 GPtrArray *
-qa_win_users_load(GError **error)
+qa_identity_users_load(GError **error)
 {
 	g_autoptr(GPtrArray) users =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_identity_user_free);
 	WTS_SESSION_INFOW *sessions = NULL;
 	DWORD count = 0;
 
@@ -235,7 +225,7 @@ qa_win_users_load(GError **error)
 }
 
 gchar *
-qa_win_host_name_load(GError **error)
+qa_identity_host_name_load(GError **error)
 {
 	wchar_t buf[MAX_COMPUTERNAME_LENGTH + 1] = {0};
 	DWORD size = G_N_ELEMENTS(buf);
@@ -254,8 +244,9 @@ qa_win_host_name_load(GError **error)
 }
 
 void
-qa_win_timezone_load(gint64 *out_offset, gchar **out_zone)
+qa_identity_timezone_load(gint64 when, gint64 *out_offset, gchar **out_zone)
 {
+	/* @when is taken to be now: GetTimeZoneInformation knows only the present (identity.h) */
 	TIME_ZONE_INFORMATION tz = {0};
 	DWORD which = GetTimeZoneInformation(&tz);
 	LONG bias = tz.Bias;
@@ -270,4 +261,32 @@ qa_win_timezone_load(gint64 *out_offset, gchar **out_zone)
 	/* Bias is minutes west of UTC; QGA's offset is seconds east */
 	*out_offset = -(gint64)bias * 60;
 	*out_zone = name[0] != 0 ? g_utf16_to_utf8(name, -1, NULL, NULL, NULL) : NULL;
+}
+
+QaIdentityOsInfo *
+qa_identity_os_info_load(GError **error)
+{
+	g_autoptr(QaIdentityOsInfo) info = g_new0(QaIdentityOsInfo, 1);
+	QaWinVersion version = {0};
+	const gchar *name = NULL;
+	const gchar *id = NULL;
+	const gchar *variant = NULL;
+
+	if (!qa_win_version_load(&version, error))
+		return NULL;
+	info->pretty_name = qa_win_product_name_load(error);
+	if (info->pretty_name == NULL)
+		return NULL;
+	qa_win_version_names(&version, &name, &id);
+	variant = version.is_server ? "server" : "client";
+	info->kernel_version = g_strdup_printf("%u.%u", version.major, version.minor);
+	info->kernel_release = g_strdup_printf("%u", version.build);
+	info->machine = g_strdup(qa_win_arch_load());
+	info->id = g_strdup("mswindows");
+	info->name = g_strdup("Microsoft Windows");
+	info->version = g_strdup(name);
+	info->version_id = g_strdup(id);
+	info->variant = g_strdup(variant);
+	info->variant_id = g_strdup(variant);
+	return g_steal_pointer(&info);
 }

@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "identity.h"
+
 /* 100-ns intervals from 1601-01-01 (FILETIME's origin) to 1970-01-01 */
 #define QA_WIN_FILETIME_UNIX_EPOCH G_GINT64_CONSTANT(116444736000000000)
 
@@ -41,30 +43,10 @@ qa_win_filetime_to_ns(gint64 filetime);
 gboolean
 qa_win_ns_to_filetime(gint64 ns, gint64 *out_filetime, GError **error);
 
-typedef struct {
-	gchar *name;
-	gchar *domain;
-	gdouble login_time; /* seconds since the epoch */
-} QaWinUser;
-
-void
-qa_win_user_free(QaWinUser *user);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaWinUser, qa_win_user_free)
-/* pure: adds a session of @name to @users (of QaWinUser), keeping one entry per name (the
+/* pure: adds a session of @name to @users (of QaIdentityUser), keeping one entry per name (the
  * first domain seen) with the earliest login; a session without a user name is skipped */
 void
 qa_win_users_add_session(GPtrArray *users,
 			 const gchar *name,
 			 const gchar *domain,
 			 gint64 logon_filetime);
-/* every user with a session (WTSEnumerateSessions, WTSSessionInfo) */
-GPtrArray *
-qa_win_users_load(GError **error);
-
-/* the NetBIOS name of the computer, as QEMU's agent reports it (GetComputerName) */
-gchar *
-qa_win_host_name_load(GError **error);
-/* GetTimeZoneInformation: the offset east of UTC now, daylight saving included, and the name
- * of the zone in effect ("W. Europe Daylight Time"; NULL when Windows has none) */
-void
-qa_win_timezone_load(gint64 *out_offset, gchar **out_zone);

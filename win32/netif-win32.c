@@ -1,4 +1,5 @@
-/* Network adapters on Windows; see netif-win32.h. */
+/* netif.h on Windows: the network adapters, for the shared commands/network.c; see
+ * netif-win32.h for the pure part. */
 #include "netif-win32.h"
 
 #include <netioapi.h>
@@ -9,26 +10,6 @@
  * may come between the calls */
 #define QA_WIN_NETIF_FIRST_SIZE (15 * 1024)
 #define QA_WIN_NETIF_TRIES 4
-
-void
-qa_win_adapter_free(QaWinAdapter *adapter)
-{
-	if (adapter == NULL)
-		return;
-	g_free(adapter->name);
-	g_free(adapter->hardware_address);
-	if (adapter->addresses != NULL)
-		g_ptr_array_unref(adapter->addresses);
-	g_free(adapter->stats);
-	g_free(adapter);
-}
-
-static void
-qa_win_adapter_address_free(QaWinAdapterAddress *address)
-{
-	g_free(address->address);
-	g_free(address);
-}
 
 gchar *
 qa_win_netif_mac_format(const guint8 *addr, gsize len)
@@ -42,31 +23,31 @@ qa_win_netif_mac_format(const guint8 *addr, gsize len)
 	    "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
-static QaWinAdapterAddress *
+static QaNetifAddress *
 qa_win_netif_address_new(const IP_ADAPTER_UNICAST_ADDRESS *unicast)
 {
 	const SOCKADDR *sa = unicast->Address.lpSockaddr;
 	wchar_t text[INET6_ADDRSTRLEN + 16] = {0};
 	DWORD len = G_N_ELEMENTS(text);
-	QaWinAdapterAddress *address;
+	QaNetifAddress *address;
 
 	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return NULL;
 	if (WSAAddressToStringW(
 		(LPSOCKADDR)sa, (DWORD)unicast->Address.iSockaddrLength, NULL, text, &len) != 0)
 		return NULL;
-	address = g_new0(QaWinAdapterAddress, 1);
+	address = g_new0(QaNetifAddress, 1);
 	address->address = g_utf16_to_utf8(text, -1, NULL, NULL, NULL);
-	address->is_ipv6 = sa->sa_family == AF_INET6;
+	address->family = sa->sa_family == AF_INET6 ? QA_NETIF_FAMILY_IPV6 : QA_NETIF_FAMILY_IPV4;
 	address->prefix = unicast->OnLinkPrefixLength;
 	return address;
 }
 
-static QaWinAdapter *
-qa_win_netif_adapter_new(const IP_ADAPTER_ADDRESSES *entry, QaWinAdapterStatsFunc stats_func)
+static QaNetif *
+qa_win_netif_adapter_new(const IP_ADAPTER_ADDRESSES *entry, QaWinNetifStatsFunc stats_func)
 {
-	QaWinAdapter *adapter = g_new0(QaWinAdapter, 1);
-	QaWinAdapterStats stats = {0};
+	QaNetif *adapter = g_new0(QaNetif, 1);
+	QaNetifStats stats = {0};
 
 	adapter->name = g_utf16_to_utf8(entry->FriendlyName, -1, NULL, NULL, NULL);
 	if (adapter->name == NULL)
@@ -75,24 +56,24 @@ qa_win_netif_adapter_new(const IP_ADAPTER_ADDRESSES *entry, QaWinAdapterStatsFun
 	    qa_win_netif_mac_format(entry->PhysicalAddress, entry->PhysicalAddressLength);
 	for (const IP_ADAPTER_UNICAST_ADDRESS *u = entry->FirstUnicastAddress; u != NULL;
 	     u = u->Next) {
-		QaWinAdapterAddress *address = qa_win_netif_address_new(u);
+		QaNetifAddress *address = qa_win_netif_address_new(u);
 
 		if (address == NULL)
 			continue;
 		if (adapter->addresses == NULL)
-			adapter->addresses = g_ptr_array_new_with_free_func(
-			    (GDestroyNotify)qa_win_adapter_address_free);
+			adapter->addresses =
+			    g_ptr_array_new_with_free_func((GDestroyNotify)qa_netif_address_free);
 		g_ptr_array_add(adapter->addresses, address);
 	}
 	if (stats_func != NULL && stats_func(entry, &stats))
-		adapter->stats = g_memdup2(&stats, sizeof(stats));
+		adapter->statistics = g_memdup2(&stats, sizeof(stats));
 	return adapter;
 }
 
 GPtrArray *
-qa_win_netif_parse(const IP_ADAPTER_ADDRESSES *head, QaWinAdapterStatsFunc stats_func)
+qa_win_netif_parse(const IP_ADAPTER_ADDRESSES *head, QaWinNetifStatsFunc stats_func)
 {
-	GPtrArray *adapters = g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_adapter_free);
+	GPtrArray *adapters = g_ptr_array_new_with_free_func((GDestroyNotify)qa_netif_free);
 
 	for (const IP_ADAPTER_ADDRESSES *entry = head; entry != NULL; entry = entry->Next)
 		g_ptr_array_add(adapters, qa_win_netif_adapter_new(entry, stats_func));
@@ -100,7 +81,7 @@ qa_win_netif_parse(const IP_ADAPTER_ADDRESSES *head, QaWinAdapterStatsFunc stats
 }
 
 static gboolean
-qa_win_netif_stats_load(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+qa_win_netif_stats_load(const IP_ADAPTER_ADDRESSES *adapter, QaNetifStats *out_stats)
 {
 	MIB_IF_ROW2 row = {0};
 
@@ -119,7 +100,7 @@ qa_win_netif_stats_load(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *
 }
 
 GPtrArray *
-qa_win_netif_load(GError **error)
+qa_netif_list_load(const QaRoots *roots, GError **error)
 {
 	ULONG size = QA_WIN_NETIF_FIRST_SIZE;
 	g_autofree IP_ADAPTER_ADDRESSES *table = NULL;
@@ -134,7 +115,7 @@ qa_win_netif_load(GError **error)
 		    GetAdaptersAddresses(AF_UNSPEC, GAA_FLAG_INCLUDE_PREFIX, NULL, table, &size);
 	}
 	if (status == ERROR_NO_DATA)
-		return g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_adapter_free);
+		return g_ptr_array_new_with_free_func((GDestroyNotify)qa_netif_free);
 	if (status != ERROR_SUCCESS) {
 		g_autofree gchar *reason = g_win32_error_message((gint)status);
 
@@ -147,7 +128,9 @@ qa_win_netif_load(GError **error)
 	}
 	/* WSAAddressToString wants Winsock started; each start is counted and undone */
 	if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
-		g_set_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED,
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
 			    "Cannot start Winsock to format the adapters' addresses");
 		return NULL;
 	}

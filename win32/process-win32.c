@@ -10,6 +10,13 @@
  * process has ended (a zero wait), and reports it exited once its readers are done, or
  * QA_PROCESS_PIPE_GRACE_MS after the end when a process it left behind still holds the pipes.
  *
+ * Ended processes no host has asked about are kept as on Linux: at most QA_PROCESS_FINISHED_MAX,
+ * the oldest end forgotten first, and they do not count against QA_PROCESS_RUNNING_MAX (a host
+ * that starts programs and never asks must not stop every later guest-exec). Where Linux learns
+ * of an end from its child watch, this table looks when it is used (a spawn, a status, a count):
+ * one zero wait per process, no thread and no handle in the main loop's poll; ends are put in
+ * the order Windows gives as their exit times, so the same one is forgotten first.
+ *
  * Differences from Linux, as on QEMU's Windows agent: there is no signal (a process ends with
  * an exit code only), a host that sends no environment lets the child inherit the agent's (a
  * Windows program without SystemRoot cannot even load its DLLs), and the program is found the
@@ -34,11 +41,14 @@ typedef struct {
 	guint readers_running; /* streams still being read */
 	gint64 ended_at;       /* monotonic time the end was first seen; 0 before */
 	gboolean is_reported;  /* a status said exited: gone from the table */
+	gboolean is_finished;  /* ended and in the table's finished queue */
+	gint64 exit_time;      /* FILETIME of the end, for the order of the queue */
 } QaWinProcess;
 
 struct _QaProcessTable {
 	GMutex lock;
 	GHashTable *by_pid; /* gint64 * -> QaWinProcess *, one reference */
+	GQueue finished;    /* of QaWinProcess * in by_pid that ended, oldest end first */
 };
 
 typedef struct {
@@ -81,8 +91,62 @@ qa_process_table_free(QaProcessTable *table)
 	if (table == NULL)
 		return;
 	g_mutex_lock(&table->lock);
+	g_queue_clear(&table->finished);
 	g_hash_table_remove_all(table->by_pid);
 	g_mutex_unlock(&table->lock);
+}
+
+static gint
+qa_win_process_compare_ends(gconstpointer a, gconstpointer b)
+{
+	const QaWinProcess *pa = *(QaWinProcess *const *)a;
+	const QaWinProcess *pb = *(QaWinProcess *const *)b;
+
+	return pa->exit_time < pb->exit_time ? -1 : pa->exit_time > pb->exit_time;
+}
+
+/* Moves the processes that ended since the last look to the finished queue, in the order of
+ * their ends, and forgets the oldest ends beyond QA_PROCESS_FINISHED_MAX (lock held). */
+static void
+qa_win_process_table_sweep(QaProcessTable *table)
+{
+	g_autoptr(GPtrArray) ended = g_ptr_array_new();
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, table->by_pid);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		QaWinProcess *process = value;
+		FILETIME created, exited, kernel, user;
+
+		if (process->is_finished ||
+		    WaitForSingleObject(process->process, 0) != WAIT_OBJECT_0)
+			continue;
+		if (GetProcessTimes(process->process, &created, &exited, &kernel, &user))
+			process->exit_time =
+			    ((gint64)exited.dwHighDateTime << 32) | exited.dwLowDateTime;
+		process->is_finished = TRUE;
+		g_ptr_array_add(ended, process);
+	}
+	g_ptr_array_sort(ended, qa_win_process_compare_ends);
+	for (guint i = 0; i < ended->len; i++)
+		g_queue_push_tail(&table->finished, g_ptr_array_index(ended, i));
+	while (table->finished.length > QA_PROCESS_FINISHED_MAX) {
+		QaWinProcess *oldest = g_queue_pop_head(&table->finished);
+
+		g_message("exec pid=%" G_GINT64_FORMAT " dropped its end before a host asked for "
+			  "it: too many ended processes wait for guest-exec-status",
+			  oldest->pid);
+		/* its reader threads hold their own references and finish on their own */
+		g_hash_table_remove(table->by_pid, &oldest->pid);
+	}
+}
+
+/* processes counted against QA_PROCESS_RUNNING_MAX (lock held, after a sweep) */
+static guint
+qa_win_process_table_count_running(QaProcessTable *table)
+{
+	return g_hash_table_size(table->by_pid) - table->finished.length;
 }
 
 static DWORD WINAPI
@@ -309,15 +373,17 @@ qa_process_table_spawn(QaProcessTable *table,
 	guint running;
 
 	g_mutex_lock(&table->lock);
-	running = g_hash_table_size(table->by_pid);
+	qa_win_process_table_sweep(table);
+	running = qa_win_process_table_count_running(table);
 	g_mutex_unlock(&table->lock);
 	if (running >= QA_PROCESS_RUNNING_MAX) {
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
 			    QA_SYSTEM_ERROR_BUSY,
-			    "Cannot start another process: %u are running or not reported yet "
-			    "(guest-exec-status collects them)",
-			    running);
+			    "Cannot start another program: %u processes started by guest-exec "
+			    "are still running (at most %u); expected some of them to end first",
+			    running,
+			    QA_PROCESS_RUNNING_MAX);
 		return FALSE;
 	}
 	if (!qa_win_process_pipes_open(spec, &pipes, error) ||
@@ -370,6 +436,8 @@ qa_process_table_take_status(QaProcessTable *table, gint64 pid, GError **error)
 	DWORD code = 0;
 
 	g_mutex_lock(&table->lock);
+	/* first, so that an end Linux would have forgotten by now is forgotten here too */
+	qa_win_process_table_sweep(table);
 	process = g_hash_table_lookup(table->by_pid, &pid);
 	if (process == NULL) {
 		g_mutex_unlock(&table->lock);
@@ -398,6 +466,8 @@ qa_process_table_take_status(QaProcessTable *table, gint64 pid, GError **error)
 		status->is_out_truncated = process->is_truncated[QA_PROCESS_STREAM_OUT];
 		status->err_data = qa_win_process_take_stream(process, QA_PROCESS_STREAM_ERR);
 		status->is_err_truncated = process->is_truncated[QA_PROCESS_STREAM_ERR];
+		if (process->is_finished)
+			g_queue_remove(&table->finished, process);
 		g_hash_table_remove(table->by_pid, &pid);
 	}
 	g_mutex_unlock(&table->lock);
@@ -408,7 +478,8 @@ void
 qa_process_table_get_counts(QaProcessTable *table, guint *out_running, guint *out_finished)
 {
 	g_mutex_lock(&table->lock);
-	*out_running = g_hash_table_size(table->by_pid);
-	*out_finished = 0;
+	qa_win_process_table_sweep(table);
+	*out_running = qa_win_process_table_count_running(table);
+	*out_finished = table->finished.length;
 	g_mutex_unlock(&table->lock);
 }

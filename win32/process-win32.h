@@ -1,5 +1,6 @@
 /* The pure parts of guest-exec on Windows, unit-tested: the command line CreateProcessW gets
- * and the environment block. */
+ * and the environment block. The quoting is also the service's (service-win32.c), for the
+ * command line the service control manager starts the agent with. */
 #pragma once
 
 #include <glib.h>

@@ -6,6 +6,7 @@
 
 #include <windows.h>
 
+#include "process-win32.h"
 #include "qa-error.h"
 
 #define QA_SERVICE_DISPLAY_NAME L"quiesce-agent (QEMU guest agent protocol)"
@@ -35,33 +36,6 @@ qa_service_set_error(GError **error, const gchar *what)
 	return FALSE;
 }
 
-/* one argument as CommandLineToArgvW reads it back: quoted when needed, backslashes before a
- * quote doubled */
-static void
-qa_service_append_arg(GString *line, const gchar *arg)
-{
-	guint backslashes = 0;
-
-	if (arg[0] != '\0' && strpbrk(arg, " \t\"") == NULL) {
-		g_string_append(line, arg);
-		return;
-	}
-	g_string_append_c(line, '"');
-	for (const gchar *p = arg; *p != '\0'; p++) {
-		if (*p == '\\') {
-			backslashes++;
-			continue;
-		}
-		for (guint i = 0; i < (*p == '"' ? 2 * backslashes + 1 : backslashes); i++)
-			g_string_append_c(line, '\\');
-		backslashes = 0;
-		g_string_append_c(line, *p);
-	}
-	for (guint i = 0; i < 2 * backslashes; i++)
-		g_string_append_c(line, '\\');
-	g_string_append_c(line, '"');
-}
-
 gboolean
 qa_service_install(gchar **args, GError **error)
 {
@@ -76,11 +50,11 @@ qa_service_install(gchar **args, GError **error)
 	if (GetModuleFileNameW(NULL, exe, G_N_ELEMENTS(exe)) == 0)
 		return qa_service_set_error(error, "cannot find the agent's own path");
 	exe_utf8 = g_utf16_to_utf8(exe, -1, NULL, NULL, NULL);
-	qa_service_append_arg(line, exe_utf8);
+	qa_win_process_quote_arg(line, exe_utf8);
 	g_string_append(line, " -d");
 	for (guint i = 0; args != NULL && args[i] != NULL; i++) {
 		g_string_append_c(line, ' ');
-		qa_service_append_arg(line, args[i]);
+		qa_win_process_quote_arg(line, args[i]);
 	}
 	line_w = g_utf8_to_utf16(line->str, -1, NULL, NULL, NULL);
 	manager = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);

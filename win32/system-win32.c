@@ -112,7 +112,7 @@ qa_win_sys_enable_privilege(const gchar *name, GError **error)
 }
 
 static gboolean
-qa_win_sys_shutdown(QaWinShutdown mode, GError **error)
+qa_win_sys_shutdown(QaPowerMode mode, GError **error)
 {
 	/* applications are closed without asking, as QEMU's agent forces them: a host that
 	 * asked for a shutdown must not find the guest waiting on a "save changes?" box */
@@ -120,13 +120,13 @@ qa_win_sys_shutdown(QaWinShutdown mode, GError **error)
 	DWORD code;
 
 	switch (mode) {
-	case QA_WIN_SHUTDOWN_POWERDOWN:
+	case QA_POWER_MODE_POWERDOWN:
 		flags |= SHUTDOWN_POWEROFF;
 		break;
-	case QA_WIN_SHUTDOWN_REBOOT:
+	case QA_POWER_MODE_REBOOT:
 		flags |= SHUTDOWN_RESTART;
 		break;
-	case QA_WIN_SHUTDOWN_HALT:
+	case QA_POWER_MODE_HALT:
 		break;
 	}
 	code = InitiateShutdownW(
@@ -366,6 +366,12 @@ qa_win_sys_get_real_ops(void)
 	    .resync_time = qa_win_sys_resync_time,
 	    .set_password = qa_win_sys_set_password,
 	    .list_pci_devices = qa_win_sys_list_pci_devices,
+	    .load_counter_open = qa_win_sys_load_counter_open,
+	    .load_counter_read = qa_win_sys_load_counter_read,
+	    .load_counter_close = qa_win_sys_load_counter_close,
+	    .lookup_account = qa_win_sys_lookup_account,
+	    .get_program_data_dir = qa_win_sys_get_program_data_dir,
+	    .set_security = qa_win_sys_set_security,
 	};
 
 	return &ops;

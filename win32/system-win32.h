@@ -7,15 +7,11 @@
 
 #include <glib.h>
 
+#include "power.h"
+
 /* SE_SHUTDOWN_NAME and SE_SYSTEMTIME_NAME, in UTF-8 */
 #define QA_WIN_PRIVILEGE_SHUTDOWN "SeShutdownPrivilege"
 #define QA_WIN_PRIVILEGE_SYSTEMTIME "SeSystemtimePrivilege"
-
-typedef enum {
-	QA_WIN_SHUTDOWN_POWERDOWN,
-	QA_WIN_SHUTDOWN_HALT,
-	QA_WIN_SHUTDOWN_REBOOT,
-} QaWinShutdown;
 
 /* one PCI function and its driver, as SetupAPI lists it */
 typedef struct {
@@ -33,11 +29,22 @@ gboolean
 qa_win_device_parse_pci_id(const gchar *hardware_id, guint *out_vendor, guint *out_device);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaWinDevice, qa_win_device_free)
 
+/* a Windows account, as the SSH key commands need it */
+typedef struct {
+	gchar *sid;	    /* "S-1-5-21-...-1001" */
+	gboolean is_admin;  /* a member of Administrators (directly or through a group) */
+	gchar *profile_dir; /* its profile directory (C:\Users\name), whether or not it exists */
+} QaWinAccount;
+
+void
+qa_win_account_free(QaWinAccount *account);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaWinAccount, qa_win_account_free)
+
 typedef struct _QaWinOps {
 	/* enables @name (SE_SHUTDOWN_NAME, SE_SYSTEMTIME_NAME) in the process token */
 	gboolean (*enable_privilege)(const gchar *name, GError **error);
 	/* asks Windows to shut down or restart, forcing applications closed; returns at once */
-	gboolean (*shutdown)(QaWinShutdown mode, GError **error);
+	gboolean (*shutdown)(QaPowerMode mode, GError **error);
 	/* whether the firmware and OS offer S3 (suspend to RAM) and S4 (hibernation) */
 	gboolean (*get_sleep_states)(gboolean *out_has_s3, gboolean *out_has_s4, GError **error);
 	/* starts a suspend (or hibernation) on a thread of its own: the call returns after the
@@ -52,7 +59,36 @@ typedef struct _QaWinOps {
 	gboolean (*set_password)(const gchar *username, const gchar *password, GError **error);
 	/* every present PCI device with its driver: GPtrArray of QaWinDevice */
 	GPtrArray *(*list_pci_devices)(GError **error);
+	/* opens the performance counter "\System\Processor Queue Length": an opaque handle for
+	 * the two calls below; NULL and an error when Windows has no such counter */
+	gpointer (*load_counter_open)(GError **error);
+	/* the counter's value now (threads waiting for a processor) */
+	gboolean (*load_counter_read)(gpointer counter, gdouble *out_value, GError **error);
+	void (*load_counter_close)(gpointer counter);
+	/* the account @username (local or domain); NOT_FOUND "The user '...' does not exist" */
+	QaWinAccount *(*lookup_account)(const gchar *username, GError **error);
+	/* %ProgramData% (C:\ProgramData) */
+	gchar *(*get_program_data_dir)(GError **error);
+	/* gives the file or directory @path the DACL of @sddl ("D:P(A;;FA;;;SY)..."), replacing
+	 * the one it has; the owner stays */
+	gboolean (*set_security)(const gchar *path, const gchar *sddl, GError **error);
 } QaWinOps;
+
+/* the real performance counter calls, in system-pdh-win32.c */
+gpointer
+qa_win_sys_load_counter_open(GError **error);
+gboolean
+qa_win_sys_load_counter_read(gpointer counter, gdouble *out_value, GError **error);
+void
+qa_win_sys_load_counter_close(gpointer counter);
+
+/* the real account and security calls, in system-accounts-win32.c */
+QaWinAccount *
+qa_win_sys_lookup_account(const gchar *username, GError **error);
+gchar *
+qa_win_sys_get_program_data_dir(GError **error);
+gboolean
+qa_win_sys_set_security(const gchar *path, const gchar *sddl, GError **error);
 
 /* the table that calls Windows */
 const QaWinOps *

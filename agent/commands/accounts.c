@@ -74,38 +74,6 @@ qa_cmd_guest_ssh_get_authorized_keys(QaAgent *agent,
 	return TRUE;
 }
 
-/* The keys that are not blank (borrowed). virsh set-user-sshkeys splits a key file on newlines,
- * so a file that ends in one (as ssh-keygen writes them) adds an empty key: qemu-ga skips it,
- * and so does this agent, rather than refuse the whole request. */
-static GPtrArray *
-qa_accounts_cmd_nonblank_keys(const GPtrArray *keys)
-{
-	GPtrArray *kept = g_ptr_array_new();
-
-	for (guint i = 0; keys != NULL && i < keys->len; i++) {
-		const gchar *key = g_ptr_array_index(keys, i);
-		const gchar *p = key;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p != '\0')
-			g_ptr_array_add(kept, (gpointer)key);
-	}
-	return kept;
-}
-
-static gboolean
-qa_accounts_cmd_check_keys(const GPtrArray *keys, gboolean is_removal, GError **error)
-{
-	for (guint i = 0; keys != NULL && i < keys->len; i++) {
-		const gchar *key = g_ptr_array_index(keys, i);
-		if (is_removal ? !qa_accounts_check_key_to_remove(key, error)
-			       : !qa_accounts_check_key(key, error))
-			return FALSE;
-	}
-	return TRUE;
-}
-
 gboolean
 qa_cmd_guest_ssh_add_authorized_keys(QaAgent *agent,
 				     const QaGuestSshAddAuthorizedKeysArgs *args,
@@ -117,11 +85,11 @@ qa_cmd_guest_ssh_add_authorized_keys(QaAgent *agent,
 	g_autofree gchar *text = NULL;
 	g_autofree gchar *new_text = NULL;
 	gboolean is_reset = args->has_reset && args->reset;
-	g_autoptr(GPtrArray) keys = qa_accounts_cmd_nonblank_keys(args->keys);
+	g_autoptr(GPtrArray) keys = qa_accounts_keys_nonblank(args->keys);
 	guint n_keys = keys->len;
 
 	if (!qa_accounts_check_username(args->username, error) ||
-	    !qa_accounts_cmd_check_keys(keys, FALSE, error))
+	    !qa_accounts_check_keys(keys, FALSE, error))
 		return FALSE;
 	user = qa_accounts_user_load(args->username, error);
 	if (user == NULL)
@@ -152,12 +120,12 @@ qa_cmd_guest_ssh_remove_authorized_keys(QaAgent *agent,
 	g_autoptr(QaAccountsSshDir) dir = NULL;
 	g_autofree gchar *text = NULL;
 	g_autofree gchar *new_text = NULL;
-	g_autoptr(GPtrArray) keys = qa_accounts_cmd_nonblank_keys(args->keys);
+	g_autoptr(GPtrArray) keys = qa_accounts_keys_nonblank(args->keys);
 	guint n_keys = keys->len;
 	guint n_removed = 0;
 
 	if (!qa_accounts_check_username(args->username, error) ||
-	    !qa_accounts_cmd_check_keys(keys, TRUE, error))
+	    !qa_accounts_check_keys(keys, TRUE, error))
 		return FALSE;
 	user = qa_accounts_user_load(args->username, error);
 	if (user == NULL || !qa_accounts_ssh_dir_open(user, FALSE, &dir, error))

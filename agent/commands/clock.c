@@ -1,10 +1,13 @@
-/* guest-get-time and guest-set-time. Reading the clock is one system call and runs on the main
- * loop; setting it runs on the system thread ('blocking'), since hwclock is a program and the
+/* guest-get-time, guest-set-time and guest-get-load on Linux (Windows' are in
+ * win32/commands-clock-win32.c: its clock and its load are different sources, with state of
+ * their own). Reading the clock or the load is one system call and runs on the main loop;
+ * setting the clock runs on the system thread ('blocking'), since hwclock is a program and the
  * RTC is waited on for its tick. */
 #include "clock.h"
 
 #include "agent.h"
 #include "frozen-guard.h"
+#include "identity.h"
 #include "qa-error.h"
 #include "qa-schema.h"
 
@@ -41,5 +44,21 @@ qa_cmd_guest_set_time(QaAgent *agent, const QaGuestSetTimeArgs *args, GError **e
 		g_prefix_error(error, "The system clock was set, but the hardware clock was not: ");
 		return FALSE;
 	}
+	return TRUE;
+}
+
+gboolean
+qa_cmd_guest_get_load(QaAgent *agent, QaGuestLoadAverage **out_ret, GError **error)
+{
+	QaIdentityLoad load;
+	g_autoptr(QaGuestLoadAverage) ret = NULL;
+
+	if (!qa_identity_loadavg_load(&load, error))
+		return FALSE;
+	ret = qa_guest_load_average_new();
+	ret->load1m = load.load1m;
+	ret->load5m = load.load5m;
+	ret->load15m = load.load15m;
+	*out_ret = g_steal_pointer(&ret);
 	return TRUE;
 }

@@ -1,6 +1,9 @@
-/* guest-get-osinfo, guest-get-host-name, guest-get-timezone, guest-get-users, guest-get-load:
- * what libvirt's virDomainGetGuestInfo, KubeVirt and Proxmox poll. They run on the main loop:
- * each reads a few small files or asks the kernel, runs no program and never waits. */
+/* guest-get-osinfo, guest-get-host-name, guest-get-timezone, guest-get-users: what libvirt's
+ * virDomainGetGuestInfo, KubeVirt and Proxmox poll. One set of handlers for both builds: the
+ * system access differs (identity.h: identity.c on Linux, win32/identity-win32.c on Windows),
+ * the replies are assembled here. They run on the main loop: each reads a few small files, the
+ * registry or the kernel, runs no program and never waits. guest-get-load is with the clock
+ * (commands/clock.c, win32/commands-clock-win32.c). */
 #include "identity.h"
 
 #include "agent.h"
@@ -10,19 +13,12 @@
 gboolean
 qa_cmd_guest_get_osinfo(QaAgent *agent, QaGuestOSInfo **out_ret, GError **error)
 {
-	static const gchar *const paths[] = QA_IDENTITY_OS_RELEASE_PATHS;
-	g_autoptr(GError) error_local = NULL;
-	g_autoptr(GHashTable) os_release = qa_identity_os_release_load(paths, &error_local);
-	g_autoptr(QaIdentityOsInfo) info = NULL;
-	g_autoptr(QaGuestOSInfo) ret = qa_guest_os_info_new();
-	struct utsname uts;
+	g_autoptr(QaIdentityOsInfo) info = qa_identity_os_info_load(error);
+	g_autoptr(QaGuestOSInfo) ret = NULL;
 
-	if (!qa_identity_uname_load(&uts, error))
+	if (info == NULL)
 		return FALSE;
-	/* the kernel fields and the default id are still worth a reply */
-	if (os_release == NULL)
-		g_warning("no os-release, ignoring: %s", error_local->message);
-	info = qa_identity_os_info_new(os_release, &uts);
+	ret = qa_guest_os_info_new();
 	ret->kernel_release = g_steal_pointer(&info->kernel_release);
 	ret->kernel_version = g_steal_pointer(&info->kernel_version);
 	ret->machine = g_steal_pointer(&info->machine);
@@ -64,7 +60,7 @@ qa_cmd_guest_get_timezone(QaAgent *agent, QaGuestTimezone **out_ret, GError **er
 gboolean
 qa_cmd_guest_get_users(QaAgent *agent, GPtrArray **out_ret, GError **error)
 {
-	g_autoptr(GPtrArray) users = qa_identity_users_load(QA_IDENTITY_UTMP_PATH, error);
+	g_autoptr(GPtrArray) users = qa_identity_users_load(error);
 	g_autoptr(GPtrArray) ret = NULL;
 
 	if (users == NULL)
@@ -75,25 +71,10 @@ qa_cmd_guest_get_users(QaAgent *agent, GPtrArray **out_ret, GError **error)
 		QaGuestUser *entry = qa_guest_user_new();
 
 		entry->user = g_steal_pointer(&user->name);
+		entry->domain = g_steal_pointer(&user->domain);
 		entry->login_time = user->login_time;
 		g_ptr_array_add(ret, entry);
 	}
-	*out_ret = g_steal_pointer(&ret);
-	return TRUE;
-}
-
-gboolean
-qa_cmd_guest_get_load(QaAgent *agent, QaGuestLoadAverage **out_ret, GError **error)
-{
-	QaIdentityLoad load;
-	g_autoptr(QaGuestLoadAverage) ret = NULL;
-
-	if (!qa_identity_loadavg_load(&load, error))
-		return FALSE;
-	ret = qa_guest_load_average_new();
-	ret->load1m = load.load1m;
-	ret->load5m = load.load5m;
-	ret->load15m = load.load15m;
 	*out_ret = g_steal_pointer(&ret);
 	return TRUE;
 }

@@ -1,5 +1,8 @@
-/* guest-network-get-interfaces, guest-network-get-route. Both run on the main loop: one
- * getifaddrs() (a netlink dump) and a few /proc files per request, no program run. */
+/* guest-network-get-interfaces, for both builds (the system access is netif.h: netif.c on
+ * Linux, win32/netif-win32.c on Windows), and guest-network-get-route, which the schema declares
+ * for Linux only. Both run on the main loop: one getifaddrs() (a netlink dump) and a few /proc
+ * files per request on Linux, GetAdaptersAddresses and GetIfEntry2 (answered from the network
+ * stack's memory) on Windows; no program run. */
 #include "agent.h"
 #include "netif.h"
 #include "qa-error.h"
@@ -63,6 +66,7 @@ qa_cmd_guest_network_get_interfaces(QaAgent *agent, GPtrArray **out_ret, GError 
 	return TRUE;
 }
 
+#ifndef G_OS_WIN32
 /* the members qemu-ga sets for each version, and only those */
 static QaGuestNetworkRoute *
 qa_network_route_new(QaNetifRoute *route)
@@ -112,3 +116,4 @@ qa_cmd_guest_network_get_route(QaAgent *agent, GPtrArray **out_ret, GError **err
 	*out_ret = g_steal_pointer(&ret);
 	return TRUE;
 }
+#endif /* !G_OS_WIN32 */

@@ -349,6 +349,38 @@ qa_accounts_check_key(const gchar *key, GError **error)
 	    key, qa_accounts_looks_like_options(start) ? why_options : why_plain, error);
 }
 
+/* virsh set-user-sshkeys splits a key file on newlines,
+ * so a file that ends in one (as ssh-keygen writes them) adds an empty key: qemu-ga skips it,
+ * and so does this agent, rather than refuse the whole request. */
+GPtrArray *
+qa_accounts_keys_nonblank(const GPtrArray *keys)
+{
+	GPtrArray *kept = g_ptr_array_new();
+
+	for (guint i = 0; keys != NULL && i < keys->len; i++) {
+		const gchar *key = g_ptr_array_index(keys, i);
+		const gchar *p = key;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			g_ptr_array_add(kept, (gpointer)key);
+	}
+	return kept;
+}
+
+gboolean
+qa_accounts_check_keys(const GPtrArray *keys, gboolean is_removal, GError **error)
+{
+	for (guint i = 0; keys != NULL && i < keys->len; i++) {
+		const gchar *key = g_ptr_array_index(keys, i);
+		if (is_removal ? !qa_accounts_check_key_to_remove(key, error)
+			       : !qa_accounts_check_key(key, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* ---- authorized_keys text ------------------------------------------------------------------- */
 
 /* the lines of @text; a last line without '\n' counts, the empty piece after a final '\n' not */

@@ -57,6 +57,15 @@ qa_accounts_check_key(const gchar *key, GError **error);
 gboolean
 qa_accounts_check_key_to_remove(const gchar *key, GError **error);
 
+/* The keys of @keys (of gchar *) that are not blank, borrowed: a key file split on its line
+ * ends (virsh set-user-sshkeys) has an empty last key, which is skipped as qemu-ga skips it. */
+GPtrArray *
+qa_accounts_keys_nonblank(const GPtrArray *keys);
+/* qa_accounts_check_key() (or with @is_removal qa_accounts_check_key_to_remove()) on each of
+ * @keys: the first that is not valid fails */
+gboolean
+qa_accounts_check_keys(const GPtrArray *keys, gboolean is_removal, GError **error);
+
 /* ---- pure: authorized_keys text ------------------------------------------------------------- */
 
 /* the keys of an authorized_keys text, in file order: each line stripped of surrounding

@@ -56,14 +56,7 @@ qa_file_handles_open_failed(const gchar *path, const gchar *mode, int errsv, GEr
 	if (errsv == ENXIO && stat(path, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
 		return qa_file_handles_refuse_kind(path, st.st_mode, error);
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    errsv == ENOENT ? QA_SYSTEM_ERROR_NOT_FOUND : QA_SYSTEM_ERROR_FAILED,
-		    "failed to open file '%s' (mode: '%s'): %s",
-		    path,
-		    mode,
-		    g_strerror(errsv));
-	return -1;
+	return qa_file_handles_open_error(path, mode, errsv, error);
 }
 
 /* O_NONBLOCK: opening a FIFO must not wait for a writer, nor a device for a carrier */
@@ -113,16 +106,8 @@ qa_file_handles_open(
 			    g_strerror(errsv));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0) {
-		int errsv = errno;
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_FAILED,
-			    "Cannot inspect '%s' after opening it: %s",
-			    path,
-			    g_strerror(errsv));
-		return -1;
-	}
+	if (fstat(fd, &st) != 0)
+		return qa_file_handles_inspect_error(path, errno, error);
 	/* a FIFO opened for reading: O_NONBLOCK let the open return without a writer */
 	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
 		return qa_file_handles_refuse_kind(path, st.st_mode, error);

@@ -235,6 +235,31 @@ qa_file_handles_prepare_open(
 }
 
 gint64
+qa_file_handles_open_error(const gchar *path, const gchar *mode, int errsv, GError **error)
+{
+	g_set_error(error,
+		    QA_SYSTEM_ERROR,
+		    errsv == ENOENT ? QA_SYSTEM_ERROR_NOT_FOUND : QA_SYSTEM_ERROR_FAILED,
+		    "failed to open file '%s' (mode: '%s'): %s",
+		    path,
+		    mode,
+		    g_strerror(errsv));
+	return -1;
+}
+
+gint64
+qa_file_handles_inspect_error(const gchar *path, int errsv, GError **error)
+{
+	g_set_error(error,
+		    QA_SYSTEM_ERROR,
+		    QA_SYSTEM_ERROR_FAILED,
+		    "Cannot inspect '%s' after opening it: %s",
+		    path,
+		    g_strerror(errsv));
+	return -1;
+}
+
+gint64
 qa_file_handles_insert(QaFileHandles *handles,
 		       int fd,
 		       const gchar *path,

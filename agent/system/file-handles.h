@@ -96,6 +96,14 @@ qa_file_handles_check_writable(const QaFileHandle *handle, GError **error);
 gchar *
 qa_file_handles_dup_guard_path(const QaRoots *roots, const QaFileHandle *handle);
 
+/* the errors of qa_file_handles_open() on both platforms, so the host reads the same text: the
+ * open failed with @errsv (QEMU's "failed to open file '...' (mode: '...')", NOT_FOUND for
+ * ENOENT), or the fstat() after it did; both return -1 */
+gint64
+qa_file_handles_open_error(const gchar *path, const gchar *mode, int errsv, GError **error);
+gint64
+qa_file_handles_inspect_error(const gchar *path, int errsv, GError **error);
+
 /* after qa_file_handles_prepare_open(): opens @path with @flags (creating it 0600 when the
  * mode creates and nothing is there), refuses FIFOs and sockets, and returns the new handle;
  * -1 with an error carrying strerror's text */

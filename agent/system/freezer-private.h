@@ -31,6 +31,32 @@
  * return and be undone, its hook to finish), when the options do not say */
 #define QA_FREEZER_SHUTDOWN_WAIT_MS (10 * 1000)
 
+/* the storage a freeze call reads, kept for the next (freezer-storage.c): one owner */
+typedef struct _QaFreezerStorage QaFreezerStorage;
+
+QaFreezerStorage *
+qa_freezer_storage_new(void);
+void
+qa_freezer_storage_free(QaFreezerStorage *storage);
+/* every filesystem, confined (qa_freeze_select_confine()): the kept array (a new reference, not
+ * to be modified) while the mount table and the kernel's uevent number are unchanged, else a new
+ * one, kept */
+GPtrArray *
+qa_freezer_storage_load(QaFreezerStorage *storage,
+			const QaRoots *roots,
+			gboolean *out_is_kept,
+			GError **error);
+/* qa_storage_graph_dependencies() of @filesystems, which the last load returned, through the
+ * kept device model */
+GPtrArray *
+qa_freezer_storage_depends_on(QaFreezerStorage *storage,
+			      const QaRoots *roots,
+			      GPtrArray *filesystems,
+			      GPtrArray *selected);
+/* how often a load built the filesystems and model anew (for tests) */
+guint
+qa_freezer_storage_get_builds(const QaFreezerStorage *storage);
+
 typedef struct {
 	guint major;
 	guint minor;
@@ -64,6 +90,9 @@ struct _QaFreezer {
 	gboolean expedites_rcu;
 	QaFreezerOps ops;
 	gpointer ops_data;
+	/* the kernel's loaders, not a test's: a freeze call loads through @storage and works out
+	 * the freeze order from its dependency walk (freezer-storage.c) */
+	gboolean is_kernel_storage;
 	void (*log_hold)(void);
 	void (*log_release)(void);
 	GThread *watchdog; /* from the first freeze on (or a recovered one); set under lock */
@@ -71,6 +100,9 @@ struct _QaFreezer {
 	/* one freeze, thaw or trim at a time; never taken by the watchdog or the shutdown thaw */
 	GMutex op_lock;
 	guint n_freezes; /* under op_lock: the serial of the latest freeze call */
+	/* under op_lock, so only the thread of the freeze call (the dispatcher's worker) uses it:
+	 * the mount table, filesystems and device model, kept between freeze calls */
+	QaFreezerStorage *storage;
 	/* an --emergency-thaw's freezer: the state file is its input, not another's record */
 	gboolean is_offline;
 	gint pid; /* recorded in the state file: the agent's, or the one an offline freezer read */
@@ -150,6 +182,7 @@ typedef struct {
 	gint64 write_us;
 	gint64 rcu_us;
 	gint64 dirty_us;
+	const gchar *storage; /* "kept" or "built" (freezer-storage.c), "loaded" by a test's ops */
 } QaFreezeTimes;
 
 gint64

@@ -10,6 +10,7 @@
 #include "freezer-select.h"
 #include "hooks.h"
 #include "qa-error.h"
+#include "storage-graph.h"
 
 /* choosing what to freeze (freezer-select.c) ------------------------------------------------- */
 
@@ -422,7 +423,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	g_message(
 	    "froze count=%u levels=%u prepare_ms=%.1f begin_ms=%.1f flush_ms=%.1f "
 	    "fifreeze_ms=%.1f save_ms=%.1f total_ms=%.1f load_ms=%.2f plan_ms=%.2f "
-	    "state_writes=%u state_ms=%.2f rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s",
+	    "state_writes=%u state_ms=%.2f rcu_ms=%.2f dirty_ms=%.2f dirty_kib=%s,%s,%s rcu=%s "
+	    "storage=%s",
 	    count,
 	    n_levels,
 	    (t->opened - t->start) / 1000.0,
@@ -440,7 +442,8 @@ qa_freezer_log_times(const QaFreezeTimes *t, guint count, guint n_levels)
 	    dirty_begun,
 	    dirty_flushed,
 	    dirty_frozen,
-	    t->rcu);
+	    t->rcu,
+	    t->storage);
 }
 
 /* Dirty + Writeback now, its reading timed for the log */
@@ -572,15 +575,12 @@ static GHashTable *
 qa_freezer_plan_storage(QaFreezer *self,
 			GPtrArray *filesystems,
 			GPtrArray *selected,
+			GPtrArray *depends,
 			GError **error)
 {
 	g_autoptr(GHashTable) plan =
 	    g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
-	g_autoptr(GPtrArray) depends =
-	    self->ops.depends_on(self->roots, filesystems, selected, self->ops_data, error);
 
-	if (depends == NULL)
-		return NULL;
 	for (guint i = 0; i < filesystems->len; i++) {
 		QaFilesystem *fs = g_ptr_array_index(filesystems, i);
 		g_autoptr(GArray) below = g_array_new(FALSE, FALSE, sizeof(guint));
@@ -624,6 +624,42 @@ qa_freezer_plan_storage(QaFreezer *self,
 	return g_steal_pointer(&plan);
 }
 
+/* What @selected and every filesystem they are stored on are stored on (see
+ * qa_storage_graph_dependencies()), and @selected in freeze levels: with the kernel's storage,
+ * both from one walk of the kept device model */
+static GPtrArray *
+qa_freezer_plan_order(QaFreezer *self,
+		      GPtrArray *filesystems,
+		      GPtrArray *selected,
+		      GPtrArray **out_depends,
+		      GError **error)
+{
+	g_autoptr(GPtrArray) depends = NULL;
+	GPtrArray *levels;
+
+	if (self->is_kernel_storage)
+		depends = qa_freezer_storage_depends_on(
+		    self->storage, self->roots, filesystems, selected);
+	else
+		depends =
+		    self->ops.depends_on(self->roots, filesystems, selected, self->ops_data, error);
+	if (depends == NULL) {
+		if (self->is_kernel_storage)
+			g_set_error(error,
+				    QA_SYSTEM_ERROR,
+				    QA_SYSTEM_ERROR_FAILED,
+				    "Cannot work out what the filesystems are stored on.");
+		return NULL;
+	}
+	if (self->is_kernel_storage)
+		levels = qa_storage_graph_levels(filesystems, depends, selected, error);
+	else
+		levels = self->ops.freeze_levels(self->roots, selected, self->ops_data, error);
+	if (levels != NULL)
+		*out_depends = g_steal_pointer(&depends);
+	return levels;
+}
+
 /* Everything that can refuse the freeze, before the hook runs or anything freezes: load,
  * select, order, open. Returns the levels of opened jobs. */
 static GPtrArray *
@@ -637,6 +673,7 @@ qa_freezer_prepare(QaFreezer *self,
 	g_autoptr(GPtrArray) levels = NULL;
 	g_autoptr(GPtrArray) jobs = NULL;
 	g_autoptr(GHashTable) storage = NULL;
+	g_autoptr(GPtrArray) depends = NULL;
 	g_autoptr(GHashTable) named = g_hash_table_new(NULL, NULL);
 	gboolean is_strict = request->mountpoints != NULL || request->disks != NULL;
 
@@ -647,11 +684,11 @@ qa_freezer_prepare(QaFreezer *self,
 		return NULL;
 	if (self->hook != NULL && !qa_hook_check(self->hook, error))
 		return NULL;
-	storage = qa_freezer_plan_storage(self, filesystems, selected, error);
-	if (storage == NULL)
-		return NULL;
-	levels = self->ops.freeze_levels(self->roots, selected, self->ops_data, error);
+	levels = qa_freezer_plan_order(self, filesystems, selected, &depends, error);
 	if (levels == NULL)
+		return NULL;
+	storage = qa_freezer_plan_storage(self, filesystems, selected, depends, error);
+	if (storage == NULL)
 		return NULL;
 	times->planned = g_get_monotonic_time();
 	jobs = qa_freezer_open_levels(self, levels, is_strict, error);
@@ -687,7 +724,16 @@ qa_freezer_freeze_request(QaFreezer *self,
 	qa_freezer_sync_with_file(self, TRUE);
 	self->n_freezes++;
 	qa_freezer_report_begin(self, request);
-	filesystems = qa_freezer_load_filesystems(self, &error_local);
+	/* the kept table and model are this call's alone: op_lock is held */
+	if (self->is_kernel_storage) {
+		gboolean is_kept = FALSE;
+		filesystems =
+		    qa_freezer_storage_load(self->storage, self->roots, &is_kept, &error_local);
+		times.storage = is_kept ? "kept" : "built";
+	} else {
+		filesystems = qa_freezer_load_filesystems(self, &error_local);
+		times.storage = "loaded";
+	}
 	times.loaded = g_get_monotonic_time();
 	if (filesystems != NULL)
 		jobs = qa_freezer_prepare(self, request, filesystems, &times, &error_local);
@@ -735,6 +781,9 @@ qa_freezer_new_offline(const QaFreezerOptions *options)
 	self->log_release = options->log_release;
 	if (options->ops != NULL)
 		self->ops = *options->ops;
+	self->is_kernel_storage = self->ops.load_filesystems == NULL &&
+				  self->ops.depends_on == NULL && self->ops.freeze_levels == NULL;
+	self->storage = qa_freezer_storage_new();
 	qa_freezer_kernel_fill_ops(&self->ops);
 	g_mutex_init(&self->op_lock);
 	g_mutex_init(&self->lock);
@@ -799,6 +848,7 @@ qa_freezer_free(QaFreezer *self)
 	g_mutex_clear(&self->write_lock);
 	g_cond_clear(&self->cond);
 	g_cond_clear(&self->idle_cond);
+	qa_freezer_storage_free(self->storage);
 	qa_roots_free(self->roots);
 	g_free(self->statedir);
 	g_free(self->hook);

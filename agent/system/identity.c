@@ -268,24 +268,6 @@ qa_identity_uname_load(struct utsname *out_uts, GError **error)
 	return TRUE;
 }
 
-void
-qa_identity_os_info_free(QaIdentityOsInfo *info)
-{
-	if (info == NULL)
-		return;
-	g_free(info->kernel_release);
-	g_free(info->kernel_version);
-	g_free(info->machine);
-	g_free(info->id);
-	g_free(info->name);
-	g_free(info->pretty_name);
-	g_free(info->version);
-	g_free(info->version_id);
-	g_free(info->variant);
-	g_free(info->variant_id);
-	g_free(info);
-}
-
 static gchar *
 qa_identity_lookup(GHashTable *pairs, const gchar *key)
 {
@@ -313,6 +295,22 @@ qa_identity_os_info_new(GHashTable *os_release, const struct utsname *uts)
 	info->variant = qa_identity_lookup(os_release, "VARIANT");
 	info->variant_id = qa_identity_lookup(os_release, "VARIANT_ID");
 	return info;
+}
+
+QaIdentityOsInfo *
+qa_identity_os_info_load(GError **error)
+{
+	static const gchar *const paths[] = QA_IDENTITY_OS_RELEASE_PATHS;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GHashTable) os_release = qa_identity_os_release_load(paths, &error_local);
+	struct utsname uts;
+
+	if (!qa_identity_uname_load(&uts, error))
+		return NULL;
+	/* the kernel fields and the default id are still worth a reply */
+	if (os_release == NULL)
+		g_warning("no os-release, ignoring: %s", error_local->message);
+	return qa_identity_os_info_new(os_release, &uts);
 }
 
 gchar *
@@ -352,15 +350,6 @@ qa_identity_timezone_load(gint64 when, gint64 *out_offset, gchar **out_zone)
 	*out_offset = tm.tm_gmtoff;
 	/* tm_zone points into the C library's own storage: copied at once */
 	*out_zone = tm.tm_zone != NULL && tm.tm_zone[0] != '\0' ? g_strdup(tm.tm_zone) : NULL;
-}
-
-void
-qa_identity_user_free(QaIdentityUser *user)
-{
-	if (user == NULL)
-		return;
-	g_free(user->name);
-	g_free(user);
 }
 
 /* qemu-ga's arithmetic, so that both report the same double */
@@ -411,7 +400,7 @@ qa_identity_users_parse(const guint8 *data, gsize len)
  * in one read() instead; a record being rewritten at that moment can be seen half-written, and
  * is right at the next poll. */
 GPtrArray *
-qa_identity_users_load(const gchar *path, GError **error)
+qa_identity_users_load_file(const gchar *path, GError **error)
 {
 	gsize len = 0;
 	g_autofree gchar *data = qa_kernel_file_read(path, &len);
@@ -430,6 +419,12 @@ qa_identity_users_load(const gchar *path, GError **error)
 		return NULL;
 	}
 	return qa_identity_users_parse((const guint8 *)data, len);
+}
+
+GPtrArray *
+qa_identity_users_load(GError **error)
+{
+	return qa_identity_users_load_file(QA_IDENTITY_UTMP_PATH, error);
 }
 
 /* getloadavg(), as qemu-ga: glibc takes it from sysinfo(2), the kernel's fixed-point values to

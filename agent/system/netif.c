@@ -16,28 +16,6 @@
 /* /proc/net/dev: 8 receive counters, then 8 transmit counters */
 #define QA_NETIF_DEV_FIELDS 16
 
-void
-qa_netif_free(QaNetif *netif)
-{
-	if (netif == NULL)
-		return;
-	g_free(netif->name);
-	g_free(netif->hardware_address);
-	if (netif->addresses != NULL)
-		g_ptr_array_unref(netif->addresses);
-	g_free(netif->statistics);
-	g_free(netif);
-}
-
-static void
-qa_netif_address_free(QaNetifAddress *address)
-{
-	if (address == NULL)
-		return;
-	g_free(address->address);
-	g_free(address);
-}
-
 guint
 qa_netif_prefix_from_netmask(const guint8 *mask, gsize len)
 {

@@ -1,13 +1,16 @@
-/* The guest's network interfaces (getifaddrs(3) and <proc>/net/dev) and routes
- * (<proc>/net/route and <proc>/net/ipv6_route), as qemu-ga reports them.
+/* The guest's network interfaces as guest-network-get-interfaces reports them, for the one
+ * handler in commands/network.c that both builds compile: Linux fills QaNetif from getifaddrs(3)
+ * and <proc>/net/dev (netif.c), Windows from GetAdaptersAddresses and GetIfEntry2
+ * (win32/netif-win32.c). Linux also reads its routes (<proc>/net/route and
+ * <proc>/net/ipv6_route), as qemu-ga reports them.
  *
  * Pure parts (prefix lengths, MAC text, /proc/net/dev and the route tables, grouping the
  * entries of getifaddrs() into interfaces) are apart from the functions that ask the kernel,
- * so that tests feed them files and address lists captured from real machines. */
+ * so that tests feed them files and address lists captured from real machines; Windows' are in
+ * win32/netif-win32.h. */
 #pragma once
 
 #include <glib.h>
-#include <ifaddrs.h>
 
 #include "roots.h"
 
@@ -28,22 +31,38 @@ typedef enum {
 } QaNetifFamily;
 
 typedef struct {
-	gchar *address; /* inet_ntop()'s text, without a scope */
+	gchar *address; /* inet_ntop()'s text, without a scope; Windows: WSAAddressToString's,
+			 * IPv6 link-local with its "%scope" */
 	QaNetifFamily family;
 	guint prefix;
 } QaNetifAddress;
 
 typedef struct {
-	gchar *name;		  /* as getifaddrs() names it: "eth0", or a label "eth0:1" */
+	gchar *name;		  /* as getifaddrs() names it: "eth0", or a label "eth0:1";
+				   * Windows: the friendly name, "Ethernet" */
 	gchar *hardware_address;  /* "52:54:00:12:34:56", zeros for a link without one; NULL only
 				   * for a label whose link getifaddrs() did not list */
 	GPtrArray *addresses;	  /* of QaNetifAddress; NULL when it has none */
-	QaNetifStats *statistics; /* NULL when <proc>/net/dev has no line for the name */
+	QaNetifStats *statistics; /* NULL when <proc>/net/dev has no line for the name (Windows:
+				   * no counters for the adapter) */
 } QaNetif;
 
 void
 qa_netif_free(QaNetif *netif);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaNetif, qa_netif_free)
+void
+qa_netif_address_free(QaNetifAddress *address);
+
+/* every interface, in the system's order. Linux: getifaddrs() and <proc>/net/dev, grouped by
+ * name; Windows: every adapter with its IPv4 and IPv6 unicast addresses (@roots is unused:
+ * the network stack is asked) */
+GPtrArray *
+qa_netif_list_load(const QaRoots *roots, GError **error);
+
+/* Linux only: the pure parts beneath qa_netif_list_load(), and the routes (guest-network-get-route
+ * is declared for Linux only) */
+#ifndef G_OS_WIN32
+#include <ifaddrs.h>
 
 /* the number of bits set in @mask (@len bytes); masks the kernel reports are contiguous */
 guint
@@ -60,9 +79,6 @@ qa_netif_dev_parse(const gchar *text);
  * @stats (nullable) from qa_netif_dev_parse() */
 GPtrArray *
 qa_netif_list_build(const struct ifaddrs *ifap, GHashTable *stats);
-/* getifaddrs() and <proc>/net/dev, grouped */
-GPtrArray *
-qa_netif_list_load(const QaRoots *roots, GError **error);
 
 typedef struct {
 	gint version; /* 4 or 6 */
@@ -96,3 +112,4 @@ qa_netif_routes_parse(const gchar *text, gint version, GPtrArray *routes);
 /* IPv4 routes, then IPv6 ones; a kernel without IPv6 has no ipv6_route and no IPv6 routes */
 GPtrArray *
 qa_netif_routes_load(const QaRoots *roots, GError **error);
+#endif /* !G_OS_WIN32 */

@@ -20,19 +20,17 @@
 /* the message qemu-ga's and every init's shutdown(8) broadcast to logged-in users */
 #define QA_POWER_SHUTDOWN_MESSAGE "hypervisor initiated shutdown"
 
-/* indexed by QaPowerMode */
+/* indexed by QaPowerMode (the names are power-mode.c's, shared with Windows) */
 static const struct {
-	const gchar *name;
-	QaPowerMode mode;
 	const gchar *verb;	    /* for messages */
 	const gchar *tool;	    /* the admin's own command, run without arguments */
 	const gchar *shutdown_flag; /* else "shutdown <flag> +0 <message>" */
 } qa_power_modes[] = {
     /* sysvinit's shutdown needs -h for a halt or power-off (without it, it goes to
      * single-user mode); systemd's accepts it */
-    {"powerdown", QA_POWER_MODE_POWERDOWN, "power off", "poweroff", "-h -P"},
-    {"halt", QA_POWER_MODE_HALT, "halt", "halt", "-h -H"},
-    {"reboot", QA_POWER_MODE_REBOOT, "reboot", "reboot", "-r"},
+    [QA_POWER_MODE_POWERDOWN] = {"power off", "poweroff", "-h -P"},
+    [QA_POWER_MODE_HALT] = {"halt", "halt", "-h -H"},
+    [QA_POWER_MODE_REBOOT] = {"reboot", "reboot", "-r"},
 };
 
 /* indexed by QaPowerSleep */
@@ -71,27 +69,6 @@ qa_power_support_free(QaPowerSupport *support)
 	g_strfreev(support->disk_modes);
 	g_free(support->disk_mode);
 	g_free(support);
-}
-
-gboolean
-qa_power_mode_parse(const gchar *text, QaPowerMode *out_mode, GError **error)
-{
-	if (text == NULL) {
-		*out_mode = QA_POWER_MODE_POWERDOWN;
-		return TRUE;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(qa_power_modes); i++) {
-		if (g_strcmp0(text, qa_power_modes[i].name) == 0) {
-			*out_mode = qa_power_modes[i].mode;
-			return TRUE;
-		}
-	}
-	g_set_error(error,
-		    QA_SYSTEM_ERROR,
-		    QA_SYSTEM_ERROR_INVALID,
-		    "Mode '%s' is invalid; valid values are: halt, powerdown, reboot",
-		    text);
-	return FALSE;
 }
 
 const gchar *
@@ -377,7 +354,7 @@ qa_power_shutdown(QaPowerMode mode, GError **error)
 
 	if (!qa_power_shutdown_argv(mode, QA_CHILD_ADMIN_PATH, &argv, error))
 		return FALSE;
-	g_message("shutdown mode=%s command=%s", qa_power_modes[mode].name, argv[0]);
+	g_message("shutdown mode=%s command=%s", qa_power_mode_to_string(mode), argv[0]);
 	if (!qa_child_run_checked((const gchar *const *)argv, QA_CHILD_TOOL_TIMEOUT_MS, error)) {
 		g_prefix_error(error, "Cannot %s the guest: ", qa_power_modes[mode].verb);
 		return FALSE;

@@ -9,6 +9,22 @@
 
 #include <glib.h>
 
+typedef enum {
+	QA_POWER_MODE_POWERDOWN,
+	QA_POWER_MODE_HALT,
+	QA_POWER_MODE_REBOOT,
+} QaPowerMode;
+
+/* Both builds (power-mode.c): guest-shutdown's modes. @text: the host's mode, NULL for the
+ * default "powerdown"; anything else is QA_SYSTEM_ERROR_INVALID naming the valid ones */
+gboolean
+qa_power_mode_parse(const gchar *text, QaPowerMode *out_mode, GError **error);
+/* "powerdown", "halt", "reboot" */
+const gchar *
+qa_power_mode_to_string(QaPowerMode mode);
+
+/* Linux only: the rest of power.c (Windows asks through QaWinOps, win32/system-win32.h) */
+#ifndef G_OS_WIN32
 #include "child.h"
 #include "roots.h"
 
@@ -17,12 +33,6 @@
 /* pm-utils' sleep scripts return after the resume, and the clock the timeout runs on does not
  * advance while the guest sleeps */
 #define QA_POWER_PM_UTILS_TIMEOUT_MS 120000
-
-typedef enum {
-	QA_POWER_MODE_POWERDOWN,
-	QA_POWER_MODE_HALT,
-	QA_POWER_MODE_REBOOT,
-} QaPowerMode;
 
 typedef enum {
 	QA_POWER_SLEEP_DISK,   /* hibernate */
@@ -45,9 +55,6 @@ void
 qa_power_support_free(QaPowerSupport *support);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaPowerSupport, qa_power_support_free)
 
-/* @text: the host's mode, NULL for the default "powerdown" */
-gboolean
-qa_power_mode_parse(const gchar *text, QaPowerMode *out_mode, GError **error);
 const gchar *
 qa_power_sleep_to_string(QaPowerSleep sleep);
 
@@ -103,3 +110,4 @@ qa_power_shutdown(QaPowerMode mode, GError **error);
  * once systemd has queued the sleep */
 gboolean
 qa_power_sleep(const QaRoots *roots, QaPowerSleep sleep, GError **error);
+#endif /* !G_OS_WIN32 */

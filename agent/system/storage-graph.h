@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "blockdev.h"
 #include "mounts.h"
 #include "roots.h"
 
@@ -24,3 +25,20 @@ qa_storage_graph_dependencies(const QaRoots *roots,
 			      GPtrArray *filesystems,
 			      GPtrArray *selected,
 			      GError **error);
+/* as qa_storage_graph_dependencies(), with @model built over @mounts, which are
+ * qa_filesystems_to_mounts(@filesystems): a model kept between calls */
+GPtrArray *
+qa_storage_graph_dependencies_in(QaBlockdevModel *model,
+				 GPtrArray *mounts,
+				 GPtrArray *filesystems,
+				 GPtrArray *selected);
+/* Pure: the freeze levels of @selected (borrowed from @filesystems) from what every filesystem
+ * is stored on (@depends, as qa_storage_graph_dependencies() gives it for @selected), as
+ * qa_storage_graph_freeze_levels() orders them, but with no second walk of the devices and
+ * following dependencies through filesystems that are not selected (a loop image on an
+ * unselected filesystem whose own image is on a selected one). NULL with @error on a cycle. */
+GPtrArray *
+qa_storage_graph_levels(GPtrArray *filesystems,
+			GPtrArray *depends,
+			GPtrArray *selected,
+			GError **error);

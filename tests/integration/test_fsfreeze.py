@@ -162,7 +162,8 @@ class FsfreezeTest(unittest.TestCase):
                               r"total_ms=[\d.]+ load_ms=[\d.]+ plan_ms=[\d.]+ "
                               r"state_writes=2 state_ms=[\d.]+ rcu_ms=[\d.]+ dirty_ms=[\d.]+ "
                               r"dirty_kib=\d+,\d+,\d+ "
-                              r"rcu=(expedited|already-expedited|unavailable)")
+                              r"rcu=(expedited|already-expedited|unavailable) "
+                              r"storage=(built|kept)\n")
         self.assertRegex(log, r"thawed count=3 ms=[\d.]+ fithaw_ms=[\d.]+ state_ms=[\d.]+")
         self.assertRegex(log, r"thawed mountpoint=\S+ fithaw_ms=[\d.]+")
         self.assertNotIn("checkpoint mountpoint", log)
@@ -175,7 +176,7 @@ class FsfreezeTest(unittest.TestCase):
                              1)
             self.assertEqual(c.ok("guest-fsfreeze-thaw"), 1)
             c.close()
-            self.assertRegex(agent.log_text(), r"froze count=1 .* rcu=off\n")
+            self.assertRegex(agent.log_text(), r"froze count=1 .* rcu=off storage=(built|kept)\n")
 
     def test_no_nesting(self):
         c = self.client

@@ -7,6 +7,7 @@ win32/tests/test-commands-win32.c, and here only for its argument checks and err
 """
 
 import base64
+import getpass
 import time
 import unittest
 
@@ -18,7 +19,9 @@ WINDOWS_COMMANDS = {
     "guest-network-get-interfaces", "guest-get-time", "guest-set-time",
     "guest-file-open", "guest-file-close", "guest-file-read", "guest-file-write",
     "guest-file-seek", "guest-file-flush", "guest-exec", "guest-exec-status",
-    "guest-set-user-password", "guest-get-vcpus", "guest-get-devices",
+    "guest-set-user-password", "guest-get-vcpus", "guest-get-devices", "guest-get-load",
+    "guest-ssh-get-authorized-keys", "guest-ssh-add-authorized-keys",
+    "guest-ssh-remove-authorized-keys",
 }
 LINUX_ONLY = {"guest-suspend-hybrid", "guest-network-get-route", "guest-set-vcpus",
               "guest-get-memory-blocks", "guest-set-memory-blocks",
@@ -65,6 +68,18 @@ class CommandsTest(unittest.TestCase):
         self.assertTrue(info["pretty-name"])
         self.assertTrue(info["version"].startswith("Microsoft Windows") or
                         info["version"] == "N/A")
+
+    def test_load(self):
+        # wine has no "\System\Processor Queue Length" counter: the clear refusal; a Windows
+        # that has it answers three non-negative averages (win32/tests: the damping, on a fake)
+        r = self.client.execute("guest-get-load")
+        if "error" in r:
+            self.assertEqual(r["error"]["class"], "GenericError")
+            self.assertIn("'\\System\\Processor Queue Length'", r["error"]["desc"])
+            self.assertIn("PdhAddEnglishCounterW failed with 0x", r["error"]["desc"])
+        else:
+            for key in ("load1m", "load5m", "load15m"):
+                self.assertGreaterEqual(r["return"][key], 0.0)
 
     def test_host_name(self):
         name = self.client.ok("guest-get-host-name")["host-name"]
@@ -255,6 +270,44 @@ class CommandsTest(unittest.TestCase):
         for cpu in cpus:
             self.assertEqual((cpu["online"], cpu["can-offline"]), (True, False))
 
+    # ---- SSH keys (the fake in win32/tests covers the DACLs and a user's own file) ---------
+
+    K1 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEehauZVh2h6snr8MahYnx7Dtfufq0tVrhz/dRWSJuU "
+          "k1@test")
+    K2 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5GBOrkn4L0GVnLIekJXkLe5Ut+9BXtZ/ey7r7QR+rS "
+          "k2@test")
+
+    def test_ssh_keys_round_trip(self):
+        # wine's user is in Administrators: the shared administrators_authorized_keys in the
+        # test's own wine prefix, with the real lookup, ProgramData and DACL calls
+        user = getpass.getuser()
+        self.client.ok("guest-ssh-add-authorized-keys",
+                       {"username": user, "keys": [self.K1, self.K2, ""], "reset": True})
+        keys = self.client.ok("guest-ssh-get-authorized-keys", {"username": user})["keys"]
+        self.assertEqual(keys, [self.K1, self.K2])
+        self.client.ok("guest-ssh-add-authorized-keys", {"username": user, "keys": [self.K1]})
+        self.client.ok("guest-ssh-remove-authorized-keys", {"username": user, "keys": [self.K1]})
+        keys = self.client.ok("guest-ssh-get-authorized-keys", {"username": user})["keys"]
+        self.assertEqual(keys, [self.K2])
+        self.client.ok("guest-ssh-remove-authorized-keys", {"username": user, "keys": [self.K2]})
+
+    def test_ssh_keys_refusals(self):
+        # the texts of the Linux commands (tests/integration/test_accounts.py)
+        user = getpass.getuser()
+        self.assertEqual(self.error("guest-ssh-get-authorized-keys",
+                                    {"username": "qa-no-such-user-4711"}),
+                         "The user 'qa-no-such-user-4711' does not exist")
+        self.assertIn("does not exist", self.error("guest-ssh-add-authorized-keys",
+                                                   {"username": "qa-no-such-user-4711",
+                                                    "keys": [self.K1]}))
+        self.assertIn("Invalid OpenSSH public key",
+                      self.error("guest-ssh-add-authorized-keys",
+                                 {"username": user, "keys": [self.K1, "a\nb"]}))
+        self.assertIn("Invalid OpenSSH public key",
+                      self.error("guest-ssh-remove-authorized-keys",
+                                 {"username": user, "keys": ["# comment"]}))
+        self.assertIn("':'", self.error("guest-ssh-get-authorized-keys", {"username": "a:b"}))
+        self.assertIn("keys", self.error("guest-ssh-add-authorized-keys", {"username": user}))
 
     def test_devices_well_formed(self):
         # wine has no virtio devices and no driver store: a list, whatever it holds

@@ -29,6 +29,7 @@
 static gchar *dir;	   /* everything this test creates lives here */
 static gchar *statedir;	   /* the freezer's state: on a memory filesystem, as it requires */
 static GPtrArray *mounted; /* mountpoints, in mount order */
+static GPtrArray *loops;   /* loop devices set up without a mount, detached by cleanup() */
 static GPtrArray *freezes; /* mountpoints in FIFREEZE order, recorded by the ops below */
 static gboolean is_presync = TRUE;
 static gint64 last_freeze_us; /* how long the last FIFREEZE held writers */
@@ -148,6 +149,12 @@ cleanup(void)
 		sh(cmd);
 	}
 	g_ptr_array_set_size(mounted, 0);
+	for (guint i = 0; i < loops->len; i++) {
+		g_autofree gchar *cmd =
+		    g_strdup_printf("losetup -d '%s'", (const gchar *)g_ptr_array_index(loops, i));
+		sh(cmd);
+	}
+	g_ptr_array_set_size(loops, 0);
 }
 
 static int
@@ -157,6 +164,7 @@ setup(void **state)
 	statedir = g_strdup("/dev/shm/qa-freeze-real-state-XXXXXX");
 	g_assert_nonnull(g_mkdtemp_full(statedir, 0700));
 	mounted = g_ptr_array_new_with_free_func(g_free);
+	loops = g_ptr_array_new_with_free_func(g_free);
 	freezes = g_ptr_array_new_with_free_func(g_free);
 	if (!make_fs("ext4", dir, "ext4", 300) || !make_fs("xfs", dir, "xfs", 300) ||
 	    !make_fs("btrfs", dir, "btrfs", 300) || !make_fs("ext4", dir, "outer", 300)) {
@@ -257,6 +265,117 @@ test_loop_order(void **state)
 	assert_int_equal(count, 2);
 }
 
+static guint64
+read_seqnum(void)
+{
+	g_autofree gchar *text = NULL;
+
+	g_assert_true(g_file_get_contents("/sys/kernel/uevent_seqnum", &text, NULL, NULL));
+	return g_ascii_strtoull(text, NULL, 10);
+}
+
+/* freezes @first (and @second, nullable) and thaws them; the storage builds it took */
+static guint
+freeze_thaw(QaFreezer *freezer, const gchar *first, const gchar *second)
+{
+	g_autoptr(GPtrArray) list = names(first, second, NULL);
+	g_autoptr(GError) error = NULL;
+	guint before = qa_freezer_storage_get_builds(freezer->storage);
+	guint count = 0;
+
+	assert_true(qa_freezer_freeze(freezer, list, &count, &error));
+	g_assert_no_error(error);
+	assert_int_equal(count, list->len);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, list->len);
+	return qa_freezer_storage_get_builds(freezer->storage) - before;
+}
+
+/* The storage a freezer keeps between calls is rebuilt after a mount, an unmount or a new loop
+ * device, and the order and dependencies of a call after each are those of the system then */
+static void
+test_changes_between_calls(void **state)
+{
+	g_autoptr(QaFreezer) freezer = new_freezer();
+	g_autoptr(GPtrArray) late = names("late", NULL);
+	g_autoptr(GPtrArray) outer_only = names("outer", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *outer = path("outer");
+	g_autofree gchar *late_mp = path("late");
+	g_autofree gchar *spare = g_strdup_printf("%s/spare.img", outer);
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *loop = NULL;
+	guint64 seqnum;
+	guint builds;
+	guint count = 0;
+
+	freeze_thaw(freezer, "outer", NULL);
+	/* nothing changed: kept, unless something else on the machine sent a uevent */
+	seqnum = read_seqnum();
+	if (freeze_thaw(freezer, "outer", NULL) == 0)
+		g_print("kept between calls\n");
+	else
+		assert_int_not_equal(read_seqnum(), seqnum);
+
+	/* a new loop device and mount: an image on outer, frozen before it and stored on it */
+	assert_true(make_fs("ext4", outer, "late", 32));
+	g_ptr_array_set_size(freezes, 0);
+	assert_true(qa_freezer_freeze(freezer, late, &count, &error));
+	g_assert_no_error(error);
+	assert_true(qa_freezer_freeze(freezer, outer_only, &count, &error));
+	g_assert_no_error(error);
+	assert_string_equal(g_ptr_array_index(freezes, 0), "late");
+	/* stored_on, across the calls: late cannot be thawed while outer stays frozen */
+	assert_false(qa_freezer_thaw(freezer, late, &count, &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_INVALID);
+	g_clear_error(&error);
+	assert_true(qa_freezer_thaw(freezer, NULL, &count, &error));
+	assert_int_equal(count, 2);
+	/* both in one call, through the kept model when nothing sent a uevent meanwhile */
+	seqnum = read_seqnum();
+	builds = freeze_thaw(freezer, "outer", "late");
+	if (read_seqnum() == seqnum)
+		assert_int_equal(builds, 0);
+	assert_string_equal(g_ptr_array_index(freezes, freezes->len - 2), "late");
+
+	/* unmounted: no longer a mountpoint to freeze */
+	cmd = g_strdup_printf("umount '%s'", late_mp);
+	assert_true(sh(cmd));
+	g_ptr_array_remove_index(mounted, mounted->len - 1);
+	assert_false(qa_freezer_freeze(freezer, late, &count, &error));
+	assert_non_null(error);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	g_clear_error(&error);
+
+	/* a loop device set up, no mount changed: rebuilt all the same */
+	g_clear_pointer(&cmd, g_free);
+	cmd = g_strdup_printf("truncate -s 1M '%s'", spare);
+	assert_true(sh(cmd));
+	seqnum = read_seqnum();
+	{
+		const gchar *argv[] = {"losetup", "-f", "--show", spare, NULL};
+		assert_true(g_spawn_sync(NULL,
+					 (gchar **)argv,
+					 NULL,
+					 G_SPAWN_SEARCH_PATH,
+					 NULL,
+					 NULL,
+					 &loop,
+					 NULL,
+					 NULL,
+					 NULL));
+	}
+	g_strstrip(loop);
+	assert_true(g_str_has_prefix(loop, "/dev/loop"));
+	g_ptr_array_add(loops, g_strdup(loop));
+	assert_int_not_equal(read_seqnum(), seqnum);
+	assert_true(freeze_thaw(freezer, "outer", NULL) >= 1);
+	g_clear_pointer(&cmd, g_free);
+	cmd = g_strdup_printf("losetup -d '%s'", loop);
+	assert_true(sh(cmd));
+	g_ptr_array_remove_index(loops, loops->len - 1);
+}
+
 /* frozen by someone else: an error naming it, and the rest of the list is rolled back */
 static void
 test_external_freeze(void **state)
@@ -346,6 +465,7 @@ main(void)
 	    cmocka_unit_test(test_open_checks_the_mount),
 	    cmocka_unit_test(test_writer_blocks),
 	    cmocka_unit_test(test_loop_order),
+	    cmocka_unit_test(test_changes_between_calls),
 	    cmocka_unit_test(test_external_freeze),
 	    cmocka_unit_test(test_measure_presync),
 	};

@@ -263,7 +263,7 @@ test_users_fixture(void **state)
 {
 	g_autofree gchar *path = fixture_path("utmp");
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) users = qa_identity_users_load(path, &error);
+	g_autoptr(GPtrArray) users = qa_identity_users_load_file(path, &error);
 	static const gchar *const order[] = {
 	    "alice", "bob", "abcdefghijklmnopqrstuvwxyz012345", "root"};
 
@@ -289,7 +289,7 @@ test_users_records(void **state)
 	g_autoptr(GPtrArray) users = NULL;
 	g_autoptr(GPtrArray) partial = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) missing = qa_identity_users_load("/nonexistent/utmp", &error);
+	g_autoptr(GPtrArray) missing = qa_identity_users_load_file("/nonexistent/utmp", &error);
 	g_autoptr(GPtrArray) dir = NULL;
 
 	memset(records, 0, sizeof(records));
@@ -316,7 +316,7 @@ test_users_records(void **state)
 	/* no utmp file: nobody logged in */
 	assert_no_error_or_fail(error);
 	assert_int_equal(missing->len, 0);
-	dir = qa_identity_users_load("/", &error);
+	dir = qa_identity_users_load_file("/", &error);
 	assert_null(dir);
 	assert_true(g_error_matches(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED));
 }

@@ -10,6 +10,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <string.h>
+
+#include "blockdev.h"
 #include "fixture-roots.h"
 #include "mounts.h"
 #include "storage-graph.h"
@@ -32,6 +35,28 @@ static const struct {
      "/tmp/qa-fx/part | /"},
 };
 
+/* levels as "first mountpoints of a level, separated by ',' | the next level" */
+static gchar *
+levels_to_string(GPtrArray *levels)
+{
+	GString *str = g_string_new(NULL);
+
+	for (guint l = 0; l < levels->len; l++) {
+		GPtrArray *level = g_ptr_array_index(levels, l);
+		if (l > 0)
+			g_string_append(str, " | ");
+		for (guint j = 0; j < level->len; j++) {
+			QaFilesystem *fs = g_ptr_array_index(level, j);
+			g_string_append_printf(
+			    str,
+			    "%s%s",
+			    j > 0 ? "," : "",
+			    (const gchar *)g_ptr_array_index(fs->mountpoints, 0));
+		}
+	}
+	return g_string_free(str, FALSE);
+}
+
 static void
 test_storage_graph_levels(void **state)
 {
@@ -42,24 +67,89 @@ test_storage_graph_levels(void **state)
 		g_autoptr(GError) error = NULL;
 		g_autoptr(GPtrArray) levels =
 		    qa_storage_graph_freeze_levels(roots, filesystems, &error);
-		g_autoptr(GString) str = g_string_new(NULL);
+		g_autofree gchar *str = NULL;
 
 		assert_non_null(levels);
-		for (guint l = 0; l < levels->len; l++) {
-			GPtrArray *level = g_ptr_array_index(levels, l);
-			if (l > 0)
-				g_string_append(str, " | ");
-			for (guint j = 0; j < level->len; j++) {
-				QaFilesystem *fs = g_ptr_array_index(level, j);
-				g_string_append_printf(
-				    str,
-				    "%s%s",
-				    j > 0 ? "," : "",
-				    (const gchar *)g_ptr_array_index(fs->mountpoints, 0));
-			}
-		}
-		assert_string_equal(str->str, level_cases[i].expected);
+		str = levels_to_string(levels);
+		assert_string_equal(str, level_cases[i].expected);
 	}
+}
+
+/* the levels worked out from the dependency walk (one walk of the devices, as a freeze call
+ * does) are those of the walk of its own, for every fixture */
+static void
+test_storage_graph_levels_from_dependencies(void **state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(level_cases); i++) {
+		g_autoptr(QaRoots) roots = qa_test_fixture_roots(level_cases[i].fixture);
+		g_autoptr(GPtrArray) mounts = qa_mounts_load(roots, NULL);
+		g_autoptr(GPtrArray) filesystems = qa_filesystems_from_mounts(roots, mounts);
+		g_autoptr(GPtrArray) fs_mounts = qa_filesystems_to_mounts(filesystems);
+		g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, fs_mounts);
+		g_autoptr(GPtrArray) depends =
+		    qa_storage_graph_dependencies_in(model, fs_mounts, filesystems, filesystems);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) levels =
+		    qa_storage_graph_levels(filesystems, depends, filesystems, &error);
+		g_autofree gchar *str = NULL;
+
+		assert_non_null(levels);
+		str = levels_to_string(levels);
+		assert_string_equal(str, level_cases[i].expected);
+	}
+}
+
+/* filesystems "a".."e"; @edges: "xy" pairs, x is stored on y */
+static GPtrArray *
+make_depends(GPtrArray *filesystems, const gchar *const *edges)
+{
+	GPtrArray *depends = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+
+	for (guint i = 0; i < 5; i++) {
+		g_autofree gchar *mp = g_strdup_printf("/%c", 'a' + i);
+		QaFilesystem *fs = qa_filesystem_new(7, i, "ext4", "/dev/loop");
+		g_ptr_array_add(fs->mountpoints, g_steal_pointer(&mp));
+		g_ptr_array_add(filesystems, fs);
+		g_ptr_array_add(depends, g_array_new(FALSE, FALSE, sizeof(guint)));
+	}
+	for (guint i = 0; edges[i] != NULL; i++) {
+		guint below = edges[i][1] - 'a';
+		g_array_append_val(g_ptr_array_index(depends, edges[i][0] - 'a'), below);
+	}
+	return depends;
+}
+
+/* pure: an order through a filesystem that is not selected, parallel levels, and a cycle */
+static void
+test_storage_graph_levels_pure(void **state)
+{
+	static const gchar *const chain[] = {"ab", "bc", "dc", NULL};
+	static const gchar *const cycle[] = {"ab", "ba", NULL};
+	g_autoptr(GPtrArray) filesystems =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_filesystem_free);
+	g_autoptr(GPtrArray) depends = make_depends(filesystems, chain);
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+	g_autoptr(GPtrArray) levels = NULL;
+	g_autoptr(GPtrArray) cycle_fs =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_filesystem_free);
+	g_autoptr(GPtrArray) cycle_depends = make_depends(cycle_fs, cycle);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *str = NULL;
+
+	/* a on b (not selected) on c: a before c, though no device of a is c's; d on c, e alone */
+	g_ptr_array_add(selected, g_ptr_array_index(filesystems, 0));
+	g_ptr_array_add(selected, g_ptr_array_index(filesystems, 2));
+	g_ptr_array_add(selected, g_ptr_array_index(filesystems, 3));
+	g_ptr_array_add(selected, g_ptr_array_index(filesystems, 4));
+	levels = qa_storage_graph_levels(filesystems, depends, selected, NULL);
+	assert_non_null(levels);
+	str = levels_to_string(levels);
+	assert_string_equal(str, "/e,/d,/a | /c");
+	g_clear_pointer(&levels, g_ptr_array_unref);
+	levels = qa_storage_graph_levels(cycle_fs, cycle_depends, cycle_fs, &error);
+	assert_null(levels);
+	assert_non_null(error);
+	assert_non_null(strstr(error->message, "cycle"));
 }
 
 /* no filesystems: no levels, and nothing read */
@@ -129,6 +219,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_storage_graph_levels),
+	    cmocka_unit_test(test_storage_graph_levels_from_dependencies),
+	    cmocka_unit_test(test_storage_graph_levels_pure),
 	    cmocka_unit_test(test_storage_graph_empty),
 	    cmocka_unit_test(test_storage_graph_dependencies_selected),
 	};

@@ -3,13 +3,17 @@
  * its clock or a password. Runs under wine. The commands wine implements for real are tested
  * end to end by tests/integration/test_win32_commands.py. */
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "agent.h"
 #include "identity-win32.h"
+#include "load-win32.h"
 #include "netif-win32.h"
 #include "process-win32.h"
+#include "process.h"
 #include "qa-error.h"
 #include "qa-schema.h"
+#include "ssh-keys-win32.h"
 #include "system-win32.h"
 
 typedef struct {
@@ -19,6 +23,10 @@ typedef struct {
 	gboolean refuses_privilege;
 	gchar *password; /* the last one set */
 	GPtrArray *devices;
+	gboolean has_no_counter;
+	gdouble queue_length; /* what the counter reads */
+	gboolean fails_read;
+	gchar *root; /* a temporary directory: profiles and ProgramData in it */
 } Fake;
 
 /* the ops have no user data: one fake per test process, reset by each fixture */
@@ -53,11 +61,9 @@ fake_enable_privilege(const gchar *name, GError **error)
 }
 
 static gboolean
-fake_shutdown(QaWinShutdown mode, GError **error)
+fake_shutdown(QaPowerMode mode, GError **error)
 {
-	static const gchar *const names[] = {"powerdown", "halt", "reboot"};
-
-	fake_call("shutdown %s", names[mode]);
+	fake_call("shutdown %s", qa_power_mode_to_string(mode));
 	return TRUE;
 }
 
@@ -125,6 +131,74 @@ fake_list_pci_devices(GError **error)
 	return copy;
 }
 
+static gpointer
+fake_load_counter_open(GError **error)
+{
+	fake_call("load-open");
+	if (fake->has_no_counter) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_UNSUPPORTED,
+			    "Cannot read the performance counter: PdhAddEnglishCounterW failed");
+		return NULL;
+	}
+	return fake;
+}
+
+static gboolean
+fake_load_counter_read(gpointer counter, gdouble *out_value, GError **error)
+{
+	g_assert_true(counter == fake);
+	if (fake->fails_read) {
+		g_set_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_FAILED, "no data");
+		return FALSE;
+	}
+	*out_value = fake->queue_length;
+	return TRUE;
+}
+
+static void
+fake_load_counter_close(gpointer counter)
+{
+	fake_call("load-close");
+}
+
+#define FAKE_SID "S-1-5-21-1004336348-1177238915-682003330-1001"
+
+/* alice: a user who has logged on; admin: in Administrators; newbie: never logged on */
+static QaWinAccount *
+fake_lookup_account(const gchar *username, GError **error)
+{
+	g_autoptr(QaWinAccount) account = g_new0(QaWinAccount, 1);
+
+	if (g_strcmp0(username, "alice") != 0 && g_strcmp0(username, "admin") != 0 &&
+	    g_strcmp0(username, "newbie") != 0) {
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_NOT_FOUND,
+			    "The user '%s' does not exist",
+			    username);
+		return NULL;
+	}
+	account->sid = g_strdup(FAKE_SID);
+	account->is_admin = g_strcmp0(username, "admin") == 0;
+	account->profile_dir = g_build_filename(fake->root, "Users", username, NULL);
+	return g_steal_pointer(&account);
+}
+
+static gchar *
+fake_get_program_data_dir(GError **error)
+{
+	return g_build_filename(fake->root, "ProgramData", NULL);
+}
+
+static gboolean
+fake_set_security(const gchar *path, const gchar *sddl, GError **error)
+{
+	fake_call("acl %s %s", g_file_test(path, G_FILE_TEST_IS_DIR) ? "dir" : "file", sddl);
+	return TRUE;
+}
+
 static const QaWinOps fake_ops = {
     .enable_privilege = fake_enable_privilege,
     .shutdown = fake_shutdown,
@@ -134,6 +208,12 @@ static const QaWinOps fake_ops = {
     .resync_time = fake_resync_time,
     .set_password = fake_set_password,
     .list_pci_devices = fake_list_pci_devices,
+    .load_counter_open = fake_load_counter_open,
+    .load_counter_read = fake_load_counter_read,
+    .load_counter_close = fake_load_counter_close,
+    .lookup_account = fake_lookup_account,
+    .get_program_data_dir = fake_get_program_data_dir,
+    .set_security = fake_set_security,
 };
 
 typedef struct {
@@ -152,6 +232,14 @@ fixture_setup(Fixture *fx, gconstpointer data)
 static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
+	g_clear_pointer(&fx->agent.load, qa_win_load_free);
+	if (fx->fake.root != NULL) {
+		g_autofree gchar *command =
+		    g_strdup_printf("cmd.exe /c rmdir /s /q \"%s\"", fx->fake.root);
+
+		g_spawn_command_line_sync(command, NULL, NULL, NULL, NULL);
+		g_free(fx->fake.root);
+	}
 	g_ptr_array_unref(fx->fake.calls);
 	g_free(fx->fake.password);
 	if (fx->fake.devices != NULL)
@@ -278,9 +366,9 @@ static void
 test_users_one_per_name(Fixture *fx, gconstpointer data)
 {
 	g_autoptr(GPtrArray) users =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_win_user_free);
+	    g_ptr_array_new_with_free_func((GDestroyNotify)qa_identity_user_free);
 	const gint64 t0 = QA_WIN_FILETIME_UNIX_EPOCH + G_GINT64_CONSTANT(17000000000000000);
-	QaWinUser *user;
+	QaIdentityUser *user;
 
 	qa_win_users_add_session(users, "", "", t0); /* the services session */
 	qa_win_users_add_session(users, "Administrator", "WIN-7K2", t0 + 50000000);
@@ -312,10 +400,85 @@ test_set_time(Fixture *fx, gconstpointer data)
 	    qa_win_filetime_to_ns(133444736001234567), ==, G_GINT64_CONSTANT(1700000000123456700));
 }
 
+/* ---- load ----------------------------------------------------------------------------------- */
+
+static void
+test_load_damping(Fixture *fx, gconstpointer data)
+{
+	QaWinLoadAverage average = {0};
+
+	/* a constant queue of 2 for one minute (12 samples): the 1-minute average reaches
+	 * 2 * (1 - e^-1), the longer ones e^-(1/5) and e^-(1/15) of the way */
+	for (guint i = 0; i < 12; i++)
+		qa_win_load_average_update(&average, 2.0);
+	g_assert_cmpfloat_with_epsilon(average.load1m, 2.0 * (1.0 - 0.36787944117144233), 1e-9);
+	g_assert_cmpfloat_with_epsilon(average.load5m, 2.0 * (1.0 - 0.8187307530779818), 1e-9);
+	g_assert_cmpfloat_with_epsilon(average.load15m, 2.0 * (1.0 - 0.9355069850316178), 1e-9);
+	/* then idle for 15 minutes (180 samples): each decays by its own factor */
+	for (guint i = 0; i < 180; i++)
+		qa_win_load_average_update(&average, 0.0);
+	g_assert_cmpfloat_with_epsilon(
+	    average.load1m, 1.2642411176571153 * 3.059023205018258e-7, 1e-12);
+	g_assert_cmpfloat(average.load1m, <, average.load5m);
+	g_assert_cmpfloat(average.load5m, <, average.load15m);
+}
+
+static void
+test_load_lazy_start(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(QaGuestLoadAverage) first = NULL;
+	g_autoptr(QaGuestLoadAverage) second = NULL;
+	QaWinLoadAverage expected = {0};
+
+	g_assert_null(fx->agent.load);
+	fx->fake.queue_length = 3.0;
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &first, NULL));
+	/* the first sample, taken when the counter is opened */
+	qa_win_load_average_update(&expected, 3.0);
+	g_assert_cmpfloat(first->load1m, ==, expected.load1m);
+	g_assert_cmpfloat(first->load15m, ==, expected.load15m);
+	/* what the 5-second timeout does; a failed sample changes nothing */
+	qa_win_load_sample(fx->agent.load);
+	fx->fake.fails_read = TRUE;
+	g_test_expect_message("quiesce-agent", G_LOG_LEVEL_WARNING, "load sample skipped*no data");
+	qa_win_load_sample(fx->agent.load);
+	qa_win_load_sample(fx->agent.load); /* logged once */
+	g_test_assert_expected_messages();
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &second, NULL));
+	qa_win_load_average_update(&expected, 3.0);
+	g_assert_cmpfloat(second->load1m, ==, expected.load1m);
+	g_assert_cmpfloat(second->load5m, ==, expected.load5m);
+	g_clear_pointer(&fx->agent.load, qa_win_load_free);
+	if (fx->fake.root != NULL) {
+		g_autofree gchar *command =
+		    g_strdup_printf("cmd.exe /c rmdir /s /q \"%s\"", fx->fake.root);
+
+		g_spawn_command_line_sync(command, NULL, NULL, NULL, NULL);
+		g_free(fx->fake.root);
+	}
+	assert_calls(fx, "load-open; load-close");
+}
+
+static void
+test_load_no_counter(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(QaGuestLoadAverage) ret = NULL;
+	g_autoptr(GError) error = NULL;
+
+	fx->fake.has_no_counter = TRUE;
+	g_assert_false(qa_cmd_guest_get_load(&fx->agent, &ret, &error));
+	g_assert_nonnull(strstr(error->message, "performance counter"));
+	g_assert_null(fx->agent.load);
+	/* the next request tries again */
+	fx->fake.has_no_counter = FALSE;
+	g_assert_true(qa_cmd_guest_get_load(&fx->agent, &ret, NULL));
+	assert_calls(fx, "load-open; load-open");
+}
+
 /* ---- network -------------------------------------------------------------------------------- */
 
 static gboolean
-fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaWinAdapterStats *out_stats)
+fake_stats(const IP_ADAPTER_ADDRESSES *adapter, QaNetifStats *out_stats)
 {
 	if (adapter->IfIndex != 7)
 		return FALSE;
@@ -335,8 +498,8 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	IP_ADAPTER_UNICAST_ADDRESS u6 = {0}, u4 = {0}, ulo = {0};
 	IP_ADAPTER_ADDRESSES eth = {0}, lo = {0};
 	g_autoptr(GPtrArray) adapters = NULL;
-	QaWinAdapter *a;
-	QaWinAdapterAddress *addr;
+	QaNetif *a;
+	QaNetifAddress *addr;
 	WSADATA wsa;
 
 	g_assert_cmpint(WSAStartup(MAKEWORD(2, 2), &wsa), ==, 0);
@@ -371,18 +534,18 @@ test_netif_parse(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(a->addresses->len, ==, 2);
 	addr = g_ptr_array_index(a->addresses, 0);
 	g_assert_cmpstr(addr->address, ==, "fe80::4c1d:a5e2:3b0f:91c2%7");
-	g_assert_true(addr->is_ipv6);
+	g_assert_cmpint(addr->family, ==, QA_NETIF_FAMILY_IPV6);
 	g_assert_cmpuint(addr->prefix, ==, 64);
 	addr = g_ptr_array_index(a->addresses, 1);
 	g_assert_cmpstr(addr->address, ==, "192.168.122.40");
 	g_assert_cmpuint(addr->prefix, ==, 24);
-	g_assert_cmpuint(a->stats->rx_bytes, ==, 1234);
-	g_assert_cmpuint(a->stats->tx_dropped, ==, 3);
+	g_assert_cmpuint(a->statistics->rx_bytes, ==, 1234);
+	g_assert_cmpuint(a->statistics->tx_dropped, ==, 3);
 	a = g_ptr_array_index(adapters, 1);
 	g_assert_null(a->hardware_address);
-	g_assert_null(a->stats);
+	g_assert_null(a->statistics);
 	g_assert_cmpstr(
-	    ((QaWinAdapterAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
+	    ((QaNetifAddress *)g_ptr_array_index(a->addresses, 0))->address, ==, "127.0.0.1");
 	WSACleanup();
 }
 
@@ -456,6 +619,53 @@ test_command_line_and_environment(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "'novalue'"));
 }
 
+/* the counts once no process of @table runs any more */
+static void
+wait_all_ended(QaProcessTable *table, guint *out_finished)
+{
+	gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+	guint running = 0;
+
+	do {
+		g_usleep(20 * 1000);
+		qa_process_table_get_counts(table, &running, out_finished);
+	} while (running > 0 && g_get_monotonic_time() < deadline);
+	g_assert_cmpuint(running, ==, 0);
+}
+
+/* as on Linux: the oldest end beyond QA_PROCESS_FINISHED_MAX is forgotten, and ends do not
+ * count against QA_PROCESS_RUNNING_MAX. Real processes: wine runs cmd.exe. */
+static void
+test_exec_finished_limit(Fixture *fx, gconstpointer data)
+{
+	QaProcessTable *table = qa_process_table_new(NULL);
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	QaProcessSpec spec = {.path = "cmd.exe", .args = args};
+	g_autoptr(QaProcessStatus) second = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 pids[QA_PROCESS_FINISHED_MAX + 1];
+	guint finished = 0;
+
+	g_ptr_array_add(args, "/c");
+	g_ptr_array_add(args, "exit 7");
+	/* the first ends before the others start: its end is certainly the oldest */
+	g_assert_true(qa_process_table_spawn(table, &spec, &pids[0], NULL));
+	wait_all_ended(table, &finished);
+	g_assert_cmpuint(finished, ==, 1);
+	for (guint i = 1; i < G_N_ELEMENTS(pids); i++)
+		g_assert_true(qa_process_table_spawn(table, &spec, &pids[i], NULL));
+	wait_all_ended(table, &finished);
+	g_assert_cmpuint(finished, ==, QA_PROCESS_FINISHED_MAX);
+	g_assert_null(qa_process_table_take_status(table, pids[0], &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND);
+	second = qa_process_table_take_status(table, pids[1], NULL);
+	g_assert_true(second->has_exited);
+	g_assert_cmpint(second->exitcode, ==, 7);
+	qa_process_table_get_counts(table, &finished, &finished);
+	g_assert_cmpuint(finished, ==, QA_PROCESS_FINISHED_MAX - 1);
+	qa_process_table_free(table);
+}
+
 /* ---- accounts ------------------------------------------------------------------------------- */
 
 static void
@@ -480,6 +690,195 @@ test_set_user_password(Fixture *fx, gconstpointer data)
 	g_assert_false(qa_cmd_guest_set_user_password(&fx->agent, &args, &newline));
 	g_assert_null(strstr(newline->message, "a\nb"));
 	assert_calls(fx, "password alice; password nobody-here");
+}
+
+/* ---- SSH keys ------------------------------------------------------------------------------ */
+
+#define K1                                                                                         \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILEehauZVh2h6snr8MahYnx7Dtfufq0tVrhz/dRWSJuU k1@test"
+#define K2                                                                                         \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5GBOrkn4L0GVnLIekJXkLe5Ut+9BXtZ/ey7r7QR+rS k2@test"
+#define K3                                                                                         \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM4zkPHgm6/uBNKrU+J017bMJdvA3j4DwcEPVKE7iAnE k3@test"
+
+static void
+test_ssh_sddl_and_place(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *user_dir = qa_win_ssh_sddl(FALSE, FAKE_SID, TRUE);
+	g_autofree gchar *user_file = qa_win_ssh_sddl(FALSE, FAKE_SID, FALSE);
+	g_autofree gchar *admin_file = qa_win_ssh_sddl(TRUE, FAKE_SID, FALSE);
+	g_autoptr(QaWinSshPlace) user = qa_win_ssh_place_new(FALSE, "C:\\Users\\alice", NULL);
+	g_autoptr(QaWinSshPlace) admin =
+	    qa_win_ssh_place_new(TRUE, "C:\\Users\\admin", "C:\\ProgramData");
+
+	g_assert_cmpstr(
+	    user_dir, ==, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" FAKE_SID ")");
+	g_assert_cmpstr(user_file, ==, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID ")");
+	g_assert_cmpstr(admin_file, ==, "D:P(A;;FA;;;SY)(A;;FA;;;BA)");
+	/* a SID that would add entries of its own is refused */
+	g_assert_null(qa_win_ssh_sddl(FALSE, "S-1-5-21)(A;;FA;;;WD", FALSE));
+	g_assert_null(qa_win_ssh_sddl(FALSE, NULL, FALSE));
+	g_assert_cmpstr(user->path, ==, "C:\\Users\\alice\\.ssh\\authorized_keys");
+	g_assert_false(user->is_shared);
+	g_assert_cmpstr(admin->dir, ==, "C:\\ProgramData\\ssh");
+	g_assert_cmpstr(admin->path, ==, "C:\\ProgramData\\ssh\\administrators_authorized_keys");
+	g_assert_true(admin->is_shared);
+}
+
+static void
+ssh_setup(Fixture *fx)
+{
+	g_autofree gchar *alice = NULL;
+	g_autofree gchar *program_data = NULL;
+
+	fx->fake.root = g_dir_make_tmp("qa-ssh-XXXXXX", NULL);
+	g_assert_nonnull(fx->fake.root);
+	alice = g_build_filename(fx->fake.root, "Users", "alice", NULL);
+	program_data = g_build_filename(fx->fake.root, "ProgramData", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(alice, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(program_data, 0700), ==, 0);
+}
+
+static void
+assert_keys_file(Fixture *fx, const gchar *relative, const gchar *expected)
+{
+	g_autofree gchar *path = g_build_filename(fx->fake.root, relative, NULL);
+	g_autofree gchar *text = NULL;
+
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	g_assert_cmpstr(text, ==, expected);
+}
+
+static gboolean
+ssh_add(Fixture *fx, const gchar *user, gboolean reset, GError **error, ...)
+{
+	g_autoptr(GPtrArray) keys = g_ptr_array_new();
+	QaGuestSshAddAuthorizedKeysArgs args = {
+	    .username = (gchar *)user, .keys = keys, .has_reset = reset, .reset = reset};
+	va_list ap;
+
+	va_start(ap, error);
+	for (const gchar *k = va_arg(ap, const gchar *); k != NULL; k = va_arg(ap, const gchar *))
+		g_ptr_array_add(keys, (gpointer)k);
+	va_end(ap);
+	return qa_cmd_guest_ssh_add_authorized_keys(&fx->agent, &args, error);
+}
+
+static gboolean
+ssh_remove(Fixture *fx, const gchar *user, const gchar *key, GError **error)
+{
+	g_autoptr(GPtrArray) keys = g_ptr_array_new();
+	QaGuestSshRemoveAuthorizedKeysArgs args = {.username = (gchar *)user, .keys = keys};
+
+	g_ptr_array_add(keys, (gpointer)key);
+	return qa_cmd_guest_ssh_remove_authorized_keys(&fx->agent, &args, error);
+}
+
+static guint
+ssh_count(Fixture *fx, const gchar *user, GError **error)
+{
+	QaGuestSshGetAuthorizedKeysArgs args = {.username = (gchar *)user};
+	g_autoptr(QaGuestAuthorizedKeys) ret = NULL;
+
+	if (!qa_cmd_guest_ssh_get_authorized_keys(&fx->agent, &args, &ret, error))
+		return G_MAXUINT;
+	return ret->keys->len;
+}
+
+/* the file round trip of a user's own keys, in a temporary profile (real files under wine) */
+static void
+test_ssh_user_round_trip(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) missing = NULL;
+	const gchar *file = "Users\\alice\\.ssh\\authorized_keys";
+
+	ssh_setup(fx);
+	g_assert_cmpuint(ssh_count(fx, "alice", &missing), ==, G_MAXUINT);
+	g_assert_nonnull(strstr(missing->message, "No such file or directory"));
+	g_assert_nonnull(strstr(missing->message, "alice\\.ssh\\authorized_keys'"));
+	g_assert_true(ssh_remove(fx, "alice", K1, NULL)); /* nothing to remove: no error */
+	/* a blank key (a key file's last line end) is skipped, as on Linux */
+	g_assert_true(ssh_add(fx, "alice", FALSE, NULL, K1, "", "  " K2, NULL));
+	assert_calls(fx,
+		     "acl dir D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" FAKE_SID "); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID ")");
+	assert_keys_file(fx, file, K1 "\n" K2 "\n");
+	g_assert_true(ssh_add(fx, "alice", FALSE, NULL, K2, K3, NULL));
+	assert_keys_file(fx, file, K1 "\n" K2 "\n" K3 "\n");
+	g_assert_cmpuint(ssh_count(fx, "alice", NULL), ==, 3);
+	g_assert_true(ssh_remove(fx, "alice", K1, NULL));
+	assert_keys_file(fx, file, K2 "\n" K3 "\n");
+	g_assert_true(ssh_add(fx, "alice", TRUE, NULL, K3, NULL));
+	assert_keys_file(fx, file, K3 "\n");
+	/* the directory's DACL once, when it was made; the file's at each write */
+	assert_calls(fx,
+		     "acl dir D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;" FAKE_SID "); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID "); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID "); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID "); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" FAKE_SID ")");
+}
+
+/* a Windows-edited file: CRLF line ends and comments stay, keys match without the CR */
+static void
+test_ssh_crlf_file(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *path = NULL;
+
+	ssh_setup(fx);
+	dir = g_build_filename(fx->fake.root, "Users", "alice", ".ssh", NULL);
+	path = g_build_filename(dir, "authorized_keys", NULL);
+	g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(path, "# mine\r\n" K1 "\r\n" K2 "\r\n", -1, NULL));
+	g_assert_cmpuint(ssh_count(fx, "alice", NULL), ==, 2);
+	g_assert_true(ssh_add(fx, "alice", FALSE, NULL, K1, K3, NULL));
+	g_assert_true(ssh_remove(fx, "alice", K2, NULL));
+	assert_keys_file(fx, "Users\\alice\\.ssh\\authorized_keys", "# mine\r\n" K1 "\r\n" K3 "\n");
+}
+
+static void
+test_ssh_admin_shared_file(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) is_dir = NULL;
+	g_autofree gchar *odd = NULL;
+
+	ssh_setup(fx);
+	g_assert_true(ssh_add(fx, "admin", FALSE, NULL, K2, NULL));
+	assert_keys_file(fx, "ProgramData\\ssh\\administrators_authorized_keys", K2 "\n");
+	assert_calls(fx,
+		     "acl dir D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA); "
+		     "acl file D:P(A;;FA;;;SY)(A;;FA;;;BA)");
+	g_assert_cmpuint(ssh_count(fx, "admin", NULL), ==, 1);
+	/* a directory where the file should be is refused, not read */
+	odd = g_build_filename(fx->fake.root, "Users", "alice", ".ssh", "authorized_keys", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(odd, 0700), ==, 0);
+	g_assert_cmpuint(ssh_count(fx, "alice", &is_dir), ==, G_MAXUINT);
+	g_assert_nonnull(strstr(is_dir->message, "expected a regular file"));
+}
+
+static void
+test_ssh_refusals(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) unknown = NULL;
+	g_autoptr(GError) newbie = NULL;
+	g_autoptr(GError) bad_key = NULL;
+	g_autoptr(GError) bad_name = NULL;
+	g_autoptr(GError) comment = NULL;
+
+	ssh_setup(fx);
+	g_assert_false(ssh_add(fx, "nobody", FALSE, &unknown, K1, NULL));
+	g_assert_cmpstr(unknown->message, ==, "The user 'nobody' does not exist");
+	g_assert_false(ssh_add(fx, "newbie", FALSE, &newbie, K1, NULL));
+	g_assert_nonnull(strstr(newbie->message, "does not exist; expected the user to have"));
+	/* the same checks and texts as on Linux, before the user is looked up */
+	g_assert_false(ssh_add(fx, "nobody", FALSE, &bad_key, "ssh-ed25519 AAAA", NULL));
+	g_assert_true(g_str_has_prefix(bad_key->message, "Invalid OpenSSH public key"));
+	g_assert_false(ssh_add(fx, "a:b", FALSE, &bad_name, K1, NULL));
+	g_assert_nonnull(strstr(bad_name->message, "it contains ':'"));
+	g_assert_false(ssh_remove(fx, "alice", "# a comment", &comment));
+	g_assert_nonnull(strstr(comment->message, "it is a comment"));
+	assert_calls(fx, "");
 }
 
 /* ---- devices -------------------------------------------------------------------------------- */
@@ -554,11 +953,20 @@ main(int argc, char **argv)
 	ADD("/commands-win32/version-names", test_version_names);
 	ADD("/commands-win32/users-one-per-name", test_users_one_per_name);
 	ADD("/commands-win32/set-time", test_set_time);
+	ADD("/commands-win32/load-damping", test_load_damping);
+	ADD("/commands-win32/load-lazy-start", test_load_lazy_start);
+	ADD("/commands-win32/load-no-counter", test_load_no_counter);
 	ADD("/commands-win32/netif-parse", test_netif_parse);
 	ADD("/commands-win32/mac-format", test_mac_format);
 	ADD("/commands-win32/quote-arg", test_quote_arg);
 	ADD("/commands-win32/set-user-password", test_set_user_password);
 	ADD("/commands-win32/devices", test_devices);
 	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
+	ADD("/commands-win32/exec-finished-limit", test_exec_finished_limit);
+	ADD("/commands-win32/ssh-sddl-and-place", test_ssh_sddl_and_place);
+	ADD("/commands-win32/ssh-user-round-trip", test_ssh_user_round_trip);
+	ADD("/commands-win32/ssh-crlf-file", test_ssh_crlf_file);
+	ADD("/commands-win32/ssh-admin-shared-file", test_ssh_admin_shared_file);
+	ADD("/commands-win32/ssh-refusals", test_ssh_refusals);
 	return g_test_run();
 }
