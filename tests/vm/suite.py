@@ -1046,6 +1046,18 @@ def check_sigkill_while_frozen(ctx):
         w.stop()
 
 
+def remove_dropin(ctx, dropin):
+    """Removes a check's drop-in of the agent's unit and restarts the agent without it; a
+    failure is reported, not raised (it runs in a check's finally)."""
+    try:
+        old = agent_pid(ctx)
+        ctx.guest.run(f"rm -f {dropin}; systemctl daemon-reload; "
+                      f"systemctl restart {ctx.agent_unit}", timeout=60)
+        wait_new_pid(ctx, old)
+    except (vm.GuestError, CheckFailed) as e:
+        say(f"   (restoring the unit failed: {e})")
+
+
 # The timeout runs from before the first FIFREEZE (a FIFREEZE that never returns holds writers
 # too), and a FIFREEZE under TCG on a loaded host has taken over 3 s: the check needs the
 # writer seen blocked for a second after the reply, so the timeout leaves room for both.
@@ -1099,13 +1111,7 @@ def check_auto_thaw(ctx):
     finally:
         ensure_thawed(ctx)
         w.stop()
-        g = ctx.guest
-        try:
-            old = agent_pid(ctx)
-            g.run(f"rm -f {dropin}; systemctl daemon-reload; systemctl restart {unit}", timeout=60)
-            wait_new_pid(ctx, old)
-        except (vm.GuestError, CheckFailed) as e:
-            say(f"   (restoring the unit failed: {e})")
+        remove_dropin(ctx, dropin)
 
 
 # ---- side by side with Debian's qemu-guest-agent ---------------------------------------------
@@ -2138,12 +2144,7 @@ def check_exec_unconfined(ctx):
                 if st.get("signal") != 9 or st2.get("exitcode") != 255:
                     raise CheckFailed(f"{st} {st2}")
     finally:
-        try:
-            old = agent_pid(ctx)
-            g.run(f"rm -f {dropin}; systemctl daemon-reload; systemctl restart {unit}", timeout=60)
-            wait_new_pid(ctx, old)
-        except (vm.GuestError, CheckFailed) as e:
-            say(f"   (restoring the unit failed: {e})")
+        remove_dropin(ctx, dropin)
     steps.finish()
 
 
