@@ -338,6 +338,35 @@ def waits_for_freeze(pid):
     return False
 
 
+class FreezeChecks:
+    """What the loop-image freeze suites assert with (mixed into a unittest.TestCase that has
+    self.client and a classmethod mp(name) giving the mountpoint of image NAME)."""
+
+    def error(self, command, arguments=None, client=None):
+        r = (client or self.client).execute(command, arguments)
+        self.assertIn("error", r, f"{command} should fail: {r}")
+        self.assertEqual(r["error"]["class"], "GenericError")
+        return r["error"]["desc"]
+
+    def writer(self, name):
+        """A process writing to the filesystem; blocks while it is frozen."""
+        path = os.path.join(self.mp(name), "probe")
+        return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
+
+    def assert_blocked(self, proc):
+        """Waits until the writer is seen waiting for a frozen filesystem in the kernel: no
+        sleep decides it, so a slow machine only makes it slower."""
+        deadline = time.monotonic() + TIMEOUT
+        while not waits_for_freeze(proc.pid):
+            self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
+            self.assertLess(time.monotonic(), deadline, "the writer neither finished nor "
+                            "waited for a frozen filesystem")
+            time.sleep(0.01)
+
+    def assert_completes(self, proc):
+        self.assertEqual(proc.wait(timeout=15), 0)
+
+
 def needs_root(test):
     import unittest
     return unittest.skipUnless(os.geteuid() == 0, "needs root for loop mounts")(test)

@@ -35,7 +35,7 @@ def can_run():
 
 
 @unittest.skipIf(can_run() is not None, can_run())
-class FsfreezeTest(unittest.TestCase):
+class FsfreezeTest(qalib.FreezeChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="qa-fsfreeze-")
@@ -91,30 +91,6 @@ class FsfreezeTest(unittest.TestCase):
         self.agent.close()
         for mp in self.mounted:
             subprocess.run(["fsfreeze", "-u", mp], stderr=subprocess.DEVNULL)
-
-    def error(self, command, arguments=None, client=None):
-        r = (client or self.client).execute(command, arguments)
-        self.assertIn("error", r, f"{command} should fail: {r}")
-        self.assertEqual(r["error"]["class"], "GenericError")
-        return r["error"]["desc"]
-
-    def writer(self, name):
-        """A process writing to the filesystem; blocks while it is frozen."""
-        path = os.path.join(self.mp(name), "probe")
-        return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
-
-    def assert_blocked(self, proc):
-        """Waits until the writer is seen waiting for a frozen filesystem in the kernel: no
-        sleep decides it, so a slow machine only makes it slower."""
-        deadline = time.monotonic() + qalib.TIMEOUT
-        while not qalib.waits_for_freeze(proc.pid):
-            self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
-            self.assertLess(time.monotonic(), deadline, "the writer neither finished nor "
-                            "waited for a frozen filesystem")
-            time.sleep(0.01)
-
-    def assert_completes(self, proc):
-        self.assertEqual(proc.wait(timeout=15), 0)
 
     def test_freeze_list_status_thaw(self):
         c = self.client

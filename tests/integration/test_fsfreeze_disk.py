@@ -43,7 +43,7 @@ def loop_of(image):
 
 
 @unittest.skipIf(can_run() is not None, can_run())
-class DiskFreezeTest(unittest.TestCase):
+class DiskFreezeTest(qalib.FreezeChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="qa-disk-")
@@ -128,29 +128,8 @@ class DiskFreezeTest(unittest.TestCase):
         if os.path.exists(os.path.join(self.dir, "hook.log")):
             os.unlink(os.path.join(self.dir, "hook.log"))
 
-    def error(self, command, arguments=None, client=None):
-        r = (client or self.client).execute(command, arguments)
-        self.assertIn("error", r, f"{command} should fail: {r}")
-        self.assertEqual(r["error"]["class"], "GenericError")
-        return r["error"]["desc"]
-
     def dev(self, name):
         return sh(f"findmnt -no SOURCE {self.mp(name)}").splitlines()[0]
-
-    def writer(self, name):
-        path = os.path.join(self.mp(name), "probe")
-        return subprocess.Popen(["sh", "-c", f"echo x > {path} && sync {path}"])
-
-    def assert_blocked(self, proc):
-        deadline = time.monotonic() + qalib.TIMEOUT
-        while not qalib.waits_for_freeze(proc.pid):
-            self.assertIsNone(proc.poll(), "the writer was not blocked by the freeze")
-            self.assertLess(time.monotonic(), deadline, "the writer neither finished nor "
-                            "waited for a frozen filesystem")
-            time.sleep(0.01)
-
-    def assert_completes(self, proc):
-        self.assertEqual(proc.wait(timeout=15), 0)
 
     def report(self, client=None):
         return (client or self.client).ok("guest-fsfreeze-get-report")
