@@ -190,12 +190,36 @@ class MsiTest(unittest.TestCase):
             self.assertIn("method=virtio-serial", r.stdout)
         finally:
             wine("msiexec", "/x", msi, "/qn")
+        # uninstalling a running agent stops it and removes the service
         self.assertIsNone(service_state())
-        # the binary of a service that was running is deleted once it has exited
-        deadline = time.monotonic() + qalib.TIMEOUT
-        while os.path.exists(exe) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_agent_exited()
+
+        # Windows Installer waits for that stop (Wait="yes") before it removes files. Wine's
+        # msiexec sends the stop and goes on, so there the binary of an agent still exiting
+        # stays behind, as any file in use does. That the files go is checked with the
+        # agent stopped before the uninstall.
+        wine("msiexec", "/i", msi, "/qn")
+        try:
+            wait_state("RUNNING")
+            wine("net", "stop", SERVICE)
+            wait_state("STOPPED")
+            wait_agent_exited()
+        finally:
+            wine("msiexec", "/x", msi, "/qn")
+        self.assertIsNone(service_state())
         self.assertFalse(os.path.exists(exe))
+        self.assertFalse(os.path.exists(conf))
+
+
+def wait_agent_exited():
+    """Waits until no installed agent process runs (the service reports STOPPED, then exits)."""
+    pattern = r"Program Files.quiesce-agent.quiesce-agent\.exe"
+    deadline = time.monotonic() + qalib.TIMEOUT
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the installed agent is still running after its service stopped")
 
 
 if __name__ == "__main__":
