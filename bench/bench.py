@@ -1291,6 +1291,10 @@ def main():
     ap.add_argument("--dirty-mib", type=int, default=128)
     ap.add_argument("--hold-ms", type=float, default=100)
     ap.add_argument("--loop-direct-io", choices=["on", "off"], default="on")
+    ap.add_argument("--freeze-counts", default="1,8,32",
+                    help="how many clean filesystems each freeze item freezes, comma-separated")
+    ap.add_argument("--freeze-reps", type=int, default=None,
+                    help="rounds per count of the clean freeze (default 10, --quick 3)")
     ap.add_argument("--vm", action="store_true",
                     help="also item 7: fsinfo and freeze-all/thaw in the QEMU test guest of "
                     "tests/vm (boots it: minutes; --only vm runs nothing else)")
@@ -1395,7 +1399,9 @@ def main():
                 a.check_freeze_all_blocked()
             if "freeze" in only:
                 log("freeze + thaw of clean filesystems")
-                c = bench_freeze_clean(fz, images, [1, 8, 32], 3 if q else 10)
+                counts = [int(n) for n in args.freeze_counts.split(",")]
+                reps = args.freeze_reps or (3 if q else 10)
+                c = bench_freeze_clean(fz, images, counts, reps)
                 res["freeze_clean"] = {n: {str(k): v for k, v in c[n].items()} for n in AGENTS}
             if "stall" in only:
                 log("application stall under load")

@@ -13,6 +13,7 @@
 
 #include "autocleanups.h"
 #include "freezer-private.h"
+#include "kernel-file.h"
 #include "storage-graph.h"
 
 /* not in the kernel's uapi headers: fs/ext4/ext4.h, since Linux 5.14 */
@@ -85,22 +86,26 @@ gint64
 qa_freezer_read_dirty_kib(const QaRoots *roots)
 {
 	g_autofree gchar *path = g_build_filename(roots->proc, "meminfo", NULL);
-	g_autofree gchar *text = NULL;
-	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *text = qa_kernel_file_read(path, NULL);
+	static const gchar *const keys[] = {"\nDirty:", "\nWriteback:"};
 	gint64 total = 0;
-	guint found = 0;
 
-	if (!g_file_get_contents(path, &text, NULL, NULL))
+	if (text == NULL)
 		return -1;
-	lines = g_strsplit(text, "\n", -1);
-	for (guint i = 0; lines[i] != NULL; i++) {
-		if (g_str_has_prefix(lines[i], "Dirty:") ||
-		    g_str_has_prefix(lines[i], "Writeback:")) {
-			total += g_ascii_strtoll(strchr(lines[i], ':') + 1, NULL, 10);
-			found++;
-		}
+	/* neither is the first line (MemTotal is) */
+	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+		const gchar *line = strstr(text, keys[i]);
+		gchar *end;
+		gint64 kib;
+
+		if (line == NULL)
+			return -1;
+		kib = g_ascii_strtoll(line + strlen(keys[i]), &end, 10);
+		if (end == line + strlen(keys[i]))
+			return -1;
+		total += kib;
 	}
-	return found == 2 ? total : -1;
+	return total;
 }
 
 static gint

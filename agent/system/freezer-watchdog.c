@@ -12,10 +12,12 @@ qa_freezer_watchdog(gpointer data)
 		gint64 deadline = self->deadline;
 
 		if (deadline == 0) {
+			self->watchdog_wakes_at = 0;
 			g_cond_wait(&self->cond, &self->lock);
 			continue;
 		}
 		if (g_get_monotonic_time() < deadline) {
+			self->watchdog_wakes_at = deadline;
 			g_cond_wait_until(&self->cond, &self->lock, deadline);
 			continue;
 		}
@@ -57,6 +59,10 @@ qa_freezer_start_watchdog(QaFreezer *self, GError **error)
 	return TRUE;
 }
 
+/* The watchdog is woken only when its wait would end after the new deadline. A thaw leaves it
+ * waiting for the deadline it had: it wakes then, finds none (or a later one) and waits again.
+ * So back-to-back freezes, each arming a deadline later than the last, do not wake it, which
+ * would cost every freeze a thread switch. */
 void
 qa_freezer_arm(QaFreezer *self)
 {
@@ -64,6 +70,7 @@ qa_freezer_arm(QaFreezer *self)
 		return;
 	g_mutex_lock(&self->lock);
 	self->deadline = g_get_monotonic_time() + (gint64)self->auto_thaw_ms * 1000;
-	g_cond_signal(&self->cond);
+	if (self->watchdog_wakes_at == 0 || self->deadline < self->watchdog_wakes_at)
+		g_cond_signal(&self->cond);
 	g_mutex_unlock(&self->lock);
 }

@@ -1,10 +1,13 @@
 #include "state-file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qa-error.h"
+#include "qa-fd.h"
 #include "state-file-private.h"
 
 QaStateFs *
@@ -426,6 +429,46 @@ qa_state_file_load(const gchar *statedir, GError **error)
 	return state;
 }
 
+/* Writes @data under a temporary name and renames it over @path, so that a reader sees the old
+ * state or the new one. No fsync(): the directory is on a memory filesystem (no freeze starts
+ * otherwise, qa_freeze_select_check_statedir()), where it would write nothing and only cost
+ * syscalls on every freeze, and a record is about this boot only. The temporary name is this
+ * process's: its writes are serialised (the freezer's write_lock), and an --emergency-thaw
+ * writing at the same moment has another. */
+static gboolean
+qa_state_file_replace(const gchar *path, const gchar *data, GError **error)
+{
+	g_autofree gchar *tmp = g_strdup_printf("%s.%d.tmp", path, (gint)getpid());
+	gsize len = strlen(data);
+	gsize done = 0;
+	g_auto(QaFd) fd =
+	    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+
+	if (fd < 0)
+		goto fail;
+	while (done < len) {
+		gssize n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		done += n;
+	}
+	if (close(qa_fd_steal(&fd)) != 0 || rename(tmp, path) != 0)
+		goto fail;
+	return TRUE;
+
+fail:
+	g_set_error(error,
+		    G_FILE_ERROR,
+		    g_file_error_from_errno(errno),
+		    "cannot write '%s': %s",
+		    tmp,
+		    g_strerror(errno));
+	g_unlink(tmp);
+	return FALSE;
+}
+
 gboolean
 qa_state_file_save(const gchar *statedir, const QaState *state, GError **error)
 {
@@ -446,9 +489,7 @@ qa_state_file_save(const gchar *statedir, const QaState *state, GError **error)
 		return TRUE;
 	}
 	data = qa_state_file_to_data(state);
-	/* temporary file, fsync and rename: a reader sees the old state or the new one */
-	if (!g_file_set_contents_full(
-		path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error_local)) {
+	if (!qa_state_file_replace(path, data, &error_local)) {
 		g_set_error(error,
 			    QA_SYSTEM_ERROR,
 			    QA_SYSTEM_ERROR_FAILED,
