@@ -197,7 +197,13 @@ def parse_doc(lines, name):
 # Model
 
 
+# words whose capitals are not where words start
+WORDS = {"NVMe": "Nvme"}
+
+
 def camel_to_snake(name):
+    for word, plain in WORDS.items():
+        name = name.replace(word, plain)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
     return s.lower()

@@ -1,11 +1,54 @@
 /* guest-get-disks: every block device the guest sees (see qa_blockdev_model_list() for which
  * placeholders are skipped), by device node, with what it is built on and, for physical
- * disks, where it is attached. Reads only sysfs (and udev for serials), so it is answered while
- * filesystems are frozen. */
+ * disks, where it is attached and, for NVMe disks, the health their controller reports. Reads
+ * sysfs (and udev for serials) and asks NVMe controllers, never a filesystem, so it is answered
+ * while filesystems are frozen. */
 #include "agent.h"
 #include "blockdev.h"
 #include "disk-address.h"
+#include "nvme.h"
 #include "qa-schema.h"
+
+/* a whole NVMe disk's SMART log page; NULL when the controller does not answer (the agent
+ * lacks CAP_SYS_ADMIN, the namespace went away), which leaves the member out as for any
+ * other disk */
+static QaGuestDiskSmart *
+qa_disks_nvme_smart(const gchar *node)
+{
+	g_autoptr(GError) error = NULL;
+	QaGuestDiskSmart *smart;
+	QaGuestNVMeSmart *nvme;
+	QaNvmeSmart log;
+
+	if (!qa_nvme_smart_read(node, &log, &error)) {
+		g_debug("%s", error->message);
+		return NULL;
+	}
+	nvme = qa_guest_nvme_smart_new();
+	nvme->critical_warning = log.critical_warning;
+	nvme->temperature = log.temperature;
+	nvme->available_spare = log.available_spare;
+	nvme->available_spare_threshold = log.available_spare_threshold;
+	nvme->percentage_used = log.percentage_used;
+#define QA_DISKS_COUNTER(member, counter)                                                          \
+	nvme->member##_lo = log.counters[QA_NVME_COUNTER_##counter][0];                            \
+	nvme->member##_hi = log.counters[QA_NVME_COUNTER_##counter][1]
+	QA_DISKS_COUNTER(data_units_read, DATA_UNITS_READ);
+	QA_DISKS_COUNTER(data_units_written, DATA_UNITS_WRITTEN);
+	QA_DISKS_COUNTER(host_read_commands, HOST_READ_COMMANDS);
+	QA_DISKS_COUNTER(host_write_commands, HOST_WRITE_COMMANDS);
+	QA_DISKS_COUNTER(controller_busy_time, CONTROLLER_BUSY_TIME);
+	QA_DISKS_COUNTER(power_cycles, POWER_CYCLES);
+	QA_DISKS_COUNTER(power_on_hours, POWER_ON_HOURS);
+	QA_DISKS_COUNTER(unsafe_shutdowns, UNSAFE_SHUTDOWNS);
+	QA_DISKS_COUNTER(media_errors, MEDIA_ERRORS);
+	QA_DISKS_COUNTER(number_of_error_log_entries, ERROR_LOG_ENTRIES);
+#undef QA_DISKS_COUNTER
+	smart = qa_guest_disk_smart_new();
+	smart->type = QA_GUEST_DISK_BUS_TYPE_NVME;
+	smart->u_nvme = nvme;
+	return smart;
+}
 
 static void
 qa_disks_add_dependency(QaGuestDiskInfo *info,
@@ -41,6 +84,9 @@ qa_disks_info_new(QaBlockdevModel *model, const QaRoots *roots, const QaBlockdev
 	if (addresses != NULL && addresses->len > 0)
 		info->address = qa_disk_address_to_wire(g_ptr_array_index(addresses, 0));
 	info->alias = g_strdup(dev->dm_name);
+	if (!info->partition && info->address != NULL &&
+	    info->address->bus_type == QA_GUEST_DISK_BUS_TYPE_NVME)
+		info->smart = qa_disks_nvme_smart(dev->node);
 	return info;
 }
 

@@ -537,6 +537,12 @@ def check_fsinfo_addresses(ctx):
         exp = expected_disk(did, by_serial, parts)
         exp["dev"] = node
         problems += compare_disk(f"guest-get-disks {node}", info.get("address") or {}, exp)
+        # the NVMe controller's health, and no other disk's
+        smart = info.get("smart")
+        if d["bus"] == "nvme" and (smart or {}).get("type") != "nvme":
+            problems.append(f"guest-get-disks: {node} smart={smart}, expected the NVMe log")
+        elif d["bus"] != "nvme" and smart is not None:
+            problems.append(f"guest-get-disks: {node} ({d['bus']}) smart={smart}")
     data_node = by_serial["QA-DATA"]["kname"]
     for p in parts.get(data_node, []):
         info = by_name.get(p, {})
@@ -1434,13 +1440,19 @@ QGA72_LACKS = {"guest-get-load": "QEMU 10.0", "guest-network-get-route": "QEMU 9
 KNOWN_MEMBERS = {
     ("guest-get-fsinfo", "total-bytes-privileged"): "ours only: QEMU 9.1",
     ("guest-get-fsinfo", "frozen"): "ours only: the schema's 'extension' feature",
-    ("guest-get-disks", "smart"): "qemu-ga's only: the schema says 'disk health (not reported)'",
 }
 # Commands qemu-ga 7.2 lists that QEMU 10.2 no longer has on Linux.
 QGA72_ONLY = {"guest-get-devices": "Windows only in QEMU 10.2's schema"}
 # Whose per-entry members may differ (counters the kernel has or not, devices listed or not):
 # their differences are shown, not failed.
 MAY_DIFFER = {"guest-get-cpustats", "guest-get-diskstats"}
+# The members of an NVMe disk's SMART log that stay put while the check runs (the I/O counters
+# move with every read either agent makes).
+SMART_STABLE = ("critical-warning", "temperature", "available-spare", "available-spare-threshold",
+                "percentage-used", "power-cycles-lo", "power-cycles-hi", "power-on-hours-lo",
+                "power-on-hours-hi", "unsafe-shutdowns-lo", "unsafe-shutdowns-hi",
+                "media-errors-lo", "media-errors-hi", "number-of-error-log-entries-lo",
+                "number-of-error-log-entries-hi")
 # JSON 'number' members: an integral value may be written without a fraction.
 NUMBER_MEMBERS = {"login-time", "load1m", "load5m", "load15m"}
 
@@ -1518,6 +1530,12 @@ def must_equal(cmd, ours, theirs):
         return sorted(u["user"] for u in ours), sorted(u["user"] for u in theirs)
     if cmd == "guest-network-get-interfaces":
         return agent_interfaces(ours), agent_interfaces(theirs)
+    if cmd == "guest-get-disks":
+        # the same controller asked twice: its health, which disks report one
+        def smart(disks):
+            return {d["name"]: {k: d["smart"].get(k) for k in ("type",) + SMART_STABLE}
+                    for d in disks if "smart" in d}
+        return smart(ours), smart(theirs)
     return None
 
 
