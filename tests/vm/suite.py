@@ -2680,6 +2680,20 @@ def agent_via_virsh(dom, cmd, arguments=None):
     return json.loads(out)["return"]
 
 
+def guest_side_of_missing_agent(g):
+    """Why no agent answers, as far as the guest can tell: whether its test runner answers
+    (the guest finished booting) and, if so, what systemd says of the agent."""
+    try:
+        g._connect_runner(time.monotonic() + 20)
+        g._resync(time.monotonic() + 20)
+    except Exception as e:  # the runner's own errors, OSError, timeouts: all mean "not up"
+        return f"the test runner does not answer either ({e}): the guest has not finished booting"
+    _, out = g.run("systemctl --no-pager status 'quiesce-agent*' 2>&1 | head -30; "
+                   "journalctl -b --no-pager SYSLOG_IDENTIFIER=quiesce-agent 2>&1 | tail -20",
+                   timeout=60)
+    return "the guest is up (its test runner answers); systemd says:\n" + out
+
+
 def wait_libvirt_agent(dom, timeout=60):
     """libvirt connects to the agent when the guest opens the port: guest-ping through virsh
     until it answers; returns the seconds waited."""
@@ -3077,17 +3091,22 @@ def check_libvirt_power(ctx):
                  f"{t_reset:.0f}s")
     if restarted:
         with steps.step("the guest comes back: the agent answers libvirt, a new boot id"):
-            # a loaded TCG host can make the boot after the restart much slower than the
-            # first (RCU stalls, initramfs's udev settle timing out): a boot timeout of its own
+            # A loaded TCG host can make the boot after the restart much slower than the first
+            # (RCU stalls, initramfs's udev settle timing out). Seen in CI: an RCU stall 38 s
+            # in, before the initramfs had started, and the boot not done 300 s later, where
+            # the first boot took 49 s. So twice the boot timeout, and on failure the runner
+            # tells a guest still booting from an agent that did not start.
+            timeout = 2 * ctx.args.boot_timeout
             t0 = time.monotonic()
-            deadline = t0 + ctx.args.boot_timeout
+            deadline = t0 + timeout
             try:
-                t_agent = wait_libvirt_agent(dom, timeout=ctx.args.boot_timeout)
+                t_agent = wait_libvirt_agent(dom, timeout=timeout)
             except CheckFailed as e:
                 status = lvdomain.virsh("qemu-monitor-command", dom, "--hmp", "info status",
                                         check=False).strip()
-                raise CheckFailed(f"{e}\nQEMU: {status}; the console since the restart:\n"
-                                  f"{lg.console_tail(25)}") from None
+                raise CheckFailed(f"{e}\nQEMU: {status}; {guest_side_of_missing_agent(lg)}; "
+                                  f"the console since the restart:\n{lg.console_tail(25)}") \
+                    from None
             lg._connect_runner(deadline)
             lg._resync(deadline)
             now = boot_id(lg)
