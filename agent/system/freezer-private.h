@@ -124,7 +124,10 @@ struct _QaFreezer {
 	gint64 frozen_at;	  /* wall clock µs */
 	gint64 deadline;	  /* monotonic µs; 0: watchdog idle */
 	gint64 watchdog_wakes_at; /* when the watchdog's wait ends, monotonic µs; 0: never */
-	gint64 auto_thawed_at;	  /* wall clock µs; 0: nothing to report */
+	/* entries the watchdog or the shutdown took from @frozen and has not settled yet: still
+	 * frozen for guest-fsfreeze-status until FITHAW returned and the thaw is reported */
+	guint n_thawing;
+	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
 	/* auto_thawed_at is an --emergency-thaw's, not the watchdog's */
 	gboolean is_operator_thawed;
 	guint n_auto_thaw_retries; /* auto-thaws in a row that left something frozen */

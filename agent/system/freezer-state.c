@@ -285,5 +285,5 @@ qa_freezer_is_any_frozen(QaFreezer *self)
 
 	qa_freezer_sync_with_file(self, FALSE);
 	locker = g_mutex_locker_new(&self->lock);
-	return self->frozen->len > 0;
+	return self->frozen->len > 0 || self->n_thawing > 0;
 }

@@ -217,11 +217,14 @@ qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 	gboolean is_auto = by == QA_FREEZE_OUTCOME_BY_AUTO_THAW;
 	gboolean is_worth_telling;
 	gint64 start = g_get_monotonic_time();
+	guint n_taken;
 	guint count;
 
 	g_mutex_lock(&self->lock);
 	taken = g_steal_pointer(&self->frozen);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	n_taken = taken->len;
+	self->n_thawing += n_taken;
 	is_worth_telling =
 	    taken->len > 0 || self->is_op_running || by == QA_FREEZE_OUTCOME_BY_OPERATOR;
 	if (self->is_op_running)
@@ -235,6 +238,8 @@ qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 	if (is_worth_telling)
 		qa_freezer_report_thaw(self, by, start, thawed, errors);
 	g_mutex_lock(&self->lock);
+	/* thawed (or back in @frozen) and reported: from now on status may say so */
+	self->n_thawing -= n_taken;
 	qa_freezer_schedule_retry_locked(self, is_auto);
 	/* recorded only now: an agent killed before FITHAW returned must still find them in the
 	 * state file, or they would stay frozen with nobody knowing */

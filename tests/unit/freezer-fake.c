@@ -77,10 +77,15 @@ fake_thaw(gint fd, const gchar *mountpoint, gpointer data)
 	Fake *fake = data;
 	const FakeFs *fs = fake_find(fake, mountpoint);
 	gint ret = fake_call(fake, "thaw", mountpoint);
+	g_autofree gchar *stuck_as = g_strconcat("thaw ", fs->name, NULL);
 
 	if (ret != 0)
 		return ret;
 	g_mutex_lock(&fake->lock);
+	if (g_strcmp0(fake->stuck, stuck_as) == 0) {
+		while (!fake->is_stuck_released)
+			g_cond_wait(&fake->cond, &fake->lock);
+	}
 	if (!g_hash_table_remove(fake->kernel_frozen, fs->name))
 		ret = -EINVAL;
 	g_mutex_unlock(&fake->lock);

@@ -33,7 +33,7 @@ typedef struct {
 	    *calls; /* "freeze a", "thaw a", "sync a", "checkpoint a", "trim a", "expedite on" */
 	GHashTable *kernel_frozen; /* names the fake kernel holds frozen */
 	GHashTable *faults; /* "freeze a", "expedite on" -> GINT_TO_POINTER(negative errno) */
-	gchar *stuck;	    /* FIFREEZE of this name blocks until released */
+	gchar *stuck;	    /* FIFREEZE of this name ("thaw NAME": FITHAW) blocks until released */
 	gboolean is_rcu_expedited; /* what ops.expedite_rcu set last */
 	gulong sync_us;		   /* how long each syncfs takes: long enough, and it is repeated */
 	gboolean is_stuck_released;

@@ -353,6 +353,45 @@ test_report_auto_thaw(void **state)
 	assert_true(report->auto_thawed_at > 0);
 }
 
+/* The watchdog takes what it thaws out of the frozen set before FITHAW: until FITHAW returned
+ * and the thaw is in the report, status must still say frozen (a host that polls status and
+ * then reads the report saw "thawed" with no thaw reported, while the filesystem was still
+ * frozen in the kernel). */
+static void
+test_status_frozen_until_auto_thaw_reported(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "bonly", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaState) report = NULL;
+	gint64 start;
+	guint count = 0;
+
+	fake->options.auto_thaw_ms = 100;
+	fake->stuck = g_strdup("thaw bonly");
+	freezer = new_freezer(fake);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	start = g_get_monotonic_time();
+	while (strstr(fake_calls(fake, "thaw"), "bonly") == NULL &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(5 * 1000);
+	/* the watchdog is inside FITHAW */
+	assert_non_null(strstr(fake_calls(fake, "thaw"), "bonly"));
+	assert_true(fake_kernel_is_frozen(fake, "bonly"));
+	assert_true(qa_freezer_is_any_frozen(freezer));
+	fake_release_stuck(fake);
+	while (qa_freezer_is_any_frozen(freezer) &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(5 * 1000);
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	/* the moment status says thawed, the report has the thaw */
+	report = qa_freezer_get_state(freezer);
+	assert_non_null(report->last_thaw);
+	assert_int_equal(report->last_thaw->by, QA_FREEZE_OUTCOME_BY_AUTO_THAW);
+	assert_false(fake_kernel_is_frozen(fake, "bonly"));
+}
+
 /* a successor (the agent killed, another started) reports its predecessor's last freeze, goes
  * on counting calls, and records its own thaw of a half-done freeze as the successor's */
 static void
@@ -497,6 +536,7 @@ main(void)
 	    cmocka_unit_test(test_report_rollback),
 	    cmocka_unit_test(test_report_hooks),
 	    cmocka_unit_test(test_report_auto_thaw),
+	    cmocka_unit_test(test_status_frozen_until_auto_thaw_reported),
 	    cmocka_unit_test(test_report_successor),
 	    cmocka_unit_test(test_emergency_thaw),
 	    cmocka_unit_test(test_emergency_thaw_partial),
