@@ -15,12 +15,6 @@
 #include "blockdev.h"
 #include "qa-error.h"
 
-typedef struct {
-	GPtrArray *filesystems; /* borrowed */
-	GPtrArray *holders; /* per filesystem: GArray of guint, the filesystems it must precede */
-	gint *level;	    /* -1 not computed, -2 being computed */
-} QaStorageGraph;
-
 /* the filesystems that hold the backing files of loop devices under filesystem @index */
 static GArray *
 qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
@@ -54,73 +48,14 @@ qa_storage_graph_holders(QaBlockdevModel *model, GPtrArray *mounts, guint index)
 	return holders;
 }
 
-/* the level of filesystem @index: one more than the level of every filesystem that must be
- * frozen before it, 0 when there is none */
-static gboolean
-qa_storage_graph_level(QaStorageGraph *graph, guint index, GError **error)
-{
-	gint level = 0;
-
-	if (graph->level[index] >= 0)
-		return TRUE;
-	if (graph->level[index] == -2) {
-		QaFilesystem *fs = g_ptr_array_index(graph->filesystems, index);
-		g_set_error(error,
-			    QA_SYSTEM_ERROR,
-			    QA_SYSTEM_ERROR_INVALID,
-			    "loop devices form a cycle through the filesystem at '%s': "
-			    "expected each backing file on a filesystem below it",
-			    (const gchar *)g_ptr_array_index(fs->mountpoints, 0));
-		return FALSE;
-	}
-	graph->level[index] = -2;
-	for (guint i = 0; i < graph->filesystems->len; i++) {
-		GArray *holders = g_ptr_array_index(graph->holders, i);
-		for (guint j = 0; j < holders->len; j++) {
-			if (g_array_index(holders, guint, j) != index)
-				continue;
-			if (!qa_storage_graph_level(graph, i, error))
-				return FALSE;
-			level = MAX(level, graph->level[i] + 1);
-		}
-	}
-	graph->level[index] = level;
-	return TRUE;
-}
-
+/* one walk of every filesystem's devices, then the levels of them all */
 GPtrArray *
 qa_storage_graph_freeze_levels(const QaRoots *roots, GPtrArray *filesystems, GError **error)
 {
-	g_autoptr(GPtrArray) mounts = qa_filesystems_to_mounts(filesystems);
-	g_autoptr(QaBlockdevModel) model = qa_blockdev_model_new(roots, mounts);
-	g_autoptr(GPtrArray) holders =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
-	g_autofree gint *level = g_new(gint, MAX(filesystems->len, 1));
-	g_autoptr(GPtrArray) levels =
-	    g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
-	QaStorageGraph graph = {filesystems, holders, level};
-	gint max_level = -1;
+	g_autoptr(GPtrArray) depends =
+	    qa_storage_graph_dependencies(roots, filesystems, NULL, error);
 
-	for (guint i = 0; i < filesystems->len; i++) {
-		g_ptr_array_add(holders, qa_storage_graph_holders(model, mounts, i));
-		level[i] = -1;
-	}
-	for (guint i = 0; i < filesystems->len; i++) {
-		if (!qa_storage_graph_level(&graph, i, error))
-			return NULL;
-		max_level = MAX(max_level, level[i]);
-	}
-	for (gint l = 0; l <= max_level; l++) {
-		GPtrArray *members = g_ptr_array_new();
-		/* filesystems are in order of first mount: walk backwards for reverse mount order
-		 */
-		for (guint i = filesystems->len; i > 0; i--) {
-			if (level[i - 1] == l)
-				g_ptr_array_add(members, g_ptr_array_index(filesystems, i - 1));
-		}
-		g_ptr_array_add(levels, members);
-	}
-	return g_steal_pointer(&levels);
+	return qa_storage_graph_levels(filesystems, depends, filesystems, error);
 }
 
 GPtrArray *
@@ -242,8 +177,8 @@ qa_storage_graph_levels(GPtrArray *filesystems,
 		max_level = MAX(max_level, qa_storage_graph_level_of(s, n_sel, sel, below, level));
 	for (gint l = 0; l <= max_level; l++) {
 		GPtrArray *members = g_ptr_array_new();
-		/* within a level, the reverse of @selected's order, as in
-		 * qa_storage_graph_freeze_levels() */
+		/* within a level, the reverse of @selected's order: for filesystems in order of
+		 * first mount, reverse mount order (children before parents) */
 		for (guint s = n_sel; s > 0; s--) {
 			if (level[s - 1] == l)
 				g_ptr_array_add(members, g_ptr_array_index(selected, s - 1));

@@ -32,11 +32,12 @@ qa_storage_graph_dependencies_in(QaBlockdevModel *model,
 				 GPtrArray *mounts,
 				 GPtrArray *filesystems,
 				 GPtrArray *selected);
-/* Pure: the freeze levels of @selected (borrowed from @filesystems) from what every filesystem
- * is stored on (@depends, as qa_storage_graph_dependencies() gives it for @selected), as
- * qa_storage_graph_freeze_levels() orders them, but with no second walk of the devices and
- * following dependencies through filesystems that are not selected (a loop image on an
- * unselected filesystem whose own image is on a selected one). NULL with @error on a cycle. */
+/* Pure: the freeze levels of @selected (borrowed from @filesystems), ordered as
+ * qa_storage_graph_freeze_levels() says, from what every filesystem is stored on (@depends, as
+ * qa_storage_graph_dependencies() gives it for @selected), following dependencies through
+ * filesystems that are not selected (a loop image on an unselected filesystem whose own image
+ * is on a selected one). NULL with @error on a cycle. qa_storage_graph_freeze_levels() is this
+ * over every filesystem. */
 GPtrArray *
 qa_storage_graph_levels(GPtrArray *filesystems,
 			GPtrArray *depends,
