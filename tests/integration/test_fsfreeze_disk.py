@@ -43,6 +43,12 @@ def loop_of(image):
 
 
 @unittest.skipIf(can_run() is not None, can_run())
+def process_state(pid):
+    """The state letter of /proc/PID/stat: R, S, T (stopped), ..."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 class DiskFreezeTest(qalib.FreezeChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -498,6 +504,11 @@ class DiskFreezeTest(qalib.FreezeChecks, unittest.TestCase):
         writers = self.freeze_for_the_operator()
         self.agent.send_signal(signal.SIGSTOP)
         try:
+            # kill() returns before the agent has stopped on another CPU
+            deadline = time.monotonic() + qalib.TIMEOUT
+            while process_state(self.agent.proc.pid) != "T":
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.01)
             r = self.offline("--status")
             self.assertRegex(r.stdout, r"Agent: pid \d+, stopped")
             self.emergency_thaw(writers)
