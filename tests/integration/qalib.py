@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -35,6 +36,25 @@ LISTEN_METHOD = "pipe" if IS_WINE else "unix-listen"
 def agent_command(*args):
     """The command line that runs the agent binary with ARGS (under wine for Windows)."""
     return (["wine", AGENT] if IS_WINE else [AGENT]) + list(args)
+
+
+def run_agent_once(*args, timeout=60):
+    """Runs the agent with ARGS to completion (no channel: --help, -D, bad command lines).
+
+    The agent never fails without saying why. Under wine, a process that exits 1 having
+    printed nothing at all is wine failing to start it (seen once in CI under load, with
+    WINEDEBUG=-all hiding wine's own reason): that one case is run again, once, with wine's
+    errors shown, and what the second run does is what counts."""
+    def run(env=None):
+        return subprocess.run(agent_command(*args), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+    r = run()
+    if IS_WINE and r.returncode == 1 and not r.stdout and not r.stderr:
+        env = dict(os.environ, WINEDEBUG="err+all,fixme-all")
+        r = run(env)
+        print(f"wine ran {' '.join(args)} and exited 1 without a word; again with wine's "
+              f"errors shown: exit {r.returncode}\n{r.stderr}", file=sys.stderr)
+    return r
 
 
 def skip_unless_unix(reason):

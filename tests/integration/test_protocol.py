@@ -352,8 +352,7 @@ class ConfigTest(unittest.TestCase):
             self.assertIn(f"'{bad}' names no command", r.stderr)
 
     def run_agent(self, *args):
-        return subprocess.run(qalib.agent_command(*args), capture_output=True, text=True,
-                              timeout=60)
+        return qalib.run_agent_once(*args)
 
     def test_dump_conf_merges_file_and_command_line(self):
         tmp = qalib.tempfile.mkdtemp()
