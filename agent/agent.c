@@ -30,6 +30,7 @@ qa_agent_new(const QaConfig *config, QaRoots *roots, GError **error)
 	agent->roots = roots;
 	agent->mount_table = qa_mount_table_new();
 	agent->serials = qa_serial_cache_new();
+	agent->disk_serials = qa_serial_cache_new();
 	agent->models = qa_model_cache_new();
 	agent->processes = qa_process_table_new(main_context);
 	agent->files = qa_file_handles_new();
@@ -51,6 +52,7 @@ qa_agent_free(QaAgent *agent)
 	qa_mount_table_free(agent->mount_table);
 	qa_model_cache_free(agent->models);
 	qa_serial_cache_free(agent->serials);
+	qa_serial_cache_free(agent->disk_serials);
 	qa_process_table_free(agent->processes);
 	qa_file_handles_free(agent->files);
 	qa_roots_free(agent->roots);

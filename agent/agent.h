@@ -30,9 +30,11 @@ struct _QaAgent {
 	/* main thread only: the mount table guest-get-fsinfo last read, reparsed only when it
 	 * changed (the freezer, on the worker thread, reads its own); NULL on Windows */
 	QaMountTable *mount_table;
-	/* main thread only: serials of disks guest-get-fsinfo and guest-get-disks looked up
+	/* main thread only: serials of disks guest-get-fsinfo and the freeze report looked up
 	 * before (see blockdev.h); NULL on Windows */
 	QaSerialCache *serials;
+	/* system thread only: the same for guest-get-disks, which runs there; NULL on Windows */
+	QaSerialCache *disk_serials;
 	/* main thread only: the block device model guest-get-fsinfo built last, reused while no
 	 * uevent and no mount table change says it may be stale (see blockdev.h); NULL on
 	 * Windows */

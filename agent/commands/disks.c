@@ -2,7 +2,10 @@
  * placeholders are skipped), by device node, with what it is built on and, for physical
  * disks, where it is attached and, for NVMe disks, the health their controller reports. Reads
  * sysfs (and udev for serials) and asks NVMe controllers, never a filesystem, so it is answered
- * while filesystems are frozen. */
+ * while filesystems are frozen. It runs on the system thread (the schema marks it blocking): a
+ * controller that does not answer its admin queue holds the SMART log read until the kernel's
+ * admin timeout (60 s by default) resets it, and that must not hold up a thaw, a status or an
+ * fsinfo. So it has a serial cache of its own, agent->disk_serials. */
 #include "agent.h"
 #include "blockdev.h"
 #include "disk-address.h"
@@ -97,7 +100,7 @@ qa_cmd_guest_get_disks(QaAgent *agent, GPtrArray **out_ret, GError **error)
 	g_autoptr(GPtrArray) devices = NULL;
 	g_autoptr(GPtrArray) infos = qa_guest_disk_info_list_new();
 
-	qa_blockdev_model_set_serial_cache(model, agent->serials);
+	qa_blockdev_model_set_serial_cache(model, agent->disk_serials);
 	devices = qa_blockdev_model_list(model);
 
 	for (guint i = 0; i < devices->len; i++)

@@ -487,6 +487,21 @@ class FileTest(unittest.TestCase):
             self.assertEqual((reply["id"], reply["return"]["count"]), (i, count))
         self.close(h)
 
+    def test_get_disks_waits_for_the_system_thread_only(self):
+        # guest-get-disks runs on the system thread (an NVMe controller that does not answer
+        # holds it until the kernel's admin timeout): behind file reads sent before it, and never
+        # in the way of a main-thread command sent after it
+        count = MiB if VALGRIND else READ_MAX
+        h = self.open("/dev/zero")
+        reqs = [{"execute": "guest-file-read", "arguments": {"handle": h, "count": count},
+                 "id": i} for i in range(2)]
+        reqs += [{"execute": "guest-get-disks", "id": "disks"},
+                 {"execute": "guest-get-host-name", "id": "name"}]
+        self.client.send("".join(json.dumps(r) for r in reqs))
+        ids = [json.loads(self.read_big_line())["id"] for _ in reqs]
+        self.assertEqual(ids, ["name", 0, 1, "disks"])
+        self.close(h)
+
     def read_big_line(self):
         """A reply line of up to 64 MiB (qalib's reader joins bytes objects quadratically)."""
         buf = bytearray(self.client.buf)
