@@ -124,9 +124,10 @@ struct _QaFreezer {
 	gint64 frozen_at;	  /* wall clock µs */
 	gint64 deadline;	  /* monotonic µs; 0: watchdog idle */
 	gint64 watchdog_wakes_at; /* when the watchdog's wait ends, monotonic µs; 0: never */
-	/* entries the watchdog or the shutdown took from @frozen and has not settled yet: still
-	 * frozen for guest-fsfreeze-status until FITHAW returned and the thaw is reported */
-	guint n_thawing;
+	/* QaStateFs: what a thaw took from @frozen and has not settled yet (FITHAW returned and
+	 * the thaw is reported). Still frozen for status, fsinfo, trim, the report and the state
+	 * file until then: the kernel may still hold them */
+	GPtrArray *thawing;
 	gint64 auto_thawed_at; /* wall clock µs; 0: nothing to report */
 	/* auto_thawed_at is an --emergency-thaw's, not the watchdog's */
 	gboolean is_operator_thawed;
@@ -201,6 +202,10 @@ QaFrozenFs *
 qa_freezer_find_frozen_locked(QaFreezer *self, guint major, guint minor, guint *out_index);
 QaState *
 qa_freezer_record_locked(QaFreezer *self);
+GArray *
+qa_freezer_begin_thawing_locked(QaFreezer *self, GPtrArray *taken);
+void
+qa_freezer_end_thawing_locked(QaFreezer *self, GArray *devnums);
 gboolean
 qa_freezer_write_record(QaFreezer *self, QaState *record, GError **error);
 void

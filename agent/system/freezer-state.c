@@ -2,6 +2,7 @@
  * with self->lock held. */
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "freezer-private.h"
@@ -46,8 +47,65 @@ qa_freezer_find_frozen_locked(QaFreezer *self, guint major, guint minor, guint *
 	return NULL;
 }
 
+static QaStateFs *
+qa_freezer_state_fs_of(const QaFrozenFs *entry)
+{
+	QaStateFs *fs = qa_state_fs_new(
+	    entry->major, entry->minor, entry->fstype, (const gchar *const *)entry->mountpoints);
+
+	fs->serial = entry->call;
+	fs->frozen_at = entry->frozen_at;
+	return fs;
+}
+
+static QaStateFs *
+qa_freezer_find_thawing_locked(QaFreezer *self, guint major, guint minor, guint *out_index)
+{
+	for (guint i = 0; i < self->thawing->len; i++) {
+		QaStateFs *fs = g_ptr_array_index(self->thawing, i);
+		if (fs->major == major && fs->minor == minor) {
+			if (out_index != NULL)
+				*out_index = i;
+			return fs;
+		}
+	}
+	return NULL;
+}
+
+/* @taken leave the frozen set for FITHAW; returns their device numbers, for
+ * qa_freezer_end_thawing_locked() once the thaw is settled (entries that fail to thaw go back
+ * into the frozen set meanwhile, so @taken does not say which they were by then) */
+GArray *
+qa_freezer_begin_thawing_locked(QaFreezer *self, GPtrArray *taken)
+{
+	GArray *devnums = g_array_sized_new(FALSE, FALSE, sizeof(guint64), taken->len);
+
+	for (guint i = 0; i < taken->len; i++) {
+		QaFrozenFs *entry = g_ptr_array_index(taken, i);
+		guint64 devnum = makedev(entry->major, entry->minor);
+
+		g_array_append_val(devnums, devnum);
+		g_ptr_array_add(self->thawing, qa_freezer_state_fs_of(entry));
+	}
+	return devnums;
+}
+
+void
+qa_freezer_end_thawing_locked(QaFreezer *self, GArray *devnums)
+{
+	for (guint i = 0; i < devnums->len; i++) {
+		guint64 devnum = g_array_index(devnums, guint64, i);
+		guint index = 0;
+
+		if (qa_freezer_find_thawing_locked(self, major(devnum), minor(devnum), &index))
+			g_ptr_array_remove_index(self->thawing, index);
+	}
+}
+
+/* The state: the frozen set, then what is being thawed, then what a freeze in progress has yet
+ * to freeze; @out_n_held: how many of its filesystems are held (the first two) */
 static QaState *
-qa_freezer_state_locked(QaFreezer *self)
+qa_freezer_state_locked(QaFreezer *self, guint *out_n_held)
 {
 	g_autoptr(QaState) state = qa_state_new();
 
@@ -63,20 +121,21 @@ qa_freezer_state_locked(QaFreezer *self)
 		state->last_freeze = qa_freeze_outcome_copy(self->freeze_outcome);
 	if (self->thaw_outcome != NULL)
 		state->last_thaw = qa_freeze_outcome_thaw_copy(self->thaw_outcome);
-	for (guint i = 0; i < self->frozen->len; i++) {
-		QaFrozenFs *entry = g_ptr_array_index(self->frozen, i);
-		QaStateFs *fs = qa_state_fs_new(entry->major,
-						entry->minor,
-						entry->fstype,
-						(const gchar *const *)entry->mountpoints);
-
-		fs->serial = entry->call;
-		fs->frozen_at = entry->frozen_at;
-		g_ptr_array_add(state->filesystems, fs);
+	for (guint i = 0; i < self->frozen->len; i++)
+		g_ptr_array_add(state->filesystems,
+				qa_freezer_state_fs_of(g_ptr_array_index(self->frozen, i)));
+	/* one that failed to thaw is back in the frozen set before its thaw is settled */
+	for (guint i = 0; i < self->thawing->len; i++) {
+		QaStateFs *fs = g_ptr_array_index(self->thawing, i);
+		if (qa_freezer_find_frozen_locked(self, fs->major, fs->minor, NULL) == NULL)
+			g_ptr_array_add(state->filesystems, qa_state_fs_copy(fs));
 	}
+	if (out_n_held != NULL)
+		*out_n_held = state->filesystems->len;
 	for (guint i = 0; self->planned != NULL && i < self->planned->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(self->planned, i);
-		if (qa_freezer_find_frozen_locked(self, fs->major, fs->minor, NULL) != NULL)
+		if (qa_freezer_find_frozen_locked(self, fs->major, fs->minor, NULL) != NULL ||
+		    qa_freezer_find_thawing_locked(self, fs->major, fs->minor, NULL) != NULL)
 			continue;
 		g_ptr_array_add(state->filesystems, qa_state_fs_copy(fs));
 	}
@@ -89,13 +148,14 @@ qa_freezer_get_state(QaFreezer *self)
 	g_autoptr(GMutexLocker) locker = NULL;
 
 	QaState *state;
+	guint n_held = 0;
 
 	g_return_val_if_fail(self != NULL, NULL);
 	qa_freezer_sync_with_file(self, FALSE);
 	locker = g_mutex_locker_new(&self->lock);
-	state = qa_freezer_state_locked(self);
+	state = qa_freezer_state_locked(self, &n_held);
 	/* what a freeze in progress has yet to freeze is recorded for a successor, not frozen */
-	g_ptr_array_set_size(state->filesystems, self->frozen->len);
+	g_ptr_array_set_size(state->filesystems, n_held);
 	return state;
 }
 
@@ -103,7 +163,7 @@ qa_freezer_get_state(QaFreezer *self)
 QaState *
 qa_freezer_record_locked(QaFreezer *self)
 {
-	QaState *state = qa_freezer_state_locked(self);
+	QaState *state = qa_freezer_state_locked(self, NULL);
 
 	state->generation = ++self->n_records;
 	return state;
@@ -275,7 +335,8 @@ gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
-	return qa_freezer_find_frozen_locked(self, major, minor, NULL) != NULL;
+	return qa_freezer_find_frozen_locked(self, major, minor, NULL) != NULL ||
+	       qa_freezer_find_thawing_locked(self, major, minor, NULL) != NULL;
 }
 
 gboolean
@@ -285,5 +346,5 @@ qa_freezer_is_any_frozen(QaFreezer *self)
 
 	qa_freezer_sync_with_file(self, FALSE);
 	locker = g_mutex_locker_new(&self->lock);
-	return self->frozen->len > 0 || self->n_thawing > 0;
+	return self->frozen->len > 0 || self->thawing->len > 0;
 }

@@ -210,6 +210,7 @@ guint
 qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 {
 	g_autoptr(GPtrArray) taken = NULL;
+	g_autoptr(GArray) thawing = NULL;
 	g_autoptr(GError) error_local = NULL;
 	g_autoptr(QaState) record = NULL;
 	g_autoptr(GPtrArray) thawed = g_ptr_array_new_with_free_func(g_free);
@@ -217,14 +218,12 @@ qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 	gboolean is_auto = by == QA_FREEZE_OUTCOME_BY_AUTO_THAW;
 	gboolean is_worth_telling;
 	gint64 start = g_get_monotonic_time();
-	guint n_taken;
 	guint count;
 
 	g_mutex_lock(&self->lock);
 	taken = g_steal_pointer(&self->frozen);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
-	n_taken = taken->len;
-	self->n_thawing += n_taken;
+	thawing = qa_freezer_begin_thawing_locked(self, taken);
 	is_worth_telling =
 	    taken->len > 0 || self->is_op_running || by == QA_FREEZE_OUTCOME_BY_OPERATOR;
 	if (self->is_op_running)
@@ -239,7 +238,7 @@ qa_freezer_thaw_everything(QaFreezer *self, QaFreezeOutcomeBy by)
 		qa_freezer_report_thaw(self, by, start, thawed, errors);
 	g_mutex_lock(&self->lock);
 	/* thawed (or back in @frozen) and reported: from now on status may say so */
-	self->n_thawing -= n_taken;
+	qa_freezer_end_thawing_locked(self, thawing);
 	qa_freezer_schedule_retry_locked(self, is_auto);
 	/* recorded only now: an agent killed before FITHAW returned must still find them in the
 	 * state file, or they would stay frozen with nobody knowing */
@@ -464,9 +463,13 @@ qa_freezer_held_on_disks(QaFreezer *self, GPtrArray *selectors, GError **error)
 	return g_steal_pointer(&devnums);
 }
 
-/* Takes what @request names out of the frozen set: everything when it names nothing */
+/* Takes what @request names out of the frozen set (everything when it names nothing) into the
+ * thawing set: @out_thawing is for qa_freezer_end_thawing_locked() */
 static GPtrArray *
-qa_freezer_take_requested(QaFreezer *self, const QaFreezeRequest *request, GError **error)
+qa_freezer_take_requested(QaFreezer *self,
+			  const QaFreezeRequest *request,
+			  GArray **out_thawing,
+			  GError **error)
 {
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GArray) devnums = NULL;
@@ -482,10 +485,15 @@ qa_freezer_take_requested(QaFreezer *self, const QaFreezeRequest *request, GErro
 			return NULL;
 	}
 	locker = g_mutex_locker_new(&self->lock);
-	if (request->mountpoints != NULL || request->disks != NULL)
-		return qa_freezer_take_named_locked(self, names, devnums, error);
-	taken = g_steal_pointer(&self->frozen);
-	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	if (request->mountpoints != NULL || request->disks != NULL) {
+		taken = qa_freezer_take_named_locked(self, names, devnums, error);
+		if (taken == NULL)
+			return NULL;
+	} else {
+		taken = g_steal_pointer(&self->frozen);
+		self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	}
+	*out_thawing = qa_freezer_begin_thawing_locked(self, taken);
 	return taken;
 }
 
@@ -519,6 +527,7 @@ qa_freezer_thaw_request(QaFreezer *self,
 	g_autoptr(GPtrArray) thawed = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(QaState) record = NULL;
+	g_autoptr(GArray) thawing = NULL;
 	gint64 start = g_get_monotonic_time();
 	gint64 thawed_at;
 	QaEpochEnd end = {FALSE, FALSE};
@@ -529,7 +538,7 @@ qa_freezer_thaw_request(QaFreezer *self,
 	qa_freezer_sync_with_file(self, TRUE);
 	if (!qa_freezer_check_auto_thawed(self, error))
 		return FALSE;
-	taken = qa_freezer_take_requested(self, request, error);
+	taken = qa_freezer_take_requested(self, request, &thawing, error);
 	if (taken == NULL)
 		return FALSE;
 
@@ -538,6 +547,7 @@ qa_freezer_thaw_request(QaFreezer *self,
 	qa_freezer_report_thaw(self, QA_FREEZE_OUTCOME_BY_HOST, start, thawed, errors);
 	/* one record for the thaw and, when nothing is left frozen, the end of the epoch */
 	g_mutex_lock(&self->lock);
+	qa_freezer_end_thawing_locked(self, thawing);
 	qa_freezer_end_epoch_locked(self, &end);
 	record = qa_freezer_record_locked(self);
 	g_mutex_unlock(&self->lock);

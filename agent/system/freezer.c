@@ -791,6 +791,7 @@ qa_freezer_new_offline(const QaFreezerOptions *options)
 	g_cond_init(&self->cond);
 	g_cond_init(&self->idle_cond);
 	self->frozen = g_ptr_array_new_with_free_func((GDestroyNotify)qa_frozen_fs_free);
+	self->thawing = g_ptr_array_new_with_free_func((GDestroyNotify)qa_state_fs_free);
 	self->is_offline = TRUE;
 	return self;
 }
@@ -841,6 +842,8 @@ qa_freezer_free(QaFreezer *self)
 		g_thread_join(watchdog);
 	if (self->frozen != NULL)
 		g_ptr_array_unref(self->frozen);
+	if (self->thawing != NULL)
+		g_ptr_array_unref(self->thawing);
 	if (self->planned != NULL)
 		g_ptr_array_unref(self->planned);
 	g_mutex_clear(&self->op_lock);

@@ -365,6 +365,8 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	g_autoptr(GPtrArray) names = fake_paths(fake, "bonly", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QaState) report = NULL;
+	g_autoptr(QaState) during = NULL;
+	const QaStateFs *fs;
 	gint64 start;
 	guint count = 0;
 
@@ -376,10 +378,18 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	while (strstr(fake_calls(fake, "thaw"), "bonly") == NULL &&
 	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
 		g_usleep(5 * 1000);
-	/* the watchdog is inside FITHAW */
+	/* the watchdog is inside FITHAW: status, the filesystem's own flag (fsinfo, trim) and
+	 * the report still say frozen, with when and by which call */
 	assert_non_null(strstr(fake_calls(fake, "thaw"), "bonly"));
 	assert_true(fake_kernel_is_frozen(fake, "bonly"));
 	assert_true(qa_freezer_is_any_frozen(freezer));
+	during = qa_freezer_get_state(freezer);
+	assert_int_equal(during->filesystems->len, 1);
+	fs = g_ptr_array_index(during->filesystems, 0);
+	assert_string_equal(fs->mountpoints[0], g_ptr_array_index(names, 0));
+	assert_int_equal(fs->serial, 1);
+	assert_true(fs->frozen_at > 0);
+	assert_true(qa_freezer_is_frozen(freezer, fs->major, fs->minor));
 	fake_release_stuck(fake);
 	while (qa_freezer_is_any_frozen(freezer) &&
 	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
@@ -389,7 +399,57 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	report = qa_freezer_get_state(freezer);
 	assert_non_null(report->last_thaw);
 	assert_int_equal(report->last_thaw->by, QA_FREEZE_OUTCOME_BY_AUTO_THAW);
+	assert_int_equal(report->filesystems->len, 0);
+	assert_false(qa_freezer_is_frozen(freezer, fs->major, fs->minor));
 	assert_false(fake_kernel_is_frozen(fake, "bonly"));
+}
+
+static gpointer
+thaw_in_thread(gpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	guint count = 0;
+
+	return GUINT_TO_POINTER(qa_freezer_thaw(data, NULL, &count, &error) && count == 1);
+}
+
+/* The same for a host's thaw, whose status a host may ask for while FITHAW runs (status is
+ * answered out of band): frozen until the thaw returns. */
+static void
+test_status_frozen_until_thaw_returns(void **state)
+{
+	g_autoptr(Fake) fake = new_fake();
+	g_autoptr(QaFreezer) freezer = NULL;
+	g_autoptr(GPtrArray) names = fake_paths(fake, "bonly", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QaState) during = NULL;
+	g_autoptr(QaState) after = NULL;
+	GThread *thread;
+	const QaStateFs *fs;
+	gint64 start;
+	guint count = 0;
+
+	fake->stuck = g_strdup("thaw bonly");
+	freezer = new_freezer(fake);
+	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
+	thread = g_thread_new("thaw", thaw_in_thread, freezer);
+	start = g_get_monotonic_time();
+	while (strstr(fake_calls(fake, "thaw"), "bonly") == NULL &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(5 * 1000);
+	assert_true(fake_kernel_is_frozen(fake, "bonly"));
+	assert_true(qa_freezer_is_any_frozen(freezer));
+	during = qa_freezer_get_state(freezer);
+	assert_int_equal(during->filesystems->len, 1);
+	fs = g_ptr_array_index(during->filesystems, 0);
+	assert_true(qa_freezer_is_frozen(freezer, fs->major, fs->minor));
+	fake_release_stuck(fake);
+	assert_true(GPOINTER_TO_UINT(g_thread_join(thread)));
+	assert_false(qa_freezer_is_any_frozen(freezer));
+	assert_false(qa_freezer_is_frozen(freezer, fs->major, fs->minor));
+	after = qa_freezer_get_state(freezer);
+	assert_int_equal(after->filesystems->len, 0);
+	assert_int_equal(after->last_thaw->count, 1);
 }
 
 /* a successor (the agent killed, another started) reports its predecessor's last freeze, goes
@@ -537,6 +597,7 @@ main(void)
 	    cmocka_unit_test(test_report_hooks),
 	    cmocka_unit_test(test_report_auto_thaw),
 	    cmocka_unit_test(test_status_frozen_until_auto_thaw_reported),
+	    cmocka_unit_test(test_status_frozen_until_thaw_returns),
 	    cmocka_unit_test(test_report_successor),
 	    cmocka_unit_test(test_emergency_thaw),
 	    cmocka_unit_test(test_emergency_thaw_partial),
