@@ -4,7 +4,11 @@
  * Each process gets anonymous pipes for what is captured and one for its input, and one thread
  * per pipe: a writer that feeds the input and closes it, and a reader per captured stream that
  * keeps at most QA_PROCESS_OUTPUT_MAX bytes and drains (and drops) the rest, so that a child
- * writing without end is never blocked and never grows the agent. Threads touch their record
+ * writing without end is never blocked and never grows the agent. Across processes the table
+ * holds at most QA_PROCESS_HELD_MAX bytes, as on Linux: a spawn first forgets the oldest
+ * unreported ends to make room for one full capture, and output that finds the budget spent is
+ * dropped and the stream reported truncated; a process out of the table (reported, or its end
+ * forgotten) keeps nothing of what its descendants still write. Threads touch their record
  * under the table's lock only to append or to say they are done; the lock is never held across
  * a ReadFile, a WriteFile or a spawn. guest-exec-status (main thread) asks Windows whether the
  * process has ended (a zero wait), and reports it exited once its readers are done, or
@@ -40,7 +44,7 @@ typedef struct {
 	gboolean is_truncated[QA_PROCESS_STREAM_COUNT];
 	guint readers_running; /* streams still being read */
 	gint64 ended_at;       /* monotonic time the end was first seen; 0 before */
-	gboolean is_reported;  /* a status said exited: gone from the table */
+	gboolean is_gone;      /* reported or forgotten: out of the table, output dropped */
 	gboolean is_finished;  /* ended and in the table's finished queue */
 	gint64 exit_time;      /* FILETIME of the end, for the order of the queue */
 } QaWinProcess;
@@ -49,6 +53,7 @@ struct _QaProcessTable {
 	GMutex lock;
 	GHashTable *by_pid; /* gint64 * -> QaWinProcess *, one reference */
 	GQueue finished;    /* of QaWinProcess * in by_pid that ended, oldest end first */
+	gsize held;	    /* captured bytes of the processes in by_pid */
 };
 
 typedef struct {
@@ -105,6 +110,32 @@ qa_win_process_compare_ends(gconstpointer a, gconstpointer b)
 	return pa->exit_time < pb->exit_time ? -1 : pa->exit_time > pb->exit_time;
 }
 
+/* takes @process out of the table; what it captured no longer counts (lock held) */
+static void
+qa_win_process_table_forget(QaProcessTable *table, QaWinProcess *process)
+{
+	for (guint i = 0; i < QA_PROCESS_STREAM_COUNT; i++) {
+		if (process->out[i] != NULL)
+			table->held -= process->out[i]->len;
+	}
+	process->is_gone = TRUE;
+	if (process->is_finished)
+		g_queue_remove(&table->finished, process);
+	/* its reader threads hold their own references and finish on their own */
+	g_hash_table_remove(table->by_pid, &process->pid);
+}
+
+static void
+qa_win_process_table_drop_oldest(QaProcessTable *table, const gchar *reason)
+{
+	QaWinProcess *oldest = g_queue_peek_head(&table->finished);
+
+	g_message("exec pid=%" G_GINT64_FORMAT " dropped its end before a host asked for it: %s",
+		  oldest->pid,
+		  reason);
+	qa_win_process_table_forget(table, oldest);
+}
+
 /* Moves the processes that ended since the last look to the finished queue, in the order of
  * their ends, and forgets the oldest ends beyond QA_PROCESS_FINISHED_MAX (lock held). */
 static void
@@ -131,15 +162,9 @@ qa_win_process_table_sweep(QaProcessTable *table)
 	g_ptr_array_sort(ended, qa_win_process_compare_ends);
 	for (guint i = 0; i < ended->len; i++)
 		g_queue_push_tail(&table->finished, g_ptr_array_index(ended, i));
-	while (table->finished.length > QA_PROCESS_FINISHED_MAX) {
-		QaWinProcess *oldest = g_queue_pop_head(&table->finished);
-
-		g_message("exec pid=%" G_GINT64_FORMAT " dropped its end before a host asked for "
-			  "it: too many ended processes wait for guest-exec-status",
-			  oldest->pid);
-		/* its reader threads hold their own references and finish on their own */
-		g_hash_table_remove(table->by_pid, &oldest->pid);
-	}
+	while (table->finished.length > QA_PROCESS_FINISHED_MAX)
+		qa_win_process_table_drop_oldest(
+		    table, "too many ended processes wait for guest-exec-status");
 }
 
 /* processes counted against QA_PROCESS_RUNNING_MAX (lock held, after a sweep) */
@@ -159,16 +184,20 @@ qa_win_process_read_thread(LPVOID data)
 
 	/* ReadFile fails with ERROR_BROKEN_PIPE once every writer has closed its end */
 	while (ReadFile(thread->pipe, buf, QA_WIN_PROCESS_READ_CHUNK, &n, NULL) && n > 0) {
+		QaProcessTable *table = thread->table;
 		GByteArray *out;
 		gsize room;
 
-		g_mutex_lock(&thread->table->lock);
+		g_mutex_lock(&table->lock);
 		out = process->out[thread->stream];
-		room = QA_PROCESS_OUTPUT_MAX - out->len;
+		room = process->is_gone ? 0 : QA_PROCESS_OUTPUT_MAX - out->len;
+		room = MIN(room, QA_PROCESS_HELD_MAX - MIN(table->held, QA_PROCESS_HELD_MAX));
 		g_byte_array_append(out, buf, MIN(n, room));
+		if (!process->is_gone)
+			table->held += MIN(n, room);
 		if (n > room)
 			process->is_truncated[thread->stream] = TRUE;
-		g_mutex_unlock(&thread->table->lock);
+		g_mutex_unlock(&table->lock);
 	}
 	CloseHandle(thread->pipe);
 	g_mutex_lock(&thread->table->lock);
@@ -370,11 +399,16 @@ qa_process_table_spawn(QaProcessTable *table,
 	QaWinProcessPipes pipes = {0};
 	PROCESS_INFORMATION info = {0};
 	QaWinProcess *process;
+	QaProcessCapturePlan plan = qa_process_capture_plan(spec->capture);
+	gsize need = ((gsize)plan.pipes_stdout + (gsize)plan.pipes_stderr) * QA_PROCESS_OUTPUT_MAX;
 	guint running;
 
 	g_mutex_lock(&table->lock);
 	qa_win_process_table_sweep(table);
 	running = qa_win_process_table_count_running(table);
+	while (running < QA_PROCESS_RUNNING_MAX && table->held + need > QA_PROCESS_HELD_MAX &&
+	       table->finished.length > 0)
+		qa_win_process_table_drop_oldest(table, "its output is needed for a new capture");
 	g_mutex_unlock(&table->lock);
 	if (running >= QA_PROCESS_RUNNING_MAX) {
 		g_set_error(error,
@@ -416,14 +450,16 @@ qa_process_table_spawn(QaProcessTable *table,
 	return TRUE;
 }
 
-/* what the host gets of one stream: NULL when not captured or empty, as on Linux */
+/* what the host gets of one stream: NULL when not captured or empty, as on Linux (lock
+ * held) */
 static GBytes *
-qa_win_process_take_stream(QaWinProcess *process, QaProcessStream stream)
+qa_win_process_take_stream(QaProcessTable *table, QaWinProcess *process, QaProcessStream stream)
 {
 	GByteArray *out = process->out[stream];
 
 	if (out == NULL || out->len == 0)
 		return NULL;
+	table->held -= out->len;
 	process->out[stream] = g_byte_array_new();
 	return g_byte_array_free_to_bytes(out);
 }
@@ -462,13 +498,11 @@ qa_process_table_take_status(QaProcessTable *table, gint64 pid, GError **error)
 		GetExitCodeProcess(process->process, &code);
 		status->has_exitcode = TRUE;
 		status->exitcode = (gint)code;
-		status->out_data = qa_win_process_take_stream(process, QA_PROCESS_STREAM_OUT);
+		status->out_data = qa_win_process_take_stream(table, process, QA_PROCESS_STREAM_OUT);
 		status->is_out_truncated = process->is_truncated[QA_PROCESS_STREAM_OUT];
-		status->err_data = qa_win_process_take_stream(process, QA_PROCESS_STREAM_ERR);
+		status->err_data = qa_win_process_take_stream(table, process, QA_PROCESS_STREAM_ERR);
 		status->is_err_truncated = process->is_truncated[QA_PROCESS_STREAM_ERR];
-		if (process->is_finished)
-			g_queue_remove(&table->finished, process);
-		g_hash_table_remove(table->by_pid, &pid);
+		qa_win_process_table_forget(table, process);
 	}
 	g_mutex_unlock(&table->lock);
 	return g_steal_pointer(&status);

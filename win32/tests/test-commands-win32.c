@@ -666,6 +666,82 @@ test_exec_finished_limit(Fixture *fx, gconstpointer data)
 	qa_process_table_free(table);
 }
 
+/* the status of @pid once it is reported exited (its readers done) */
+static QaProcessStatus *
+wait_status(QaProcessTable *table, gint64 pid)
+{
+	gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+	QaProcessStatus *status = NULL;
+
+	while (g_get_monotonic_time() < deadline) {
+		status = qa_process_table_take_status(table, pid, NULL);
+		g_assert_nonnull(status);
+		if (status->has_exited)
+			return status;
+		qa_process_status_free(status);
+		g_usleep(20 * 1000);
+	}
+	g_assert_not_reached();
+}
+
+/* as on Linux: the table holds at most QA_PROCESS_HELD_MAX bytes across processes (four full
+ * captures), so a fifth capture forgets the oldest unreported end to make room, and what the
+ * others captured is intact. Real processes: wine's cmd.exe types a file one page longer than a
+ * capture. Slow: wine's pipes carry the 80 MiB in about 90 s, so it runs with -m slow only. */
+static void
+test_exec_output_budget(Fixture *fx, gconstpointer data)
+{
+	QaProcessTable *table = qa_process_table_new(NULL);
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *line = NULL;
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	QaProcessSpec spec = {.path = "cmd.exe", .args = args, .capture = QA_PROCESS_CAPTURE_STDOUT};
+	g_autoptr(QaProcessStatus) second = NULL;
+	g_autoptr(QaProcessStatus) fifth = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 pids[5];
+	guint finished = 0;
+	gsize len = 0;
+
+	if (!g_test_slow()) {
+		g_test_skip("80 MiB through wine's pipes; run with -m slow");
+		return;
+	}
+	g_assert_cmpuint(QA_PROCESS_HELD_MAX, ==, 4 * QA_PROCESS_OUTPUT_MAX);
+	dir = g_dir_make_tmp("qa-exec-XXXXXX", NULL);
+	path = g_build_filename(dir, "big", NULL);
+	text = g_strnfill(QA_PROCESS_OUTPUT_MAX + 4096, 'a');
+	g_assert_true(g_file_set_contents(path, text, QA_PROCESS_OUTPUT_MAX + 4096, NULL));
+	line = g_strdup_printf("type %s", path);
+	g_ptr_array_add(args, "/c");
+	g_ptr_array_add(args, line);
+	/* the first ends before the others start: its end is certainly the oldest */
+	g_assert_true(qa_process_table_spawn(table, &spec, &pids[0], NULL));
+	wait_all_ended(table, &finished);
+	for (guint i = 1; i < 4; i++)
+		g_assert_true(qa_process_table_spawn(table, &spec, &pids[i], NULL));
+	wait_all_ended(table, &finished);
+	g_assert_cmpuint(finished, ==, 4);
+	g_assert_true(qa_process_table_spawn(table, &spec, &pids[4], NULL));
+	g_assert_null(qa_process_table_take_status(table, pids[0], &error));
+	g_assert_error(error, QA_SYSTEM_ERROR, QA_SYSTEM_ERROR_NOT_FOUND);
+	second = wait_status(table, pids[1]);
+	g_assert_true(second->is_out_truncated);
+	g_bytes_get_data(second->out_data, &len);
+	g_assert_cmpuint(len, ==, QA_PROCESS_OUTPUT_MAX);
+	fifth = wait_status(table, pids[4]);
+	g_assert_true(fifth->is_out_truncated);
+	g_bytes_get_data(fifth->out_data, &len);
+	g_assert_cmpuint(len, ==, QA_PROCESS_OUTPUT_MAX);
+	for (guint i = 2; i < 4; i++)
+		qa_process_status_free(wait_status(table, pids[i]));
+	qa_process_table_free(table);
+	g_remove(path);
+	g_rmdir(dir);
+}
+
 /* ---- accounts ------------------------------------------------------------------------------- */
 
 static void
@@ -963,6 +1039,7 @@ main(int argc, char **argv)
 	ADD("/commands-win32/devices", test_devices);
 	ADD("/commands-win32/command-line-and-environment", test_command_line_and_environment);
 	ADD("/commands-win32/exec-finished-limit", test_exec_finished_limit);
+	ADD("/commands-win32/exec-output-budget", test_exec_output_budget);
 	ADD("/commands-win32/ssh-sddl-and-place", test_ssh_sddl_and_place);
 	ADD("/commands-win32/ssh-user-round-trip", test_ssh_user_round_trip);
 	ADD("/commands-win32/ssh-crlf-file", test_ssh_crlf_file);
