@@ -10,7 +10,12 @@
  * built, and while everything it read was final: a serial udev had not finished with, or an
  * address that did not resolve, can change without a uevent (udev finishing is not one), so such
  * a model is built again next time. The seqnum is read before the model walks sysfs: a change
- * that the walk missed announces itself with a later number. */
+ * that the walk missed announces itself with a later number.
+ *
+ * One change to the disks under a mount comes with neither: `btrfs device add` links the new
+ * device under /sys/fs/btrfs/<fsid>/devices and sends no uevent (measured: the seqnum stays). So
+ * the epoch also holds a hash of those lists, read before the walk as the seqnum is; a system
+ * without btrfs pays one failed opendir() for it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -35,6 +40,41 @@ qa_storage_epoch_parse_seqnum(const gchar *text, guint64 *out)
 	return TRUE;
 }
 
+/* FNV-1a over @text and its terminating NUL, which keeps "ab","c" apart from "a","bc" */
+static guint64
+qa_storage_epoch_fold(guint64 hash, const gchar *text)
+{
+	const guchar *p = (const guchar *)text;
+
+	do {
+		hash ^= *p;
+		hash *= G_GUINT64_CONSTANT(1099511628211);
+	} while (*p++ != '\0');
+	return hash;
+}
+
+static guint64
+qa_storage_epoch_btrfs_hash(const QaRoots *roots)
+{
+	g_autofree gchar *top = g_build_filename(roots->sys, "fs", "btrfs", NULL);
+	g_autoptr(GPtrArray) fsids = qa_blockdev_list_dir(top);
+	guint64 hash = G_GUINT64_CONSTANT(14695981039346656037);
+
+	for (guint i = 0; i < fsids->len; i++) {
+		const gchar *fsid = g_ptr_array_index(fsids, i);
+		g_autofree gchar *dir = g_build_filename(top, fsid, "devices", NULL);
+		g_autoptr(GPtrArray) devices = qa_blockdev_list_dir(dir);
+
+		if (devices->len == 0)
+			continue; /* "features", or a filesystem going away */
+		hash = qa_storage_epoch_fold(hash, fsid);
+		for (guint k = 0; k < devices->len; k++)
+			hash = qa_storage_epoch_fold(hash, g_ptr_array_index(devices, k));
+		hash = qa_storage_epoch_fold(hash, "");
+	}
+	return hash;
+}
+
 void
 qa_storage_epoch_load(const QaRoots *roots, guint64 mount_generation, QaStorageEpoch *out)
 {
@@ -44,6 +84,7 @@ qa_storage_epoch_load(const QaRoots *roots, guint64 mount_generation, QaStorageE
 	gssize n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
 
 	out->mounts = mount_generation;
+	out->btrfs = qa_storage_epoch_btrfs_hash(roots);
 	out->is_known = FALSE;
 	if (n <= 0)
 		return;
@@ -54,7 +95,8 @@ qa_storage_epoch_load(const QaRoots *roots, guint64 mount_generation, QaStorageE
 gboolean
 qa_storage_epoch_is_same(const QaStorageEpoch *a, const QaStorageEpoch *b)
 {
-	return a->is_known && b->is_known && a->uevents == b->uevents && a->mounts == b->mounts;
+	return a->is_known && b->is_known && a->uevents == b->uevents && a->mounts == b->mounts &&
+	       a->btrfs == b->btrfs;
 }
 
 struct _QaModelCache {

@@ -85,13 +85,8 @@ qa_blockdev_btrfs_load(const QaRoots *roots)
 
 	while (dir != NULL && (fsid = g_dir_read_name(dir)) != NULL) {
 		g_autofree gchar *devices_dir = g_build_filename(top, fsid, "devices", NULL);
-		g_autoptr(GDir) devices = g_dir_open(devices_dir, 0, NULL);
-		g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-		const gchar *entry;
+		g_autoptr(GPtrArray) names = qa_blockdev_list_dir(devices_dir);
 
-		while (devices != NULL && (entry = g_dir_read_name(devices)) != NULL)
-			g_ptr_array_add(names, g_strdup(entry));
-		g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
 		for (guint i = 0; i < names->len; i++)
 			g_hash_table_insert(
 			    map, g_strdup(g_ptr_array_index(names, i)), g_ptr_array_ref(names));

@@ -28,6 +28,11 @@ struct _QaBlockdevModel {
 	gboolean is_unsettled;
 };
 
+/* the entries of directory @path, sorted so that output does not depend on readdir order;
+ * empty when it cannot be read */
+GPtrArray *
+qa_blockdev_list_dir(const gchar *path);
+
 /* the hash key of a device number */
 gpointer
 qa_blockdev_key(guint major, guint minor);

@@ -124,8 +124,7 @@ qa_blockdev_name_cmp(gconstpointer a, gconstpointer b)
 	return strcmp(key_a, key_b);
 }
 
-/* the entries of directory @path, sorted so that output does not depend on readdir order */
-static GPtrArray *
+GPtrArray *
 qa_blockdev_list_dir(const gchar *path)
 {
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);

@@ -190,11 +190,13 @@ qa_blockdev_model_set_serial_cache(QaBlockdevModel *model, QaSerialCache *cache)
 gboolean
 qa_blockdev_model_is_settled(const QaBlockdevModel *model);
 
-/* What a kept model is valid for (blockdev-cache.c): the kernel's uevent sequence number and the
- * mount table's generation (qa_mount_table_get_generation()). */
+/* What a kept model is valid for (blockdev-cache.c): the kernel's uevent sequence number, the
+ * mount table's generation (qa_mount_table_get_generation()) and the devices of every mounted
+ * btrfs filesystem, which `btrfs device add` changes without a uevent. */
 typedef struct {
 	guint64 mounts;
 	guint64 uevents;
+	guint64 btrfs;	   /* a hash of /sys/fs/btrfs/<fsid>/devices, every fsid */
 	gboolean is_known; /* uevents could be read; an unknown epoch equals none */
 } QaStorageEpoch;
 

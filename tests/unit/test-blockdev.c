@@ -675,6 +675,53 @@ test_model_cache_get(void **state)
 	assert_false(is_reused);
 }
 
+static void
+touch(const gchar *dir, const gchar *name, const gchar *text)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+	assert_int_equal(g_mkdir_with_parents(dir, 0755), 0);
+	assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+/* `btrfs device add` links the new device under /sys/fs/btrfs/<fsid>/devices and sends no
+ * uevent: the epoch changes with those lists, and only with them */
+static void
+test_storage_epoch_btrfs_devices(void **state)
+{
+	g_autofree gchar *tmp = g_dir_make_tmp("qa-epoch-XXXXXX", NULL);
+	g_autofree gchar *sys = g_build_filename(tmp, "sys", NULL);
+	g_autofree gchar *proc = g_build_filename(tmp, "proc", NULL);
+	g_autofree gchar *kernel = g_build_filename(sys, "kernel", NULL);
+	g_autofree gchar *btrfs = g_build_filename(sys, "fs", "btrfs", NULL);
+	g_autofree gchar *features = g_build_filename(btrfs, "features", NULL);
+	g_autofree gchar *one = g_build_filename(btrfs, "4ed1c5e2", "devices", NULL);
+	g_autofree gchar *added = g_build_filename(one, "sdb", NULL);
+	g_autofree gchar *cmd = NULL;
+	g_autoptr(QaRoots) roots = qa_roots_new(proc, sys, "/dev", FALSE);
+	QaStorageEpoch none = {0};
+	QaStorageEpoch before = {0};
+	QaStorageEpoch after = {0};
+	QaStorageEpoch removed = {0};
+
+	touch(kernel, "uevent_seqnum", "7\n");
+	qa_storage_epoch_load(roots, 1, &none);
+	touch(features, "metadata_uuid", "0\n");
+	touch(one, "sda", "");
+	qa_storage_epoch_load(roots, 1, &before);
+	assert_true(before.is_known);
+	assert_int_equal(before.uevents, 7);
+	assert_false(qa_storage_epoch_is_same(&none, &before));
+	touch(one, "sdb", "");
+	qa_storage_epoch_load(roots, 1, &after);
+	assert_false(qa_storage_epoch_is_same(&before, &after));
+	assert_int_equal(g_unlink(added), 0);
+	qa_storage_epoch_load(roots, 1, &removed);
+	assert_true(qa_storage_epoch_is_same(&before, &removed));
+	cmd = g_strdup_printf("rm -rf '%s'", tmp);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* the kernel's own counter reads as a number here */
 static void
 test_storage_epoch_load_real(void **state)
@@ -703,6 +750,7 @@ main(void)
 	    cmocka_unit_test(test_sysfs_read_file),
 	    cmocka_unit_test(test_sysfs_read_generated),
 	    cmocka_unit_test(test_storage_epoch_parse),
+	    cmocka_unit_test(test_storage_epoch_btrfs_devices),
 	    cmocka_unit_test(test_model_cache_validity),
 	    cmocka_unit_test(test_model_cache_get),
 	    cmocka_unit_test(test_storage_epoch_load_real),
