@@ -568,6 +568,51 @@ def check_fsinfo_addresses(ctx):
         for fs in fsinfo))
 
 
+UDEVD_UNITS = ("systemd-udevd-control.socket systemd-udevd-kernel.socket "
+               "systemd-udevd.service")
+
+
+@check("fsinfo_btrfs_device_add")
+def check_fsinfo_btrfs_device_add(ctx):
+    """A btrfs device added between two guest-get-fsinfo calls shows in the second. With udev
+    the agent keeps its device model between calls; `btrfs device add` changes no mount and the
+    kernel sends no uevent for it. Here udevd's inotify watch turns the tool's close of the
+    device into a "change" uevent a moment later, so udevd is stopped for the add (the devices
+    are set up and processed before): the agent must see the new device without any uevent."""
+    ctx.need_agent()
+    mp = "/run/qa-btrfs"
+    first, second = "/dev/shm/qa-btrfs-a.img", "/data/qa-btrfs-b.img"
+
+    def disks_of(a):
+        (fs,) = [fs for fs in a.call("guest-get-fsinfo") if fs["mountpoint"] == mp]
+        return sorted(d.get("serial") for d in fs["disk"])
+
+    ctx.run(f"mkdir -p {mp} && truncate -s 256M {first} {second} && "
+            f"A=$(losetup -f --show {first}) && losetup -f {second} && "
+            f"mkfs.btrfs -q -f $A >/dev/null && mount $A {mp} && udevadm settle")
+    try:
+        added = ctx.run(f"losetup -j {second} -O NAME -n").strip()
+        ctx.run(f"systemctl stop {UDEVD_UNITS}")
+        with ctx.agent() as a:
+            # the first call builds the model, the second keeps it: no device under it yet
+            # (its image is on a memory filesystem)
+            before = [disks_of(a), disks_of(a)]
+            seqnum = ctx.run("cat /sys/kernel/uevent_seqnum").strip()
+            ctx.run(f"btrfs device add -f {added} {mp} >/dev/null")
+            quiet = ctx.run("cat /sys/kernel/uevent_seqnum").strip() == seqnum
+            after = disks_of(a)
+        if before != [[], []] or after != ["QA-DATA"]:
+            raise CheckFailed(f"disks of {mp}: {before[0]}, {before[1]}, then after adding "
+                              f"{added} (on /data): {after}; expected [], [], ['QA-DATA']")
+        ctx.note(f"btrfs device add {'sent no uevent' if quiet else 'sent a uevent'}; "
+                 f"fsinfo followed: {after}")
+    finally:
+        ctx.guest.run(f"systemctl start {UDEVD_UNITS}; umount {mp}; "
+                      f"for f in {first} {second}; do "
+                      f"for d in $(losetup -j $f -O NAME -n); do losetup -d $d; done; "
+                      f"rm -f $f; done; rmdir {mp}; udevadm settle")
+
+
 @check("freeze_all")
 def check_freeze_all(ctx):
     """Freeze everything: a writer on /data blocks, ping and fsinfo answer, thaw releases it."""
