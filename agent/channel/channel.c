@@ -22,6 +22,11 @@ qa_channel_fd_source_new(gint fd, GIOCondition condition, GUnixFDSourceFunc func
 {
 	GSource *source = g_unix_fd_source_new(fd, condition);
 
+	/* GLib (2.74) takes a source's descriptors out of the poll set around each dispatch of a
+	 * source that cannot recurse and puts them back after, and each of those changes signals
+	 * the context's wakeup: two eventfd writes and one more poll() per request. The agent runs
+	 * no nested main loop, so the source cannot be dispatched inside itself anyway. */
+	g_source_set_can_recurse(source, TRUE);
 	g_source_set_callback(source, G_SOURCE_FUNC(func), data, NULL);
 	g_source_attach(source, NULL);
 	return source;
