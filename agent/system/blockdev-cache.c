@@ -18,6 +18,7 @@
  * without btrfs pays one failed opendir() for it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "blockdev-private.h"
@@ -53,26 +54,31 @@ qa_storage_epoch_fold(guint64 hash, const gchar *text)
 	return hash;
 }
 
+/* A sum of one hash per (fsid, device) pair, the same whatever order readdir gives them in,
+ * so nothing is sorted: this runs on every fsinfo and freeze. */
 static guint64
 qa_storage_epoch_btrfs_hash(const QaRoots *roots)
 {
 	g_autofree gchar *top = g_build_filename(roots->sys, "fs", "btrfs", NULL);
-	g_autoptr(GPtrArray) fsids = qa_blockdev_list_dir(top);
-	guint64 hash = G_GUINT64_CONSTANT(14695981039346656037);
+	g_autoptr(GDir) dir = g_dir_open(top, 0, NULL);
+	const gchar *fsid;
+	guint64 sum = 0;
 
-	for (guint i = 0; i < fsids->len; i++) {
-		const gchar *fsid = g_ptr_array_index(fsids, i);
-		g_autofree gchar *dir = g_build_filename(top, fsid, "devices", NULL);
-		g_autoptr(GPtrArray) devices = qa_blockdev_list_dir(dir);
+	while (dir != NULL && (fsid = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = NULL;
+		g_autoptr(GDir) devices = NULL;
+		const gchar *device;
+		guint64 seed;
 
-		if (devices->len == 0)
-			continue; /* "features", or a filesystem going away */
-		hash = qa_storage_epoch_fold(hash, fsid);
-		for (guint k = 0; k < devices->len; k++)
-			hash = qa_storage_epoch_fold(hash, g_ptr_array_index(devices, k));
-		hash = qa_storage_epoch_fold(hash, "");
+		if (strcmp(fsid, "features") == 0)
+			continue;
+		path = g_build_filename(top, fsid, "devices", NULL);
+		devices = g_dir_open(path, 0, NULL);
+		seed = qa_storage_epoch_fold(G_GUINT64_CONSTANT(14695981039346656037), fsid);
+		while (devices != NULL && (device = g_dir_read_name(devices)) != NULL)
+			sum += qa_storage_epoch_fold(seed, device);
 	}
-	return hash;
+	return sum;
 }
 
 void
