@@ -284,6 +284,133 @@ qa_exec_unit_query_end(const gchar *systemctl, const gchar *unit, gint run_wait_
 	return wait_status;
 }
 
+gchar *
+qa_exec_unit_from_env_file_name(const gchar *file_name)
+{
+	gsize prefix = strlen(QA_EXEC_UNIT_PREFIX);
+	gsize len = strlen(file_name);
+	const gchar *suffix = ".service.env";
+	gsize id_len;
+
+	if (len < prefix + strlen(suffix) || !g_str_has_prefix(file_name, QA_EXEC_UNIT_PREFIX) ||
+	    !g_str_has_suffix(file_name, suffix))
+		return NULL;
+	id_len = len - prefix - strlen(suffix);
+	if (id_len != 32)
+		return NULL;
+	for (gsize i = prefix; i < prefix + id_len; i++) {
+		if (!g_ascii_isxdigit(file_name[i]))
+			return NULL;
+	}
+	return g_strndup(file_name, len - strlen(".env"));
+}
+
+GHashTable *
+qa_exec_unit_states_parse(const gchar *text)
+{
+	GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *state = NULL;
+
+	/* one more, empty, line after the last: the end of the text ends a block as a blank
+	 * line does */
+	for (guint i = 0; i == 0 || lines[i - 1] != NULL; i++) {
+		const gchar *line = lines[i] != NULL ? lines[i] : "";
+
+		if (g_str_has_prefix(line, "Id=")) {
+			g_free(id);
+			id = g_strdup(line + strlen("Id="));
+		} else if (g_str_has_prefix(line, "ActiveState=")) {
+			g_free(state);
+			state = g_strdup(line + strlen("ActiveState="));
+		} else if (line[0] == '\0') {
+			if (id != NULL && id[0] != '\0' && state != NULL)
+				g_hash_table_replace(
+				    states, g_steal_pointer(&id), g_steal_pointer(&state));
+			g_clear_pointer(&id, g_free);
+			g_clear_pointer(&state, g_free);
+		}
+	}
+	return states;
+}
+
+guint
+qa_exec_unit_sweep(const gchar *systemctl, const gchar *env_dir, GHashTable *live)
+{
+	g_autoptr(GDir) dir = g_dir_open(env_dir, 0, NULL);
+	g_autoptr(GHashTable) files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(GStrvBuilder) show = g_strv_builder_new();
+	g_autoptr(GStrvBuilder) reset = g_strv_builder_new();
+	g_auto(GStrv) show_argv = NULL;
+	g_auto(GStrv) reset_argv = NULL;
+	g_autoptr(GHashTable) states = NULL;
+	g_autoptr(GError) error = NULL;
+	QaChildResult result = {0};
+	GHashTableIter iter;
+	gpointer unit;
+	gpointer path;
+	const gchar *name;
+	gboolean has_failed = FALSE;
+	guint n_settled = 0;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		gchar *orphan;
+
+		if (g_hash_table_contains(live, name))
+			continue;
+		orphan = qa_exec_unit_from_env_file_name(name);
+		if (orphan != NULL)
+			g_hash_table_replace(files, orphan, g_build_filename(env_dir, name, NULL));
+	}
+	if (g_hash_table_size(files) == 0)
+		return 0;
+	g_strv_builder_add_many(
+	    show, systemctl, "show", "--property=Id", "--property=ActiveState", "--", NULL);
+	g_hash_table_iter_init(&iter, files);
+	while (g_hash_table_iter_next(&iter, &unit, NULL))
+		g_strv_builder_add(show, unit);
+	show_argv = g_strv_builder_end(show);
+	{
+		const QaChildSpec spec = {
+		    .argv = (const gchar **)show_argv,
+		    .is_stdout_captured = TRUE,
+		    .timeout_ms = QA_EXEC_UNIT_QUERY_TIMEOUT_MS,
+		};
+		if (!qa_child_run(&spec, &result, &error) || !result.has_exited ||
+		    !WIFEXITED(result.wait_status) || WEXITSTATUS(result.wait_status) != 0) {
+			g_debug("cannot ask how earlier agents' units are: %s",
+				error != NULL ? error->message : "systemctl show failed");
+			qa_child_result_clear(&result);
+			return 0;
+		}
+	}
+	states = qa_exec_unit_states_parse(result.output);
+	qa_child_result_clear(&result);
+	g_strv_builder_add_many(reset, systemctl, "reset-failed", "--", NULL);
+	g_hash_table_iter_init(&iter, files);
+	while (g_hash_table_iter_next(&iter, &unit, &path)) {
+		const gchar *state = g_hash_table_lookup(states, unit);
+
+		/* unknown: systemctl said nothing of it; running: its program has not ended */
+		if (state == NULL || (g_strcmp0(state, "inactive") != 0 &&
+				      g_strcmp0(state, "failed") != 0))
+			continue;
+		if (g_strcmp0(state, "failed") == 0) {
+			g_strv_builder_add(reset, unit);
+			has_failed = TRUE;
+		}
+		g_message("exec unit=%s of an earlier agent is %s: settled", (gchar *)unit, state);
+		unlink(path);
+		n_settled++;
+	}
+	reset_argv = g_strv_builder_end(reset);
+	if (has_failed &&
+	    !qa_child_run_checked((const gchar **)reset_argv, QA_EXEC_UNIT_QUERY_TIMEOUT_MS, &error))
+		g_warning("cannot unload failed units of an earlier agent: %s", error->message);
+	return n_settled;
+}
+
 void
 qa_exec_unit_launch_free(QaExecUnitLaunch *launch)
 {

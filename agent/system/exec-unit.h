@@ -78,6 +78,25 @@ qa_exec_unit_find_tools(const gchar *systemd_dir,
 gint
 qa_exec_unit_query_end(const gchar *systemctl, const gchar *unit, gint run_wait_status);
 
+/* The unit an environment file names: @file_name is "<unit>.env" for a unit named as
+ * qa_exec_unit_name_new() names them; NULL for any other file. */
+gchar *
+qa_exec_unit_from_env_file_name(const gchar *file_name);
+
+/* unit -> ActiveState, from the output of `systemctl show --property=Id
+ * --property=ActiveState -- UNIT...` (one block per unit, blank lines between) */
+GHashTable *
+qa_exec_unit_states_parse(const gchar *text);
+
+/* Settles the units an earlier agent started and never collected (it was killed, or
+ * restarted by an upgrade, while its programs ran): for every environment file in @env_dir
+ * whose name is not in @live (this agent's own), the unit it names is unloaded if it failed
+ * and the file removed; a unit still running is left for a later sweep. Without it a failed
+ * unit stays loaded for good, and `systemctl is-system-running` says "degraded". Blocking (one
+ * `systemctl show`, and one `reset-failed` when a unit failed). Returns how many it settled. */
+guint
+qa_exec_unit_sweep(const gchar *systemctl, const gchar *env_dir, GHashTable *live);
+
 /* A program made ready to start as a unit: systemd-run's argv and what to clean up after. */
 typedef struct {
 	gchar *systemd_run; /* the file to execute */

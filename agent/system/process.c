@@ -761,6 +761,31 @@ qa_process_table_register(QaProcessTable *table,
 	}
 }
 
+/* the environment files of this agent's units whose systemd-run has not ended, and @launch's:
+ * the rest in the directory are an earlier agent's (a state directory has one agent) */
+static GHashTable *
+qa_process_table_live_env_files(QaProcessTable *table, const QaExecUnitLaunch *launch)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
+	GHashTable *live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_add(live, g_path_get_basename(launch->env_file));
+	g_hash_table_iter_init(&iter, table->records);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		QaProcessRecord *record = value;
+		if (record->launch != NULL)
+			g_hash_table_add(live, g_path_get_basename(record->launch->env_file));
+	}
+	for (GList *l = table->retired.head; l != NULL; l = l->next) {
+		QaProcessRecord *record = l->data;
+		if (record->launch != NULL)
+			g_hash_table_add(live, g_path_get_basename(record->launch->env_file));
+	}
+	return live;
+}
+
 gboolean
 qa_process_table_spawn(QaProcessTable *table,
 		       const QaProcessSpec *spec,
@@ -802,6 +827,10 @@ qa_process_table_spawn(QaProcessTable *table,
 		}
 	}
 	if (launch != NULL) {
+		g_autoptr(GHashTable) live = qa_process_table_live_env_files(table, launch);
+
+		/* only this thread writes environment files, so none of this agent's is missed */
+		qa_exec_unit_sweep(launch->systemctl, spec->env_dir, live);
 		g_info("exec path=%s unit=%s", spec->path, launch->unit);
 		ok = qa_process_spawn(launch->systemd_run,
 				      launch->argv,

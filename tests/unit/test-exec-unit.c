@@ -231,6 +231,127 @@ test_launch_without_systemd(void **state)
 	g_rmdir(dir);
 }
 
+#define ID "0123456789abcdef0123456789ABCDEF"
+
+static void
+test_from_env_file_name(void **state)
+{
+	g_autofree gchar *unit = qa_exec_unit_from_env_file_name(QA_EXEC_UNIT_PREFIX ID ".service.env");
+	g_autofree gchar *fresh = qa_exec_unit_name_new();
+	g_autofree gchar *fresh_file = g_strconcat(fresh, ".env", NULL);
+	g_autofree gchar *back = qa_exec_unit_from_env_file_name(fresh_file);
+	const gchar *others[] = {
+	    "fsfreeze.state",
+	    QA_EXEC_UNIT_PREFIX ID ".service",
+	    QA_EXEC_UNIT_PREFIX ID ".env",
+	    QA_EXEC_UNIT_PREFIX "0123.service.env",
+	    QA_EXEC_UNIT_PREFIX ID "0.service.env",
+	    QA_EXEC_UNIT_PREFIX "0123456789abcdef0123456789abcdeg.service.env",
+	    "x" QA_EXEC_UNIT_PREFIX ID ".service.env",
+	    QA_EXEC_UNIT_PREFIX ".service.env",
+	    "",
+	};
+
+	assert_string_equal(unit, QA_EXEC_UNIT_PREFIX ID ".service");
+	assert_string_equal(back, fresh);
+	for (guint i = 0; i < G_N_ELEMENTS(others); i++)
+		assert_null(qa_exec_unit_from_env_file_name(others[i]));
+}
+
+static void
+test_states_parse(void **state)
+{
+	g_autoptr(GHashTable) states = qa_exec_unit_states_parse(
+	    "Id=a.service\nActiveState=failed\n\nActiveState=active\nId=b.service\n\n"
+	    "Id=c.service\nLoadState=not-found\nActiveState=inactive");
+	g_autoptr(GHashTable) none = qa_exec_unit_states_parse("");
+
+	assert_int_equal(g_hash_table_size(states), 3);
+	assert_string_equal(g_hash_table_lookup(states, "a.service"), "failed");
+	assert_string_equal(g_hash_table_lookup(states, "b.service"), "active");
+	assert_string_equal(g_hash_table_lookup(states, "c.service"), "inactive");
+	assert_int_equal(g_hash_table_size(none), 0);
+}
+
+/* A stand-in for systemctl at the edge: `show` answers for the units named by the files the
+ * test made, and every call is logged. */
+static gchar *
+write_systemctl(const gchar *dir)
+{
+	g_autofree gchar *log = g_build_filename(dir, "calls", NULL);
+	g_autofree gchar *script = g_strdup_printf(
+	    "#!/bin/sh\n"
+	    "echo \"$*\" >> '%s'\n"
+	    "[ \"$1\" = show ] || exit 0\n"
+	    "shift 4\n"
+	    "for u in \"$@\"; do\n"
+	    "  case $u in\n"
+	    "    *aaaa*) s=failed;; *bbbb*) s=inactive;; *cccc*) s=active;; *) s=deactivating;;\n"
+	    "  esac\n"
+	    "  printf 'Id=%%s\\nActiveState=%%s\\n\\n' \"$u\" $s\n"
+	    "done\n",
+	    log);
+	gchar *path = g_build_filename(dir, "systemctl", NULL);
+
+	assert_true(g_file_set_contents(path, script, -1, NULL));
+	assert_int_equal(g_chmod(path, 0755), 0);
+	return path;
+}
+
+static gboolean
+exists(const gchar *dir, const gchar *name)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+#define UNIT(x) QA_EXEC_UNIT_PREFIX x x x x x x x x ".service"
+
+/* what an earlier agent left: a failed unit is unloaded and its file removed, a gone one's
+ * file removed, a running one left for later; this agent's own files and other files stay */
+static void
+test_sweep(void **state)
+{
+	g_autofree gchar *tmp = g_dir_make_tmp("qa-sweep-XXXXXX", NULL);
+	g_autofree gchar *systemctl = write_systemctl(tmp);
+	g_autofree gchar *log_path = g_build_filename(tmp, "calls", NULL);
+	g_autofree gchar *log = NULL;
+	g_autoptr(GHashTable) live = g_hash_table_new(g_str_hash, g_str_equal);
+	const gchar *files[] = {
+	    UNIT("aaaa") ".env", /* failed */
+	    UNIT("bbbb") ".env", /* inactive: gone */
+	    UNIT("cccc") ".env", /* still running */
+	    UNIT("dddd") ".env", /* this agent's */
+	    "fsfreeze.state",
+	};
+	g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", tmp);
+	g_auto(GStrv) calls = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+		g_autofree gchar *path = g_build_filename(tmp, files[i], NULL);
+		assert_true(g_file_set_contents(path, "", 0, NULL));
+	}
+	g_hash_table_add(live, (gpointer)files[3]);
+	assert_int_equal(qa_exec_unit_sweep(systemctl, tmp, live), 2);
+	assert_false(exists(tmp, files[0]));
+	assert_false(exists(tmp, files[1]));
+	assert_true(exists(tmp, files[2]));
+	assert_true(exists(tmp, files[3]));
+	assert_true(exists(tmp, files[4]));
+	assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	assert_non_null(strstr(log, "show --property=Id --property=ActiveState -- "));
+	assert_null(strstr(log, "dddd"));
+	assert_non_null(strstr(log, "reset-failed -- " UNIT("aaaa") "\n"));
+	/* nothing of an earlier agent's left but what still runs: no call unless needed */
+	g_clear_pointer(&log, g_free);
+	g_hash_table_add(live, (gpointer)files[2]);
+	assert_int_equal(qa_exec_unit_sweep(systemctl, tmp, live), 0);
+	assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	calls = g_strsplit(log, "\n", -1);
+	assert_int_equal(g_strv_length(calls), 3);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -242,6 +363,9 @@ main(void)
 	    cmocka_unit_test(test_status_parse),
 	    cmocka_unit_test(test_name_new),
 	    cmocka_unit_test(test_launch_without_systemd),
+	    cmocka_unit_test(test_from_env_file_name),
+	    cmocka_unit_test(test_states_parse),
+	    cmocka_unit_test(test_sweep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2185,6 +2185,27 @@ def check_exec_unconfined(ctx):
                            "'quiesce-agent-exec-*'; ls /run/quiesce-agent/ | grep '\\.env$' || true")
             if left.strip():
                 raise CheckFailed(f"left behind: {left}")
+        a.pve_call("guest-exec", {"path": "sh", "arg": ["-c", "sleep 4; exit 3"]})
+    with steps.step("a failing program the agent was restarted under: its unit settled by the "
+                    "next agent's first guest-exec"):
+        old = agent_pid(ctx)
+        ctx.run(f"systemctl restart {unit}")
+        wait_new_pid(ctx, old)
+        listing = ("systemctl list-units --all --plain --no-legend 'quiesce-agent-exec-*'; "
+                   "ls /run/quiesce-agent/ | grep '\\.env$' || true")
+        deadline = time.monotonic() + 30
+        while "failed" not in ctx.run(listing) and time.monotonic() < deadline:
+            time.sleep(1)
+        orphan = ctx.run(listing)
+        if "failed" not in orphan or ".env" not in orphan:
+            raise CheckFailed(f"expected the program's unit failed and its file there: {orphan}")
+        with ctx.agent("delimited") as a:
+            _, st, _ = pve_exec(a, {"path": "true"})
+        left = ctx.run(listing)
+        if left.strip() or st.get("exitcode") != 0:
+            raise CheckFailed(f"after the next guest-exec ({st}), left behind: {left}")
+        ctx.note("an earlier agent's failed exec unit: " + orphan.split()[0] +
+                 " failed, settled by the next guest-exec")
     dropin_dir = f"/etc/systemd/system/{unit}.d"
     dropin = f"{dropin_dir}/qa-exec-confined.conf"
     g = ctx.guest
