@@ -353,6 +353,18 @@ test_report_auto_thaw(void **state)
 	assert_true(report->auto_thawed_at > 0);
 }
 
+/* until someone (the watchdog, a host's thaw on another thread) is inside FITHAW of @name */
+static void
+wait_for_thaw_call(Fake *fake, const gchar *name)
+{
+	gint64 start = g_get_monotonic_time();
+
+	while (strstr(fake_calls(fake, "thaw"), name) == NULL &&
+	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
+		g_usleep(5 * 1000);
+	assert_non_null(strstr(fake_calls(fake, "thaw"), name));
+}
+
 /* The watchdog takes what it thaws out of the frozen set before FITHAW: until FITHAW returned
  * and the thaw is in the report, status must still say frozen (a host that polls status and
  * then reads the report saw "thawed" with no thaw reported, while the filesystem was still
@@ -375,12 +387,9 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	freezer = new_freezer(fake);
 	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
 	start = g_get_monotonic_time();
-	while (strstr(fake_calls(fake, "thaw"), "bonly") == NULL &&
-	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
-		g_usleep(5 * 1000);
+	wait_for_thaw_call(fake, "bonly");
 	/* the watchdog is inside FITHAW: status, the filesystem's own flag (fsinfo, trim) and
 	 * the report still say frozen, with when and by which call */
-	assert_non_null(strstr(fake_calls(fake, "thaw"), "bonly"));
 	assert_true(fake_kernel_is_frozen(fake, "bonly"));
 	assert_true(qa_freezer_is_any_frozen(freezer));
 	during = qa_freezer_get_state(freezer);
@@ -426,17 +435,13 @@ test_status_frozen_until_thaw_returns(void **state)
 	g_autoptr(QaState) after = NULL;
 	GThread *thread;
 	const QaStateFs *fs;
-	gint64 start;
 	guint count = 0;
 
 	fake->stuck = g_strdup("thaw bonly");
 	freezer = new_freezer(fake);
 	assert_true(qa_freezer_freeze(freezer, names, &count, &error));
 	thread = g_thread_new("thaw", thaw_in_thread, freezer);
-	start = g_get_monotonic_time();
-	while (strstr(fake_calls(fake, "thaw"), "bonly") == NULL &&
-	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
-		g_usleep(5 * 1000);
+	wait_for_thaw_call(fake, "bonly");
 	assert_true(fake_kernel_is_frozen(fake, "bonly"));
 	assert_true(qa_freezer_is_any_frozen(freezer));
 	during = qa_freezer_get_state(freezer);
