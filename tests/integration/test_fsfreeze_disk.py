@@ -42,13 +42,13 @@ def loop_of(image):
     return sh(f"losetup -j {image} -O NAME -n").splitlines()[0].strip()
 
 
-@unittest.skipIf(can_run() is not None, can_run())
 def process_state(pid):
     """The state letter of /proc/PID/stat: R, S, T (stopped), ..."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
+@unittest.skipIf(can_run() is not None, can_run())
 class DiskFreezeTest(qalib.FreezeChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
