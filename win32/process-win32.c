@@ -399,8 +399,7 @@ qa_process_table_spawn(QaProcessTable *table,
 	QaWinProcessPipes pipes = {0};
 	PROCESS_INFORMATION info = {0};
 	QaWinProcess *process;
-	QaProcessCapturePlan plan = qa_process_capture_plan(spec->capture);
-	gsize need = ((gsize)plan.pipes_stdout + (gsize)plan.pipes_stderr) * QA_PROCESS_OUTPUT_MAX;
+	gsize need = qa_process_capture_max_bytes(spec->capture);
 	guint running;
 
 	g_mutex_lock(&table->lock);

@@ -1,6 +1,6 @@
 /* The parts of process.h that Linux (process.c) and Windows (win32/process-win32.c) share:
- * where each capture mode sends the child's output, its name for log lines, and freeing a
- * status. */
+ * where each capture mode sends the child's output, how much a full capture holds, its name for
+ * log lines, and freeing a status. */
 #include "process.h"
 
 QaProcessCapturePlan
@@ -27,6 +27,14 @@ qa_process_capture_plan(QaProcessCapture capture)
 		break;
 	}
 	return plan;
+}
+
+gsize
+qa_process_capture_max_bytes(QaProcessCapture capture)
+{
+	QaProcessCapturePlan plan = qa_process_capture_plan(capture);
+
+	return ((gsize)plan.pipes_stdout + (gsize)plan.pipes_stderr) * QA_PROCESS_OUTPUT_MAX;
 }
 
 const gchar *

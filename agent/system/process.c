@@ -696,8 +696,7 @@ static gboolean
 qa_process_table_reserve(QaProcessTable *table, QaProcessCapture capture, GError **error)
 {
 	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->lock);
-	QaProcessCapturePlan plan = qa_process_capture_plan(capture);
-	gsize need = ((gsize)plan.pipes_stdout + (gsize)plan.pipes_stderr) * QA_PROCESS_OUTPUT_MAX;
+	gsize need = qa_process_capture_max_bytes(capture);
 	guint running = qa_process_table_count_running(table);
 
 	if (running >= QA_PROCESS_RUNNING_MAX) {
@@ -761,6 +760,13 @@ qa_process_table_register(QaProcessTable *table,
 	}
 }
 
+static void
+qa_process_live_env_file_add(QaProcessRecord *record, GHashTable *live)
+{
+	if (record->launch != NULL)
+		g_hash_table_add(live, g_path_get_basename(record->launch->env_file));
+}
+
 /* the environment files of this agent's units whose systemd-run has not ended, and @launch's:
  * the rest in the directory are an earlier agent's (a state directory has one agent) */
 static GHashTable *
@@ -773,16 +779,9 @@ qa_process_table_live_env_files(QaProcessTable *table, const QaExecUnitLaunch *l
 
 	g_hash_table_add(live, g_path_get_basename(launch->env_file));
 	g_hash_table_iter_init(&iter, table->records);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		QaProcessRecord *record = value;
-		if (record->launch != NULL)
-			g_hash_table_add(live, g_path_get_basename(record->launch->env_file));
-	}
-	for (GList *l = table->retired.head; l != NULL; l = l->next) {
-		QaProcessRecord *record = l->data;
-		if (record->launch != NULL)
-			g_hash_table_add(live, g_path_get_basename(record->launch->env_file));
-	}
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		qa_process_live_env_file_add(value, live);
+	g_queue_foreach(&table->retired, (GFunc)qa_process_live_env_file_add, live);
 	return live;
 }
 

@@ -70,6 +70,10 @@ typedef struct {
 
 QaProcessCapturePlan
 qa_process_capture_plan(QaProcessCapture capture);
+/* what a full capture in @capture mode holds: QA_PROCESS_OUTPUT_MAX per piped stream (the room
+ * a spawn makes in the QA_PROCESS_HELD_MAX budget first) */
+gsize
+qa_process_capture_max_bytes(QaProcessCapture capture);
 /* "none", "stdout", ...: for log lines */
 const gchar *
 qa_process_capture_to_string(QaProcessCapture capture);

@@ -26,12 +26,13 @@ static const struct {
 	gboolean pipes_stdout;
 	gboolean pipes_stderr;
 	gboolean merges_stderr;
+	guint full_captures; /* streams of QA_PROCESS_OUTPUT_MAX it may hold */
 } plan_cases[] = {
-    {QA_PROCESS_CAPTURE_NONE, "none", FALSE, FALSE, FALSE},
-    {QA_PROCESS_CAPTURE_STDOUT, "stdout", TRUE, FALSE, FALSE},
-    {QA_PROCESS_CAPTURE_STDERR, "stderr", FALSE, TRUE, FALSE},
-    {QA_PROCESS_CAPTURE_SEPARATED, "separated", TRUE, TRUE, FALSE},
-    {QA_PROCESS_CAPTURE_MERGED, "merged", TRUE, FALSE, TRUE},
+    {QA_PROCESS_CAPTURE_NONE, "none", FALSE, FALSE, FALSE, 0},
+    {QA_PROCESS_CAPTURE_STDOUT, "stdout", TRUE, FALSE, FALSE, 1},
+    {QA_PROCESS_CAPTURE_STDERR, "stderr", FALSE, TRUE, FALSE, 1},
+    {QA_PROCESS_CAPTURE_SEPARATED, "separated", TRUE, TRUE, FALSE, 2},
+    {QA_PROCESS_CAPTURE_MERGED, "merged", TRUE, FALSE, TRUE, 1},
 };
 
 static void
@@ -45,6 +46,8 @@ test_capture_plan(void **state)
 		assert_int_equal(plan.pipes_stdout, plan_cases[i].pipes_stdout);
 		assert_int_equal(plan.pipes_stderr, plan_cases[i].pipes_stderr);
 		assert_int_equal(plan.merges_stderr, plan_cases[i].merges_stderr);
+		assert_int_equal(qa_process_capture_max_bytes(plan_cases[i].capture),
+				 plan_cases[i].full_captures * (gsize)QA_PROCESS_OUTPUT_MAX);
 	}
 	assert_string_equal(qa_process_capture_to_string(99), "unknown");
 }
