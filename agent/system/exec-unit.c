@@ -245,38 +245,68 @@ qa_exec_unit_find_tools(const gchar *systemd_dir,
 	return TRUE;
 }
 
+/* What `systemctl show --property=Id` plus @properties printed for @units (ending in NULL), or
+ * NULL with @error set when systemctl could not run or did not finish in time. */
+static gchar *
+qa_exec_unit_show(const gchar *systemctl,
+		  const gchar *const *properties,
+		  const gchar *const *units,
+		  GError **error)
+{
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+	g_auto(GStrv) argv = NULL;
+	QaChildResult result = {0};
+	gchar *output;
+
+	g_strv_builder_add_many(builder, systemctl, "show", "--property=Id", NULL);
+	for (guint i = 0; properties[i] != NULL; i++) {
+		g_autofree gchar *option = g_strconcat("--property=", properties[i], NULL);
+		g_strv_builder_add(builder, option);
+	}
+	g_strv_builder_add(builder, "--");
+	g_strv_builder_addv(builder, (const gchar **)units);
+	argv = g_strv_builder_end(builder);
+	{
+		const QaChildSpec spec = {
+		    .argv = (const gchar *const *)argv,
+		    .is_stdout_captured = TRUE,
+		    .timeout_ms = QA_EXEC_UNIT_QUERY_TIMEOUT_MS,
+		};
+		if (!qa_child_run(&spec, &result, error))
+			return NULL;
+	}
+	if (!result.has_exited) {
+		qa_child_result_clear(&result);
+		g_set_error(error,
+			    QA_SYSTEM_ERROR,
+			    QA_SYSTEM_ERROR_FAILED,
+			    "systemctl show did not finish within %u ms",
+			    QA_EXEC_UNIT_QUERY_TIMEOUT_MS);
+		return NULL;
+	}
+	output = g_steal_pointer(&result.output);
+	qa_child_result_clear(&result);
+	return output;
+}
+
 gint
 qa_exec_unit_query_end(const gchar *systemctl, const gchar *unit, gint run_wait_status)
 {
-	const gchar *show[] = {systemctl,
-			       "show",
-			       "--property=ExecMainCode",
-			       "--property=ExecMainStatus",
-			       "--",
-			       unit,
-			       NULL};
+	const gchar *const properties[] = {"ExecMainCode", "ExecMainStatus", NULL};
+	const gchar *const units[] = {unit, NULL};
 	const gchar *reset[] = {systemctl, "reset-failed", "--", unit, NULL};
-	const QaChildSpec spec = {
-	    .argv = show,
-	    .is_stdout_captured = TRUE,
-	    .timeout_ms = QA_EXEC_UNIT_QUERY_TIMEOUT_MS,
-	};
 	g_autoptr(GError) error_local = NULL;
-	QaChildResult result = {0};
+	g_autofree gchar *output = NULL;
 	gint wait_status = run_wait_status;
 
 	/* exit status 0: the program exited with 0, and the unit is gone already */
 	if (WIFEXITED(run_wait_status) && WEXITSTATUS(run_wait_status) == 0)
 		return run_wait_status;
-	if (qa_child_run(&spec, &result, &error_local)) {
-		if (!result.has_exited ||
-		    !qa_exec_unit_status_parse(result.output, &wait_status, &error_local))
-			g_debug("no end of unit=%s, reporting systemd-run's: %s",
-				unit,
-				error_local != NULL ? error_local->message
-						    : "systemctl show timed out");
-		qa_child_result_clear(&result);
-	}
+	output = qa_exec_unit_show(systemctl, properties, units, &error_local);
+	if (output == NULL || !qa_exec_unit_status_parse(output, &wait_status, &error_local))
+		g_debug("no end of unit=%s, reporting systemd-run's: %s",
+			unit,
+			error_local->message);
 	g_clear_error(&error_local);
 	/* a unit that never loaded has nothing to reset: that failure is expected */
 	if (!qa_child_run_checked(reset, QA_EXEC_UNIT_QUERY_TIMEOUT_MS, &error_local))
@@ -338,18 +368,14 @@ qa_exec_unit_states_parse(const gchar *text)
 guint
 qa_exec_unit_sweep(const gchar *systemctl, const gchar *env_dir, GHashTable *live)
 {
+	const gchar *const properties[] = {"ActiveState", NULL};
 	g_autoptr(GDir) dir = g_dir_open(env_dir, 0, NULL);
-	g_autoptr(GHashTable) files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_autoptr(GStrvBuilder) show = g_strv_builder_new();
+	g_autoptr(GPtrArray) units = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GStrvBuilder) reset = g_strv_builder_new();
-	g_auto(GStrv) show_argv = NULL;
 	g_auto(GStrv) reset_argv = NULL;
 	g_autoptr(GHashTable) states = NULL;
 	g_autoptr(GError) error = NULL;
-	QaChildResult result = {0};
-	GHashTableIter iter;
-	gpointer unit;
-	gpointer path;
+	g_autofree gchar *output = NULL;
 	const gchar *name;
 	gboolean has_failed = FALSE;
 	guint n_settled = 0;
@@ -357,50 +383,35 @@ qa_exec_unit_sweep(const gchar *systemctl, const gchar *env_dir, GHashTable *liv
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
 		gchar *orphan;
 
-		if (g_hash_table_contains(live, name))
-			continue;
-		orphan = qa_exec_unit_from_env_file_name(name);
-		if (orphan != NULL)
-			g_hash_table_replace(files, orphan, g_build_filename(env_dir, name, NULL));
+		if (!g_hash_table_contains(live, name) &&
+		    (orphan = qa_exec_unit_from_env_file_name(name)) != NULL)
+			g_ptr_array_add(units, orphan);
 	}
-	if (g_hash_table_size(files) == 0)
+	if (units->len == 0)
 		return 0;
-	g_strv_builder_add_many(
-	    show, systemctl, "show", "--property=Id", "--property=ActiveState", "--", NULL);
-	g_hash_table_iter_init(&iter, files);
-	while (g_hash_table_iter_next(&iter, &unit, NULL))
-		g_strv_builder_add(show, unit);
-	show_argv = g_strv_builder_end(show);
-	{
-		const QaChildSpec spec = {
-		    .argv = (const gchar **)show_argv,
-		    .is_stdout_captured = TRUE,
-		    .timeout_ms = QA_EXEC_UNIT_QUERY_TIMEOUT_MS,
-		};
-		if (!qa_child_run(&spec, &result, &error) || !result.has_exited ||
-		    !WIFEXITED(result.wait_status) || WEXITSTATUS(result.wait_status) != 0) {
-			g_debug("cannot ask how earlier agents' units are: %s",
-				error != NULL ? error->message : "systemctl show failed");
-			qa_child_result_clear(&result);
-			return 0;
-		}
+	g_ptr_array_add(units, NULL);
+	output = qa_exec_unit_show(
+	    systemctl, properties, (const gchar *const *)units->pdata, &error);
+	if (output == NULL) {
+		g_debug("cannot ask how earlier agents' units are: %s", error->message);
+		return 0;
 	}
-	states = qa_exec_unit_states_parse(result.output);
-	qa_child_result_clear(&result);
+	states = qa_exec_unit_states_parse(output);
 	g_strv_builder_add_many(reset, systemctl, "reset-failed", "--", NULL);
-	g_hash_table_iter_init(&iter, files);
-	while (g_hash_table_iter_next(&iter, &unit, &path)) {
+	for (guint i = 0; i + 1 < units->len; i++) {
+		const gchar *unit = g_ptr_array_index(units, i);
 		const gchar *state = g_hash_table_lookup(states, unit);
+		g_autofree gchar *file_name = g_strconcat(unit, ".env", NULL);
+		g_autofree gchar *path = g_build_filename(env_dir, file_name, NULL);
 
 		/* unknown: systemctl said nothing of it; running: its program has not ended */
-		if (state == NULL || (g_strcmp0(state, "inactive") != 0 &&
-				      g_strcmp0(state, "failed") != 0))
-			continue;
 		if (g_strcmp0(state, "failed") == 0) {
 			g_strv_builder_add(reset, unit);
 			has_failed = TRUE;
+		} else if (g_strcmp0(state, "inactive") != 0) {
+			continue;
 		}
-		g_message("exec unit=%s of an earlier agent is %s: settled", (gchar *)unit, state);
+		g_message("exec unit=%s of an earlier agent is %s: settled", unit, state);
 		unlink(path);
 		n_settled++;
 	}
