@@ -18,7 +18,6 @@
  * without btrfs pays one failed opendir() for it. */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "blockdev-private.h"
@@ -56,28 +55,22 @@ qa_storage_epoch_fold(guint64 hash, const gchar *text)
 
 /* A sum of one hash per (fsid, device) pair, the same whatever order readdir gives them in,
  * so nothing is sorted: this runs on every fsinfo and freeze. */
+static void
+qa_storage_epoch_btrfs_add(const gchar *fsid, GPtrArray *devices, gpointer data)
+{
+	guint64 *sum = data;
+	guint64 seed = qa_storage_epoch_fold(G_GUINT64_CONSTANT(14695981039346656037), fsid);
+
+	for (guint i = 0; i < devices->len; i++)
+		*sum += qa_storage_epoch_fold(seed, g_ptr_array_index(devices, i));
+}
+
 static guint64
 qa_storage_epoch_btrfs_hash(const QaRoots *roots)
 {
-	g_autofree gchar *top = g_build_filename(roots->sys, "fs", "btrfs", NULL);
-	g_autoptr(GDir) dir = g_dir_open(top, 0, NULL);
-	const gchar *fsid;
 	guint64 sum = 0;
 
-	while (dir != NULL && (fsid = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = NULL;
-		g_autoptr(GDir) devices = NULL;
-		const gchar *device;
-		guint64 seed;
-
-		if (strcmp(fsid, "features") == 0)
-			continue;
-		path = g_build_filename(top, fsid, "devices", NULL);
-		devices = g_dir_open(path, 0, NULL);
-		seed = qa_storage_epoch_fold(G_GUINT64_CONSTANT(14695981039346656037), fsid);
-		while (devices != NULL && (device = g_dir_read_name(devices)) != NULL)
-			sum += qa_storage_epoch_fold(seed, device);
-	}
+	qa_blockdev_btrfs_foreach(roots, qa_storage_epoch_btrfs_add, &sum);
 	return sum;
 }
 

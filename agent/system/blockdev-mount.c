@@ -73,24 +73,51 @@ qa_blockdev_lookup_source(const QaRoots *roots,
 	return qa_sysfs_parse_devnum(devnum, out_major, out_minor);
 }
 
-/* kernel name -> every kernel name of its btrfs filesystem, from /sys/fs/btrfs/<fsid>/devices */
-static GHashTable *
-qa_blockdev_btrfs_load(const QaRoots *roots)
+void
+qa_blockdev_btrfs_foreach(const QaRoots *roots, QaBlockdevBtrfsFunc func, gpointer data)
 {
 	g_autofree gchar *top = g_build_filename(roots->sys, "fs", "btrfs", NULL);
 	g_autoptr(GDir) dir = g_dir_open(top, 0, NULL);
-	GHashTable *map = g_hash_table_new_full(
-	    g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
 	const gchar *fsid;
 
 	while (dir != NULL && (fsid = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *devices_dir = g_build_filename(top, fsid, "devices", NULL);
-		g_autoptr(GPtrArray) names = qa_blockdev_list_dir(devices_dir);
+		g_autofree gchar *path = NULL;
+		g_autoptr(GDir) devices = NULL;
+		g_autoptr(GPtrArray) names = NULL;
+		const gchar *name;
 
-		for (guint i = 0; i < names->len; i++)
-			g_hash_table_insert(
-			    map, g_strdup(g_ptr_array_index(names, i)), g_ptr_array_ref(names));
+		/* the module's own directory, beside the filesystems */
+		if (strcmp(fsid, "features") == 0)
+			continue;
+		path = g_build_filename(top, fsid, "devices", NULL);
+		devices = g_dir_open(path, 0, NULL);
+		names = g_ptr_array_new_with_free_func(g_free);
+		while (devices != NULL && (name = g_dir_read_name(devices)) != NULL)
+			g_ptr_array_add(names, g_strdup(name));
+		if (names->len > 0)
+			func(fsid, names, data);
 	}
+}
+
+static void
+qa_blockdev_btrfs_map_add(const gchar *fsid, GPtrArray *devices, gpointer data)
+{
+	GHashTable *map = data;
+
+	g_ptr_array_sort(devices, qa_blockdev_name_cmp);
+	for (guint i = 0; i < devices->len; i++)
+		g_hash_table_insert(
+		    map, g_strdup(g_ptr_array_index(devices, i)), g_ptr_array_ref(devices));
+}
+
+/* kernel name -> every kernel name of its btrfs filesystem */
+static GHashTable *
+qa_blockdev_btrfs_load(const QaRoots *roots)
+{
+	GHashTable *map = g_hash_table_new_full(
+	    g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+
+	qa_blockdev_btrfs_foreach(roots, qa_blockdev_btrfs_map_add, map);
 	return map;
 }
 

@@ -28,10 +28,17 @@ struct _QaBlockdevModel {
 	gboolean is_unsettled;
 };
 
-/* the entries of directory @path, sorted so that output does not depend on readdir order;
- * empty when it cannot be read */
-GPtrArray *
-qa_blockdev_list_dir(const gchar *path);
+/* a GCompareFunc for a GPtrArray of kernel names: in the order people count (sdb before sdaa),
+ * so that output does not depend on readdir order */
+gint
+qa_blockdev_name_cmp(gconstpointer a, gconstpointer b);
+
+/* Calls @func for every mounted btrfs filesystem with its fsid and the kernel names of its
+ * devices (a GPtrArray of gchar *, in readdir order; @func may sort or keep it), from
+ * /sys/fs/btrfs/<fsid>/devices: the one place that knows where btrfs lists them. */
+typedef void (*QaBlockdevBtrfsFunc)(const gchar *fsid, GPtrArray *devices, gpointer data);
+void
+qa_blockdev_btrfs_foreach(const QaRoots *roots, QaBlockdevBtrfsFunc func, gpointer data);
 
 /* the hash key of a device number */
 gpointer

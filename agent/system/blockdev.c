@@ -114,7 +114,7 @@ qa_blockdev_free(QaBlockdev *dev)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QaBlockdev, qa_blockdev_free)
 
-static gint
+gint
 qa_blockdev_name_cmp(gconstpointer a, gconstpointer b)
 {
 	const gchar *name_a = *(const gchar *const *)a;
@@ -124,7 +124,8 @@ qa_blockdev_name_cmp(gconstpointer a, gconstpointer b)
 	return strcmp(key_a, key_b);
 }
 
-GPtrArray *
+/* the entries of directory @path, sorted so that output does not depend on readdir order */
+static GPtrArray *
 qa_blockdev_list_dir(const gchar *path)
 {
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
