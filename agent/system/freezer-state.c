@@ -72,6 +72,14 @@ qa_freezer_find_thawing_locked(QaFreezer *self, guint major, guint minor, guint 
 	return NULL;
 }
 
+/* frozen, or being thawed: the kernel may hold it either way */
+static gboolean
+qa_freezer_holds_locked(QaFreezer *self, guint major, guint minor)
+{
+	return qa_freezer_find_frozen_locked(self, major, minor, NULL) != NULL ||
+	       qa_freezer_find_thawing_locked(self, major, minor, NULL) != NULL;
+}
+
 /* @taken leave the frozen set for FITHAW; returns their device numbers, for
  * qa_freezer_end_thawing_locked() once the thaw is settled (entries that fail to thaw go back
  * into the frozen set meanwhile, so @taken does not say which they were by then) */
@@ -134,8 +142,7 @@ qa_freezer_state_locked(QaFreezer *self, guint *out_n_held)
 		*out_n_held = state->filesystems->len;
 	for (guint i = 0; self->planned != NULL && i < self->planned->len; i++) {
 		QaStateFs *fs = g_ptr_array_index(self->planned, i);
-		if (qa_freezer_find_frozen_locked(self, fs->major, fs->minor, NULL) != NULL ||
-		    qa_freezer_find_thawing_locked(self, fs->major, fs->minor, NULL) != NULL)
+		if (qa_freezer_holds_locked(self, fs->major, fs->minor))
 			continue;
 		g_ptr_array_add(state->filesystems, qa_state_fs_copy(fs));
 	}
@@ -335,8 +342,7 @@ gboolean
 qa_freezer_is_frozen(QaFreezer *self, guint major, guint minor)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
-	return qa_freezer_find_frozen_locked(self, major, minor, NULL) != NULL ||
-	       qa_freezer_find_thawing_locked(self, major, minor, NULL) != NULL;
+	return qa_freezer_holds_locked(self, major, minor);
 }
 
 gboolean
