@@ -378,6 +378,7 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QaState) report = NULL;
 	g_autoptr(QaState) during = NULL;
+	g_autoptr(QaState) on_file = NULL;
 	const QaStateFs *fs;
 	gint64 start;
 	guint count = 0;
@@ -399,6 +400,12 @@ test_status_frozen_until_auto_thaw_reported(void **state)
 	assert_int_equal(fs->serial, 1);
 	assert_true(fs->frozen_at > 0);
 	assert_true(qa_freezer_is_frozen(freezer, fs->major, fs->minor));
+	/* and an agent killed now leaves its successor the record of it */
+	on_file = qa_state_file_load(fake->statedir, &error);
+	assert_non_null(on_file);
+	assert_int_equal(on_file->filesystems->len, 1);
+	assert_int_equal(((QaStateFs *)g_ptr_array_index(on_file->filesystems, 0))->minor,
+			 fs->minor);
 	fake_release_stuck(fake);
 	while (qa_freezer_is_any_frozen(freezer) &&
 	       g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC)
