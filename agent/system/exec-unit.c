@@ -339,14 +339,14 @@ GHashTable *
 qa_exec_unit_states_parse(const gchar *text)
 {
 	GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_auto(GStrv) lines = g_strsplit(text != NULL ? text : "", "\n", -1);
+	/* a newline more: the end of the text ends the last block as a blank line does */
+	g_autofree gchar *ended = g_strconcat(text != NULL ? text : "", "\n", NULL);
+	g_auto(GStrv) lines = g_strsplit(ended, "\n", -1);
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *state = NULL;
 
-	/* one more, empty, line after the last: the end of the text ends a block as a blank
-	 * line does */
-	for (guint i = 0; i == 0 || lines[i - 1] != NULL; i++) {
-		const gchar *line = lines[i] != NULL ? lines[i] : "";
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const gchar *line = lines[i];
 
 		if (g_str_has_prefix(line, "Id=")) {
 			g_free(id);
