@@ -306,6 +306,11 @@ class FsfreezeTest(qalib.FreezeChecks, unittest.TestCase):
         self.assertEqual(threads(), ["quiesce-agent"])
         self.client.ok("guest-fsfreeze-freeze-list", {"mountpoints": [self.mp("a")]})
         self.client.ok("guest-fsfreeze-thaw")
+        # a new thread carries its creator's name until it has run far enough to set its own
+        # (GLib names it from inside), which under load can be after the thaw's reply
+        deadline = time.monotonic() + qalib.TIMEOUT
+        while "qa-watchdog" not in threads() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.assertIn("qa-watchdog", threads())
 
     def restart(self, *args):
